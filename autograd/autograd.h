@@ -1,0 +1,373 @@
+/* tapegrad — reverse-mode automatic differentiation on a tape.
+ *
+ * Everything a program needs is declared here, with the prefix ag_.
+ *
+ * The model in five lines:
+ *   - A tape (ag_tape) records every op in creation order. Creation order is a
+ *     topological order, so backward is one reverse walk over the tape.
+ *   - A tensor (ag_tensor) is a node on the tape: dtype f32 or f64, 0 to
+ *     AG_MAX_DIMS dimensions, row-major contiguous. A 0-d tensor is a scalar
+ *     whose value is stored inline in the node.
+ *   - Parameters (ag_param_*) are tensors that live off the tape and survive
+ *     ag_tape_reset(); their gradients accumulate until ag_zero_grad().
+ *   - Every op takes the tape first. Bad input returns NULL and leaves a sticky
+ *     error on the tape; an op given NULL returns NULL without touching the
+ *     first error, so a chain of calls fails once, at the first mistake.
+ *   - ag_backward() applies each op's chain rule in reverse tape order and adds
+ *     into the inputs' gradients: a node used on several paths gets the sum.
+ *
+ * Gradients at points where a function is not differentiable (documented per
+ * op below, and tested in tests/test_kinks.c):
+ *   relu'(0) = 0            abs'(0) = 0             leaky_relu'(0) = slope
+ *   sqrt'(0) = +inf         clamp: 1 on [lo, hi] inclusive, 0 outside
+ *   maximum/minimum at a tie a == b: the gradient is split, 1/2 to each side
+ *   pow(a, b): d/da = b·a^(b-1) (so 0 at a = 0 when b > 1, +-inf when b < 1);
+ *     d/db = a^b·log(a) for a > 0, 0 for a = 0, NaN for a < 0 (the value is
+ *     real only for integer b there, and has no real derivative in b).
+ */
+#ifndef TAPEGRAD_AUTOGRAD_H
+#define TAPEGRAD_AUTOGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AG_VERSION_STRING "0.1.0"
+
+/* Most dimensions a tensor can have. */
+#define AG_MAX_DIMS 6
+
+/* Pass as `axis` to a reduction to reduce over all elements. */
+#define AG_ALL (-1000)
+
+/* AG_SHAPE(3, 4) expands to `2, (const int64_t[]){3, 4}`: the (ndim, shape)
+ * pair that creation and shape functions take. */
+#define AG_SHAPE(...)                                                        \
+    (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),         \
+        (const int64_t[]){__VA_ARGS__}
+
+typedef enum ag_dtype { AG_F32 = 1, AG_F64 = 2 } ag_dtype;
+
+/* Error codes. ag_status values are returned by functions that do not return
+ * a tensor, and stored on the tape as the sticky error. */
+typedef enum ag_status {
+    AG_OK = 0,
+    AG_ERR_NULL,     /* a required argument was NULL */
+    AG_ERR_SHAPE,    /* shapes do not fit the op */
+    AG_ERR_AXIS,     /* an axis or index is out of range */
+    AG_ERR_DTYPE,    /* operands have different dtypes, or a bad dtype */
+    AG_ERR_MEMORY,   /* the tape's memory cap was reached or malloc failed */
+    AG_ERR_ARG,      /* another invalid argument */
+    AG_ERR_STATE,    /* wrong state: no grad recorded, value changed since recorded */
+} ag_status;
+
+typedef struct ag_tape ag_tape;
+typedef struct ag_node ag_tensor;
+
+/* Name of a status code, e.g. "shape mismatch". */
+const char *ag_status_str(ag_status s);
+
+/* ------------------------------------------------------------------ tape */
+
+/* A new empty tape. `mem_cap_bytes` limits the memory the tape may reserve
+ * (0 = no limit); reaching it makes the op that needed memory fail with
+ * AG_ERR_MEMORY. Returns NULL if malloc fails. */
+ag_tape *ag_tape_new(size_t mem_cap_bytes);
+
+/* Frees the tape and every tensor recorded on it. NULL is a no-op. */
+void ag_tape_free(ag_tape *t);
+
+/* Drops every tensor recorded since the last reset in O(1) and keeps the
+ * memory for reuse; clears the sticky error. Parameters are not affected.
+ * Tensors recorded on the tape must not be used after this. */
+void ag_tape_reset(ag_tape *t);
+
+/* Sets the memory cap (0 = none). Memory already reserved is kept. */
+void ag_tape_set_mem_cap(ag_tape *t, size_t mem_cap_bytes);
+
+typedef struct ag_tape_stats {
+    size_t nodes;          /* recorded nodes since the last reset */
+    size_t bytes_in_use;   /* bytes used since the last reset */
+    size_t peak_bytes;     /* highest bytes_in_use since the tape was made */
+    size_t bytes_reserved; /* bytes held from malloc (kept across resets) */
+    size_t allocations;    /* malloc calls the tape has made, ever */
+} ag_tape_stats;
+
+/* Current statistics of the tape. */
+ag_tape_stats ag_tape_get_stats(const ag_tape *t);
+
+/* The sticky error: its code (AG_OK when none) and its message, which names
+ * the op and its operands' shapes (NULL when none). */
+ag_status ag_tape_status(const ag_tape *t);
+const char *ag_tape_error(const ag_tape *t);
+
+/* Clears the sticky error so the tape can be used again. */
+void ag_tape_clear_error(ag_tape *t);
+
+/* No-grad mode: while the count of begins exceeds the count of ends, ops
+ * compute their values but record nothing on the node list and allocate no
+ * gradient buffers, for inference; a backward from such a value fails. */
+void ag_no_grad_begin(ag_tape *t);
+void ag_no_grad_end(ag_tape *t);
+bool ag_grad_enabled(const ag_tape *t);
+
+/* The error of the last tape-less call (parameter functions), or NULL. It is
+ * per thread. */
+const char *ag_last_error(void);
+
+/* -------------------------------------------------------------- tensors */
+
+/* A tensor of the given shape on the tape. `data` holds numel values of the
+ * dtype's C type (float or double), row-major, or is NULL for zeros. The
+ * tensor is a constant: call ag_requires_grad() to make it a leaf that
+ * receives a gradient. */
+ag_tensor *ag_tensor_new(ag_tape *t, ag_dtype dtype, int ndim,
+                         const int64_t *shape, const void *data);
+
+/* Like ag_tensor_new, from doubles converted to the dtype. */
+ag_tensor *ag_from_doubles(ag_tape *t, ag_dtype dtype, int ndim,
+                           const int64_t *shape, const double *values);
+
+ag_tensor *ag_zeros(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape);
+ag_tensor *ag_ones(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape);
+ag_tensor *ag_full(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape,
+                   double value);
+
+/* 1-D tensor start, start+step, ... while < stop (> stop for step < 0). */
+ag_tensor *ag_arange(ag_tape *t, ag_dtype dtype, double start, double stop,
+                     double step);
+
+/* A 0-d f64 scalar constant; ag_scalar_of picks the dtype. */
+ag_tensor *ag_scalar(ag_tape *t, double value);
+ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value);
+
+/* Marks a leaf (a tensor made by a creation function) as requiring a
+ * gradient, allocating its zeroed gradient buffer. Returns x, or NULL with a
+ * tape error if x is not a leaf. */
+ag_tensor *ag_requires_grad(ag_tape *t, ag_tensor *x);
+
+/* Random numbers. The generator (xoshiro256** seeded through splitmix64)
+ * gives the same uniform numbers on every machine; normal numbers use the
+ * polar method (sqrt and log from libm). */
+typedef struct ag_rng {
+    uint64_t s[4];
+    bool has_spare;
+    double spare;
+} ag_rng;
+
+void ag_rng_seed(ag_rng *r, uint64_t seed);
+uint64_t ag_rng_next(ag_rng *r);
+double ag_rng_uniform(ag_rng *r); /* in [0, 1), 53 random bits */
+double ag_rng_normal(ag_rng *r);  /* mean 0, standard deviation 1 */
+
+ag_tensor *ag_uniform(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape,
+                      double lo, double hi, ag_rng *r);
+ag_tensor *ag_normal(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape,
+                     double mean, double stddev, ag_rng *r);
+
+/* Shape and type. All accept NULL (returning 0, NULL or 0). */
+ag_dtype ag_dtype_of(const ag_tensor *x);
+int ag_ndim(const ag_tensor *x);
+const int64_t *ag_shape(const ag_tensor *x); /* NULL for a 0-d tensor */
+int64_t ag_dim(const ag_tensor *x, int axis); /* negative axes count from the end */
+int64_t ag_numel(const ag_tensor *x);
+
+/* Values, read as doubles. ag_item needs exactly one element; ag_get takes a
+ * flat row-major index. Out of range or NULL gives NaN. */
+double ag_item(const ag_tensor *x);
+double ag_get(const ag_tensor *x, int64_t i);
+
+/* The gradient after backward, read as doubles (0 where none was received;
+ * NaN for NULL or an index out of range). */
+double ag_grad_item(const ag_tensor *x);
+double ag_grad_get(const ag_tensor *x, int64_t i);
+
+/* Raw storage: float* for AG_F32, double* for AG_F64. ag_data_mut is the
+ * only way to write a parameter's values: it counts a new version, so a
+ * backward through values recorded before the write is refused (see
+ * ag_backward). ag_grad_data is NULL when x has no gradient buffer. */
+const void *ag_data(const ag_tensor *x);
+void *ag_data_mut(ag_tensor *x);
+void *ag_grad_data(ag_tensor *x);
+
+/* Copies numel values out as doubles. Returns AG_OK or an error. */
+ag_status ag_to_doubles(const ag_tensor *x, double *out, int64_t n);
+
+/* Names: any tensor can carry one; errors, traces and graph exports use it.
+ * The string is copied (into the tape, or the parameter). */
+ag_tensor *ag_set_name(ag_tape *t, ag_tensor *x, const char *name);
+const char *ag_name(const ag_tensor *x); /* NULL when unnamed */
+
+/* Writes "[3, 4]" (or "[]" for a scalar) into buf; returns buf. */
+char *ag_shape_str(const ag_tensor *x, char *buf, size_t size);
+
+/* A constant with x's values, cut from the graph: no gradient flows through
+ * it. Scalars are copied; tensors share x's values. */
+ag_tensor *ag_detach(ag_tape *t, ag_tensor *x);
+
+/* ----------------------------------------------------------- parameters */
+
+/* A parameter: a leaf that lives off the tape (malloc'd), survives
+ * ag_tape_reset(), and always requires a gradient. Values are zero, or
+ * copied from `data` (the dtype's C type). Free with ag_param_free. On
+ * failure returns NULL and ag_last_error() says why. */
+ag_tensor *ag_param_new(ag_dtype dtype, int ndim, const int64_t *shape,
+                        const void *data);
+ag_tensor *ag_param_scalar(ag_dtype dtype, double value);
+void ag_param_free(ag_tensor *p);
+bool ag_is_param(const ag_tensor *x);
+
+/* Sets a parameter's (or tape leaf's) gradient to zero. */
+void ag_zero_grad(ag_tensor *x);
+
+/* The parameter's version: how many times ag_data_mut was called on it. */
+uint32_t ag_param_version(const ag_tensor *p);
+
+/* ------------------------------------------------------------------ ops
+ *
+ * Every op takes the tape first, returns a new tensor, and has a gradient
+ * for f32 and f64. Operands must share a dtype. Binary elementwise ops
+ * broadcast like NumPy: shapes are aligned at their last dimension, and a
+ * dimension of 1 (or a missing one) stretches to the other's size. */
+
+/* Elementwise binary ops, with broadcasting. */
+ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, ag_tensor *b);     /* a^b, see kinks above */
+ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b); /* ties split the gradient */
+ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b);
+
+/* Scalar-constant forms: x + c, c - x, x * c, c / x, x^c, c^x. */
+ag_tensor *ag_add_c(ag_tape *t, ag_tensor *x, double c);
+ag_tensor *ag_rsub_c(ag_tape *t, double c, ag_tensor *x);
+ag_tensor *ag_mul_c(ag_tape *t, ag_tensor *x, double c);
+ag_tensor *ag_rdiv_c(ag_tape *t, double c, ag_tensor *x);
+ag_tensor *ag_pow_c(ag_tape *t, ag_tensor *x, double c); /* d/dx = c·x^(c-1) */
+ag_tensor *ag_rpow_c(ag_tape *t, double c, ag_tensor *x); /* c^x, needs c > 0 */
+
+/* Elementwise unary ops. */
+ag_tensor *ag_neg(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_exp(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_log(ag_tape *t, ag_tensor *x);     /* log(0) = -inf, d = 1/x */
+ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *x);    /* sqrt'(0) = +inf */
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *x);     /* abs'(0) = 0 */
+ag_tensor *ag_sin(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_cos(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_tan(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x); /* 1/(1+e^-x), stable for large |x| */
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *x);    /* relu'(0) = 0 */
+ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope); /* x<0: slope·x; d at 0 = slope */
+ag_tensor *ag_gelu(ag_tape *t, ag_tensor *x);    /* exact: x·Φ(x), Φ the normal CDF */
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x); /* log(1+e^x), stable */
+ag_tensor *ag_square(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, double lo, double hi); /* d = 1 on [lo,hi] */
+
+/* where(mask, a, b): a where mask != 0, else b; all three broadcast. The
+ * mask gets no gradient. */
+ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b);
+
+/* Reductions over one axis (negative counts from the end) or over all
+ * elements (axis = AG_ALL). keepdims keeps the reduced axis with size 1.
+ * (max, min, logsumexp, var, matmul, the shape ops and softmax are the next
+ * step of this header; see README "Status".) */
+ag_tensor *ag_sum(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
+ag_tensor *ag_mean(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
+/* -------------------------------------------------------------- backward */
+
+/* Backpropagates from a scalar output y: applies each recorded op's chain
+ * rule in reverse tape order and adds into its inputs' gradients, so a node
+ * used on several paths gets the sum over paths.
+ *
+ * Semantics (as in PyTorch): gradients of leaves (tape leaves made with
+ * ag_requires_grad, and parameters) ACCUMULATE across backward calls until
+ * ag_zero_grad(); gradients of intermediate nodes are recomputed from zero by
+ * each call, so nothing leaks from one call into the next. The tape is kept,
+ * so backward may be called again. It fails with AG_ERR_STATE if a parameter
+ * was written (ag_data_mut) after the tape recorded it. No recursion: the
+ * depth of the graph does not touch the C stack. */
+ag_status ag_backward(ag_tape *t, ag_tensor *y);
+
+/* Like ag_backward for an output of any shape: `seed` (same shape and dtype
+ * as y) is the gradient of the final quantity with respect to y. */
+ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed);
+
+/* Functional gradients, like torch.autograd.grad: the gradients of y (a
+ * scalar, or of any shape with `seed`, which may be NULL for a scalar y) with
+ * respect to each of xs[0..n-1], returned in grads[0..n-1] as new constant
+ * tensors on the tape. Stored gradients of leaves and parameters are left
+ * untouched. An x that y does not depend on gets zeros. */
+ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
+                  ag_tensor *const *xs, ag_tensor **grads);
+
+/* ----------------------------------------------------- gradient checking */
+
+/* The function under test: builds its output on tape t from inputs[0..n-1]
+ * (f64 leaves that the checker owns) and returns it, or NULL on error. */
+typedef ag_tensor *(*ag_fn)(ag_tape *t, ag_tensor *const *inputs, void *ctx);
+
+typedef struct ag_gradcheck_opts {
+    double eps;           /* finite-difference step (default 1e-6) */
+    double atol;          /* absolute tolerance (default 1e-5) */
+    double rtol;          /* relative tolerance (default 1e-3) */
+    int64_t max_elements; /* check at most this many elements of each input,
+                             a seeded random sample (0 = all, the default) */
+    uint64_t seed;        /* seed of the sample and of the output weights */
+} ag_gradcheck_opts;
+
+/* The defaults above, like PyTorch's gradcheck. */
+ag_gradcheck_opts ag_gradcheck_defaults(void);
+
+typedef enum ag_gradcheck_verdict {
+    AG_GRADCHECK_PASS = 0,
+    AG_GRADCHECK_MISMATCH,   /* some |analytic - numeric| > atol + rtol·|numeric| */
+    AG_GRADCHECK_ZERO_GRAD,  /* analytic all zeros, numeric not: nothing was computed */
+    AG_GRADCHECK_NONFINITE,  /* the function or a gradient is NaN or infinite */
+    AG_GRADCHECK_ERROR,      /* the function failed or the arguments were bad */
+} ag_gradcheck_verdict;
+
+typedef struct ag_gradcheck_report {
+    ag_gradcheck_verdict verdict;
+    bool passed;
+    int64_t checked;        /* elements compared */
+    double max_abs_err;     /* max |analytic - numeric| */
+    double max_rel_err;     /* max |analytic - numeric| / max(|numeric|, atol) */
+    int worst_input;        /* where the tolerance was exceeded most (-1: none) */
+    int64_t worst_index;    /* flat index within that input */
+    double worst_analytic;
+    double worst_numeric;
+    char message[256];      /* one line saying what happened */
+} ag_gradcheck_report;
+
+/* Compares the analytic gradient of f at `inputs` (any dtype; the checker
+ * works on f64 copies) with central differences (f(x+eps) - f(x-eps))/2eps
+ * for every element (or a sample, see max_elements). A non-scalar output y
+ * is checked through the scalar sum(w·y) with fixed random weights w, which
+ * exercises every op's chain rule with an arbitrary upstream gradient.
+ * `opts` may be NULL for the defaults. Returns report->passed. */
+bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
+                  const ag_gradcheck_opts *opts, ag_gradcheck_report *report);
+
+/* Prints the report in a few lines. */
+void ag_gradcheck_print(FILE *out, const ag_gradcheck_report *r);
+
+/* ------------------------------------------------------------ invariants */
+
+/* Broken internal invariants (never bad input) go through one handler. The
+ * default prints the file, line and expression to stderr and aborts; a
+ * program may install its own (which must not return normally if it wants
+ * the library to stop, e.g. longjmp). Returns the previous handler. */
+typedef void (*ag_assert_handler)(const char *file, int line, const char *expr);
+ag_assert_handler ag_set_assert_handler(ag_assert_handler h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAPEGRAD_AUTOGRAD_H */

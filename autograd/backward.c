@@ -1,0 +1,164 @@
+/* The generic backward sweep: one reverse walk over the tape. Each node that
+ * received a gradient in this sweep applies its op's chain rule and adds into
+ * its inputs; a node used on several paths receives several additions, which
+ * is the sum over paths. No recursion, no visited set, no allocation. */
+#include "internal.h"
+
+void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh) {
+    if (!(in->flags & AG_F_REQUIRES_GRAD)) return NULL;
+    bool leaf = in->flags & AG_F_LEAF;
+    if (leaf && s->functional && !(in->flags & AG_F_WANTED)) return NULL;
+    if (in->epoch == s->epoch) {
+        *fresh = false;
+    } else {
+        in->epoch = s->epoch;
+        /* Leaves accumulate across calls; ag_grad zeroes its wanted leaves. */
+        *fresh = !leaf;
+    }
+    return ag__grad(in);
+}
+
+void *ag__grad_acc(ag_sweep *s, ag_tensor *in) {
+    bool fresh;
+    void *g = ag__grad_dst(s, in, &fresh);
+    if (g && fresh) memset(g, 0, (size_t)ag__numel(in) * ag__elsize(in->dtype));
+    return g;
+}
+
+static ag_status check_versions(ag_tape *t) {
+    for (size_t i = 0; i < t->nuses; i++) {
+        const ag_param_use *u = &t->uses[i];
+        if (u->param->ext->version != u->version) {
+            const char *name = u->param->ext->name;
+            ag__fail(t, AG_ERR_STATE, "backward",
+                     "parameter %s%s%s was written (version %u, recorded at %u) after the tape "
+                     "recorded it; reset the tape and run the forward pass again",
+                     name ? "'" : "", name ? name : "(unnamed)", name ? "'" : "",
+                     u->param->ext->version, u->version);
+            return AG_ERR_STATE;
+        }
+    }
+    return AG_OK;
+}
+
+/* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1). */
+static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
+    if (t->err != AG_OK) return t->err;
+    ag_status st = check_versions(t);
+    if (st != AG_OK) return st;
+    ag_sweep s = {.tape = t, .epoch = ++t->epoch, .functional = functional};
+    if (s.epoch == 0) { /* wrapped after 2^32 sweeps: clear stale stamps */
+        for (size_t i = 0; i < t->nnodes; i++) ag__tape_node(t, i)->epoch = 0;
+        s.epoch = t->epoch = 1;
+    }
+    /* Seed y's gradient. */
+    bool fresh;
+    void *gy = ag__grad_dst(&s, y, &fresh);
+    if (gy) {
+        int64_t n = ag__numel(y);
+        for (int64_t i = 0; i < n; i++) {
+            double v = (seed ? ag__ld(ag__val(seed), seed->dtype, i) : 1.0);
+            ag__st(gy, y->dtype, i, fresh ? v : ag__ld(gy, y->dtype, i) + v);
+        }
+    }
+    /* Walk back from the newest node; nodes newer than y got no gradient. */
+    for (size_t b = t->nnodes ? ((t->nnodes - 1) >> AG_NODE_BLOCK_SHIFT) + 1 : 0; b-- > 0;) {
+        ag_tensor *block = t->blocks[b];
+        size_t count = (b + 1) << AG_NODE_BLOCK_SHIFT;
+        if (count > t->nnodes) count = t->nnodes;
+        count -= b << AG_NODE_BLOCK_SHIFT;
+        for (size_t i = count; i-- > 0;) {
+            ag_tensor *n = &block[i];
+            if (n->epoch != s.epoch || (n->flags & AG_F_LEAF)) continue;
+            ag__ops[n->op]->backward(&s, n);
+        }
+    }
+    return AG_OK;
+}
+
+static ag_status check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,
+                              bool need_seed_if_not_scalar) {
+    if (!t) return AG_ERR_NULL;
+    if (t->err != AG_OK) return t->err;
+    if (!y) {
+        ag__fail(t, AG_ERR_NULL, op, "output is NULL");
+        return AG_ERR_NULL;
+    }
+    char a[64], b[64];
+    if (!seed && need_seed_if_not_scalar && ag__numel(y) != 1) {
+        ag__fail(t, AG_ERR_SHAPE, op, "output has shape %s: give a seed gradient of that shape, "
+                 "or reduce it to a scalar", ag__fmt_shape(a, sizeof a, y->ndim, ag__shape(y)));
+        return AG_ERR_SHAPE;
+    }
+    if (seed) {
+        bool same = seed->ndim == y->ndim && seed->dtype == y->dtype;
+        for (int i = 0; same && i < y->ndim; i++) same = seed->ext->shape[i] == y->ext->shape[i];
+        if (!same) {
+            ag__fail(t, AG_ERR_SHAPE, op, "seed %s%s does not match output %s%s",
+                     seed->dtype == AG_F32 ? "f32" : "f64",
+                     ag__fmt_shape(a, sizeof a, seed->ndim, ag__shape(seed)),
+                     y->dtype == AG_F32 ? "f32" : "f64", ag__fmt_shape(b, sizeof b, y->ndim, ag__shape(y)));
+            return AG_ERR_SHAPE;
+        }
+    }
+    if (!(y->flags & AG_F_ON_TAPE) && !(y->flags & AG_F_PARAM)) {
+        ag__fail(t, AG_ERR_STATE, op, "output was computed in no-grad mode; nothing was recorded");
+        return AG_ERR_STATE;
+    }
+    return AG_OK;
+}
+
+ag_status ag_backward(ag_tape *t, ag_tensor *y) { return ag_backward_seed(t, y, NULL); }
+
+ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed) {
+    ag_status st = check_output(t, "backward", y, seed, true);
+    if (st != AG_OK) return st;
+    return sweep(t, y, seed, false);
+}
+
+ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                  ag_tensor **grads) {
+    ag_status st = check_output(t, "grad", y, seed, true);
+    if (st != AG_OK) return st;
+    if (n < 0 || (n > 0 && (!xs || !grads))) {
+        ag__fail(t, AG_ERR_NULL, "grad", "inputs or outputs array is NULL");
+        return AG_ERR_NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]) {
+            ag__fail(t, AG_ERR_NULL, "grad", "input %d is NULL", i + 1);
+            return AG_ERR_NULL;
+        }
+    }
+    /* Wanted leaves lend their gradient buffers: save, zero, sweep, copy out,
+     * restore. Intermediate nodes need nothing: each sweep starts them at 0. */
+    void **saved = ag__alloc(t, (size_t)(n ? n : 1) * sizeof *saved, "grad");
+    if (!saved) return t->err;
+    for (int i = 0; i < n; i++) {
+        ag_tensor *x = xs[i];
+        saved[i] = NULL;
+        grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
+        if (!grads[i]) return t->err;
+        if ((x->flags & AG_F_LEAF) && (x->flags & AG_F_REQUIRES_GRAD) && !(x->flags & AG_F_WANTED)) {
+            size_t bytes = (size_t)ag__numel(x) * ag__elsize(x->dtype);
+            saved[i] = ag__alloc(t, bytes, "grad");
+            if (!saved[i]) return t->err;
+            memcpy(saved[i], ag__grad(x), bytes);
+            memset(ag__grad(x), 0, bytes);
+            x->flags |= AG_F_WANTED;
+        }
+    }
+    uint32_t epoch_before = t->epoch;
+    st = sweep(t, y, seed, true);
+    for (int i = 0; i < n; i++) {
+        ag_tensor *x = xs[i];
+        size_t bytes = (size_t)ag__numel(x) * ag__elsize(x->dtype);
+        bool got = (x->flags & AG_F_REQUIRES_GRAD) && x->epoch > epoch_before;
+        if (st == AG_OK && got) memcpy(ag__val(grads[i]), ag__grad(x), bytes);
+        if (saved[i]) {
+            memcpy(ag__grad(x), saved[i], bytes);
+            x->flags &= (uint8_t)~AG_F_WANTED;
+        }
+    }
+    return st;
+}

@@ -1,0 +1,128 @@
+/* Kernel templates shared by the elementwise op families: one macro writes
+ * an op's forward and backward for f32 and f64 from its formula and its
+ * local derivative, so each op's derivative sits beside its forward. */
+#ifndef TAPEGRAD_ELEMENTWISE_H
+#define TAPEGRAD_ELEMENTWISE_H
+
+#include "internal.h"
+
+/* Binary op y = F(a, b) with local partials DA = dy/da and DB = dy/db; the
+ * expressions may use a, b and y (doubles). The broadcast iterator maps each
+ * output element to its operands, so the backward loop's `+=` into a
+ * broadcast operand is the reduction back to its shape: the one place where
+ * broadcasting's gradient is summed. */
+#define AG_BINARY_FWD_T(T, N, F)                                             \
+    do {                                                                     \
+        ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
+        const T *pa = ag__val(A_), *pb = ag__val(B_);                        \
+        T *py = ag__val(N);                                                  \
+        if (!(N)->ndim) {                                                    \
+            double a = pa[0], b = pb[0];                                     \
+            (void)a; (void)b;                                                \
+            py[0] = (T)(F);                                                  \
+            break;                                                           \
+        }                                                                    \
+        ag_bcast bc;                                                         \
+        ag__bcast_binary(&bc, N);                                            \
+        const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++) {                          \
+                double a = pa[off[0] + j * sa], b = pb[off[1] + j * sb];     \
+                (void)a; (void)b;                                            \
+                py[o + j] = (T)(F);                                          \
+            }                                                                \
+        });                                                                  \
+    } while (0)
+
+#define AG_BINARY_BWD_T(T, S, N, DA, DB)                                     \
+    do {                                                                     \
+        ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
+        const T *pa = ag__val(A_), *pb = ag__val(B_);                        \
+        const T *py = ag__val(N), *pg = ag__grad(N);                         \
+        T *ga = ag__grad_acc(S, A_), *gb = ag__grad_acc(S, B_);              \
+        if (!(N)->ndim) {                                                    \
+            double a = pa[0], b = pb[0], y = py[0], g = pg[0];               \
+            (void)a; (void)b; (void)y;                                       \
+            if (ga) ga[0] += (T)(g * (DA));                                  \
+            if (gb) gb[0] += (T)(g * (DB));                                  \
+            break;                                                           \
+        }                                                                    \
+        ag_bcast bc;                                                         \
+        ag__bcast_binary(&bc, N);                                            \
+        const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++) {                          \
+                double a = pa[off[0] + j * sa], b = pb[off[1] + j * sb];     \
+                double y = py[o + j], g = pg[o + j];                         \
+                (void)a; (void)b; (void)y;                                   \
+                if (ga) ga[off[0] + j * sa] += (T)(g * (DA));                \
+                if (gb) gb[off[1] + j * sb] += (T)(g * (DB));                \
+            }                                                                \
+        });                                                                  \
+    } while (0)
+
+/* Defines fwd_NAME, bwd_NAME and the table row ag__op_NAME. */
+#define AG_DEFINE_BINARY(NAME, name, F, DA, DB, FORMULA)                     \
+    static void fwd_##name(ag_tensor *n) {                                   \
+        if (n->dtype == AG_F64) AG_BINARY_FWD_T(double, n, F);               \
+        else AG_BINARY_FWD_T(float, n, F);                                   \
+    }                                                                        \
+    static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
+        if (n->dtype == AG_F64) AG_BINARY_BWD_T(double, s, n, DA, DB);       \
+        else AG_BINARY_BWD_T(float, s, n, DA, DB);                           \
+    }                                                                        \
+    const ag_op_info ag__op_##NAME = {#name, 2, fwd_##name, bwd_##name, FORMULA};
+
+/* Unary op y = F(x) with local derivative D = dy/dx; the expressions may use
+ * x, y (doubles), c (the node's constant, attr.c) and n (the node). */
+#define AG_UNARY_FWD_T(T, N, F)                                              \
+    do {                                                                     \
+        const T *px = ag__val((N)->in[0]);                                   \
+        T *py = ag__val(N);                                                  \
+        const double c = (N)->attr.c;                                        \
+        (void)c;                                                             \
+        for (int64_t i = 0, m = ag__numel(N); i < m; i++) {                  \
+            double x = px[i];                                                \
+            py[i] = (T)(F);                                                  \
+        }                                                                    \
+    } while (0)
+
+#define AG_UNARY_BWD_T(T, S, N, D)                                           \
+    do {                                                                     \
+        const T *px = ag__val((N)->in[0]), *py = ag__val(N), *pg = ag__grad(N); \
+        T *gx = ag__grad_acc(S, (N)->in[0]);                                 \
+        const double c = (N)->attr.c;                                        \
+        (void)c;                                                             \
+        if (!gx) break;                                                      \
+        for (int64_t i = 0, m = ag__numel(N); i < m; i++) {                  \
+            double x = px[i], y = py[i];                                     \
+            (void)x; (void)y;                                                \
+            gx[i] += (T)(pg[i] * (D));                                       \
+        }                                                                    \
+    } while (0)
+
+#define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA)                           \
+    static void fwd_##name(ag_tensor *n) {                                   \
+        if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F);                \
+        else AG_UNARY_FWD_T(float, n, F);                                    \
+    }                                                                        \
+    static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
+        if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, s, n, D);             \
+        else AG_UNARY_BWD_T(float, s, n, D);                                 \
+    }                                                                        \
+    const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA};
+
+/* Broadcast iteration of a binary node's two inputs against its shape. */
+static inline void ag__bcast_binary(ag_bcast *bc, const ag_tensor *n) {
+    const ag_tensor *a = n->in[0], *b = n->in[1];
+    int nds[2] = {a->ndim, b->ndim};
+    const int64_t *shapes[2] = {ag__shape(a), ag__shape(b)};
+    ag__bcast_init(bc, n->ndim, ag__shape(n), 2, nds, shapes);
+}
+
+/* Records a binary op after checking dtypes and broadcasting the shapes. */
+ag_tensor *ag__binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor *b);
+/* Records a unary op (same shape as x) with constant c. */
+ag_tensor *ag__unary(ag_tape *t, ag_op op, ag_tensor *x, double c);
+
+#endif

@@ -1,0 +1,169 @@
+/* The gradient checker: analytic gradients from one backward pass against
+ * central finite differences in float64, element by element. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+ag_gradcheck_opts ag_gradcheck_defaults(void) {
+    return (ag_gradcheck_opts){.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .max_elements = 0, .seed = 42};
+}
+
+/* Evaluates the checked scalar: sum(w·y) with the fixed weights w (w = 1 for
+ * a scalar y). Returns NaN if f fails. */
+static double evaluate(ag_fn f, void *ctx, ag_tape *t, ag_tensor *const *inputs, const double *w,
+                       int64_t nw, ag_tensor **out) {
+    ag_tensor *y = f(t, inputs, ctx);
+    if (out) *out = y;
+    if (!y || ag_tape_status(t) != AG_OK || (nw && ag__numel(y) != nw)) return NAN;
+    double acc = 0;
+    for (int64_t i = 0, m = ag__numel(y); i < m; i++) acc += (nw ? w[i] : 1.0) * ag_get(y, i);
+    return acc;
+}
+
+static void finish(ag_gradcheck_report *r, ag_gradcheck_verdict v, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void finish(ag_gradcheck_report *r, ag_gradcheck_verdict v, const char *fmt, ...) {
+    r->verdict = v;
+    r->passed = v == AG_GRADCHECK_PASS;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+}
+
+bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_gradcheck_opts *opts,
+                  ag_gradcheck_report *report) {
+    ag_gradcheck_report dummy;
+    ag_gradcheck_report *r = report ? report : &dummy;
+    memset(r, 0, sizeof *r);
+    r->worst_input = -1;
+    r->worst_index = -1;
+    ag_gradcheck_opts o = opts ? *opts : ag_gradcheck_defaults();
+    if (!f || n <= 0 || !inputs || !(o.eps > 0)) {
+        finish(r, AG_GRADCHECK_ERROR, "gradcheck: bad arguments (need a function, inputs and eps > 0)");
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!inputs[i]) {
+            finish(r, AG_GRADCHECK_ERROR, "gradcheck: input %d is NULL", i + 1);
+            return false;
+        }
+    }
+    /* f64 parameter copies of the inputs: they survive the tape resets
+     * between evaluations. */
+    ag_tensor **ps = calloc((size_t)n, sizeof *ps);
+    ag_tape *t = ag_tape_new(0);
+    double *w = NULL;
+    bool ok = ps && t;
+    for (int i = 0; ok && i < n; i++) {
+        ag_tensor *x = inputs[i];
+        ps[i] = ag_param_new(AG_F64, x->ndim, ag__shape(x), NULL);
+        ok = ps[i] != NULL;
+        for (int64_t k = 0; ok && k < ag__numel(x); k++) ((double *)ag__val(ps[i]))[k] = ag_get(x, k);
+    }
+    if (!ok) {
+        finish(r, AG_GRADCHECK_ERROR, "gradcheck: out of memory");
+        goto out;
+    }
+    /* Analytic gradients, with fixed random weights for a non-scalar output. */
+    ag_rng rng;
+    ag_rng_seed(&rng, o.seed);
+    ag_tensor *y;
+    evaluate(f, ctx, t, ps, NULL, 0, &y);
+    if (!y || ag_tape_status(t) != AG_OK) {
+        finish(r, AG_GRADCHECK_ERROR, "gradcheck: the function failed: %s",
+               ag_tape_error(t) ? ag_tape_error(t) : "it returned NULL");
+        goto out;
+    }
+    int64_t nw = ag__numel(y);
+    w = malloc((size_t)nw * sizeof *w);
+    if (!w) {
+        finish(r, AG_GRADCHECK_ERROR, "gradcheck: out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < nw; i++) w[i] = nw == 1 ? 1.0 : ag_rng_uniform(&rng) + 0.5;
+    ag_tensor *seed = ag_from_doubles(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y), w);
+    if (ag_backward_seed(t, y, seed) != AG_OK) {
+        finish(r, AG_GRADCHECK_ERROR, "gradcheck: backward failed: %s", ag_tape_error(t));
+        goto out;
+    }
+    /* Numeric gradients, element by element, compared as they come. */
+    bool any_analytic = false, any_numeric = false, nonfinite = false;
+    double worst_excess = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t m = ag__numel(ps[i]);
+        int64_t count = (o.max_elements > 0 && o.max_elements < m) ? o.max_elements : m;
+        double *v = ag__val(ps[i]);
+        const double *g = ag__grad(ps[i]);
+        for (int64_t c = 0; c < count; c++) {
+            int64_t k = count == m ? c : (int64_t)(ag_rng_next(&rng) % (uint64_t)m);
+            double saved = v[k], analytic = g[k];
+            v[k] = saved + o.eps;
+            ag_tape_reset(t);
+            double fp = evaluate(f, ctx, t, ps, w, nw, NULL);
+            v[k] = saved - o.eps;
+            ag_tape_reset(t);
+            double fm = evaluate(f, ctx, t, ps, w, nw, NULL);
+            v[k] = saved;
+            double numeric = (fp - fm) / (2 * o.eps);
+            r->checked++;
+            if (!isfinite(numeric) || !isfinite(analytic)) {
+                nonfinite = true;
+                if (r->worst_input < 0) {
+                    r->worst_input = i;
+                    r->worst_index = k;
+                    r->worst_analytic = analytic;
+                    r->worst_numeric = numeric;
+                }
+                continue;
+            }
+            any_analytic |= analytic != 0;
+            any_numeric |= fabs(numeric) > o.atol;
+            double err = fabs(analytic - numeric);
+            double rel = err / fmax(fabs(numeric), o.atol);
+            if (err > r->max_abs_err) r->max_abs_err = err;
+            if (rel > r->max_rel_err) r->max_rel_err = rel;
+            double excess = err - (o.atol + o.rtol * fabs(numeric));
+            if (excess > worst_excess || (r->worst_input < 0 && err >= r->max_abs_err)) {
+                if (excess > worst_excess) worst_excess = excess;
+                r->worst_input = i;
+                r->worst_index = k;
+                r->worst_analytic = analytic;
+                r->worst_numeric = numeric;
+            }
+        }
+    }
+    if (nonfinite)
+        finish(r, AG_GRADCHECK_NONFINITE, "gradcheck: a value or gradient is not finite "
+               "(analytic %g, numeric %g)", r->worst_analytic, r->worst_numeric);
+    else if (!any_analytic && any_numeric)
+        finish(r, AG_GRADCHECK_ZERO_GRAD, "gradcheck: the analytic gradient is all zeros but the "
+               "numeric one is not (max |numeric| > atol %g)", o.atol);
+    else if (worst_excess > 0)
+        finish(r, AG_GRADCHECK_MISMATCH, "gradcheck: analytic %.10g differs from numeric %.10g",
+               r->worst_analytic, r->worst_numeric);
+    else
+        finish(r, AG_GRADCHECK_PASS, "gradcheck: passed (max abs error %.3g, max rel error %.3g)",
+               r->max_abs_err, r->max_rel_err);
+out:
+    free(w);
+    for (int i = 0; ps && i < n; i++) ag_param_free(ps[i]);
+    free(ps);
+    ag_tape_free(t);
+    return r->passed;
+}
+
+void ag_gradcheck_print(FILE *out, const ag_gradcheck_report *r) {
+    if (!out || !r) return;
+    static const char *names[] = {"PASS", "MISMATCH", "ZERO GRADIENT", "NOT FINITE", "ERROR"};
+    fprintf(out, "%s: %s\n", names[r->verdict], r->message);
+    fprintf(out, "  checked %lld elements; max abs error %.3g, max rel error %.3g\n",
+            (long long)r->checked, r->max_abs_err, r->max_rel_err);
+    if (r->worst_input >= 0)
+        fprintf(out, "  worst: input %d element %lld: analytic %.12g, numeric %.12g\n",
+                r->worst_input, (long long)r->worst_index, r->worst_analytic, r->worst_numeric);
+}

@@ -1,0 +1,319 @@
+/* Internal layout of tapegrad: the node, the tape, the op table and the
+ * helpers every op family uses. Not installed. */
+#ifndef TAPEGRAD_INTERNAL_H
+#define TAPEGRAD_INTERNAL_H
+
+#include "autograd.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ invariants */
+
+void ag__assert_fail(const char *file, int line, const char *expr);
+#define AG_ASSERT(cond)                                                      \
+    do {                                                                     \
+        if (!(cond)) ag__assert_fail(__FILE__, __LINE__, #cond);             \
+    } while (0)
+
+/* ------------------------------------------------------------------ ops */
+
+/* Every op has a name here; AG_OP_LIST expands X(NAME) for each. The op
+ * table in op_table.c has one row per entry, pinned by a static assert.
+ * Each family lists its own ops in its .def file. */
+#define AG_OP_LIST(X)                                                        \
+    X(LEAF)                                                                  \
+    AG_OPS_ELEMENTWISE(X)                                                    \
+    AG_OPS_UNARY(X)                                                          \
+    AG_OPS_REDUCE(X)                                                         \
+    AG_OPS_LINALG(X)                                                         \
+    AG_OPS_SHAPE(X)                                                          \
+    AG_OPS_SOFTMAX(X)
+
+#include "ops_elementwise.def"
+#include "ops_unary.def"
+#include "ops_reduce.def"
+#include "ops_linalg.def"
+#include "ops_shape.def"
+#include "ops_softmax.def"
+
+typedef enum ag_op {
+#define AG_X_ENUM(name) AG_OP_##name,
+    AG_OP_LIST(AG_X_ENUM)
+#undef AG_X_ENUM
+    AG_OP_COUNT
+} ag_op;
+
+/* ----------------------------------------------------------------- node */
+
+enum {
+    AG_F_REQUIRES_GRAD = 1u << 0, /* gradient flows into this node */
+    AG_F_LEAF = 1u << 1,          /* no inputs; its gradient accumulates */
+    AG_F_PARAM = 1u << 2,         /* malloc'd parameter, off the tape */
+    AG_F_WANTED = 1u << 3,        /* temporary: requested by ag_grad */
+    AG_F_ON_TAPE = 1u << 4,       /* recorded on the tape's node list */
+};
+
+/* Per-op attribute stored inline: a constant (x*c), or an axis and a flag. */
+typedef union ag_attr {
+    double c;
+    struct {
+        int32_t axis;
+        int32_t flag; /* keepdims, ddof, ... */
+    } r;
+    int64_t i;
+} ag_attr;
+
+/* What a tensor (ndim >= 1), a named scalar or a parameter needs beyond the
+ * node: its shape, name, extra inputs and op-owned data. Lives right after
+ * the node's data on the tape (or in the parameter's malloc block). */
+typedef struct ag_ext {
+    int64_t shape[AG_MAX_DIMS];
+    int64_t numel;
+    const char *name;
+    struct ag_node **xin; /* inputs beyond in[0], in[1] */
+    int nxin;
+    int64_t iattr[AG_MAX_DIMS + 2]; /* op-owned integers: axes, bounds */
+    double dattr[2];                /* op-owned doubles: clamp bounds */
+    void *aux;                      /* op-owned memory on the tape (indices) */
+    uint32_t version;               /* parameters: writes through ag_data_mut */
+    uint32_t seen_gen;              /* parameters: tape generation last seen */
+    uint32_t seen_version;          /* parameters: version when first recorded */
+} ag_ext;
+
+/* A node: 56 bytes, stored in the tape's node list. A scalar (ndim 0) keeps
+ * its value and gradient inline (an f32 scalar in the first 4 bytes of each
+ * slot); a tensor points at its data in the tape's data arena. */
+struct ag_node {
+    uint8_t op;
+    uint8_t dtype;
+    uint8_t ndim;
+    uint8_t flags;
+    uint32_t epoch;          /* sweep that last wrote this node's gradient */
+    struct ag_node *in[2];   /* inputs (more in ext->xin) */
+    ag_attr attr;
+    ag_ext *ext;             /* NULL for an unnamed scalar */
+    union {
+        struct { double val, grad; } s; /* ndim == 0 */
+        struct { void *val, *grad; } t; /* ndim >= 1 */
+    } d;
+};
+
+static inline void *ag__val(ag_tensor *n) {
+    return n->ndim ? n->d.t.val : (void *)&n->d.s.val;
+}
+static inline void *ag__grad(ag_tensor *n) {
+    return n->ndim ? n->d.t.grad : (void *)&n->d.s.grad;
+}
+static inline int64_t ag__numel(const ag_tensor *n) {
+    return n->ndim ? n->ext->numel : 1;
+}
+static inline const int64_t *ag__shape(const ag_tensor *n) {
+    return n->ndim ? n->ext->shape : NULL;
+}
+static inline size_t ag__elsize(int dtype) { return dtype == AG_F32 ? 4 : 8; }
+static inline int ag__ninputs(const ag_tensor *n);
+static inline ag_tensor *ag__input(const ag_tensor *n, int i) {
+    return i < 2 ? n->in[i] : n->ext->xin[i - 2];
+}
+static inline bool ag__requires_grad(const ag_tensor *n) {
+    return n && (n->flags & AG_F_REQUIRES_GRAD);
+}
+
+/* ---------------------------------------------------------------- sweep */
+
+typedef struct ag_sweep {
+    ag_tape *tape;
+    uint32_t epoch;
+    bool functional; /* ag_grad: only AG_F_WANTED leaves receive gradients */
+} ag_sweep;
+
+/* Forward kernel: computes n's value from its inputs and attributes. */
+typedef void (*ag_forward_fn)(ag_tensor *n);
+/* Backward rule: n's gradient (ag__grad(n)) holds the upstream gradient;
+ * add each input's share into ag__grad_acc(s, input). */
+typedef void (*ag_backward_fn)(ag_sweep *s, ag_tensor *n);
+
+/* One row of the op table. */
+typedef struct ag_op_info {
+    const char *name;      /* "mul" */
+    int arity;             /* inputs; -1 when variable (concat, stack) */
+    ag_forward_fn forward;
+    ag_backward_fn backward;
+    const char *local_grad; /* the local partial for traces, e.g. "d(a*b)/da = b" */
+} ag_op_info;
+
+extern const ag_op_info *const ag__ops[AG_OP_COUNT];
+
+static inline int ag__ninputs(const ag_tensor *n) {
+    int a = ag__ops[n->op]->arity;
+    if (a >= 0) return a;
+    return n->in[1] ? 2 + n->ext->nxin : (n->in[0] ? 1 : 0);
+}
+
+/* Where the gradient for input `in` goes during sweep s, or NULL if it needs
+ * none. The first write of a sweep zeroes an intermediate's buffer (so
+ * nothing leaks between backward calls); leaves accumulate. The caller adds
+ * into the returned buffer. */
+void *ag__grad_acc(ag_sweep *s, ag_tensor *in);
+
+/* Like ag__grad_acc but without zeroing: *fresh says whether the buffer
+ * holds garbage (so the kernel must overwrite, e.g. beta = 0 in a GEMM)
+ * rather than a gradient to add to. */
+void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh);
+
+/* ------------------------------------------------------------- recording */
+
+/* Sets the sticky error (if none is set yet): "op: message". Returns NULL so
+ * ops can `return ag__fail(...)`. */
+ag_tensor *ag__fail(ag_tape *t, ag_status code, const char *op, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* Fails with AG_ERR_NULL when t or any of the n inputs is NULL (an input
+ * that is NULL after an earlier failure keeps the first error), and with
+ * AG_ERR_DTYPE when the inputs' dtypes differ. Returns true when fine. */
+bool ag__check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const *xs);
+
+/* Allocates and links a new node for `op` with the given inputs and output
+ * shape, marks it as requiring a gradient when an input does (and grad mode
+ * is on), and allocates its value (and gradient) storage. Does not run the
+ * forward kernel. Returns NULL (tape error set) on memory cap. */
+ag_tensor *ag__node(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
+                    const int64_t *shape, ag_tensor *in0, ag_tensor *in1);
+
+/* Same, for ops with more than two inputs. */
+ag_tensor *ag__node_n(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
+                      const int64_t *shape, int n, ag_tensor *const *xs);
+
+/* Records a node and runs its forward kernel: what most ops do. */
+static inline ag_tensor *ag__record(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
+                                    const int64_t *shape, ag_tensor *in0,
+                                    ag_tensor *in1, ag_attr attr) {
+    ag_tensor *n = ag__node(t, op, dtype, ndim, shape, in0, in1);
+    if (!n) return NULL;
+    n->attr = attr;
+    ag__ops[op]->forward(n);
+    return n;
+}
+
+/* Tape memory for op-owned data (64-byte aligned), or NULL with a tape
+ * error. Freed by ag_tape_reset. */
+void *ag__alloc(ag_tape *t, size_t bytes, const char *op);
+
+/* Ensures the node has an ext (allocating one on the tape for a scalar). */
+ag_ext *ag__ext(ag_tape *t, ag_tensor *n);
+
+/* Normalises a possibly negative axis for ndim dimensions; -1 if invalid. */
+int ag__axis(int axis, int ndim);
+
+/* Formats a shape as "[3, 4]" into buf. */
+char *ag__fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+
+/* Sets the thread's last error (tape-less functions). */
+void ag__set_last_error(const char *fmt, ...);
+
+/* Numbers the shape's elements: product of dims (0 if ndim is 0 → 1). */
+static inline int64_t ag__shape_numel(int ndim, const int64_t *shape) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    return n;
+}
+
+/* Loads/stores element i of a buffer of the given dtype as a double. */
+static inline double ag__ld(const void *p, int dtype, int64_t i) {
+    return dtype == AG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+static inline void ag__st(void *p, int dtype, int64_t i, double v) {
+    if (dtype == AG_F32) ((float *)p)[i] = (float)v;
+    else ((double *)p)[i] = v;
+}
+
+/* ------------------------------------------------------------ broadcast */
+
+/* Up to three operands aligned against one output shape. Strides are in
+ * elements; a broadcast dimension has stride 0. Dimensions are collapsed
+ * where possible so the inner loop is long. */
+typedef struct ag_bcast {
+    int nd;                        /* >= 1 */
+    int64_t shape[AG_MAX_DIMS];
+    int64_t st[3][AG_MAX_DIMS];
+} ag_bcast;
+
+/* Result shape of broadcasting a and b; false when incompatible. */
+bool ag__broadcast_shape(int nda, const int64_t *sa, int ndb, const int64_t *sb,
+                         int *nd, int64_t *shape);
+
+/* Prepares iteration of `nops` operands (shapes nds[i], shapes[i]) against
+ * the output shape (out_nd, out_shape). */
+void ag__bcast_init(ag_bcast *bc, int out_nd, const int64_t *out_shape, int nops,
+                    const int *nds, const int64_t *const *shapes);
+
+/* Visits the output in row-major order as rows of the last (collapsed)
+ * dimension. For each row, `o` is the output offset of its first element and
+ * off[k] the offset of operand k; the row has bc.shape[nd-1] elements and
+ * operand k advances by bc.st[k][nd-1] per element. */
+#define AG_BCAST_ROWS(bc, o, off, ...)                                       \
+    do {                                                                     \
+        int64_t idx_[AG_MAX_DIMS] = {0};                                     \
+        int64_t off[3] = {0, 0, 0};                                          \
+        const int nd_ = (bc).nd;                                             \
+        const int64_t rowlen_ = (bc).shape[nd_ - 1];                         \
+        int64_t nrows_ = 1;                                                  \
+        for (int d_ = 0; d_ < nd_ - 1; d_++) nrows_ *= (bc).shape[d_];       \
+        for (int64_t r_ = 0, o = 0; r_ < nrows_; r_++, o += rowlen_) {       \
+            __VA_ARGS__;                                                     \
+            for (int d_ = nd_ - 2; d_ >= 0; d_--) {                          \
+                for (int k_ = 0; k_ < 3; k_++) off[k_] += (bc).st[k_][d_];   \
+                if (++idx_[d_] < (bc).shape[d_]) break;                      \
+                for (int k_ = 0; k_ < 3; k_++)                               \
+                    off[k_] -= (bc).st[k_][d_] * (bc).shape[d_];             \
+                idx_[d_] = 0;                                                \
+            }                                                                \
+        }                                                                    \
+    } while (0)
+
+/* ----------------------------------------------------------------- tape */
+
+#define AG_NODE_BLOCK_SHIFT 14
+#define AG_NODE_BLOCK ((size_t)1 << AG_NODE_BLOCK_SHIFT) /* nodes per block */
+
+typedef struct ag_chunk {
+    struct ag_chunk *next;
+    size_t size;
+    size_t pad_; /* keeps data 16-aligned; allocations align themselves to 64 */
+    unsigned char data[];
+} ag_chunk;
+
+typedef struct ag_param_use {
+    ag_tensor *param;
+    uint32_t version;
+} ag_param_use;
+
+struct ag_tape {
+    /* The node list: fixed-size blocks, so a reverse walk is two loops. */
+    ag_tensor **blocks;
+    size_t nblocks, cap_blocks;
+    size_t nnodes;
+    /* The data arena: a chain of chunks, reused after reset. */
+    ag_chunk *first, *cur;
+    size_t cur_off;
+    /* Accounting. */
+    size_t bytes_in_use, peak_bytes, bytes_reserved, mem_cap, allocations;
+    int no_grad;          /* depth of ag_no_grad_begin */
+    uint32_t epoch;       /* last sweep's number */
+    uint32_t gen;         /* unique per reset, to note parameter uses once */
+    ag_param_use *uses;   /* parameters recorded since reset, with versions */
+    size_t nuses, cap_uses;
+    ag_status err;
+    char msg[512];
+};
+
+/* The i-th recorded node. */
+static inline ag_tensor *ag__tape_node(const ag_tape *t, size_t i) {
+    return &t->blocks[i >> AG_NODE_BLOCK_SHIFT][i & (AG_NODE_BLOCK - 1)];
+}
+
+#endif /* TAPEGRAD_INTERNAL_H */

@@ -1,0 +1,150 @@
+/* Elementwise binary ops with NumPy broadcasting, their scalar-constant
+ * forms, and where(). Each op's forward formula sits beside its local
+ * derivatives; the kernels come from elementwise.h. */
+#include "elementwise.h"
+
+/*               op       name      y = F(a, b)    dy/da                         dy/db */
+AG_DEFINE_BINARY(ADD,     add,      a + b,         1.0,                          1.0,
+                 "d(a+b)/da = 1, d(a+b)/db = 1")
+AG_DEFINE_BINARY(SUB,     sub,      a - b,         1.0,                          -1.0,
+                 "d(a-b)/da = 1, d(a-b)/db = -1")
+AG_DEFINE_BINARY(MUL,     mul,      a * b,         b,                            a,
+                 "d(a*b)/da = b, d(a*b)/db = a")
+AG_DEFINE_BINARY(DIV,     div,      a / b,         1.0 / b,                      -a / (b * b),
+                 "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2")
+/* pow: d/db is a^b·log a for a > 0, 0 at a = 0 (as PyTorch), NaN for a < 0. */
+AG_DEFINE_BINARY(POW,     pow,      pow(a, b),     b == 0 ? 0.0 : b * pow(a, b - 1),
+                 a > 0 ? y * log(a) : (a == 0 ? 0.0 : NAN),
+                 "d(a^b)/da = b*a^(b-1), d(a^b)/db = a^b*log(a)")
+/* maximum/minimum: at a tie the gradient is split, half to each side. */
+AG_DEFINE_BINARY(MAXIMUM, maximum,  a >= b ? a : b, a > b ? 1.0 : (a == b ? 0.5 : 0.0),
+                 b > a ? 1.0 : (a == b ? 0.5 : 0.0),
+                 "d max(a,b)/da = [a>b] (1/2 at a tie)")
+AG_DEFINE_BINARY(MINIMUM, minimum,  a <= b ? a : b, a < b ? 1.0 : (a == b ? 0.5 : 0.0),
+                 b < a ? 1.0 : (a == b ? 0.5 : 0.0),
+                 "d min(a,b)/da = [a<b] (1/2 at a tie)")
+
+/*              op      name     y = F(x; c)   dy/dx */
+AG_DEFINE_UNARY(ADD_C,  add_c,   x + c,        1.0,                       "d(x+c)/dx = 1")
+AG_DEFINE_UNARY(RSUB_C, rsub_c,  c - x,        -1.0,                      "d(c-x)/dx = -1")
+AG_DEFINE_UNARY(MUL_C,  mul_c,   x * c,        c,                         "d(x*c)/dx = c")
+AG_DEFINE_UNARY(RDIV_C, rdiv_c,  c / x,        -c / (x * x),              "d(c/x)/dx = -c/x^2")
+AG_DEFINE_UNARY(POW_C,  pow_c,   pow(x, c),    c == 0 ? 0.0 : c * pow(x, c - 1),
+                "d(x^c)/dx = c*x^(c-1)")
+AG_DEFINE_UNARY(RPOW_C, rpow_c,  pow(c, x),    y * log(c),                "d(c^x)/dx = c^x*log(c)")
+
+ag_tensor *ag__binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor *b) {
+    const char *name = ag__ops[op]->name;
+    ag_tensor *xs[2] = {a, b};
+    if (!ag__check_inputs(t, name, 2, xs)) return NULL;
+    int nd;
+    int64_t shape[AG_MAX_DIMS];
+    if (!ag__broadcast_shape(a->ndim, ag__shape(a), b->ndim, ag__shape(b), &nd, shape)) {
+        char sa[96], sb[96];
+        return ag__fail(t, AG_ERR_SHAPE, name, "shapes %s and %s do not broadcast",
+                        ag__fmt_shape(sa, sizeof sa, a->ndim, ag__shape(a)),
+                        ag__fmt_shape(sb, sizeof sb, b->ndim, ag__shape(b)));
+    }
+    return ag__record(t, op, (ag_dtype)a->dtype, nd, shape, a, b, (ag_attr){.c = 0});
+}
+
+ag_tensor *ag__unary(ag_tape *t, ag_op op, ag_tensor *x, double c) {
+    if (!ag__check_inputs(t, ag__ops[op]->name, 1, &x)) return NULL;
+    return ag__record(t, op, (ag_dtype)x->dtype, x->ndim, ag__shape(x), x, NULL, (ag_attr){.c = c});
+}
+
+ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_ADD, a, b); }
+ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_SUB, a, b); }
+ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_MUL, a, b); }
+ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_DIV, a, b); }
+ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_POW, a, b); }
+ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_MAXIMUM, a, b); }
+ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_MINIMUM, a, b); }
+
+ag_tensor *ag_add_c(ag_tape *t, ag_tensor *x, double c) { return ag__unary(t, AG_OP_ADD_C, x, c); }
+ag_tensor *ag_rsub_c(ag_tape *t, double c, ag_tensor *x) { return ag__unary(t, AG_OP_RSUB_C, x, c); }
+ag_tensor *ag_mul_c(ag_tape *t, ag_tensor *x, double c) { return ag__unary(t, AG_OP_MUL_C, x, c); }
+ag_tensor *ag_rdiv_c(ag_tape *t, double c, ag_tensor *x) { return ag__unary(t, AG_OP_RDIV_C, x, c); }
+ag_tensor *ag_pow_c(ag_tape *t, ag_tensor *x, double c) { return ag__unary(t, AG_OP_POW_C, x, c); }
+
+ag_tensor *ag_rpow_c(ag_tape *t, double c, ag_tensor *x) {
+    if (t && t->err == AG_OK && x && !(c > 0))
+        return ag__fail(t, AG_ERR_ARG, "rpow_c", "base %g must be > 0", c);
+    return ag__unary(t, AG_OP_RPOW_C, x, c);
+}
+
+/* ------------------------------------------------------------------ where */
+
+static void where_bcast(ag_bcast *bc, const ag_tensor *n) {
+    const ag_tensor *m = n->in[0], *a = n->in[1], *b = ag__input(n, 2);
+    int nds[3] = {m->ndim, a->ndim, b->ndim};
+    const int64_t *shapes[3] = {ag__shape(m), ag__shape(a), ag__shape(b)};
+    ag__bcast_init(bc, n->ndim, ag__shape(n), 3, nds, shapes);
+}
+
+#define WHERE_FWD_T(T)                                                       \
+    do {                                                                     \
+        const T *pm = ag__val(n->in[0]), *pa = ag__val(n->in[1]);            \
+        const T *pb = ag__val(ag__input(n, 2));                              \
+        T *py = ag__val(n);                                                  \
+        ag_bcast bc;                                                         \
+        where_bcast(&bc, n);                                                 \
+        const int64_t *st = &bc.st[0][0];                                    \
+        (void)st;                                                            \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++)                            \
+                py[o + j] = pm[off[0] + j * bc.st[0][nd_ - 1]] != 0          \
+                                ? pa[off[1] + j * bc.st[1][nd_ - 1]]         \
+                                : pb[off[2] + j * bc.st[2][nd_ - 1]];        \
+        });                                                                  \
+    } while (0)
+
+#define WHERE_BWD_T(T)                                                       \
+    do {                                                                     \
+        const T *pm = ag__val(n->in[0]), *pg = ag__grad(n);                  \
+        T *ga = ag__grad_acc(s, n->in[1]), *gb = ag__grad_acc(s, ag__input(n, 2)); \
+        ag_bcast bc;                                                         \
+        where_bcast(&bc, n);                                                 \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++) {                          \
+                bool take_a = pm[off[0] + j * bc.st[0][nd_ - 1]] != 0;       \
+                if (take_a && ga) ga[off[1] + j * bc.st[1][nd_ - 1]] += pg[o + j]; \
+                if (!take_a && gb) gb[off[2] + j * bc.st[2][nd_ - 1]] += pg[o + j]; \
+            }                                                                \
+        });                                                                  \
+    } while (0)
+
+static void fwd_where(ag_tensor *n) {
+    if (n->dtype == AG_F64) WHERE_FWD_T(double);
+    else WHERE_FWD_T(float);
+}
+
+/* d where(m,a,b)/da = [m != 0], d/db = [m == 0]; the mask gets nothing. */
+static void bwd_where(ag_sweep *s, ag_tensor *n) {
+    if (n->dtype == AG_F64) WHERE_BWD_T(double);
+    else WHERE_BWD_T(float);
+}
+
+const ag_op_info ag__op_WHERE = {"where", 3, fwd_where, bwd_where,
+                                 "d where(m,a,b)/da = [m!=0], d/db = [m==0]"};
+
+ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b) {
+    ag_tensor *xs[3] = {mask, a, b};
+    if (!ag__check_inputs(t, "where", 3, xs)) return NULL;
+    int nd1, nd;
+    int64_t s1[AG_MAX_DIMS], shape[AG_MAX_DIMS];
+    if (!ag__broadcast_shape(a->ndim, ag__shape(a), b->ndim, ag__shape(b), &nd1, s1) ||
+        !ag__broadcast_shape(mask->ndim, ag__shape(mask), nd1, s1, &nd, shape)) {
+        char sm[96], sa[96], sb[96];
+        return ag__fail(t, AG_ERR_SHAPE, "where", "shapes %s, %s and %s do not broadcast",
+                        ag__fmt_shape(sm, sizeof sm, mask->ndim, ag__shape(mask)),
+                        ag__fmt_shape(sa, sizeof sa, a->ndim, ag__shape(a)),
+                        ag__fmt_shape(sb, sizeof sb, b->ndim, ag__shape(b)));
+    }
+    /* The mask never needs a gradient: record it as an input all the same
+     * (traces show it), and let ag__grad_acc skip it if it has none. */
+    ag_tensor *n = ag__node_n(t, AG_OP_WHERE, (ag_dtype)a->dtype, nd, shape, 3, xs);
+    if (!n) return NULL;
+    fwd_where(n);
+    return n;
+}

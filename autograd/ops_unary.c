@@ -1,0 +1,67 @@
+/* Elementwise unary ops: each forward formula beside its local derivative
+ * (kernels from elementwise.h). The constant c is the op's parameter
+ * (leaky_relu's slope); clamp keeps its bounds in ext->dattr. */
+#include "elementwise.h"
+
+static inline double sigmoid(double x) { /* stable on both tails */
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+static inline double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static inline double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+static inline double normal_pdf(double x) { return exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
+
+/*              op          name        y = F(x)                 dy/dx */
+AG_DEFINE_UNARY(NEG,        neg,        -x,                      -1.0,            "d(-x)/dx = -1")
+AG_DEFINE_UNARY(EXP,        exp,        exp(x),                  y,               "d exp(x)/dx = exp(x)")
+AG_DEFINE_UNARY(LOG,        log,        log(x),                  1.0 / x,         "d log(x)/dx = 1/x")
+/* sqrt'(0) = 1/(2·0) = +inf, as PyTorch. */
+AG_DEFINE_UNARY(SQRT,       sqrt,       sqrt(x),                 0.5 / y,         "d sqrt(x)/dx = 1/(2 sqrt(x))")
+/* abs'(0) = 0 (the sign function). */
+AG_DEFINE_UNARY(ABS,        abs,        fabs(x),                 (double)((x > 0) - (x < 0)), "d|x|/dx = sign(x)")
+AG_DEFINE_UNARY(SIN,        sin,        sin(x),                  cos(x),          "d sin(x)/dx = cos(x)")
+AG_DEFINE_UNARY(COS,        cos,        cos(x),                  -sin(x),         "d cos(x)/dx = -sin(x)")
+AG_DEFINE_UNARY(TAN,        tan,        tan(x),                  1.0 + y * y,     "d tan(x)/dx = 1 + tan(x)^2")
+AG_DEFINE_UNARY(TANH,       tanh,       tanh(x),                 1.0 - y * y,     "d tanh(x)/dx = 1 - tanh(x)^2")
+AG_DEFINE_UNARY(SIGMOID,    sigmoid,    sigmoid(x),              y * (1.0 - y),   "d s(x)/dx = s(x)(1 - s(x))")
+/* relu'(0) = 0, as PyTorch. */
+AG_DEFINE_UNARY(RELU,       relu,       x > 0 ? x : 0.0,         x > 0 ? 1.0 : 0.0, "d relu(x)/dx = [x > 0]")
+/* leaky_relu'(0) = slope. */
+AG_DEFINE_UNARY(LEAKY_RELU, leaky_relu, x > 0 ? x : c * x,       x > 0 ? 1.0 : c, "d lrelu(x)/dx = [x > 0] + slope [x <= 0]")
+AG_DEFINE_UNARY(GELU,       gelu,       x * normal_cdf(x),       normal_cdf(x) + x * normal_pdf(x),
+                "d gelu(x)/dx = Phi(x) + x phi(x)")
+AG_DEFINE_UNARY(SOFTPLUS,   softplus,   softplus(x),             sigmoid(x),      "d softplus(x)/dx = sigmoid(x)")
+AG_DEFINE_UNARY(SQUARE,     square,     x * x,                   2.0 * x,         "d x^2/dx = 2x")
+/* clamp: the gradient passes on [lo, hi], bounds included, as PyTorch. */
+AG_DEFINE_UNARY(CLAMP,      clamp,      x < n->ext->dattr[0] ? n->ext->dattr[0] : (x > n->ext->dattr[1] ? n->ext->dattr[1] : x),
+                (x >= n->ext->dattr[0] && x <= n->ext->dattr[1]) ? 1.0 : 0.0,
+                "d clamp(x)/dx = [lo <= x <= hi]")
+
+ag_tensor *ag_neg(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_NEG, x, 0); }
+ag_tensor *ag_exp(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_EXP, x, 0); }
+ag_tensor *ag_log(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_LOG, x, 0); }
+ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SQRT, x, 0); }
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_ABS, x, 0); }
+ag_tensor *ag_sin(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SIN, x, 0); }
+ag_tensor *ag_cos(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_COS, x, 0); }
+ag_tensor *ag_tan(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_TAN, x, 0); }
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_TANH, x, 0); }
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SIGMOID, x, 0); }
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_RELU, x, 0); }
+ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope) { return ag__unary(t, AG_OP_LEAKY_RELU, x, slope); }
+ag_tensor *ag_gelu(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_GELU, x, 0); }
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SOFTPLUS, x, 0); }
+ag_tensor *ag_square(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SQUARE, x, 0); }
+
+ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, double lo, double hi) {
+    if (!ag__check_inputs(t, "clamp", 1, &x)) return NULL;
+    if (!(lo <= hi)) return ag__fail(t, AG_ERR_ARG, "clamp", "lo %g > hi %g", lo, hi);
+    ag_tensor *n = ag__node(t, AG_OP_CLAMP, (ag_dtype)x->dtype, x->ndim, ag__shape(x), x, NULL);
+    ag_ext *ext = n ? ag__ext(t, n) : NULL;
+    if (!ext) return NULL;
+    ext->dattr[0] = lo;
+    ext->dattr[1] = hi;
+    fwd_clamp(n);
+    return n;
+}

@@ -1,0 +1,179 @@
+/* Recording a node: input checks, storage, flags, and small shared helpers. */
+#include "internal.h"
+
+#include <stdarg.h>
+
+ag_tensor *ag__tape_push(ag_tape *t);
+ag_tensor *ag__tape_loose_node(ag_tape *t);
+void *ag__tape_small(ag_tape *t, size_t bytes);
+bool ag__note_param(ag_tape *t, ag_tensor *p);
+
+bool ag__check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const *xs) {
+    if (!t) return false;
+    if (t->err != AG_OK) return false; /* sticky: fail once, at the first mistake */
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]) {
+            ag__fail(t, AG_ERR_NULL, op, "operand %d is NULL", i + 1);
+            return false;
+        }
+    }
+    for (int i = 1; i < n; i++) {
+        if (xs[i]->dtype != xs[0]->dtype) {
+            char a[64], b[64];
+            ag__fail(t, AG_ERR_DTYPE, op, "operands have dtypes %s%s and %s%s",
+                     xs[0]->dtype == AG_F32 ? "f32" : "f64",
+                     ag__fmt_shape(a, sizeof a, xs[0]->ndim, ag__shape(xs[0])),
+                     xs[i]->dtype == AG_F32 ? "f32" : "f64",
+                     ag__fmt_shape(b, sizeof b, xs[i]->ndim, ag__shape(xs[i])));
+            return false;
+        }
+    }
+    return true;
+}
+
+ag_tensor *ag__node_n(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
+                      const int64_t *shape, int n, ag_tensor *const *xs) {
+    const char *name = ag__ops[op]->name;
+    if (ndim < 0 || ndim > AG_MAX_DIMS)
+        return ag__fail(t, AG_ERR_SHAPE, name, "%d dimensions (at most %d)", ndim, AG_MAX_DIMS);
+    if (dtype != AG_F32 && dtype != AG_F64)
+        return ag__fail(t, AG_ERR_DTYPE, name, "unknown dtype %d", (int)dtype);
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] && numel > INT64_MAX / shape[i]))
+            return ag__fail(t, AG_ERR_SHAPE, name, "bad dimension %lld", (long long)shape[i]);
+        numel *= shape[i];
+    }
+    bool recording = t->no_grad == 0;
+    bool requires = false;
+    for (int i = 0; i < n && recording; i++) requires |= ag__requires_grad(xs[i]);
+
+    ag_tensor *node = recording ? ag__tape_push(t) : ag__tape_loose_node(t);
+    if (!node)
+        return ag__fail(t, AG_ERR_MEMORY, name, "cannot record a node: tape memory cap %zu reached",
+                        t->mem_cap);
+    memset(node, 0, sizeof *node);
+    node->op = (uint8_t)op;
+    node->dtype = (uint8_t)dtype;
+    node->ndim = (uint8_t)ndim;
+    node->flags = (uint8_t)((requires ? AG_F_REQUIRES_GRAD : 0) | (recording ? AG_F_ON_TAPE : 0) |
+                            (op == AG_OP_LEAF ? AG_F_LEAF : 0));
+    /* Inputs are linked even in no-grad mode: the forward kernel reads them.
+     * Such a node is off the node list and needs no gradient, so no sweep
+     * ever follows the links. */
+    node->in[0] = n > 0 ? xs[0] : NULL;
+    node->in[1] = n > 1 ? xs[1] : NULL;
+    if (ndim > 0 || n > 2) {
+        size_t es = ag__elsize(dtype);
+        ag_ext *ext = ag__tape_small(t, sizeof *ext);
+        void *val = ext ? ag__alloc(t, (size_t)numel * es, name) : NULL;
+        void *grad = (val && requires) ? ag__alloc(t, (size_t)numel * es, name) : NULL;
+        if (!ext || !val || (requires && !grad))
+            return ag__fail(t, AG_ERR_MEMORY, name, "tape memory cap %zu reached", t->mem_cap);
+        memset(ext, 0, sizeof *ext);
+        for (int i = 0; i < ndim; i++) ext->shape[i] = shape[i];
+        ext->numel = numel;
+        node->ext = ext;
+        if (ndim > 0) {
+            node->d.t.val = val;
+            node->d.t.grad = grad;
+        }
+        if (n > 2) {
+            ext->xin = ag__tape_small(t, (size_t)(n - 2) * sizeof *ext->xin);
+            if (!ext->xin) return ag__fail(t, AG_ERR_MEMORY, name, "tape memory cap reached");
+            for (int i = 2; i < n; i++) ext->xin[i - 2] = xs[i];
+            ext->nxin = n - 2;
+        }
+    }
+    for (int i = 0; i < n && recording; i++) {
+        if ((xs[i]->flags & AG_F_PARAM) && !ag__note_param(t, xs[i]))
+            return ag__fail(t, AG_ERR_MEMORY, name, "out of memory noting a parameter");
+    }
+    return node;
+}
+
+ag_tensor *ag__node(ag_tape *t, ag_op op, ag_dtype dtype, int ndim, const int64_t *shape,
+                    ag_tensor *in0, ag_tensor *in1) {
+    ag_tensor *xs[2] = {in0, in1};
+    return ag__node_n(t, op, dtype, ndim, shape, in1 ? 2 : (in0 ? 1 : 0), xs);
+}
+
+ag_ext *ag__ext(ag_tape *t, ag_tensor *n) {
+    if (n->ext) return n->ext;
+    ag_ext *ext = ag__tape_small(t, sizeof *ext);
+    if (!ext) {
+        ag__fail(t, AG_ERR_MEMORY, "name", "tape memory cap reached");
+        return NULL;
+    }
+    memset(ext, 0, sizeof *ext);
+    ext->numel = 1;
+    n->ext = ext;
+    return ext;
+}
+
+int ag__axis(int axis, int ndim) {
+    if (axis < 0) axis += ndim;
+    return (axis >= 0 && axis < ndim) ? axis : -1;
+}
+
+char *ag__fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
+    size_t off = 0;
+    int w = snprintf(buf, size, "[");
+    off = w > 0 ? (size_t)w : 0;
+    for (int i = 0; i < ndim && off < size; i++) {
+        w = snprintf(buf + off, size - off, i ? ", %lld" : "%lld", (long long)shape[i]);
+        if (w < 0) break;
+        off += (size_t)w;
+    }
+    if (off < size) snprintf(buf + off, size - off, "]");
+    return buf;
+}
+
+bool ag__broadcast_shape(int nda, const int64_t *sa, int ndb, const int64_t *sb, int *nd,
+                         int64_t *shape) {
+    int n = nda > ndb ? nda : ndb;
+    for (int i = 0; i < n; i++) {
+        int64_t da = i < n - nda ? 1 : sa[i - (n - nda)];
+        int64_t db = i < n - ndb ? 1 : sb[i - (n - ndb)];
+        if (da != db && da != 1 && db != 1) return false;
+        shape[i] = da == 1 ? db : da;
+    }
+    *nd = n;
+    return true;
+}
+
+void ag__bcast_init(ag_bcast *bc, int out_nd, const int64_t *out_shape, int nops,
+                    const int *nds, const int64_t *const *shapes) {
+    /* Full strides per operand, aligned at the last dimension. */
+    int64_t full[3][AG_MAX_DIMS] = {{0}};
+    int64_t shp[AG_MAX_DIMS] = {0};
+    int nd = out_nd ? out_nd : 1;
+    for (int i = 0; i < nd; i++) shp[i] = out_nd ? out_shape[i] : 1;
+    for (int k = 0; k < nops; k++) {
+        int64_t stride = 1;
+        for (int i = nd - 1; i >= 0; i--) {
+            int j = i - (nd - nds[k]);
+            int64_t d = (j >= 0 && nds[k] > 0) ? shapes[k][j] : 1;
+            full[k][i] = (d == 1) ? 0 : stride;
+            stride *= d;
+        }
+    }
+    /* Collapse adjacent dimensions that every operand walks contiguously. */
+    int m = 0;
+    bc->shape[0] = shp[0];
+    for (int k = 0; k < 3; k++) bc->st[k][0] = full[k][0];
+    for (int i = 1; i < nd; i++) {
+        bool merge = true;
+        for (int k = 0; k < nops; k++)
+            if (bc->st[k][m] != full[k][i] * shp[i]) merge = false;
+        if (merge) {
+            bc->shape[m] *= shp[i];
+            for (int k = 0; k < 3; k++) bc->st[k][m] = full[k][i];
+        } else {
+            m++;
+            bc->shape[m] = shp[i];
+            for (int k = 0; k < 3; k++) bc->st[k][m] = full[k][i];
+        }
+    }
+    bc->nd = m + 1;
+}

@@ -1,0 +1,252 @@
+/* The tape: a node list in fixed-size blocks plus a data arena of chunks.
+ * Reset is O(1) and keeps all memory, so a training loop stops allocating
+ * after its first step. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#define AG_FIRST_CHUNK ((size_t)1 << 20) /* first data chunk: 1 MiB */
+
+static atomic_uint_fast32_t ag_generation = 1;
+
+static uint32_t next_generation(void) {
+    return (uint32_t)atomic_fetch_add(&ag_generation, 1);
+}
+
+ag_tape *ag_tape_new(size_t mem_cap_bytes) {
+    ag_tape *t = calloc(1, sizeof *t);
+    if (!t) {
+        ag__set_last_error("ag_tape_new: out of memory");
+        return NULL;
+    }
+    t->mem_cap = mem_cap_bytes;
+    t->gen = next_generation();
+    return t;
+}
+
+void ag_tape_free(ag_tape *t) {
+    if (!t) return;
+    for (size_t i = 0; i < t->nblocks; i++) free(t->blocks[i]);
+    free(t->blocks);
+    for (ag_chunk *c = t->first, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    free(t->uses);
+    free(t);
+}
+
+void ag_tape_reset(ag_tape *t) {
+    if (!t) return;
+    t->nnodes = 0;
+    t->cur = t->first;
+    t->cur_off = 0;
+    t->bytes_in_use = 0;
+    t->nuses = 0;
+    t->gen = next_generation();
+    t->err = AG_OK;
+    t->msg[0] = '\0';
+}
+
+void ag_tape_set_mem_cap(ag_tape *t, size_t mem_cap_bytes) {
+    if (t) t->mem_cap = mem_cap_bytes;
+}
+
+ag_tape_stats ag_tape_get_stats(const ag_tape *t) {
+    ag_tape_stats s = {0};
+    if (!t) return s;
+    s.nodes = t->nnodes;
+    s.bytes_in_use = t->bytes_in_use;
+    s.peak_bytes = t->peak_bytes;
+    s.bytes_reserved = t->bytes_reserved;
+    s.allocations = t->allocations;
+    return s;
+}
+
+ag_status ag_tape_status(const ag_tape *t) { return t ? t->err : AG_ERR_NULL; }
+
+const char *ag_tape_error(const ag_tape *t) {
+    if (!t) return "tape is NULL";
+    return t->err == AG_OK ? NULL : t->msg;
+}
+
+void ag_tape_clear_error(ag_tape *t) {
+    if (!t) return;
+    t->err = AG_OK;
+    t->msg[0] = '\0';
+}
+
+void ag_no_grad_begin(ag_tape *t) {
+    if (t) t->no_grad++;
+}
+
+void ag_no_grad_end(ag_tape *t) {
+    if (t && t->no_grad > 0) t->no_grad--;
+}
+
+bool ag_grad_enabled(const ag_tape *t) { return t && t->no_grad == 0; }
+
+/* Reserves `bytes` more from malloc, within the cap. */
+static void *tape_malloc(ag_tape *t, size_t bytes) {
+    if (t->mem_cap && t->bytes_reserved + bytes > t->mem_cap) return NULL;
+    void *p = malloc(bytes);
+    if (!p) return NULL;
+    t->bytes_reserved += bytes;
+    t->allocations++;
+    return p;
+}
+
+static bool account(ag_tape *t, size_t bytes) {
+    t->bytes_in_use += bytes;
+    if (t->bytes_in_use > t->peak_bytes) t->peak_bytes = t->bytes_in_use;
+    return true;
+}
+
+/* A slot for one more node in the node list, or NULL at the cap. */
+ag_tensor *ag__tape_push(ag_tape *t) {
+    size_t b = t->nnodes >> AG_NODE_BLOCK_SHIFT;
+    if (b == t->nblocks) {
+        if (t->nblocks == t->cap_blocks) {
+            size_t cap = t->cap_blocks ? 2 * t->cap_blocks : 16;
+            ag_tensor **blocks = realloc(t->blocks, cap * sizeof *blocks);
+            if (!blocks) return NULL;
+            t->blocks = blocks;
+            t->cap_blocks = cap;
+        }
+        ag_tensor *block = tape_malloc(t, AG_NODE_BLOCK * sizeof(ag_tensor));
+        if (!block) return NULL;
+        t->blocks[t->nblocks++] = block;
+    }
+    ag_tensor *n = ag__tape_node(t, t->nnodes);
+    t->nnodes++;
+    account(t, sizeof *n);
+    return n;
+}
+
+/* Arena allocation, 64-byte aligned for tensors' data, 8 for small records. */
+static void *arena_alloc(ag_tape *t, size_t bytes, size_t align) {
+    for (;;) {
+        if (t->cur) {
+            uintptr_t base = (uintptr_t)t->cur->data;
+            size_t off = (size_t)(((base + t->cur_off + align - 1) & ~(uintptr_t)(align - 1)) - base);
+            if (off + bytes <= t->cur->size) {
+                t->cur_off = off + bytes;
+                account(t, bytes);
+                return t->cur->data + off;
+            }
+            if (t->cur->next) { /* move on to a kept chunk */
+                t->cur = t->cur->next;
+                t->cur_off = 0;
+                continue;
+            }
+        }
+        size_t last = t->cur ? t->cur->size : AG_FIRST_CHUNK / 2;
+        size_t size = 2 * last;
+        if (size < bytes + align) size = bytes + align;
+        if (t->mem_cap && t->bytes_reserved + size + sizeof(ag_chunk) > t->mem_cap)
+            size = bytes + align; /* near the cap: take only what is needed */
+        ag_chunk *c = tape_malloc(t, sizeof(ag_chunk) + size);
+        if (!c) return NULL;
+        c->size = size;
+        c->next = NULL;
+        if (t->cur) {
+            c->next = t->cur->next;
+            t->cur->next = c;
+        } else {
+            t->first = c;
+        }
+        t->cur = c;
+        t->cur_off = 0;
+    }
+}
+
+void *ag__alloc(ag_tape *t, size_t bytes, const char *op) {
+    void *p = arena_alloc(t, bytes ? bytes : 1, 64);
+    if (!p) {
+        ag__fail(t, AG_ERR_MEMORY, op, "cannot allocate %zu bytes: tape memory cap %zu reached "
+                 "(%zu reserved)", bytes, t->mem_cap, t->bytes_reserved);
+    }
+    return p;
+}
+
+/* A node outside the node list (no-grad mode), in the data arena. */
+ag_tensor *ag__tape_loose_node(ag_tape *t) {
+    return arena_alloc(t, sizeof(ag_tensor), 8);
+}
+
+void *ag__tape_small(ag_tape *t, size_t bytes) { return arena_alloc(t, bytes, 8); }
+
+/* Notes that the tape recorded parameter p, with its version, once per
+ * reset: ag_backward compares the versions to detect writes in between. */
+bool ag__note_param(ag_tape *t, ag_tensor *p) {
+    if (p->ext->seen_gen == t->gen) return true;
+    if (t->nuses == t->cap_uses) {
+        size_t cap = t->cap_uses ? 2 * t->cap_uses : 64;
+        ag_param_use *u = realloc(t->uses, cap * sizeof *u);
+        if (!u) return false;
+        t->uses = u;
+        t->cap_uses = cap;
+    }
+    t->uses[t->nuses++] = (ag_param_use){p, p->ext->version};
+    p->ext->seen_gen = t->gen;
+    return true;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+ag_tensor *ag__fail(ag_tape *t, ag_status code, const char *op, const char *fmt, ...) {
+    if (!t || t->err != AG_OK) return NULL; /* keep the first error */
+    t->err = code;
+    int n = snprintf(t->msg, sizeof t->msg, "%s: ", op ? op : "tapegrad");
+    if (n < 0 || (size_t)n >= sizeof t->msg) n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->msg + n, sizeof t->msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+static _Thread_local char last_error[512];
+
+void ag__set_last_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+}
+
+const char *ag_last_error(void) { return last_error[0] ? last_error : NULL; }
+
+const char *ag_status_str(ag_status s) {
+    switch (s) {
+    case AG_OK: return "ok";
+    case AG_ERR_NULL: return "NULL argument";
+    case AG_ERR_SHAPE: return "shape mismatch";
+    case AG_ERR_AXIS: return "axis or index out of range";
+    case AG_ERR_DTYPE: return "dtype mismatch";
+    case AG_ERR_MEMORY: return "out of memory";
+    case AG_ERR_ARG: return "invalid argument";
+    case AG_ERR_STATE: return "invalid state";
+    }
+    return "unknown status";
+}
+
+static void default_assert_handler(const char *file, int line, const char *expr) {
+    fprintf(stderr, "tapegrad: internal invariant broken at %s:%d: %s\n", file, line, expr);
+    /* An invariant, not bad input: continuing would corrupt memory. */
+    abort();
+}
+
+static ag_assert_handler assert_handler = default_assert_handler;
+
+ag_assert_handler ag_set_assert_handler(ag_assert_handler h) {
+    ag_assert_handler old = assert_handler;
+    assert_handler = h ? h : default_assert_handler;
+    return old;
+}
+
+void ag__assert_fail(const char *file, int line, const char *expr) {
+    assert_handler(file, line, expr);
+}

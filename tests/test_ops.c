@@ -1,0 +1,280 @@
+/* Every op: gradient check at random points in f64 over several shapes,
+ * broadcasting included; f32 forward against f64; values at the kinks. */
+#include "testutil.h"
+
+typedef ag_tensor *(*unary_fn)(ag_tape *, ag_tensor *);
+typedef ag_tensor *(*binary_fn)(ag_tape *, ag_tensor *, ag_tensor *);
+
+static ag_tensor *leaky(ag_tape *t, ag_tensor *x) { return ag_leaky_relu(t, x, 0.1); }
+static ag_tensor *clamp(ag_tape *t, ag_tensor *x) { return ag_clamp(t, x, -0.5, 0.5); }
+static ag_tensor *add_c(ag_tape *t, ag_tensor *x) { return ag_add_c(t, x, 1.5); }
+static ag_tensor *rsub_c(ag_tape *t, ag_tensor *x) { return ag_rsub_c(t, 1.5, x); }
+static ag_tensor *mul_c(ag_tape *t, ag_tensor *x) { return ag_mul_c(t, x, -2.5); }
+static ag_tensor *rdiv_c(ag_tape *t, ag_tensor *x) { return ag_rdiv_c(t, 3.0, x); }
+static ag_tensor *pow_c(ag_tape *t, ag_tensor *x) { return ag_pow_c(t, x, 3.0); }
+static ag_tensor *pow_half(ag_tape *t, ag_tensor *x) { return ag_pow_c(t, x, 0.5); }
+static ag_tensor *rpow_c(ag_tape *t, ag_tensor *x) { return ag_rpow_c(t, 2.0, x); }
+
+typedef struct {
+    const char *name;
+    unary_fn fn;
+    double lo, hi; /* sampling domain, away from kinks and poles */
+    double (*ref)(double);
+} unary_case;
+
+static double ref_sigmoid(double x) { return 1 / (1 + exp(-x)); }
+static double ref_relu(double x) { return x > 0 ? x : 0; }
+static double ref_softplus(double x) { return log(1 + exp(x)); }
+static double ref_gelu(double x) { return 0.5 * x * (1 + erf(x / sqrt(2))); }
+static double ref_square(double x) { return x * x; }
+static double ref_neg(double x) { return -x; }
+
+static const unary_case unary_cases[] = {
+    {"neg", ag_neg, -2, 2, ref_neg},         {"exp", ag_exp, -2, 2, exp},
+    {"log", ag_log, 0.2, 3, log},            {"sqrt", ag_sqrt, 0.2, 3, sqrt},
+    {"abs", ag_abs, 0.1, 2, fabs},           {"sin", ag_sin, -3, 3, sin},
+    {"cos", ag_cos, -3, 3, cos},             {"tan", ag_tan, -1.2, 1.2, tan},
+    {"tanh", ag_tanh, -2, 2, tanh},          {"sigmoid", ag_sigmoid, -4, 4, ref_sigmoid},
+    {"relu", ag_relu, 0.1, 2, ref_relu},     {"leaky_relu", leaky, -2, -0.1, NULL},
+    {"gelu", ag_gelu, -3, 3, ref_gelu},      {"softplus", ag_softplus, -4, 4, ref_softplus},
+    {"square", ag_square, -2, 2, ref_square}, {"clamp", clamp, -0.45, 0.45, NULL},
+    {"add_c", add_c, -2, 2, NULL},           {"rsub_c", rsub_c, -2, 2, NULL},
+    {"mul_c", mul_c, -2, 2, NULL},           {"rdiv_c", rdiv_c, 0.5, 2, NULL},
+    {"pow_c", pow_c, -2, 2, NULL},           {"pow_c(0.5)", pow_half, 0.3, 2, NULL},
+    {"rpow_c", rpow_c, -2, 2, NULL},
+};
+#define NUNARY (int)(sizeof unary_cases / sizeof unary_cases[0])
+
+/* Each unary op composed with sum over a weight, so every element matters. */
+static ag_tensor *apply_unary(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    return ((const unary_case *)ctx)->fn(t, x[0]);
+}
+
+static const int64_t shape_2x3[] = {2, 3}, shape_5[] = {5}, shape_2x3x4[] = {2, 3, 4};
+static const struct { int nd; const int64_t *shape; } shapes[] = {
+    {0, NULL}, {1, shape_5}, {2, shape_2x3}, {3, shape_2x3x4}};
+
+START_TEST(unary_gradients) {
+    const unary_case *c = &unary_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 1000 + (uint64_t)_i);
+    for (int s = 0; s < 4; s++) {
+        ag_tape *t = ag_tape_new(0);
+        ag_tensor *x = tu_rand(t, &r, shapes[s].nd, shapes[s].shape, c->lo, c->hi);
+        tu_assert_gradcheck(apply_unary, (void *)c, 1, &x);
+        ag_tape_free(t);
+    }
+}
+END_TEST
+
+START_TEST(unary_values_and_f32) {
+    const unary_case *c = &unary_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 7);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x64 = tu_rand(t, &r, 2, shape_2x3, c->lo, c->hi);
+    double v[6];
+    ag_to_doubles(x64, v, 6);
+    ag_tensor *x32 = ag_from_doubles(t, AG_F32, 2, shape_2x3, v);
+    ag_tensor *y64 = c->fn(t, x64), *y32 = c->fn(t, x32);
+    ck_assert_ptr_nonnull(y64);
+    ck_assert_ptr_nonnull(y32);
+    ck_assert_int_eq(ag_dtype_of(y32), AG_F32);
+    for (int i = 0; i < 6; i++) {
+        double a = ag_get(y64, i), b = ag_get(y32, i);
+        ck_assert_msg(fabs(a - b) <= 1e-5 * fmax(1, fabs(a)), "%s f32 %g vs f64 %g", c->name, b, a);
+        if (c->ref) ck_assert_double_eq_tol(a, c->ref(v[i]), 1e-12 * fmax(1, fabs(a)));
+    }
+    ag_tape_free(t);
+}
+END_TEST
+
+typedef struct {
+    const char *name;
+    binary_fn fn;
+    double alo, ahi, blo, bhi;
+} binary_case;
+
+static const binary_case binary_cases[] = {
+    {"add", ag_add, -2, 2, -2, 2},         {"sub", ag_sub, -2, 2, -2, 2},
+    {"mul", ag_mul, -2, 2, -2, 2},         {"div", ag_div, -2, 2, 0.5, 2},
+    {"pow", ag_pow, 0.5, 2, -2, 2},        {"maximum", ag_maximum, -2, 2, -2, 2},
+    {"minimum", ag_minimum, -2, 2, -2, 2},
+};
+#define NBINARY (int)(sizeof binary_cases / sizeof binary_cases[0])
+
+static ag_tensor *apply_binary(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    return ((const binary_case *)ctx)->fn(t, x[0], x[1]);
+}
+
+/* Shape pairs: same, scalar with matrix, row with column, 3-D with 1-D. */
+static const int64_t s34[] = {3, 4}, s14[] = {1, 4}, s31[] = {3, 1}, s234[] = {2, 3, 4}, s4[] = {4};
+static const struct { int nda; const int64_t *sa; int ndb; const int64_t *sb; } pairs[] = {
+    {2, s34, 2, s34}, {0, NULL, 2, s34}, {2, s34, 0, NULL},
+    {2, s14, 2, s31}, {3, s234, 1, s4}, {1, s4, 3, s234}};
+
+START_TEST(binary_gradients) {
+    const binary_case *c = &binary_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 2000 + (uint64_t)_i);
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+        ag_tape *t = ag_tape_new(0);
+        ag_tensor *x[2] = {tu_rand(t, &r, pairs[p].nda, pairs[p].sa, c->alo, c->ahi),
+                           tu_rand(t, &r, pairs[p].ndb, pairs[p].sb, c->blo, c->bhi)};
+        tu_assert_gradcheck(apply_binary, (void *)c, 2, x);
+        ag_tape_free(t);
+    }
+}
+END_TEST
+
+START_TEST(binary_broadcast_values) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *row = ag_from_doubles(t, AG_F64, 2, s14, (double[]){1, 2, 3, 4});
+    ag_tensor *col = ag_from_doubles(t, AG_F64, 2, s31, (double[]){10, 20, 30});
+    ag_tensor *y = ag_add(t, row, col);
+    ck_assert_int_eq(ag_ndim(y), 2);
+    ck_assert_int_eq(ag_dim(y, 0), 3);
+    ck_assert_int_eq(ag_dim(y, 1), 4);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) ck_assert_double_eq(ag_get(y, i * 4 + j), 10.0 * (i + 1) + j + 1);
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(where_gradients) {
+    ag_rng r;
+    ag_rng_seed(&r, 5);
+    ag_tape *t = ag_tape_new(0);
+    double m[12];
+    for (int i = 0; i < 12; i++) m[i] = i % 3 == 0;
+    ag_tensor *mask = ag_from_doubles(t, AG_F64, 2, s34, m);
+    ag_tensor *x[2] = {tu_rand(t, &r, 2, s34, -1, 1), tu_rand(t, &r, 2, s14, -1, 1)};
+    ag_tensor *y = ag_where(t, mask, x[0], x[1]);
+    for (int i = 0; i < 12; i++) ck_assert_double_eq(ag_get(y, i), m[i] ? ag_get(x[0], i) : ag_get(x[1], i % 4));
+    ag_tensor *yc = ag_requires_grad(t, x[0]);
+    ag_requires_grad(t, x[1]);
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, ag_where(t, mask, yc, x[1]), AG_ALL, false)), AG_OK);
+    for (int j = 0; j < 4; j++) { /* column j: rows where the mask is 0 feed b's element j */
+        int zeros = 0;
+        for (int i = 0; i < 3; i++) zeros += !m[i * 4 + j];
+        ck_assert_double_eq(ag_grad_get(x[1], j), zeros);
+    }
+    for (int i = 0; i < 12; i++) ck_assert_double_eq(ag_grad_get(x[0], i), m[i]);
+    ag_tape_free(t);
+}
+END_TEST
+
+typedef struct {
+    ag_tensor *(*fn)(ag_tape *, ag_tensor *, int, bool);
+    int axis;
+    bool keep;
+} reduce_case;
+
+static ag_tensor *apply_reduce(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    const reduce_case *c = ctx;
+    return c->fn(t, x[0], c->axis, c->keep);
+}
+
+START_TEST(reduction_gradients) {
+    ag_rng r;
+    ag_rng_seed(&r, 9);
+    ag_tensor *(*fns[2])(ag_tape *, ag_tensor *, int, bool) = {ag_sum, ag_mean};
+    const int axes[] = {AG_ALL, 0, 1, -1, 2};
+    for (int f = 0; f < 2; f++)
+        for (int a = 0; a < 5; a++)
+            for (int k = 0; k < 2; k++) {
+                reduce_case c = {fns[f], axes[a], k};
+                ag_tape *t = ag_tape_new(0);
+                ag_tensor *x = tu_rand(t, &r, 3, s234, -1, 1);
+                ag_tensor *y = apply_reduce(t, &x, &c);
+                ck_assert_ptr_nonnull(y);
+                int expect_nd = axes[a] == AG_ALL ? (k ? 3 : 0) : (k ? 3 : 2);
+                ck_assert_int_eq(ag_ndim(y), expect_nd);
+                tu_assert_gradcheck(apply_reduce, &c, 1, &x);
+                ag_tape_free(t);
+            }
+}
+END_TEST
+
+START_TEST(reduction_values) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_arange(t, AG_F64, 0, 12, 1);
+    ag_tensor *m = ag_from_doubles(t, AG_F64, 2, s34, ag_data(x));
+    ck_assert_double_eq(ag_item(ag_sum(t, m, AG_ALL, false)), 66);
+    ag_tensor *rows = ag_sum(t, m, 1, false);
+    ck_assert_double_eq(ag_get(rows, 0), 6);
+    ck_assert_double_eq(ag_get(rows, 2), 38);
+    ag_tensor *cols = ag_mean(t, m, 0, true);
+    ck_assert_int_eq(ag_dim(cols, 0), 1);
+    ck_assert_double_eq(ag_get(cols, 3), 7);
+    ag_tape_free(t);
+}
+END_TEST
+
+/* The derivatives chosen at kinks, as documented in autograd.h. */
+static double grad_at(unary_fn fn, double x0) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_scalar(t, x0));
+    ag_backward(t, fn(t, x));
+    double g = ag_grad_item(x);
+    ag_tape_free(t);
+    return g;
+}
+
+static double grad_b_at(binary_fn fn, double a0, double b0, int which) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *a = ag_requires_grad(t, ag_scalar(t, a0)), *b = ag_requires_grad(t, ag_scalar(t, b0));
+    ag_backward(t, fn(t, a, b));
+    double g = ag_grad_item(which ? b : a);
+    ag_tape_free(t);
+    return g;
+}
+
+START_TEST(kinks) {
+    ck_assert_double_eq(grad_at(ag_relu, 0), 0);
+    ck_assert_double_eq(grad_at(ag_abs, 0), 0);
+    ck_assert_double_eq(grad_at(leaky, 0), 0.1);
+    ck_assert(isinf(grad_at(ag_sqrt, 0)) && grad_at(ag_sqrt, 0) > 0);
+    ck_assert_double_eq(grad_at(clamp, 0.5), 1);
+    ck_assert_double_eq(grad_at(clamp, -0.5), 1);
+    ck_assert_double_eq(grad_at(clamp, 0.7), 0);
+    ck_assert_double_eq(grad_b_at(ag_maximum, 1, 1, 0), 0.5);
+    ck_assert_double_eq(grad_b_at(ag_maximum, 1, 1, 1), 0.5);
+    ck_assert_double_eq(grad_b_at(ag_minimum, 2, 2, 1), 0.5);
+    /* pow: base 0 and negative bases. */
+    ck_assert_double_eq(grad_b_at(ag_pow, 0, 2, 0), 0);       /* d/da 0^2 = 0 */
+    ck_assert_double_eq(grad_b_at(ag_pow, 0, 2, 1), 0);       /* d/db at a = 0 is 0 */
+    ck_assert_double_eq(grad_b_at(ag_pow, -2, 3, 0), 12);     /* 3·(-2)^2 */
+    ck_assert(isnan(grad_b_at(ag_pow, -2, 3, 1)));            /* no real d/db */
+    ck_assert_double_eq(grad_at(pow_c, 0), 0);                /* 3·0^2 */
+}
+END_TEST
+
+START_TEST(stable_tails) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_from_doubles(t, AG_F64, 1, (int64_t[]){4}, (double[]){-800, -40, 40, 800});
+    ag_tensor *s = ag_sigmoid(t, x), *p = ag_softplus(t, x);
+    for (int i = 0; i < 4; i++) ck_assert(isfinite(ag_get(s, i)) && isfinite(ag_get(p, i)));
+    ck_assert_double_eq(ag_get(s, 3), 1.0);
+    ck_assert_double_eq(ag_get(p, 3), 800.0);
+    ck_assert_double_eq(ag_get(s, 0), 0.0);
+    ag_tape_free(t);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("ops");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, unary_gradients, 0, NUNARY);
+    tcase_add_loop_test(tc, unary_values_and_f32, 0, NUNARY);
+    tcase_add_loop_test(tc, binary_gradients, 0, NBINARY);
+    tcase_add_test(tc, binary_broadcast_values);
+    tcase_add_test(tc, where_gradients);
+    tcase_add_test(tc, reduction_gradients);
+    tcase_add_test(tc, reduction_values);
+    tcase_add_test(tc, kinks);
+    tcase_add_test(tc, stable_tails);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
