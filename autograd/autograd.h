@@ -17,7 +17,7 @@
  *     into the inputs' gradients: a node used on several paths gets the sum.
  *
  * Gradients at points where a function is not differentiable (documented per
- * op below, and tested in tests/test_kinks.c):
+ * op below, and tested in tests/test_ops.c, test case "kinks"):
  *   relu'(0) = 0            abs'(0) = 0             leaky_relu'(0) = slope
  *   sqrt'(0) = +inf         clamp: 1 on [lo, hi] inclusive, 0 outside
  *   maximum/minimum at a tie a == b: the gradient is split, 1/2 to each side
@@ -276,10 +276,86 @@ ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b);
 
 /* Reductions over one axis (negative counts from the end) or over all
  * elements (axis = AG_ALL). keepdims keeps the reduced axis with size 1.
- * (max, min, logsumexp, var, matmul, the shape ops and softmax are the next
- * step of this header; see README "Status".) */
+ * Reducing an empty axis fails with AG_ERR_SHAPE, except for sum (0). */
 ag_tensor *ag_sum(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
 ag_tensor *ag_mean(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
+/* max and min: at a tie (several elements equal to the extreme) the
+ * gradient is split evenly among them, so it still sums to the upstream
+ * gradient (PyTorch's amax/amin do the same). */
+ag_tensor *ag_max(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
+ag_tensor *ag_min(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
+/* log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m the max, so
+ * it is finite for any finite x; d/dx_i = softmax(x)_i. */
+ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
+/* Variance sum((x - mean)^2) / (len - correction): correction 0 is the
+ * population variance, 1 the unbiased sample variance (PyTorch's default).
+ * d/dx_i = 2(x_i - mean)/(len - correction). Fails if len <= correction. */
+ag_tensor *ag_var(ag_tape *t, ag_tensor *x, int axis, bool keepdims, int correction);
+
+/* ---------------------------------------------------------------- linalg */
+
+/* Matrix product. a (m, k) @ b (k, n) -> (m, n); batched: a (B, m, k) @
+ * b (B, k, n) -> (B, m, n), and a (B, m, k) @ b (k, n) -> (B, m, n) with b
+ * shared by every batch (its gradient sums over the batch). Both f32 or both
+ * f64. Uses BLAS when built with it (meson option `blas`), else a built-in
+ * cache-blocked kernel. dA = dY·Bᵀ, dB = Aᵀ·dY. */
+ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
+
+/* Permutes the axes: output axis i is input axis perm[i]; perm has ndim(x)
+ * entries, a permutation of 0..ndim-1. The result is a new contiguous
+ * tensor; its gradient is permuted back by the inverse permutation. */
+ag_tensor *ag_permute(ag_tape *t, ag_tensor *x, const int *perm);
+
+/* Swaps the last two axes (a matrix transpose; batched for ndim > 2). */
+ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x);
+
+/* ------------------------------------------------------------- shape ops */
+
+/* Same values, new shape with the same element count. One entry of shape
+ * may be -1 and is then inferred. */
+ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
+
+/* Broadcasts x to `shape` by NumPy rules (x's dimensions align at the end;
+ * a size-1 or missing dimension stretches). The gradient is summed back. */
+ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
+
+/* Elements start <= i < stop along `axis`. Negative start/stop count from
+ * the end (like Python); both are clamped to [0, len]; an empty result is
+ * allowed. */
+ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int axis, int64_t start, int64_t stop);
+
+/* Joins n tensors along an existing axis; all other dimensions must match. */
+ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis);
+
+/* Stacks n tensors of the same shape along a new axis (0..ndim). */
+ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis);
+
+/* Like torch.gather: `index` is a row-major int64 array with x's shape
+ * except that `axis` has size k; out has that shape and
+ * out[..., j, ...] = x[..., index[..., j, ...], ...]. Index values must be
+ * in [0, len) (negative counts from the end). The gradient is scattered back
+ * (added, so repeated indices sum). The indices are copied. */
+ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int axis, int64_t k, const int64_t *index);
+
+/* Like torch.index_select: picks n slices along `axis` by index (repeats
+ * allowed), e.g. rows of an embedding table. The indices are copied. */
+ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n,
+                           const int64_t *index);
+
+/* A constant (n, classes) tensor with 1 at [i, index[i]] and 0 elsewhere.
+ * An index outside [0, classes) fails with AG_ERR_AXIS. */
+ag_tensor *ag_one_hot(ag_tape *t, ag_dtype dtype, int64_t n, const int64_t *index,
+                      int64_t classes);
+
+/* -------------------------------------------------------------- softmax */
+
+/* softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m) along `axis`, with m the
+ * max along the axis, so no exp overflows. log_softmax is computed directly
+ * as x_i - logsumexp(x), finite for any finite x (no log of an underflowed
+ * 0). d softmax: dx = y·(g - sum(g·y)); d log_softmax: dx = g - y·sum(g). */
+ag_tensor *ag_softmax(ag_tape *t, ag_tensor *x, int axis);
+ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int axis);
+
 /* -------------------------------------------------------------- backward */
 
 /* Backpropagates from a scalar output y: applies each recorded op's chain
