@@ -231,6 +231,35 @@ static inline void ag__st(void *p, int dtype, int64_t i, double v) {
     else ((double *)p)[i] = v;
 }
 
+/* ------------------------------------------------------- axis views */
+
+/* A tensor viewed as (outer, len, inner) around one axis: element k of the
+ * slot (o, i) is at (o * len + k) * inner + i. Reductions and softmax walk
+ * their axis this way; axis AG_ALL is outer = inner = 1. */
+typedef struct ag_view3 {
+    int64_t outer, len, inner;
+} ag_view3;
+
+static inline ag_view3 ag__axis_view(const ag_tensor *x, int axis) {
+    ag_view3 v = {1, x->ndim ? x->ext->numel : 1, 1};
+    if (axis == AG_ALL) return v;
+    const int64_t *s = x->ext->shape;
+    v.len = s[axis];
+    for (int i = 0; i < axis; i++) v.outer *= s[i];
+    for (int i = axis + 1; i < x->ndim; i++) v.inner *= s[i];
+    return v;
+}
+
+/* Runs the statement for each slot of view v: `j` is the slot's index in
+ * the reduced output (o * inner + i), `b` the offset of its first element;
+ * its elements are at b + k * v.inner. */
+#define AG_FOR_SLOTS(v, j, b, ...)                                           \
+    for (int64_t o_ = 0, j = 0; o_ < (v).outer; o_++)                        \
+        for (int64_t i_ = 0; i_ < (v).inner; i_++, j++) {                    \
+            const int64_t b = o_ * (v).len * (v).inner + i_;                 \
+            __VA_ARGS__;                                                     \
+        }
+
 /* ------------------------------------------------------------ broadcast */
 
 /* Up to three operands aligned against one output shape. Strides are in

@@ -164,53 +164,6 @@ START_TEST(where_gradients) {
 }
 END_TEST
 
-typedef struct {
-    ag_tensor *(*fn)(ag_tape *, ag_tensor *, int, bool);
-    int axis;
-    bool keep;
-} reduce_case;
-
-static ag_tensor *apply_reduce(ag_tape *t, ag_tensor *const *x, void *ctx) {
-    const reduce_case *c = ctx;
-    return c->fn(t, x[0], c->axis, c->keep);
-}
-
-START_TEST(reduction_gradients) {
-    ag_rng r;
-    ag_rng_seed(&r, 9);
-    ag_tensor *(*fns[2])(ag_tape *, ag_tensor *, int, bool) = {ag_sum, ag_mean};
-    const int axes[] = {AG_ALL, 0, 1, -1, 2};
-    for (int f = 0; f < 2; f++)
-        for (int a = 0; a < 5; a++)
-            for (int k = 0; k < 2; k++) {
-                reduce_case c = {fns[f], axes[a], k};
-                ag_tape *t = ag_tape_new(0);
-                ag_tensor *x = tu_rand(t, &r, 3, s234, -1, 1);
-                ag_tensor *y = apply_reduce(t, &x, &c);
-                ck_assert_ptr_nonnull(y);
-                int expect_nd = axes[a] == AG_ALL ? (k ? 3 : 0) : (k ? 3 : 2);
-                ck_assert_int_eq(ag_ndim(y), expect_nd);
-                tu_assert_gradcheck(apply_reduce, &c, 1, &x);
-                ag_tape_free(t);
-            }
-}
-END_TEST
-
-START_TEST(reduction_values) {
-    ag_tape *t = ag_tape_new(0);
-    ag_tensor *x = ag_arange(t, AG_F64, 0, 12, 1);
-    ag_tensor *m = ag_from_doubles(t, AG_F64, 2, s34, ag_data(x));
-    ck_assert_double_eq(ag_item(ag_sum(t, m, AG_ALL, false)), 66);
-    ag_tensor *rows = ag_sum(t, m, 1, false);
-    ck_assert_double_eq(ag_get(rows, 0), 6);
-    ck_assert_double_eq(ag_get(rows, 2), 38);
-    ag_tensor *cols = ag_mean(t, m, 0, true);
-    ck_assert_int_eq(ag_dim(cols, 0), 1);
-    ck_assert_double_eq(ag_get(cols, 3), 7);
-    ag_tape_free(t);
-}
-END_TEST
-
 /* The derivatives chosen at kinks, as documented in autograd.h. */
 static double grad_at(unary_fn fn, double x0) {
     ag_tape *t = ag_tape_new(0);
@@ -271,8 +224,6 @@ int main(void) {
     tcase_add_loop_test(tc, binary_gradients, 0, NBINARY);
     tcase_add_test(tc, binary_broadcast_values);
     tcase_add_test(tc, where_gradients);
-    tcase_add_test(tc, reduction_gradients);
-    tcase_add_test(tc, reduction_values);
     tcase_add_test(tc, kinks);
     tcase_add_test(tc, stable_tails);
     suite_add_tcase(s, tc);
