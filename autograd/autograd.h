@@ -383,6 +383,63 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed);
 ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
                   ag_tensor *const *xs, ag_tensor **grads);
 
+/* ---------------------------------------------- recording the backward
+ *
+ * With create_graph, the backward pass is itself recorded on the tape: each
+ * op's chain rule runs as ordinary ops, so the gradients it produces are
+ * nodes that can be differentiated again (second and higher derivatives).
+ * Without it these are exactly ag_backward_seed and ag_grad: numeric
+ * kernels, no nodes recorded. */
+
+typedef struct ag_backward_opts {
+    ag_tensor *seed;   /* gradient w.r.t. y (y's shape); NULL = 1 for a scalar y.
+                          With create_graph it may itself require a gradient. */
+    bool create_graph; /* record the backward pass on the tape */
+} ag_backward_opts;
+
+/* ag_backward with options (opts may be NULL). With create_graph, leaves'
+ * stored gradients accumulate the values as usual, and ag_graph_grad(t, x)
+ * returns the recorded gradient node of each leaf x it reached. */
+ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts);
+
+/* ag_grad with options (opts may be NULL). With create_graph, grads[i] are
+ * recorded nodes (differentiable again; zeros for an x that y does not
+ * depend on); stored gradients are untouched. Typical second order:
+ *   ag_grad_ex(t, y, 1, &x, &g, &(ag_backward_opts){.create_graph = true});
+ *   ag_grad(t, g, NULL, 1, &x, &h);    // h = d²y/dx² for scalar x */
+ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tensor **grads,
+                     const ag_backward_opts *opts);
+
+/* The gradient node that the last ag_backward_ex with create_graph on tape t
+ * recorded for leaf x, or NULL (none, or the tape was reset since). */
+ag_tensor *ag_graph_grad(const ag_tape *t, const ag_tensor *x);
+
+/* ------------------------------------------------- second-order utilities */
+
+/* Hessian-vector products of a scalar y recorded from xs[0..n-1]: hv[i] =
+ * sum_j (d²y / dx_i dx_j) · vs[j], as new tensors. One recorded reverse pass
+ * (g = dy/dx as nodes) and one numeric reverse pass of g · v: the Hessian is
+ * never formed. vs[i] has xs[i]'s shape and dtype (it is used as a
+ * constant). */
+ag_status ag_hvp(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tensor *const *vs,
+                 ag_tensor **hv);
+
+/* The full Jacobian dy/dx as a (numel(y), numel(x)) tensor, row i holding
+ * d y_i / dx (flattened row-major): numel(y) backward passes. For small
+ * sizes. NULL with a tape error on failure. */
+ag_tensor *ag_jacobian(ag_tape *t, ag_tensor *y, ag_tensor *x);
+
+/* The full Hessian d²y/dx² of a scalar y as a (numel(x), numel(x)) tensor:
+ * the recorded gradient's Jacobian (one recorded pass, then numel(x)
+ * numeric passes). Symmetric up to rounding. For small sizes. */
+ag_tensor *ag_hessian(ag_tape *t, ag_tensor *y, ag_tensor *x);
+
+/* Forward-mode directional derivative J·u (y's shape) of y with respect to
+ * x in direction u (x's shape), computed with two reverse passes: the
+ * recorded pass r(v) = Jᵀv with a dummy seed v, which is linear in v, then
+ * the gradient of r · u with respect to v, which is J·u. */
+ag_tensor *ag_jvp(ag_tape *t, ag_tensor *y, ag_tensor *x, ag_tensor *u);
+
 /* ----------------------------------------------------- gradient checking */
 
 /* The function under test: builds its output on tape t from inputs[0..n-1]
@@ -430,6 +487,16 @@ typedef struct ag_gradcheck_report {
  * `opts` may be NULL for the defaults. Returns report->passed. */
 bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
                   const ag_gradcheck_opts *opts, ag_gradcheck_report *report);
+
+/* Checks second derivatives: the gradient's own gradient, through the
+ * recorded backward (create_graph), against central differences of the
+ * analytic first gradient, in float64. Concretely, with F = sum(w·f) (w as
+ * in ag_gradcheck) and a fixed random direction v, it compares
+ * d/dx (v · dF/dx) = H v element by element with
+ * (v·dF/dx(x + eps e_k) - v·dF/dx(x - eps e_k)) / 2eps. Same options,
+ * report and all-zero guard as ag_gradcheck. */
+bool ag_gradgradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
+                      const ag_gradcheck_opts *opts, ag_gradcheck_report *report);
 
 /* Prints the report in a few lines. */
 void ag_gradcheck_print(FILE *out, const ag_gradcheck_report *r);

@@ -25,7 +25,7 @@ void *ag__grad_acc(ag_sweep *s, ag_tensor *in) {
     return g;
 }
 
-static ag_status check_versions(ag_tape *t) {
+ag_status ag__check_versions(ag_tape *t) {
     for (size_t i = 0; i < t->nuses; i++) {
         const ag_param_use *u = &t->uses[i];
         if (u->param->ext->version != u->version) {
@@ -44,7 +44,7 @@ static ag_status check_versions(ag_tape *t) {
 /* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1). */
 static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
     if (t->err != AG_OK) return t->err;
-    ag_status st = check_versions(t);
+    ag_status st = ag__check_versions(t);
     if (st != AG_OK) return st;
     ag_sweep s = {.tape = t, .epoch = ++t->epoch, .functional = functional};
     if (s.epoch == 0) { /* wrapped after 2^32 sweeps: clear stale stamps */
@@ -76,8 +76,8 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
     return AG_OK;
 }
 
-static ag_status check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,
-                              bool need_seed_if_not_scalar) {
+ag_status ag__check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,
+                           bool need_seed_if_not_scalar) {
     if (!t) return AG_ERR_NULL;
     if (t->err != AG_OK) return t->err;
     if (!y) {
@@ -111,14 +111,14 @@ static ag_status check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tenso
 ag_status ag_backward(ag_tape *t, ag_tensor *y) { return ag_backward_seed(t, y, NULL); }
 
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed) {
-    ag_status st = check_output(t, "backward", y, seed, true);
+    ag_status st = ag__check_output(t, "backward", y, seed, true);
     if (st != AG_OK) return st;
     return sweep(t, y, seed, false);
 }
 
 ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
                   ag_tensor **grads) {
-    ag_status st = check_output(t, "grad", y, seed, true);
+    ag_status st = ag__check_output(t, "grad", y, seed, true);
     if (st != AG_OK) return st;
     if (n < 0 || (n > 0 && (!xs || !grads))) {
         ag__fail(t, AG_ERR_NULL, "grad", "inputs or outputs array is NULL");

@@ -61,8 +61,11 @@
         });                                                                  \
     } while (0)
 
-/* Defines fwd_NAME, bwd_NAME and the table row ag__op_NAME. */
-#define AG_DEFINE_BINARY(NAME, name, F, DA, DB, FORMULA)                     \
+/* Defines fwd_NAME, bwd_NAME, vjp_NAME and the table row ag__op_NAME. VA
+ * and VB are the same chain rule as graph ops, for create_graph: the shares
+ * of the upstream gradient node G for a and b, built with ops from the
+ * nodes A, B and Y (the output) on tape t. */
+#define AG_DEFINE_BINARY(NAME, name, F, DA, DB, FORMULA, VA, VB)             \
     static void fwd_##name(ag_tensor *n) {                                   \
         if (n->dtype == AG_F64) AG_BINARY_FWD_T(double, n, F);               \
         else AG_BINARY_FWD_T(float, n, F);                                   \
@@ -71,7 +74,14 @@
         if (n->dtype == AG_F64) AG_BINARY_BWD_T(double, s, n, DA, DB);       \
         else AG_BINARY_BWD_T(float, s, n, DA, DB);                           \
     }                                                                        \
-    const ag_op_info ag__op_##NAME = {#name, 2, fwd_##name, bwd_##name, FORMULA};
+    static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
+        ag_tensor *A = n->in[0], *B = n->in[1], *Y = n;                      \
+        (void)t; (void)A; (void)B; (void)Y;                                  \
+        if (ag__requires_grad(A) && !(gin[0] = (VA))) return false;          \
+        if (ag__requires_grad(B) && !(gin[1] = (VB))) return false;          \
+        return true;                                                         \
+    }                                                                        \
+    const ag_op_info ag__op_##NAME = {#name, 2, fwd_##name, bwd_##name, FORMULA, vjp_##name};
 
 /* Unary op y = F(x) with local derivative D = dy/dx; the expressions may use
  * x, y (doubles), c (the node's constant, attr.c) and n (the node). */
@@ -101,7 +111,10 @@
         }                                                                    \
     } while (0)
 
-#define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA)                           \
+/* Defines fwd_NAME, bwd_NAME, vjp_NAME and the row ag__op_NAME. V is the
+ * input's share of the upstream gradient node G as graph ops, from the nodes
+ * X and Y (the output) and the constant C, on tape t. */
+#define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA, V)                        \
     static void fwd_##name(ag_tensor *n) {                                   \
         if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F);                \
         else AG_UNARY_FWD_T(float, n, F);                                    \
@@ -110,7 +123,13 @@
         if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, s, n, D);             \
         else AG_UNARY_BWD_T(float, s, n, D);                                 \
     }                                                                        \
-    const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA};
+    static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
+        ag_tensor *X = n->in[0], *Y = n;                                     \
+        const double C = n->attr.c;                                          \
+        (void)t; (void)X; (void)Y; (void)C;                                  \
+        return (gin[0] = (V)) != NULL;                                       \
+    }                                                                        \
+    const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA, vjp_##name};
 
 /* Broadcast iteration of a binary node's two inputs against its shape. */
 static inline void ag__bcast_binary(ag_bcast *bc, const ag_tensor *n) {

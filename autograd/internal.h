@@ -79,6 +79,9 @@ typedef struct ag_ext {
     uint32_t version;               /* parameters: writes through ag_data_mut */
     uint32_t seen_gen;              /* parameters: tape generation last seen */
     uint32_t seen_version;          /* parameters: version when first recorded */
+    struct ag_node *gnode;          /* recorded gradient during a create_graph sweep */
+    struct ag_node *graph_grad;     /* leaves: gradient of the last create_graph backward */
+    uint32_t graph_grad_gen;        /* tape generation graph_grad belongs to */
 } ag_ext;
 
 /* A node: 56 bytes, stored in the tape's node list. A scalar (ndim 0) keeps
@@ -134,14 +137,43 @@ typedef void (*ag_forward_fn)(ag_tensor *n);
  * add each input's share into ag__grad_acc(s, input). */
 typedef void (*ag_backward_fn)(ag_sweep *s, ag_tensor *n);
 
-/* One row of the op table. */
+/* Backward rule as recorded graph ops (create_graph): given g, a node of
+ * n's shape holding the upstream gradient, records ops computing each
+ * input's share and stores it in gin[i] (NULL where input i needs none).
+ * A share may have the broadcast output's shape: the sweep sums it back to
+ * the input's shape (ag__sum_to). Returns false with the tape error set. */
+typedef bool (*ag_vjp_fn)(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin);
+
+/* One row of the op table. The numeric backward is what ag_backward runs:
+ * kernels only, no node allocation. The vjp is the same rule written with
+ * ops, used only when the caller asks to record the backward pass. */
 typedef struct ag_op_info {
     const char *name;      /* "mul" */
     int arity;             /* inputs; -1 when variable (concat, stack) */
     ag_forward_fn forward;
     ag_backward_fn backward;
     const char *local_grad; /* the local partial for traces, e.g. "d(a*b)/da = b" */
+    ag_vjp_fn vjp;         /* backward as graph ops (second order) */
 } ag_op_info;
+
+/* Fails (AG_ERR_STATE) if a parameter was written after being recorded. */
+ag_status ag__check_versions(ag_tape *t);
+
+/* Validates a backward's output and seed: y recorded, seed of y's shape and
+ * dtype, and a scalar y unless a seed is given (when the flag is set). */
+ag_status ag__check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,
+                           bool need_seed_if_not_scalar);
+
+/* Sums a gradient share c (of a broadcast shape) back to x's shape. */
+ag_tensor *ag__sum_to(ag_tape *t, ag_tensor *c, const ag_tensor *x);
+
+/* A constant tensor of x's shape and dtype with f(x_i, c) at element i:
+ * the masks and sign factors of piecewise derivatives (relu, abs, max). */
+ag_tensor *ag__const_map(ag_tape *t, ag_tensor *x, double (*f)(double x, double c), double c);
+
+/* g reshaped from a reduction's output shape to keepdims form, so it
+ * broadcasts against the reduction's input x (axis as in attr.r.axis). */
+ag_tensor *ag__unreduce(ag_tape *t, ag_tensor *g, const ag_tensor *x, int axis);
 
 extern const ag_op_info *const ag__ops[AG_OP_COUNT];
 

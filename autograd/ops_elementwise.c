@@ -3,35 +3,92 @@
  * derivatives; the kernels come from elementwise.h. */
 #include "elementwise.h"
 
+/* Constant factors of piecewise derivatives, for the recorded (graph)
+ * backward: the derivative of a mask is zero almost everywhere. */
+static double pos_or_nan(double a, double c) { (void)c; return a > 0 ? 1.0 : (a == 0 ? 0.0 : NAN); }
+static double pos_or_one(double a, double c) { (void)c; return a > 0 ? a : 1.0; }
+ag_tensor *ag__tie_mask(ag_tape *t, ag_tensor *n, int operand);
+
+/* log(a) where a > 0 and 0 elsewhere, without a log of 0 on the graph. */
+static ag_tensor *safe_log(ag_tape *t, ag_tensor *a) {
+    return ag_log(t, ag_where(t, ag__const_map(t, a, pos_or_nan, 0), a,
+                              ag__const_map(t, a, pos_or_one, 0)));
+}
+
 /*               op       name      y = F(a, b)    dy/da                         dy/db */
 AG_DEFINE_BINARY(ADD,     add,      a + b,         1.0,                          1.0,
-                 "d(a+b)/da = 1, d(a+b)/db = 1")
+                 "d(a+b)/da = 1, d(a+b)/db = 1",
+                 G, G)
 AG_DEFINE_BINARY(SUB,     sub,      a - b,         1.0,                          -1.0,
-                 "d(a-b)/da = 1, d(a-b)/db = -1")
+                 "d(a-b)/da = 1, d(a-b)/db = -1",
+                 G, ag_neg(t, G))
 AG_DEFINE_BINARY(MUL,     mul,      a * b,         b,                            a,
-                 "d(a*b)/da = b, d(a*b)/db = a")
+                 "d(a*b)/da = b, d(a*b)/db = a",
+                 ag_mul(t, G, B), ag_mul(t, G, A))
 AG_DEFINE_BINARY(DIV,     div,      a / b,         1.0 / b,                      -a / (b * b),
-                 "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2")
+                 "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2",
+                 ag_div(t, G, B), ag_neg(t, ag_div(t, ag_mul(t, G, Y), B)))
 /* pow: d/db is a^b·log a for a > 0, 0 at a = 0 (as PyTorch), NaN for a < 0. */
 AG_DEFINE_BINARY(POW,     pow,      pow(a, b),     b == 0 ? 0.0 : b * pow(a, b - 1),
                  a > 0 ? y * log(a) : (a == 0 ? 0.0 : NAN),
-                 "d(a^b)/da = b*a^(b-1), d(a^b)/db = a^b*log(a)")
+                 "d(a^b)/da = b*a^(b-1), d(a^b)/db = a^b*log(a)",
+                 ag_mul(t, G, ag_mul(t, B, ag_pow(t, A, ag_add_c(t, B, -1.0)))),
+                 ag_mul(t, ag_mul(t, G, Y),
+                        ag_mul(t, safe_log(t, A), ag__const_map(t, A, pos_or_nan, 0))))
 /* maximum/minimum: at a tie the gradient is split, half to each side. */
 AG_DEFINE_BINARY(MAXIMUM, maximum,  a >= b ? a : b, a > b ? 1.0 : (a == b ? 0.5 : 0.0),
                  b > a ? 1.0 : (a == b ? 0.5 : 0.0),
-                 "d max(a,b)/da = [a>b] (1/2 at a tie)")
+                 "d max(a,b)/da = [a>b] (1/2 at a tie)",
+                 ag_mul(t, G, ag__tie_mask(t, n, 0)), ag_mul(t, G, ag__tie_mask(t, n, 1)))
 AG_DEFINE_BINARY(MINIMUM, minimum,  a <= b ? a : b, a < b ? 1.0 : (a == b ? 0.5 : 0.0),
                  b < a ? 1.0 : (a == b ? 0.5 : 0.0),
-                 "d min(a,b)/da = [a<b] (1/2 at a tie)")
+                 "d min(a,b)/da = [a<b] (1/2 at a tie)",
+                 ag_mul(t, G, ag__tie_mask(t, n, 0)), ag_mul(t, G, ag__tie_mask(t, n, 1)))
+
+/* The constant d maximum/minimum / d operand, in the output's shape. */
+#define TIE_MASK_T(T)                                                        \
+    do {                                                                     \
+        const T *pa = ag__val(n->in[0]), *pb = ag__val(n->in[1]);            \
+        T *pm = ag__val(m);                                                  \
+        if (!n->ndim) {                                                      \
+            double a = pa[0], b = pb[0];                                     \
+            pm[0] = (T)(a == b ? 0.5 : ((operand ? b > a : a > b) == is_max)); \
+            break;                                                           \
+        }                                                                    \
+        ag_bcast bc;                                                         \
+        ag__bcast_binary(&bc, n);                                            \
+        const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++) {                          \
+                double a = pa[off[0] + j * sa], b = pb[off[1] + j * sb];     \
+                pm[o + j] = (T)(a == b ? 0.5 : ((operand ? b > a : a > b) == is_max)); \
+            }                                                                \
+        });                                                                  \
+    } while (0)
+
+ag_tensor *ag__tie_mask(ag_tape *t, ag_tensor *n, int operand) {
+    ag_tensor *m = ag_tensor_new(t, (ag_dtype)n->dtype, n->ndim, ag__shape(n), NULL);
+    if (!m) return NULL;
+    const bool is_max = n->op == AG_OP_MAXIMUM;
+    if (n->dtype == AG_F64) TIE_MASK_T(double);
+    else TIE_MASK_T(float);
+    return m;
+}
 
 /*              op      name     y = F(x; c)   dy/dx */
-AG_DEFINE_UNARY(ADD_C,  add_c,   x + c,        1.0,                       "d(x+c)/dx = 1")
-AG_DEFINE_UNARY(RSUB_C, rsub_c,  c - x,        -1.0,                      "d(c-x)/dx = -1")
-AG_DEFINE_UNARY(MUL_C,  mul_c,   x * c,        c,                         "d(x*c)/dx = c")
-AG_DEFINE_UNARY(RDIV_C, rdiv_c,  c / x,        -c / (x * x),              "d(c/x)/dx = -c/x^2")
+AG_DEFINE_UNARY(ADD_C,  add_c,   x + c,        1.0,                       "d(x+c)/dx = 1",
+                G)
+AG_DEFINE_UNARY(RSUB_C, rsub_c,  c - x,        -1.0,                      "d(c-x)/dx = -1",
+                ag_neg(t, G))
+AG_DEFINE_UNARY(MUL_C,  mul_c,   x * c,        c,                         "d(x*c)/dx = c",
+                ag_mul_c(t, G, C))
+AG_DEFINE_UNARY(RDIV_C, rdiv_c,  c / x,        -c / (x * x),              "d(c/x)/dx = -c/x^2",
+                ag_neg(t, ag_div(t, ag_mul(t, G, Y), X)))
 AG_DEFINE_UNARY(POW_C,  pow_c,   pow(x, c),    c == 0 ? 0.0 : c * pow(x, c - 1),
-                "d(x^c)/dx = c*x^(c-1)")
-AG_DEFINE_UNARY(RPOW_C, rpow_c,  pow(c, x),    y * log(c),                "d(c^x)/dx = c^x*log(c)")
+                "d(x^c)/dx = c*x^(c-1)",
+                C == 0 ? ag_mul_c(t, G, 0.0) : ag_mul_c(t, ag_mul(t, G, ag_pow_c(t, X, C - 1)), C))
+AG_DEFINE_UNARY(RPOW_C, rpow_c,  pow(c, x),    y * log(c),                "d(c^x)/dx = c^x*log(c)",
+                ag_mul_c(t, ag_mul(t, G, Y), log(C)))
 
 ag_tensor *ag__binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor *b) {
     const char *name = ag__ops[op]->name;
@@ -125,8 +182,17 @@ static void bwd_where(ag_sweep *s, ag_tensor *n) {
     else WHERE_BWD_T(float);
 }
 
+/* The same as graph ops: a gets where(m, g, 0), b gets where(m, 0, g). */
+static bool vjp_where(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *m = n->in[0], *a = n->in[1], *b = ag__input(n, 2);
+    ag_tensor *zero = ag_scalar_of(t, (ag_dtype)n->dtype, 0.0);
+    if (ag__requires_grad(a) && !(gin[1] = ag_where(t, m, g, zero))) return false;
+    if (ag__requires_grad(b) && !(gin[2] = ag_where(t, m, zero, g))) return false;
+    return true;
+}
+
 const ag_op_info ag__op_WHERE = {"where", 3, fwd_where, bwd_where,
-                                 "d where(m,a,b)/da = [m!=0], d/db = [m==0]"};
+                                 "d where(m,a,b)/da = [m!=0], d/db = [m==0]", vjp_where};
 
 ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b) {
     ag_tensor *xs[3] = {mask, a, b};

@@ -52,8 +52,17 @@ static void bwd_sum(ag_sweep *s, ag_tensor *n) {
     else SUM_BWD_T(float);
 }
 
-const ag_op_info ag__op_SUM = {"sum", 1, fwd_sum, bwd_sum, "d sum(x)/dx_i = 1"};
-const ag_op_info ag__op_MEAN = {"mean", 1, fwd_sum, bwd_sum, "d mean(x)/dx_i = 1/n"};
+/* Graph form: g, back in keepdims shape, broadcast over the axis. */
+static bool vjp_sum(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *x = n->in[0];
+    ag_view3 v = ag__axis_view(x, n->attr.r.axis);
+    ag_tensor *gx = ag_broadcast_to(t, ag__unreduce(t, g, x, n->attr.r.axis), x->ndim, ag__shape(x));
+    if (n->op == AG_OP_MEAN) gx = ag_mul_c(t, gx, mean_scale(n, v));
+    return (gin[0] = gx) != NULL;
+}
+
+const ag_op_info ag__op_SUM = {"sum", 1, fwd_sum, bwd_sum, "d sum(x)/dx_i = 1", vjp_sum};
+const ag_op_info ag__op_MEAN = {"mean", 1, fwd_sum, bwd_sum, "d mean(x)/dx_i = 1/n", vjp_sum};
 
 /* -------------------------------------------------------------- max, min */
 
@@ -104,10 +113,33 @@ static void bwd_extreme(ag_sweep *s, ag_tensor *n) {
     else EXTREME_BWD_T(float);
 }
 
+/* The constant d max/dx: 1/ties where x equals the extreme, else 0. */
+#define EXTREME_MASK_T(T)                                                    \
+    do {                                                                     \
+        const T *px = ag__val(x), *py = ag__val(n);                          \
+        T *pm = ag__val(m);                                                  \
+        AG_FOR_SLOTS(v, j, b, {                                              \
+            int64_t ties = 0;                                                \
+            for (int64_t k = 0; k < v.len; k++) ties += px[b + k * v.inner] == py[j]; \
+            for (int64_t k = 0; k < v.len; k++)                              \
+                pm[b + k * v.inner] = px[b + k * v.inner] == py[j] ? (T)(1.0 / (double)ties) : 0; \
+        });                                                                  \
+    } while (0)
+
+static bool vjp_extreme(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *x = n->in[0];
+    ag_view3 v = ag__axis_view(x, n->attr.r.axis);
+    ag_tensor *m = ag_tensor_new(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x), NULL);
+    if (!m) return false;
+    if (n->dtype == AG_F64) EXTREME_MASK_T(double);
+    else EXTREME_MASK_T(float);
+    return (gin[0] = ag_mul(t, ag__unreduce(t, g, x, n->attr.r.axis), m)) != NULL;
+}
+
 const ag_op_info ag__op_MAX = {"max", 1, fwd_extreme, bwd_extreme,
-                               "d max(x)/dx_i = [x_i = max] / (number of ties)"};
+                               "d max(x)/dx_i = [x_i = max] / (number of ties)", vjp_extreme};
 const ag_op_info ag__op_MIN = {"min", 1, fwd_extreme, bwd_extreme,
-                               "d min(x)/dx_i = [x_i = min] / (number of ties)"};
+                               "d min(x)/dx_i = [x_i = min] / (number of ties)", vjp_extreme};
 
 /* ------------------------------------------------------------- logsumexp */
 
@@ -155,8 +187,16 @@ static void bwd_logsumexp(ag_sweep *s, ag_tensor *n) {
     else LSE_BWD_T(float);
 }
 
+/* Graph form: g · exp(x - y), with g and y in keepdims shape. */
+static bool vjp_logsumexp(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *x = n->in[0];
+    int axis = n->attr.r.axis;
+    ag_tensor *p = ag_exp(t, ag_sub(t, x, ag__unreduce(t, n, x, axis)));
+    return (gin[0] = ag_mul(t, ag__unreduce(t, g, x, axis), p)) != NULL;
+}
+
 const ag_op_info ag__op_LOGSUMEXP = {"logsumexp", 1, fwd_logsumexp, bwd_logsumexp,
-                                     "d lse(x)/dx_i = exp(x_i - lse(x))"};
+                                     "d lse(x)/dx_i = exp(x_i - lse(x))", vjp_logsumexp};
 
 /* -------------------------------------------------------------- variance */
 
@@ -210,8 +250,18 @@ static void bwd_var(ag_sweep *s, ag_tensor *n) {
     else VAR_BWD_T(float);
 }
 
+/* Graph form: g · 2 (x - mean(x)) / (len - correction). */
+static bool vjp_var(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *x = n->in[0];
+    int axis = n->attr.r.axis;
+    ag_view3 v = ag__axis_view(x, axis);
+    const double denom = (double)(v.len - n->attr.r.flag);
+    ag_tensor *dev = ag_sub(t, x, ag_mean(t, x, axis, true));
+    return (gin[0] = ag_mul(t, ag__unreduce(t, g, x, axis), ag_mul_c(t, dev, 2.0 / denom))) != NULL;
+}
+
 const ag_op_info ag__op_VAR = {"var", 1, fwd_var, bwd_var,
-                               "d var(x)/dx_i = 2 (x_i - mean) / (n - correction)"};
+                               "d var(x)/dx_i = 2 (x_i - mean) / (n - correction)", vjp_var};
 
 /* ------------------------------------------------------------- recording */
 

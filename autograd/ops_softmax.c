@@ -62,10 +62,21 @@ static void bwd_softmax(ag_sweep *s, ag_tensor *n) {
     else SOFTMAX_BWD_T(float);
 }
 
+/* Graph forms of the same rules. */
+static bool vjp_softmax(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    const int axis = n->attr.r.axis;
+    if (n->op == AG_OP_LOG_SOFTMAX)
+        gin[0] = ag_sub(t, g, ag_mul(t, ag_exp(t, n), ag_sum(t, g, axis, true)));
+    else
+        gin[0] = ag_mul(t, n, ag_sub(t, g, ag_sum(t, ag_mul(t, g, n), axis, true)));
+    return gin[0] != NULL;
+}
+
 const ag_op_info ag__op_SOFTMAX = {"softmax", 1, fwd_softmax, bwd_softmax,
-                                   "d softmax(x)_i/dx_k = y_i ([i = k] - y_k)"};
+                                   "d softmax(x)_i/dx_k = y_i ([i = k] - y_k)", vjp_softmax};
 const ag_op_info ag__op_LOG_SOFTMAX = {"log_softmax", 1, fwd_softmax, bwd_softmax,
-                                       "d log_softmax(x)_i/dx_k = [i = k] - softmax(x)_k"};
+                                       "d log_softmax(x)_i/dx_k = [i = k] - softmax(x)_k",
+                                       vjp_softmax};
 
 static ag_tensor *softmax_op(ag_tape *t, ag_op op, ag_tensor *x, int axis) {
     const char *name = ag__ops[op]->name;

@@ -1,0 +1,175 @@
+/* The recorded backward sweep (create_graph): the same reverse walk as
+ * backward.c, but each op's chain rule runs as graph ops (its row's vjp), so
+ * the gradients it produces are nodes on the tape that can be differentiated
+ * again: second and higher derivatives, Hessian-vector products.
+ *
+ * During the sweep a node's gradient so far is ext->gnode, valid when
+ * node->epoch equals the sweep's epoch; several consumers add into it, which
+ * records the sum over paths as add nodes. Only this path allocates nodes;
+ * ag_backward's numeric path is untouched. */
+#include "internal.h"
+
+/* ------------------------------------------------------- shared helpers */
+
+ag_tensor *ag__sum_to(ag_tape *t, ag_tensor *c, const ag_tensor *x) {
+    if (!c) return NULL;
+    int lead = c->ndim - x->ndim;
+    AG_ASSERT(lead >= 0);
+    for (int i = 0; i < lead && c; i++) c = ag_sum(t, c, 0, false);
+    for (int i = 0; i < x->ndim && c; i++)
+        if (x->ext->shape[i] == 1 && c->ext->shape[i] != 1) c = ag_sum(t, c, i, true);
+    return c;
+}
+
+ag_tensor *ag__const_map(ag_tape *t, ag_tensor *x, double (*f)(double x, double c), double c) {
+    ag_tensor *m = ag_tensor_new(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x), NULL);
+    if (!m) return NULL;
+    const void *px = ag__val(x);
+    void *pm = ag__val(m);
+    for (int64_t i = 0, n = ag__numel(x); i < n; i++)
+        ag__st(pm, x->dtype, i, f(ag__ld(px, x->dtype, i), c));
+    return m;
+}
+
+ag_tensor *ag__unreduce(ag_tape *t, ag_tensor *g, const ag_tensor *x, int axis) {
+    if (!g) return NULL;
+    if (g->ndim == x->ndim) return g; /* keepdims already */
+    int64_t shape[AG_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++)
+        shape[i] = (axis == AG_ALL || i == axis) ? 1 : x->ext->shape[i];
+    return ag_reshape(t, g, x->ndim, shape);
+}
+
+/* ------------------------------------------------------------- the sweep */
+
+typedef struct graph_sweep {
+    ag_tape *t;
+    uint32_t epoch;
+    bool functional;
+} graph_sweep;
+
+/* Adds the share c into in's recorded gradient. */
+static bool accumulate(graph_sweep *s, ag_tensor *in, ag_tensor *c) {
+    if (!c) return false;
+    if (!(in->flags & AG_F_REQUIRES_GRAD)) return true;
+    if ((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED)) return true;
+    c = ag__sum_to(s->t, c, in);
+    ag_ext *ext = c ? ag__ext(s->t, in) : NULL;
+    if (!ext) return false;
+    if (in->epoch != s->epoch) {
+        in->epoch = s->epoch;
+        ext->gnode = c;
+    } else {
+        ext->gnode = ag_add(s->t, ext->gnode, c);
+    }
+    return ext->gnode != NULL;
+}
+
+/* Walks from y over the nodes recorded before the sweep began; nodes the
+ * sweep records are newer and are never visited. */
+static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
+    if (t->err != AG_OK) return t->err;
+    ag_status st = ag__check_versions(t);
+    if (st != AG_OK) return st;
+    graph_sweep s = {.t = t, .epoch = ++t->epoch, .functional = functional};
+    if (s.epoch == 0) {
+        for (size_t i = 0; i < t->nnodes; i++) ag__tape_node(t, i)->epoch = 0;
+        s.epoch = t->epoch = 1;
+    }
+    size_t count = t->nnodes;
+    ag_tensor *g0 = seed ? seed : ag_ones(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y));
+    if (!g0 || !accumulate(&s, y, g0)) return t->err ? t->err : AG_ERR_MEMORY;
+    ag_tensor *gin[AG_MAX_DIMS + 2];
+    for (size_t i = count; i-- > 0;) {
+        ag_tensor *n = ag__tape_node(t, i);
+        if (n->epoch != s.epoch || (n->flags & AG_F_LEAF)) continue;
+        const ag_op_info *op = ag__ops[n->op];
+        int nin = ag__ninputs(n);
+        if (!op->vjp) {
+            ag__fail(t, AG_ERR_STATE, op->name, "this op cannot record its backward (create_graph)");
+            return t->err;
+        }
+        /* Ops with many inputs (concat, stack) write through a tape array. */
+        ag_tensor **gv = gin;
+        if (nin > (int)(sizeof gin / sizeof gin[0])) {
+            gv = ag__alloc(t, (size_t)nin * sizeof *gv, op->name);
+            if (!gv) return t->err;
+        }
+        for (int k = 0; k < nin; k++) gv[k] = NULL;
+        if (!op->vjp(t, n, n->ext->gnode, gv)) return t->err ? t->err : AG_ERR_MEMORY;
+        for (int k = 0; k < nin; k++) {
+            ag_tensor *in = ag__input(n, k);
+            if (!gv[k]) continue;
+            if (!accumulate(&s, in, gv[k])) return t->err ? t->err : AG_ERR_MEMORY;
+        }
+    }
+    return t->err;
+}
+
+/* The recorded gradient of x from the sweep that just ran, or NULL. */
+static ag_tensor *swept_grad(ag_tape *t, ag_tensor *x) {
+    return (x->epoch == t->epoch && x->ext) ? x->ext->gnode : NULL;
+}
+
+/* Leaves that received a recorded gradient keep it for ag_graph_grad and
+ * add its value into their stored gradient (which accumulates, as ever). */
+static void settle_leaf(ag_tape *t, ag_tensor *x) {
+    ag_tensor *g = swept_grad(t, x);
+    if (!g || !(x->flags & AG_F_LEAF)) return;
+    x->ext->graph_grad = g;
+    x->ext->graph_grad_gen = t->gen;
+    void *dst = ag__grad(x);
+    const void *src = ag__val(g);
+    for (int64_t i = 0, n = ag__numel(x); i < n; i++)
+        ag__st(dst, x->dtype, i, ag__ld(dst, x->dtype, i) + ag__ld(src, g->dtype, i));
+}
+
+ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts) {
+    ag_backward_opts o = opts ? *opts : (ag_backward_opts){0};
+    if (!o.create_graph) return ag_backward_seed(t, y, o.seed);
+    ag_status st = ag__check_output(t, "backward", y, o.seed, true);
+    if (st != AG_OK) return st;
+    size_t count = t->nnodes;
+    st = graph_sweep_run(t, y, o.seed, false);
+    if (st != AG_OK) return st;
+    for (size_t i = 0; i < count; i++) settle_leaf(t, ag__tape_node(t, i));
+    for (size_t i = 0; i < t->nuses; i++) settle_leaf(t, t->uses[i].param);
+    return AG_OK;
+}
+
+ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tensor **grads,
+                     const ag_backward_opts *opts) {
+    ag_backward_opts o = opts ? *opts : (ag_backward_opts){0};
+    if (!o.create_graph) return ag_grad(t, y, o.seed, n, xs, grads);
+    ag_status st = ag__check_output(t, "grad", y, o.seed, true);
+    if (st != AG_OK) return st;
+    if (n < 0 || (n > 0 && (!xs || !grads))) {
+        ag__fail(t, AG_ERR_NULL, "grad", "inputs or outputs array is NULL");
+        return AG_ERR_NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]) {
+            ag__fail(t, AG_ERR_NULL, "grad", "input %d is NULL", i + 1);
+            return AG_ERR_NULL;
+        }
+        grads[i] = NULL;
+    }
+    /* Mark the wanted leaves (remembering which were marked already, when
+     * the same leaf is listed twice). */
+    for (int i = 0; i < n; i++) xs[i]->flags |= AG_F_WANTED;
+    st = graph_sweep_run(t, y, o.seed, true);
+    for (int i = 0; i < n; i++) xs[i]->flags &= (uint8_t)~AG_F_WANTED;
+    if (st != AG_OK) return st;
+    for (int i = 0; i < n; i++) {
+        ag_tensor *x = xs[i];
+        grads[i] = swept_grad(t, x);
+        if (!grads[i]) grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
+        if (!grads[i]) return t->err;
+    }
+    return AG_OK;
+}
+
+ag_tensor *ag_graph_grad(const ag_tape *t, const ag_tensor *x) {
+    if (!t || !x || !x->ext || !x->ext->graph_grad || x->ext->graph_grad_gen != t->gen) return NULL;
+    return x->ext->graph_grad;
+}
