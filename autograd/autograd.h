@@ -312,7 +312,8 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x);
 /* ------------------------------------------------------------- shape ops */
 
 /* Same values, new shape with the same element count. One entry of shape
- * may be -1 and is then inferred. */
+ * may be -1 and is then inferred. The values are copied, so a later write to
+ * x (ag_data_mut) does not show through. */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
 
 /* Broadcasts x to `shape` by NumPy rules (x's dimensions align at the end;
@@ -324,10 +325,12 @@ ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int64_t *sh
  * allowed. */
 ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int axis, int64_t start, int64_t stop);
 
-/* Joins n tensors along an existing axis; all other dimensions must match. */
+/* Joins n >= 1 tensors of one dtype along an existing axis (negative counts
+ * from the end); all other dimensions must match. */
 ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis);
 
-/* Stacks n tensors of the same shape along a new axis (0..ndim). */
+/* Stacks n >= 1 tensors of the same shape and dtype along a new axis
+ * (0..ndim; negative counts from the end, -1 being a new last axis). */
 ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis);
 
 /* Like torch.gather: `index` is a row-major int64 array with x's shape
@@ -338,7 +341,9 @@ ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis);
 ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int axis, int64_t k, const int64_t *index);
 
 /* Like torch.index_select: picks n slices along `axis` by index (repeats
- * allowed), e.g. rows of an embedding table. The indices are copied. */
+ * allowed, and their gradients sum), e.g. rows of an embedding table. Index
+ * values must be in [0, len) (negative counts from the end). The indices are
+ * copied. */
 ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n,
                            const int64_t *index);
 

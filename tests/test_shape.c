@@ -1,0 +1,757 @@
+/* Shape ops: gradient checks in f64 over 1-D to 4-D shapes, hand-checked
+ * values, f32 against f64, and bad input (errors name the op, the first
+ * error sticks). */
+#include "testutil.h"
+
+#include <string.h>
+
+#define N_OF(a) (int)(sizeof(a) / sizeof((a)[0]))
+
+/* Asserts that the tape holds error `code` and that its message contains
+ * `part` (the op's name, usually), then clears it. */
+#define assert_error(t, code, part)                                          \
+    do {                                                                     \
+        ck_assert_int_eq(ag_tape_status(t), (code));                         \
+        ck_assert_ptr_nonnull(ag_tape_error(t));                             \
+        ck_assert_msg(strstr(ag_tape_error(t), (part)) != NULL, "error '%s' lacks '%s'", \
+                      ag_tape_error(t), (part));                             \
+        ag_tape_clear_error(t);                                              \
+    } while (0)
+
+static void assert_shape(const ag_tensor *y, int nd, const int64_t *shape) {
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(ag_ndim(y), nd);
+    for (int i = 0; i < nd; i++) ck_assert_int_eq(ag_dim(y, i), shape[i]);
+}
+
+static void assert_values(const ag_tensor *y, int n, const double *want) {
+    ck_assert_int_eq(ag_numel(y), n);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(ag_get(y, i) == want[i], "element %d: %g, want %g", i, ag_get(y, i), want[i]);
+}
+
+static void assert_grads(const ag_tensor *x, int n, const double *want) {
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(ag_grad_get(x, i) == want[i], "grad %d: %g, want %g", i, ag_grad_get(x, i),
+                      want[i]);
+}
+
+/* A shape as (nd, dims), for tables of cases. */
+typedef struct {
+    int nd;
+    int64_t d[AG_MAX_DIMS];
+} shp;
+
+/* ---------------------------------------------------------------- reshape */
+
+typedef struct {
+    shp in, to, want;
+} reshape_case;
+
+static const reshape_case reshape_cases[] = {
+    {{1, {24}}, {3, {2, 3, 4}}, {3, {2, 3, 4}}},
+    {{3, {2, 3, 4}}, {2, {4, -1}}, {2, {4, 6}}},
+    {{3, {2, 3, 4}}, {1, {-1}}, {1, {24}}},
+    {{2, {6, 2}}, {4, {2, 1, -1, 2}}, {4, {2, 1, 3, 2}}},
+    {{4, {2, 1, 3, 2}}, {2, {-1, 3}}, {2, {4, 3}}},
+    {{0, {0}}, {2, {1, -1}}, {2, {1, 1}}},
+    {{2, {1, 1}}, {0, {0}}, {0, {0}}},
+};
+
+static ag_tensor *do_reshape(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    const reshape_case *c = ctx;
+    return ag_reshape(t, x[0], c->to.nd, c->to.d);
+}
+
+START_TEST(reshape_gradients) {
+    const reshape_case *c = &reshape_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 100 + (uint64_t)_i);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = tu_rand(t, &r, c->in.nd, c->in.d, -1, 1);
+    ag_tensor *y = do_reshape(t, &x, (void *)c);
+    assert_shape(y, c->want.nd, c->want.d);
+    for (int64_t i = 0; i < ag_numel(x); i++) ck_assert_double_eq(ag_get(y, i), ag_get(x, i));
+    tu_assert_gradcheck(do_reshape, (void *)c, 1, &x);
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(reshape_copies) {
+    /* Writing the input after the reshape does not change the result. */
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_from_doubles(t, AG_F64, AG_SHAPE(2, 2), (double[]){1, 2, 3, 4});
+    ag_tensor *y = ag_reshape(t, x, AG_SHAPE(4));
+    ((double *)ag_data_mut(x))[0] = 100;
+    assert_values(y, 4, (double[]){1, 2, 3, 4});
+    ag_tape_free(t);
+}
+END_TEST
+
+/* ----------------------------------------------------------- broadcast_to */
+
+typedef struct {
+    shp in, to;
+} bcast_case;
+
+static const bcast_case bcast_cases[] = {
+    {{0, {0}}, {2, {3, 4}}},             /* scalar */
+    {{2, {1, 4}}, {2, {3, 4}}},          /* row */
+    {{2, {3, 1}}, {2, {3, 4}}},          /* column */
+    {{1, {4}}, {3, {2, 3, 4}}},          /* 3-D from 1-D */
+    {{2, {3, 1}}, {3, {2, 3, 4}}},       /* column into 3-D */
+    {{4, {2, 1, 3, 1}}, {4, {2, 2, 3, 4}}}, /* 4-D, two stretched axes */
+    {{2, {3, 4}}, {2, {3, 4}}},          /* nothing to stretch */
+};
+
+static ag_tensor *do_bcast(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    const bcast_case *c = ctx;
+    return ag_broadcast_to(t, x[0], c->to.nd, c->to.d);
+}
+
+START_TEST(broadcast_to_gradients) {
+    const bcast_case *c = &bcast_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 200 + (uint64_t)_i);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = tu_rand(t, &r, c->in.nd, c->in.d, -1, 1);
+    assert_shape(do_bcast(t, &x, (void *)c), c->to.nd, c->to.d);
+    tu_assert_gradcheck(do_bcast, (void *)c, 1, &x);
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(broadcast_to_values) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *col = ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(3, 1), (double[]){1, 2, 3}));
+    ag_tensor *y = ag_broadcast_to(t, col, AG_SHAPE(2, 3, 2));
+    assert_shape(y, 3, (int64_t[]){2, 3, 2});
+    assert_values(y, 12, (double[]){1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3});
+    /* Each element has 4 copies: the gradient of the sum is 4. */
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, y, AG_ALL, false)), AG_OK);
+    assert_grads(col, 3, (double[]){4, 4, 4});
+    ag_tensor *s = ag_requires_grad(t, ag_scalar(t, 2.5));
+    ag_tensor *ys = ag_broadcast_to(t, s, AG_SHAPE(2, 3));
+    assert_values(ys, 6, (double[]){2.5, 2.5, 2.5, 2.5, 2.5, 2.5});
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, ag_mul(t, ys, ys), AG_ALL, false)), AG_OK);
+    ck_assert_double_eq(ag_grad_item(s), 6 * 2 * 2.5);
+    /* A size-1 dimension may stretch to 0. */
+    assert_shape(ag_broadcast_to(t, col, AG_SHAPE(3, 0)), 2, (int64_t[]){3, 0});
+    ag_tape_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ slice */
+
+typedef struct {
+    shp in;
+    int axis;
+    int64_t start, stop, len; /* len: the expected size on the axis */
+} slice_case;
+
+static const slice_case slice_cases[] = {
+    {{1, {6}}, 0, 1, 4, 3},
+    {{1, {6}}, 0, -4, -1, 3},         /* negative bounds */
+    {{1, {6}}, -1, -100, 100, 6},     /* clamped to the whole axis */
+    {{1, {6}}, 0, 4, 100, 2},         /* stop clamped */
+    {{2, {3, 4}}, 1, 1, 3, 2},
+    {{2, {3, 4}}, 0, -1, 3, 1},
+    {{3, {2, 3, 4}}, -1, -2, 4, 2},
+    {{3, {2, 3, 4}}, 1, 0, 2, 2},
+    {{4, {2, 3, 2, 3}}, 2, 1, 2, 1},
+    {{4, {2, 3, 2, 3}}, 0, -3, 1, 1},
+};
+
+static ag_tensor *do_slice(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    const slice_case *c = ctx;
+    return ag_slice(t, x[0], c->axis, c->start, c->stop);
+}
+
+START_TEST(slice_gradients) {
+    const slice_case *c = &slice_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 300 + (uint64_t)_i);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = tu_rand(t, &r, c->in.nd, c->in.d, -1, 1);
+    ag_tensor *y = do_slice(t, &x, (void *)c);
+    shp want = c->in;
+    want.d[c->axis < 0 ? c->axis + c->in.nd : c->axis] = c->len;
+    assert_shape(y, want.nd, want.d);
+    tu_assert_gradcheck(do_slice, (void *)c, 1, &x);
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(slice_values) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_arange(t, AG_F64, 0, 10, 1));
+    assert_values(ag_slice(t, x, 0, -3, 100), 3, (double[]){7, 8, 9});
+    assert_values(ag_slice(t, x, 0, -100, 2), 2, (double[]){0, 1});
+    assert_values(ag_slice(t, x, 0, 2, -6), 2, (double[]){2, 3});
+    ag_tensor *e = ag_slice(t, x, 0, 5, 2); /* stop before start: empty */
+    assert_shape(e, 1, (int64_t[]){0});
+    assert_shape(ag_slice(t, x, 0, 20, 30), 1, (int64_t[]){0});
+    /* The gradient lands in the slice only. */
+    ag_tensor *y = ag_slice(t, x, 0, 3, 6);
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, ag_mul(t, y, y), AG_ALL, false)), AG_OK);
+    assert_grads(x, 10, (double[]){0, 0, 0, 6, 8, 10, 0, 0, 0, 0});
+    ag_zero_grad(x);
+    /* An empty slice passes no gradient (and does not fail). */
+    ck_assert_int_eq(ag_backward(t, ag_add(t, ag_sum(t, e, AG_ALL, false), ag_sum(t, y, AG_ALL, false))),
+                     AG_OK);
+    assert_grads(x, 10, (double[]){0, 0, 0, 1, 1, 1, 0, 0, 0, 0});
+    /* Middle axis of a matrix: columns 1..2 of a (2, 4). */
+    ag_tensor *m = ag_reshape(t, ag_arange(t, AG_F64, 0, 8, 1), AG_SHAPE(2, 4));
+    ag_tensor *c = ag_slice(t, m, 1, 1, -1);
+    assert_shape(c, 2, (int64_t[]){2, 2});
+    assert_values(c, 4, (double[]){1, 2, 5, 6});
+    ag_tape_free(t);
+}
+END_TEST
+
+/* ----------------------------------------------------------- concat, stack */
+
+typedef struct {
+    bool stack;
+    int n, axis;
+    shp in[3];
+    shp want;
+} join_case;
+
+static const join_case join_cases[] = {
+    /* concat: first, middle and last axes, 3 inputs of different lengths */
+    {false, 3, 0, {{3, {1, 3, 2}}, {3, {2, 3, 2}}, {3, {3, 3, 2}}}, {3, {6, 3, 2}}},
+    {false, 3, 1, {{3, {2, 1, 2}}, {3, {2, 3, 2}}, {3, {2, 2, 2}}}, {3, {2, 6, 2}}},
+    {false, 3, -1, {{3, {2, 3, 1}}, {3, {2, 3, 2}}, {3, {2, 3, 3}}}, {3, {2, 3, 6}}},
+    {false, 3, 0, {{1, {2}}, {1, {3}}, {1, {1}}}, {1, {6}}},
+    {false, 3, 2, {{4, {2, 1, 2, 2}}, {4, {2, 1, 1, 2}}, {4, {2, 1, 3, 2}}}, {4, {2, 1, 6, 2}}},
+    {false, 1, 1, {{2, {2, 3}}}, {2, {2, 3}}},
+    {false, 2, 0, {{2, {2, 3}}, {2, {1, 3}}}, {2, {3, 3}}},
+    /* stack: new first, middle and last axes */
+    {true, 3, 0, {{2, {2, 3}}, {2, {2, 3}}, {2, {2, 3}}}, {3, {3, 2, 3}}},
+    {true, 3, 1, {{2, {2, 3}}, {2, {2, 3}}, {2, {2, 3}}}, {3, {2, 3, 3}}},
+    {true, 3, 2, {{2, {2, 3}}, {2, {2, 3}}, {2, {2, 3}}}, {3, {2, 3, 3}}},
+    {true, 3, -1, {{3, {2, 1, 2}}, {3, {2, 1, 2}}, {3, {2, 1, 2}}}, {4, {2, 1, 2, 3}}},
+    {true, 3, 0, {{0, {0}}, {0, {0}}, {0, {0}}}, {1, {3}}}, /* scalars */
+    {true, 1, 1, {{1, {4}}}, {2, {4, 1}}},
+};
+
+static ag_tensor *do_join(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    const join_case *c = ctx;
+    return c->stack ? ag_stack(t, c->n, x, c->axis) : ag_concat(t, c->n, x, c->axis);
+}
+
+START_TEST(join_gradients) {
+    const join_case *c = &join_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 400 + (uint64_t)_i);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x[3];
+    for (int i = 0; i < c->n; i++) x[i] = tu_rand(t, &r, c->in[i].nd, c->in[i].d, -1, 1);
+    assert_shape(do_join(t, x, (void *)c), c->want.nd, c->want.d);
+    tu_assert_gradcheck(do_join, (void *)c, c->n, x);
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(join_values) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *a = ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2, 2), (double[]){1, 2, 3, 4}));
+    ag_tensor *b = ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2, 1), (double[]){5, 6}));
+    ag_tensor *c = ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2, 2), (double[]){7, 8, 9, 10}));
+    ag_tensor *y = ag_concat(t, 3, (ag_tensor *[]){a, b, c}, 1);
+    assert_shape(y, 2, (int64_t[]){2, 5});
+    assert_values(y, 10, (double[]){1, 2, 5, 7, 8, 3, 4, 6, 9, 10});
+    assert_values(ag_concat(t, 2, (ag_tensor *[]){a, c}, 0), 8, (double[]){1, 2, 3, 4, 7, 8, 9, 10});
+    ag_tensor *s = ag_stack(t, 2, (ag_tensor *[]){a, c}, 1);
+    assert_shape(s, 3, (int64_t[]){2, 2, 2});
+    assert_values(s, 8, (double[]){1, 2, 7, 8, 3, 4, 9, 10});
+    ag_tensor *s2 = ag_stack(t, 2, (ag_tensor *[]){a, c}, -1);
+    assert_shape(s2, 3, (int64_t[]){2, 2, 2});
+    assert_values(s2, 8, (double[]){1, 7, 2, 8, 3, 9, 4, 10});
+    /* Gradients: weights 1..10 over y go back to each input's columns. */
+    ag_tensor *w = ag_arange(t, AG_F64, 1, 11, 1);
+    ag_tensor *loss = ag_sum(t, ag_mul(t, y, ag_reshape(t, w, AG_SHAPE(2, 5))), AG_ALL, false);
+    ck_assert_int_eq(ag_backward(t, loss), AG_OK);
+    assert_grads(a, 4, (double[]){1, 2, 6, 7});
+    assert_grads(b, 2, (double[]){3, 8});
+    assert_grads(c, 4, (double[]){4, 5, 9, 10});
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(join_same_input_twice) {
+    /* The same tensor on two paths of one node gets both gradients. */
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *a = ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2), (double[]){1, 2}));
+    ag_tensor *y = ag_concat(t, 3, (ag_tensor *[]){a, a, a}, 0);
+    ag_tensor *z = ag_stack(t, 2, (ag_tensor *[]){a, a}, 0);
+    ck_assert_int_eq(ag_backward(t, ag_add(t, ag_sum(t, y, AG_ALL, false), ag_sum(t, z, AG_ALL, false))),
+                     AG_OK);
+    assert_grads(a, 2, (double[]){5, 5});
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(join_no_grad) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *a = ag_requires_grad(t, ag_ones(t, AG_F32, AG_SHAPE(2)));
+    ag_no_grad_begin(t);
+    ag_tensor *y = ag_concat(t, 3, (ag_tensor *[]){a, a, a}, 0);
+    ag_no_grad_end(t);
+    assert_values(y, 6, (double[]){1, 1, 1, 1, 1, 1});
+    ck_assert_ptr_null(ag_grad_data(y));
+    ag_tape_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------ gather, index_select */
+
+typedef struct {
+    shp in;
+    int axis;
+    int64_t k;
+    int64_t index[32]; /* x's shape with k on the axis */
+} gather_case;
+
+static const gather_case gather_cases[] = {
+    {{1, {4}}, 0, 6, {3, 0, 3, 1, -1, 0}},
+    {{2, {3, 4}}, 1, 5, {0, 0, 3, 1, 0, /**/ 2, 2, 2, -4, 1, /**/ 3, 2, 1, 0, 3}},
+    {{2, {3, 4}}, 0, 2, {2, 0, 0, 1, /**/ 2, 2, 0, 1}},
+    {{3, {2, 3, 2}}, 1, 2, {0, 2, 0, 0, /**/ 1, 1, 2, -1}},
+    {{3, {2, 2, 3}}, -1, 1, {2, 0, 1, 2}},
+    {{4, {2, 1, 3, 2}}, 2, 2, {0, 2, 1, 1, 2, 2, 0, 0}},
+};
+
+static ag_tensor *do_gather(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    const gather_case *c = ctx;
+    return ag_gather(t, x[0], c->axis, c->k, c->index);
+}
+
+START_TEST(gather_gradients) {
+    const gather_case *c = &gather_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 500 + (uint64_t)_i);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = tu_rand(t, &r, c->in.nd, c->in.d, -1, 1);
+    shp want = c->in;
+    want.d[c->axis < 0 ? c->axis + c->in.nd : c->axis] = c->k;
+    assert_shape(do_gather(t, &x, (void *)c), want.nd, want.d);
+    tu_assert_gradcheck(do_gather, (void *)c, 1, &x);
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(gather_values) {
+    /* torch.gather's example: dim 1, index [[0, 0], [1, 0]]. */
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2, 2), (double[]){1, 2, 3, 4}));
+    int64_t idx[] = {0, 0, 1, 0};
+    ag_tensor *y = ag_gather(t, x, 1, 2, idx);
+    idx[0] = 1; /* the indices were copied: this changes nothing */
+    assert_shape(y, 2, (int64_t[]){2, 2});
+    assert_values(y, 4, (double[]){1, 1, 4, 3});
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, y, AG_ALL, false)), AG_OK);
+    assert_grads(x, 4, (double[]){2, 0, 1, 1}); /* x[0][0] picked twice: summed */
+    /* Along axis 0, with a negative index and k = 3. */
+    ag_tensor *z = ag_gather(t, x, 0, 3, (int64_t[]){1, 0, -2, -1, 0, 0});
+    assert_shape(z, 2, (int64_t[]){3, 2});
+    assert_values(z, 6, (double[]){3, 2, 1, 4, 1, 2});
+    /* k = 0: an empty result. */
+    assert_shape(ag_gather(t, x, 1, 0, NULL), 2, (int64_t[]){2, 0});
+    ag_tape_free(t);
+}
+END_TEST
+
+typedef struct {
+    shp in;
+    int axis;
+    int64_t n;
+    int64_t index[8];
+} select_case;
+
+static const select_case select_cases[] = {
+    {{1, {5}}, 0, 4, {4, 0, 4, 2}},
+    {{2, {5, 3}}, 0, 6, {4, 0, 4, 2, -1, 0}},
+    {{2, {3, 4}}, 1, 3, {3, 3, 0}},
+    {{3, {2, 3, 4}}, -1, 5, {0, 1, 1, 3, 0}},
+    {{3, {2, 3, 4}}, 1, 2, {2, 2}},
+    {{4, {2, 3, 2, 2}}, 1, 4, {1, 0, 1, 2}},
+};
+
+static ag_tensor *do_select(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    const select_case *c = ctx;
+    return ag_index_select(t, x[0], c->axis, c->n, c->index);
+}
+
+START_TEST(index_select_gradients) {
+    const select_case *c = &select_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 600 + (uint64_t)_i);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = tu_rand(t, &r, c->in.nd, c->in.d, -1, 1);
+    shp want = c->in;
+    want.d[c->axis < 0 ? c->axis + c->in.nd : c->axis] = c->n;
+    assert_shape(do_select(t, &x, (void *)c), want.nd, want.d);
+    tu_assert_gradcheck(do_select, (void *)c, 1, &x);
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(index_select_values) {
+    /* Rows of an embedding table (4, 2), token 1 repeated. */
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *emb = ag_requires_grad(
+        t, ag_from_doubles(t, AG_F64, AG_SHAPE(4, 2), (double[]){0, 1, 10, 11, 20, 21, 30, 31}));
+    ag_tensor *y = ag_index_select(t, emb, 0, 4, (int64_t[]){1, 3, 1, -4});
+    assert_shape(y, 2, (int64_t[]){4, 2});
+    assert_values(y, 8, (double[]){10, 11, 30, 31, 10, 11, 0, 1});
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, y, AG_ALL, false)), AG_OK);
+    assert_grads(emb, 8, (double[]){1, 1, 2, 2, 0, 0, 1, 1});
+    /* Columns. */
+    ag_tensor *cols = ag_index_select(t, emb, 1, 3, (int64_t[]){1, 1, 0});
+    assert_values(cols, 12, (double[]){1, 1, 0, 11, 11, 10, 21, 21, 20, 31, 31, 30});
+    ag_tape_free(t);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- one_hot */
+
+START_TEST(one_hot_values) {
+    ag_tape *t = ag_tape_new(0);
+    ag_dtype dts[2] = {AG_F64, AG_F32};
+    for (int d = 0; d < 2; d++) {
+        ag_tensor *y = ag_one_hot(t, dts[d], 3, (int64_t[]){2, 0, 3}, 4);
+        assert_shape(y, 2, (int64_t[]){3, 4});
+        ck_assert_int_eq(ag_dtype_of(y), dts[d]);
+        assert_values(y, 12, (double[]){0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1});
+        ck_assert_ptr_null(ag_grad_data(y)); /* a constant */
+    }
+    /* No gradient flows into it; the other operand gets its values. */
+    ag_tensor *oh = ag_one_hot(t, AG_F64, 2, (int64_t[]){1, 0}, 2);
+    ag_tensor *x = ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2, 2), (double[]){5, 6, 7, 8}));
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, ag_mul(t, oh, x), AG_ALL, false)), AG_OK);
+    assert_grads(x, 4, (double[]){0, 1, 1, 0});
+    ck_assert_ptr_null(ag_grad_data(oh));
+    assert_shape(ag_one_hot(t, AG_F64, 0, NULL, 5), 2, (int64_t[]){0, 5});
+    ag_tape_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------- f32 against f64 */
+
+/* Every op, built in the given dtype from the same values. */
+static ag_tensor *all_ops(ag_tape *t, ag_dtype dt, const double *v) {
+    ag_tensor *x = ag_from_doubles(t, dt, AG_SHAPE(2, 3, 4), v);
+    ag_tensor *a = ag_reshape(t, x, AG_SHAPE(6, -1));                       // (6, 4)
+    ag_tensor *b = ag_broadcast_to(t, ag_slice(t, a, 0, 1, 2), AG_SHAPE(6, 4)); // (6, 4)
+    ag_tensor *c = ag_concat(t, 3, (ag_tensor *[]){a, b, a}, 1);             // (6, 12)
+    ag_tensor *d = ag_stack(t, 3, (ag_tensor *[]){a, b, a}, 1);              // (6, 3, 4)
+    ag_tensor *e = ag_gather(t, a, 1, 1, (int64_t[]){3, 2, 1, 0, 0, 3});    // (6, 1)
+    ag_tensor *f = ag_index_select(t, c, 1, 3, (int64_t[]){11, 0, 11});     // (6, 3)
+    ag_tensor *g = ag_mul(t, ag_one_hot(t, dt, 6, (int64_t[]){0, 1, 2, 2, 1, 0}, 3), f); // (6, 3)
+    ag_tensor *parts[] = {ag_reshape(t, c, AG_SHAPE(-1)), ag_reshape(t, d, AG_SHAPE(-1)),
+                          ag_reshape(t, e, AG_SHAPE(-1)), ag_reshape(t, g, AG_SHAPE(-1))};
+    return ag_concat(t, 4, parts, 0);
+}
+
+START_TEST(f32_matches_f64) {
+    ag_rng r;
+    ag_rng_seed(&r, 77);
+    double v[24];
+    for (int i = 0; i < 24; i++) v[i] = ag_rng_uniform(&r) * 4 - 2;
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *y64 = all_ops(t, AG_F64, v), *y32 = all_ops(t, AG_F32, v);
+    ck_assert_ptr_nonnull(y64);
+    ck_assert_ptr_nonnull(y32);
+    ck_assert_int_eq(ag_dtype_of(y32), AG_F32);
+    ck_assert_int_eq(ag_numel(y32), ag_numel(y64));
+    ck_assert_int_eq(ag_numel(y64), 6 * 12 + 6 * 12 + 6 + 18);
+    /* The ops only move values: f32 holds exactly the rounded f64 values. */
+    for (int64_t i = 0; i < ag_numel(y64); i++)
+        ck_assert_double_eq(ag_get(y32, i), (double)(float)ag_get(y64, i));
+    ag_tape_free(t);
+}
+END_TEST
+
+/* Gradients in f32 match f64 through the same graph. */
+START_TEST(f32_gradients_match_f64) {
+    ag_rng r;
+    ag_rng_seed(&r, 78);
+    double v[24];
+    for (int i = 0; i < 24; i++) v[i] = ag_rng_uniform(&r) * 4 - 2;
+    double g[2][24];
+    ag_dtype dts[2] = {AG_F64, AG_F32};
+    for (int d = 0; d < 2; d++) {
+        ag_tape *t = ag_tape_new(0);
+        ag_tensor *x = ag_requires_grad(t, ag_from_doubles(t, dts[d], AG_SHAPE(2, 3, 4), v));
+        ag_tensor *y = ag_reshape(t, x, AG_SHAPE(6, 4));
+        y = ag_concat(t, 3, (ag_tensor *[]){y, ag_slice(t, y, 1, -2, 4), y}, 1);   // (6, 10)
+        y = ag_stack(t, 2, (ag_tensor *[]){y, ag_broadcast_to(t, ag_slice(t, y, 0, 0, 1),
+                                                              AG_SHAPE(6, 10))}, 0); // (2, 6, 10)
+        y = ag_index_select(t, y, 2, 4, (int64_t[]){9, 0, 9, 4});                 // (2, 6, 4)
+        y = ag_gather(t, y, 1, 2, (int64_t[]){0, 5, 5, 1, 2, 2, 3, 0,
+                                               1, 1, 1, 1, 4, 3, 2, 1});         // (2, 2, 4)
+        ck_assert_int_eq(ag_backward(t, ag_sum(t, ag_square(t, y), AG_ALL, false)), AG_OK);
+        for (int i = 0; i < 24; i++) g[d][i] = ag_grad_get(x, i);
+        ag_tape_free(t);
+    }
+    bool nonzero = false;
+    for (int i = 0; i < 24; i++) {
+        ck_assert_msg(fabs(g[0][i] - g[1][i]) <= 1e-5 * fmax(1, fabs(g[0][i])), "grad %d: %g vs %g", i,
+                      g[1][i], g[0][i]);
+        nonzero |= g[0][i] != 0;
+    }
+    ck_assert(nonzero);
+}
+END_TEST
+
+/* A small composite: embedding lookup, concat, reshape, broadcast, slice. */
+static ag_tensor *composite(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    (void)ctx;
+    ag_tensor *emb = ag_index_select(t, x[0], 0, 3, (int64_t[]){2, 0, 2}); // (3, 4)
+    ag_tensor *h = ag_concat(t, 2, (ag_tensor *[]){emb, ag_broadcast_to(t, x[1], AG_SHAPE(3, 2))}, 1); // (3, 6)
+    h = ag_tanh(t, ag_reshape(t, h, AG_SHAPE(2, -1)));                     // (2, 9)
+    return ag_sum(t, ag_mul(t, ag_slice(t, h, 1, 2, -2), ag_slice(t, h, 1, 0, 5)), AG_ALL, false);
+}
+
+START_TEST(composite_gradient) {
+    ag_rng r;
+    ag_rng_seed(&r, 79);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x[2] = {tu_rand(t, &r, AG_SHAPE(3, 4), -1, 1), tu_rand(t, &r, AG_SHAPE(2), -1, 1)};
+    tu_assert_gradcheck(composite, NULL, 2, x);
+    ag_tape_free(t);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- errors */
+
+START_TEST(errors_bad_axis) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_ones(t, AG_F64, AG_SHAPE(2, 3));
+    ag_tensor *s = ag_scalar(t, 1);
+    ck_assert_ptr_null(ag_slice(t, x, 2, 0, 1));
+    ck_assert_str_eq(ag_tape_error(t), "slice: axis 2 is out of range for shape [2, 3]");
+    assert_error(t, AG_ERR_AXIS, "slice");
+    ck_assert_ptr_null(ag_slice(t, x, -3, 0, 1));
+    assert_error(t, AG_ERR_AXIS, "slice");
+    ck_assert_ptr_null(ag_slice(t, s, 0, 0, 1));
+    assert_error(t, AG_ERR_AXIS, "slice");
+    ck_assert_ptr_null(ag_concat(t, 2, (ag_tensor *[]){x, x}, 2));
+    assert_error(t, AG_ERR_AXIS, "concat: axis 2");
+    ck_assert_ptr_null(ag_concat(t, 2, (ag_tensor *[]){s, s}, 0));
+    assert_error(t, AG_ERR_AXIS, "concat");
+    ck_assert_ptr_null(ag_stack(t, 2, (ag_tensor *[]){x, x}, 3));
+    assert_error(t, AG_ERR_AXIS, "stack: axis 3");
+    ck_assert_ptr_null(ag_stack(t, 2, (ag_tensor *[]){x, x}, -4));
+    assert_error(t, AG_ERR_AXIS, "stack");
+    ck_assert_ptr_null(ag_gather(t, x, 5, 1, (int64_t[]){0, 0}));
+    assert_error(t, AG_ERR_AXIS, "gather");
+    ck_assert_ptr_null(ag_index_select(t, x, -3, 1, (int64_t[]){0}));
+    assert_error(t, AG_ERR_AXIS, "index_select");
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(errors_shape) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_ones(t, AG_F64, AG_SHAPE(2, 3));
+    ck_assert_ptr_null(ag_reshape(t, x, AG_SHAPE(4, 2)));
+    ck_assert_str_eq(ag_tape_error(t), "reshape: cannot reshape [2, 3] (6 elements) into [4, 2] (8 elements)");
+    assert_error(t, AG_ERR_SHAPE, "reshape");
+    ck_assert_ptr_null(ag_reshape(t, x, AG_SHAPE(4, -1)));
+    assert_error(t, AG_ERR_SHAPE, "reshape: cannot reshape [2, 3] (6 elements) into [4, -1]");
+    ck_assert_ptr_null(ag_reshape(t, x, AG_SHAPE(-1, -1)));
+    assert_error(t, AG_ERR_SHAPE, "more than one -1");
+    ck_assert_ptr_null(ag_reshape(t, x, AG_SHAPE(-2, -3)));
+    assert_error(t, AG_ERR_SHAPE, "reshape");
+    ck_assert_ptr_null(ag_reshape(t, ag_zeros(t, AG_F64, AG_SHAPE(0, 3)), AG_SHAPE(0, -1)));
+    assert_error(t, AG_ERR_SHAPE, "reshape");
+    ck_assert_ptr_null(ag_reshape(t, x, 7, (int64_t[]){1, 1, 1, 1, 1, 2, 3}));
+    assert_error(t, AG_ERR_SHAPE, "reshape");
+    ck_assert_ptr_null(ag_broadcast_to(t, x, AG_SHAPE(2, 4)));
+    ck_assert_str_eq(ag_tape_error(t), "broadcast_to: cannot broadcast [2, 3] to [2, 4]");
+    assert_error(t, AG_ERR_SHAPE, "broadcast_to");
+    ck_assert_ptr_null(ag_broadcast_to(t, x, AG_SHAPE(3)));
+    assert_error(t, AG_ERR_SHAPE, "broadcast_to: cannot broadcast [2, 3] to [3]");
+    ck_assert_ptr_null(ag_broadcast_to(t, x, AG_SHAPE(2, -3)));
+    assert_error(t, AG_ERR_SHAPE, "broadcast_to");
+    ag_tensor *y = ag_ones(t, AG_F64, AG_SHAPE(3, 3));
+    ck_assert_ptr_null(ag_concat(t, 3, (ag_tensor *[]){x, x, y}, 1));
+    ck_assert_str_eq(ag_tape_error(t), "concat: shapes [2, 3] (tensor 1) and [3, 3] (tensor 3) differ off axis 1");
+    assert_error(t, AG_ERR_SHAPE, "concat");
+    ck_assert_ptr_null(ag_concat(t, 2, (ag_tensor *[]){x, ag_ones(t, AG_F64, AG_SHAPE(6))}, 0));
+    assert_error(t, AG_ERR_SHAPE, "concat");
+    ck_assert_ptr_null(ag_stack(t, 3, (ag_tensor *[]){x, x, y}, 0));
+    assert_error(t, AG_ERR_SHAPE, "stack: shapes [2, 3] (tensor 1) and [3, 3] (tensor 3) differ");
+    ck_assert_ptr_null(ag_stack(t, 2, (ag_tensor *[]){ag_ones(t, AG_F64, 6, (int64_t[]){1, 1, 1, 1, 1, 1}),
+                                                      ag_ones(t, AG_F64, 6, (int64_t[]){1, 1, 1, 1, 1, 1})}, 0));
+    assert_error(t, AG_ERR_SHAPE, "stack");
+    ck_assert_ptr_null(ag_gather(t, x, 1, -1, (int64_t[]){0}));
+    assert_error(t, AG_ERR_SHAPE, "gather");
+    ck_assert_ptr_null(ag_index_select(t, x, 1, -1, (int64_t[]){0}));
+    assert_error(t, AG_ERR_SHAPE, "index_select");
+    ck_assert_ptr_null(ag_one_hot(t, AG_F64, -1, (int64_t[]){0}, 3));
+    assert_error(t, AG_ERR_SHAPE, "one_hot");
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(errors_index_range) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_ones(t, AG_F64, AG_SHAPE(2, 3));
+    ck_assert_ptr_null(ag_gather(t, x, 1, 2, (int64_t[]){0, 1, 2, 3}));
+    ck_assert_str_eq(ag_tape_error(t),
+                     "gather: index[3] = 3 is out of range for axis 1 of size 3 (input [2, 3])");
+    assert_error(t, AG_ERR_AXIS, "gather");
+    ck_assert_ptr_null(ag_gather(t, x, 0, 1, (int64_t[]){0, -3, 0}));
+    assert_error(t, AG_ERR_AXIS, "gather: index[1] = -3");
+    ck_assert_ptr_null(ag_index_select(t, x, 0, 3, (int64_t[]){1, 0, 2}));
+    assert_error(t, AG_ERR_AXIS, "index_select: index[2] = 2 is out of range for axis 0 of size 2");
+    ck_assert_ptr_null(ag_index_select(t, x, 1, 1, (int64_t[]){-4}));
+    assert_error(t, AG_ERR_AXIS, "index_select");
+    ck_assert_ptr_null(ag_one_hot(t, AG_F64, 3, (int64_t[]){0, 4, 1}, 4));
+    ck_assert_str_eq(ag_tape_error(t), "one_hot: index[1] = 4 is out of range for 4 classes");
+    assert_error(t, AG_ERR_AXIS, "one_hot");
+    ck_assert_ptr_null(ag_one_hot(t, AG_F64, 1, (int64_t[]){-1}, 4)); /* no counting from the end */
+    assert_error(t, AG_ERR_AXIS, "one_hot");
+    ck_assert_ptr_null(ag_one_hot(t, AG_F64, 1, (int64_t[]){0}, 0));
+    assert_error(t, AG_ERR_AXIS, "one_hot");
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(errors_null_and_count) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_ones(t, AG_F64, AG_SHAPE(2, 3));
+    /* No tape: NULL, nothing else. */
+    ck_assert_ptr_null(ag_reshape(NULL, x, AG_SHAPE(6)));
+    ck_assert_ptr_null(ag_concat(NULL, 1, &x, 0));
+    ck_assert_ptr_null(ag_one_hot(NULL, AG_F64, 1, (int64_t[]){0}, 2));
+    ck_assert_int_eq(ag_tape_status(t), AG_OK);
+    /* NULL tensors. */
+    ck_assert_ptr_null(ag_reshape(t, NULL, AG_SHAPE(6)));
+    assert_error(t, AG_ERR_NULL, "reshape");
+    ck_assert_ptr_null(ag_broadcast_to(t, NULL, AG_SHAPE(6)));
+    assert_error(t, AG_ERR_NULL, "broadcast_to");
+    ck_assert_ptr_null(ag_slice(t, NULL, 0, 0, 1));
+    assert_error(t, AG_ERR_NULL, "slice");
+    ck_assert_ptr_null(ag_concat(t, 3, (ag_tensor *[]){x, NULL, x}, 0));
+    assert_error(t, AG_ERR_NULL, "concat: operand 2 is NULL");
+    ck_assert_ptr_null(ag_stack(t, 2, (ag_tensor *[]){x, NULL}, 0));
+    assert_error(t, AG_ERR_NULL, "stack: operand 2 is NULL");
+    ck_assert_ptr_null(ag_concat(t, 2, NULL, 0));
+    assert_error(t, AG_ERR_NULL, "concat");
+    ck_assert_ptr_null(ag_gather(t, NULL, 0, 1, (int64_t[]){0}));
+    assert_error(t, AG_ERR_NULL, "gather");
+    ck_assert_ptr_null(ag_index_select(t, NULL, 0, 1, (int64_t[]){0}));
+    assert_error(t, AG_ERR_NULL, "index_select");
+    /* NULL shapes and index arrays. */
+    ck_assert_ptr_null(ag_reshape(t, x, 2, NULL));
+    assert_error(t, AG_ERR_NULL, "reshape: shape is NULL");
+    ck_assert_ptr_null(ag_broadcast_to(t, x, 2, NULL));
+    assert_error(t, AG_ERR_NULL, "broadcast_to");
+    ck_assert_ptr_null(ag_gather(t, x, 0, 1, NULL));
+    assert_error(t, AG_ERR_NULL, "gather: index is NULL");
+    ck_assert_ptr_null(ag_index_select(t, x, 0, 1, NULL));
+    assert_error(t, AG_ERR_NULL, "index_select: index is NULL");
+    ck_assert_ptr_null(ag_one_hot(t, AG_F64, 2, NULL, 3));
+    assert_error(t, AG_ERR_NULL, "one_hot");
+    /* n = 0 (or negative) tensors to join. */
+    ck_assert_ptr_null(ag_concat(t, 0, (ag_tensor *[]){x}, 0));
+    ck_assert_str_eq(ag_tape_error(t), "concat: needs at least one tensor (n = 0)");
+    assert_error(t, AG_ERR_ARG, "concat");
+    ck_assert_ptr_null(ag_stack(t, -1, (ag_tensor *[]){x}, 0));
+    assert_error(t, AG_ERR_ARG, "stack");
+    ck_assert_ptr_null(ag_concat(t, 0, NULL, 0));
+    assert_error(t, AG_ERR_ARG, "concat");
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(errors_dtype) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *a = ag_ones(t, AG_F64, AG_SHAPE(2, 3)), *b = ag_ones(t, AG_F32, AG_SHAPE(2, 3));
+    ck_assert_ptr_null(ag_concat(t, 3, (ag_tensor *[]){a, a, b}, 0));
+    ck_assert_str_eq(ag_tape_error(t), "concat: operands have dtypes f64[2, 3] and f32[2, 3]");
+    assert_error(t, AG_ERR_DTYPE, "concat");
+    ck_assert_ptr_null(ag_stack(t, 2, (ag_tensor *[]){b, a}, 0));
+    assert_error(t, AG_ERR_DTYPE, "stack: operands have dtypes f32[2, 3] and f64[2, 3]");
+    ck_assert_ptr_null(ag_one_hot(t, (ag_dtype)7, 1, (int64_t[]){0}, 2));
+    assert_error(t, AG_ERR_DTYPE, "one_hot");
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(errors_sticky) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_ones(t, AG_F64, AG_SHAPE(2, 3));
+    /* The first mistake (a bad axis) is the error reported at the end of the
+     * chain; later ops given NULL do not replace it. */
+    ag_tensor *y = ag_reshape(t, ag_slice(t, x, 4, 0, 1), AG_SHAPE(-1));
+    y = ag_concat(t, 2, (ag_tensor *[]){y, x}, 0);
+    y = ag_stack(t, 1, &y, 0);
+    y = ag_broadcast_to(t, ag_gather(t, ag_index_select(t, y, 0, 1, (int64_t[]){0}), 0, 1,
+                                     (int64_t[]){0}), AG_SHAPE(2, 3));
+    ck_assert_ptr_null(y);
+    ck_assert_int_eq(ag_tape_status(t), AG_ERR_AXIS);
+    ck_assert_str_eq(ag_tape_error(t), "slice: axis 4 is out of range for shape [2, 3]");
+    /* While the error stands, even valid calls return NULL and keep it. */
+    ck_assert_ptr_null(ag_reshape(t, x, AG_SHAPE(3, 2)));
+    ck_assert_ptr_null(ag_concat(t, 1, &x, 0));
+    ck_assert_ptr_null(ag_one_hot(t, AG_F64, 1, (int64_t[]){9}, 2));
+    ck_assert_str_eq(ag_tape_error(t), "slice: axis 4 is out of range for shape [2, 3]");
+    ag_tape_clear_error(t);
+    ck_assert_ptr_nonnull(ag_reshape(t, x, AG_SHAPE(3, 2)));
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(errors_memory_cap) {
+    /* Running into the tape's cap fails cleanly, naming the op. */
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_ones(t, AG_F64, AG_SHAPE(64, 64));
+    ag_tape_set_mem_cap(t, ag_tape_get_stats(t).bytes_reserved);
+    ag_tensor *xs[] = {x, x, x, x};
+    ag_tensor *y = NULL;
+    for (int i = 0; i < 64 && ag_tape_status(t) == AG_OK; i++) y = ag_concat(t, 4, xs, 0);
+    ck_assert_ptr_null(y);
+    ck_assert_int_eq(ag_tape_status(t), AG_ERR_MEMORY);
+    ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "concat"));
+    ag_tape_free(t);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("shape");
+    TCase *tc = tcase_create("shape");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, reshape_gradients, 0, N_OF(reshape_cases));
+    tcase_add_test(tc, reshape_copies);
+    tcase_add_loop_test(tc, broadcast_to_gradients, 0, N_OF(bcast_cases));
+    tcase_add_test(tc, broadcast_to_values);
+    tcase_add_loop_test(tc, slice_gradients, 0, N_OF(slice_cases));
+    tcase_add_test(tc, slice_values);
+    tcase_add_loop_test(tc, join_gradients, 0, N_OF(join_cases));
+    tcase_add_test(tc, join_values);
+    tcase_add_test(tc, join_same_input_twice);
+    tcase_add_test(tc, join_no_grad);
+    tcase_add_loop_test(tc, gather_gradients, 0, N_OF(gather_cases));
+    tcase_add_test(tc, gather_values);
+    tcase_add_loop_test(tc, index_select_gradients, 0, N_OF(select_cases));
+    tcase_add_test(tc, index_select_values);
+    tcase_add_test(tc, one_hot_values);
+    tcase_add_test(tc, f32_matches_f64);
+    tcase_add_test(tc, f32_gradients_match_f64);
+    tcase_add_test(tc, composite_gradient);
+    tcase_add_test(tc, errors_bad_axis);
+    tcase_add_test(tc, errors_shape);
+    tcase_add_test(tc, errors_index_range);
+    tcase_add_test(tc, errors_null_and_count);
+    tcase_add_test(tc, errors_dtype);
+    tcase_add_test(tc, errors_sticky);
+    tcase_add_test(tc, errors_memory_cap);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
