@@ -70,6 +70,10 @@ void bench_emit(const bench_peer *peer, const bench_row *r) {
         char pbuf[32] = "-", rbuf[32] = "-";
         if (has_peer) snprintf(pbuf, sizeof pbuf, "%.4g", pv);
         if (isfinite(ratio)) snprintf(rbuf, sizeof rbuf, "%.3g", ratio);
+        /* No peer figure: the table shows the figure against its target
+         * instead, marked "t" (JSON keeps ratio for the peer only). */
+        else if (isfinite(r->value) && isfinite(r->target) && r->target != 0)
+            snprintf(rbuf, sizeof rbuf, "%.3g t", r->value / r->target);
         printf("%-18s %-30s %12.4g %-9s %-22s %12s %8s  %s\n", r->workload, r->metric, r->value,
                r->unit, has_peer ? peer->label : "-", pbuf, rbuf, r->note ? r->note : "");
     }
@@ -84,6 +88,7 @@ void bench_target_line(const char *workload, const char *text) {
 
 void bench_table_header(void) {
     if (json_mode()) return;
+    printf("ratio: value / peer value; \"t\" marks value / target where there is no peer figure\n");
     printf("%-18s %-30s %12s %-9s %-22s %12s %8s  %s\n", "workload", "metric", "value", "unit",
            "peer", "peer value", "ratio", "note");
 }
@@ -156,8 +161,10 @@ bench_peer bench_run_peer(const char *workload) {
         torch_state = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
     if (!torch_state) return p;
     char cmd[1024];
-    /* Workload names are from our own fixed list, so quoting is safe. */
-    if (snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' 2>/dev/null", script, workload) >=
+    /* Workload names are from our own fixed list, so quoting is safe; a
+     * peer that hangs is stopped after 10 minutes and counts as failed. */
+    if (snprintf(cmd, sizeof cmd, "timeout 600 /usr/bin/python3 '%s' '%s' 2>/dev/null", script,
+                 workload) >=
         (int)sizeof cmd)
         return p;
     fflush(stdout);
