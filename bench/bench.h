@@ -1,0 +1,74 @@
+/* The benchmark harness shared by every workload: timing, results, output.
+ *
+ * A workload measures, then reports one or more rows (a metric each) with
+ * bench_emit(). Rows carry an optional PyTorch figure, filled in from
+ * bench/torch_peer.py when it runs; the harness prints them as a table or
+ * as JSON lines. Benchmarks never fail: a workload that cannot run reports
+ * what it could and the program still exits 0. */
+#ifndef TAPEGRAD_BENCH_H
+#define TAPEGRAD_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Seconds on the monotonic clock. */
+double bench_now(void);
+
+/* Runs fn(ctx) once as a warm-up, then repeatedly until it has run at least
+ * `min_reps` times and for at least `min_seconds` in total (at most 100000
+ * times), and returns the median time of one run in seconds. */
+double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds);
+
+/* Default repetition bounds: at least 5 runs and 0.3 s. */
+#define BENCH_MIN_REPS 5
+#define BENCH_MIN_SECONDS 0.3
+
+/* The PyTorch peer's figures for one workload: key -> number, parsed from
+ * the one JSON object bench/torch_peer.py prints. */
+typedef struct bench_peer {
+    bool ok;            /* the peer ran and printed a parsable object */
+    char label[64];     /* e.g. "torch 1.13.1" */
+    int n;
+    char keys[16][48];
+    double vals[16];
+} bench_peer;
+
+/* Runs the peer for `workload` if TAPEGRAD_PEER is set and torch imports;
+ * on any failure returns a peer with ok = false (never aborts). */
+bench_peer bench_run_peer(const char *workload);
+
+/* The peer's figure for `key`, or false when it has none. */
+bool bench_peer_get(const bench_peer *p, const char *key, double *out);
+
+/* One output row. `peer_key` names the peer's figure to compare with (NULL
+ * for none); the ratio printed is value / peer_value. `target` (NaN for
+ * none) is the figure the project aims for (lower is better for every
+ * metric here); it goes into the JSON line. */
+typedef struct bench_row {
+    const char *workload;
+    const char *metric;
+    double value;
+    const char *unit;
+    const char *peer_key;
+    double target;
+    const char *note; /* short extra text in the table, e.g. "ok", or NULL */
+} bench_row;
+
+void bench_emit(const bench_peer *peer, const bench_row *row);
+
+/* Prints the table's header line (table mode only). */
+void bench_table_header(void);
+
+/* Prints the workload's target line (table mode only). */
+void bench_target_line(const char *workload, const char *text);
+
+/* Keeps a value alive so the compiler cannot drop the work that made it. */
+extern volatile double bench_sink;
+
+/* The workloads. Each runs its measurements and emits its rows. */
+void bench_tape_ratio(void);
+void bench_tiny_ops(void);
+void bench_matmul(void);
+void bench_scalar_node_bytes(void);
+
+#endif /* TAPEGRAD_BENCH_H */

@@ -1,0 +1,180 @@
+/* Timing, output (table or JSON lines) and the PyTorch peer. */
+#include "bench.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+volatile double bench_sink;
+
+double bench_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+#define BENCH_MAX_REPS 100000
+
+double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds) {
+    static double times[BENCH_MAX_REPS];
+    fn(ctx); /* warm-up: caches, page faults, the tape's first allocations */
+    int n = 0;
+    double total = 0;
+    while (n < BENCH_MAX_REPS && (n < min_reps || total < min_seconds)) {
+        double t0 = bench_now();
+        fn(ctx);
+        times[n] = bench_now() - t0;
+        total += times[n++];
+    }
+    qsort(times, (size_t)n, sizeof *times, cmp_double);
+    return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+}
+
+/* ---------------------------------------------------------------- output */
+
+static bool json_mode(void) {
+    const char *j = getenv("TAPEGRAD_JSON");
+    return j && strcmp(j, "1") == 0;
+}
+
+static void json_number(double v) {
+    if (isfinite(v)) printf("%.6g", v);
+    else printf("null");
+}
+
+void bench_emit(const bench_peer *peer, const bench_row *r) {
+    double pv = NAN;
+    bool has_peer = peer && peer->ok && r->peer_key && bench_peer_get(peer, r->peer_key, &pv);
+    double ratio = has_peer && pv != 0 ? r->value / pv : NAN;
+    if (json_mode()) {
+        printf("{\"workload\": \"%s\", \"metric\": \"%s\", \"value\": ", r->workload, r->metric);
+        json_number(r->value);
+        printf(", \"unit\": \"%s\", \"peer\": ", r->unit);
+        if (has_peer) printf("\"%s\"", peer->label);
+        else printf("null");
+        printf(", \"peer_value\": ");
+        json_number(has_peer ? pv : NAN);
+        printf(", \"ratio\": ");
+        json_number(ratio);
+        printf(", \"target\": ");
+        json_number(r->target);
+        printf("}\n");
+    } else {
+        char pbuf[32] = "-", rbuf[32] = "-";
+        if (has_peer) snprintf(pbuf, sizeof pbuf, "%.4g", pv);
+        if (isfinite(ratio)) snprintf(rbuf, sizeof rbuf, "%.3g", ratio);
+        /* No peer figure: the table shows the figure against its target
+         * instead, marked "t" (JSON keeps ratio for the peer only). */
+        else if (isfinite(r->value) && isfinite(r->target) && r->target != 0)
+            snprintf(rbuf, sizeof rbuf, "%.3g t", r->value / r->target);
+        printf("%-18s %-30s %12.4g %-9s %-22s %12s %8s  %s\n", r->workload, r->metric, r->value,
+               r->unit, has_peer ? peer->label : "-", pbuf, rbuf, r->note ? r->note : "");
+    }
+    fflush(stdout);
+}
+
+void bench_target_line(const char *workload, const char *text) {
+    if (json_mode()) return;
+    printf("%-18s target: %s\n", workload, text);
+    fflush(stdout);
+}
+
+void bench_table_header(void) {
+    if (json_mode()) return;
+    printf("ratio: value / peer value; \"t\" marks value / target where there is no peer figure\n");
+    printf("%-18s %-30s %12s %-9s %-22s %12s %8s  %s\n", "workload", "metric", "value", "unit",
+           "peer", "peer value", "ratio", "note");
+}
+
+/* ------------------------------------------------------------------ peer */
+
+bool bench_peer_get(const bench_peer *p, const char *key, double *out) {
+    for (int i = 0; i < p->n; i++) {
+        if (strcmp(p->keys[i], key) == 0) {
+            *out = p->vals[i];
+            return isfinite(p->vals[i]);
+        }
+    }
+    return false;
+}
+
+/* Parses the flat object the peer prints: "key": number or "key": "text".
+ * The text of key "peer" becomes the label; other strings are skipped. */
+static void parse_peer(bench_peer *p, const char *s) {
+    const char *q = strchr(s, '{');
+    if (!q) return;
+    q++;
+    for (;;) {
+        while (*q == ' ' || *q == ',' || *q == '\n' || *q == '\t') q++;
+        if (*q != '"') break;
+        const char *k = ++q;
+        while (*q && *q != '"') q++;
+        if (!*q) return;
+        size_t klen = (size_t)(q - k);
+        q++;
+        while (*q == ' ' || *q == ':') q++;
+        if (*q == '"') { /* a string value */
+            const char *v = ++q;
+            while (*q && *q != '"') q++;
+            if (!*q) return;
+            if (klen == 4 && strncmp(k, "peer", 4) == 0) {
+                size_t vlen = (size_t)(q - v);
+                if (vlen >= sizeof p->label) vlen = sizeof p->label - 1;
+                memcpy(p->label, v, vlen);
+                p->label[vlen] = '\0';
+            }
+            q++;
+            continue;
+        }
+        char *end;
+        double v = strtod(q, &end);
+        if (end == q) { /* null, true, false: skip the word */
+            while (*q && *q != ',' && *q != '}') q++;
+            continue;
+        }
+        q = end;
+        if (p->n < 16 && klen < sizeof p->keys[0]) {
+            memcpy(p->keys[p->n], k, klen);
+            p->keys[p->n][klen] = '\0';
+            p->vals[p->n++] = v;
+        }
+    }
+    p->ok = p->n > 0 && p->label[0];
+}
+
+/* Whether torch imports, asked once per run. */
+static int torch_state = -1;
+
+bench_peer bench_run_peer(const char *workload) {
+    bench_peer p;
+    memset(&p, 0, sizeof p);
+    const char *script = getenv("TAPEGRAD_PEER");
+    if (!script || !*script) return p;
+    if (torch_state < 0)
+        torch_state = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+    if (!torch_state) return p;
+    char cmd[1024];
+    /* Workload names are from our own fixed list, so quoting is safe; a
+     * peer that hangs is stopped after 10 minutes and counts as failed. */
+    if (snprintf(cmd, sizeof cmd, "timeout 600 /usr/bin/python3 '%s' '%s' 2>/dev/null", script,
+                 workload) >=
+        (int)sizeof cmd)
+        return p;
+    fflush(stdout);
+    FILE *f = popen(cmd, "r");
+    if (!f) return p;
+    char buf[4096];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    buf[len] = '\0';
+    int rc = pclose(f);
+    if (rc != 0) return p;
+    parse_peer(&p, buf);
+    return p;
+}

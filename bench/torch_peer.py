@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""PyTorch's side of tapegrad's benchmarks: python3 torch_peer.py WORKLOAD
+
+Runs PyTorch on the same work as the C workload of that name and prints one
+JSON object of figures, e.g. {"peer": "torch 1.13.1", "threads": 2,
+"us_per_op": 6.4}. bench/harness.c reads it; any failure here (no torch, an
+exception) only leaves the peer columns empty. Timing matches the C side:
+one warm-up run, then at least 5 runs and 0.3 s, median of
+time.perf_counter (a monotonic clock). torch uses as many threads as this
+process may run on (2 on the project's machine kind), like OpenBLAS does
+for the C side.
+"""
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+
+def median_time(fn, min_reps=5, min_seconds=0.3):
+    fn()  # warm-up
+    times = []
+    while len(times) < min_reps or sum(times) < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def rosenbrock_like(x):
+    """The same f as bench/tape_ratio.c, written the natural PyTorch way:
+    1-D f64 tensor ops over all terms at once (vectorised, not scalars)."""
+    xi, xn = x[:-1], x[1:]
+    sq = xi * xi
+    return (100 * (xn - sq) ** 2 + (1 - xi) ** 2 + torch.sin(xi) * torch.exp(-sq)).sum()
+
+
+def tape_ratio():
+    n = 100_000
+    g = torch.Generator().manual_seed(42)
+    x = (torch.rand(n, generator=g, dtype=torch.float64) * 3 - 1.5).requires_grad_()
+
+    def fwd():
+        with torch.no_grad():
+            rosenbrock_like(x).item()
+
+    def grad():
+        x.grad = None
+        rosenbrock_like(x).backward()
+
+    t_fwd, t_grad = median_time(fwd), median_time(grad)
+    # ratio: PyTorch's own gradient cost, fwd+bwd over its no-grad forward.
+    return {"fwd_ms": t_fwd * 1e3, "grad_ms": t_grad * 1e3, "ratio": t_grad / t_fwd}
+
+
+def tiny_ops():
+    h0 = [-0.9, -0.6, -0.3, 0.0, 0.2, 0.5, 0.8, 1.1]  # as bench/tiny_ops.c
+
+    def step():
+        leaf = torch.tensor(h0, dtype=torch.float64, requires_grad=True)
+        h = leaf
+        for _ in range(500):
+            h = torch.tanh(h * 1.0001)
+        h.sum().backward()
+
+    return {"us_per_op": median_time(step) * 1e6 / 1000}
+
+
+def matmul():
+    out = {}
+    for dtype, key in ((torch.float32, "ms_f32"), (torch.float64, "ms_f64")):
+        g = torch.Generator().manual_seed(7)
+        a = (torch.rand(512, 512, generator=g, dtype=dtype) - 0.5).requires_grad_()
+        b = (torch.rand(512, 512, generator=g, dtype=dtype) - 0.5).requires_grad_()
+
+        def step():
+            a.grad = None
+            b.grad = None
+            (a @ b).sum().backward()
+
+        out[key] = median_time(step) * 1e3
+    return out
+
+
+WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in WORKLOADS:
+        print("usage: torch_peer.py {%s}" % "|".join(WORKLOADS), file=sys.stderr)
+        return 2
+    try:
+        threads = len(os.sched_getaffinity(0))
+    except AttributeError:
+        threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    figures = WORKLOADS[sys.argv[1]]()
+    print(json.dumps({"peer": "torch " + torch.__version__.split("+")[0],
+                      "threads": torch.get_num_threads(), **figures}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
