@@ -298,15 +298,19 @@ ag_tensor *ag_var(ag_tape *t, ag_tensor *x, int axis, bool keepdims, int correct
  * b (B, k, n) -> (B, m, n), and a (B, m, k) @ b (k, n) -> (B, m, n) with b
  * shared by every batch (its gradient sums over the batch). Both f32 or both
  * f64. Uses BLAS when built with it (meson option `blas`), else a built-in
- * cache-blocked kernel. dA = dY·Bᵀ, dB = Aᵀ·dY. */
+ * cache-blocked kernel. dA = dY·Bᵀ, dB = Aᵀ·dY. Any other pairing of
+ * shapes (a 1-D operand, a 2-D a with a 3-D b, different inner dimensions
+ * or batch sizes) fails with AG_ERR_SHAPE. */
 ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
 
 /* Permutes the axes: output axis i is input axis perm[i]; perm has ndim(x)
- * entries, a permutation of 0..ndim-1. The result is a new contiguous
- * tensor; its gradient is permuted back by the inverse permutation. */
+ * entries, a permutation of 0..ndim-1 (anything else fails with
+ * AG_ERR_AXIS). The result is a new contiguous tensor; its gradient is
+ * permuted back by the inverse permutation. */
 ag_tensor *ag_permute(ag_tape *t, ag_tensor *x, const int *perm);
 
-/* Swaps the last two axes (a matrix transpose; batched for ndim > 2). */
+/* Swaps the last two axes (a matrix transpose; batched for ndim > 2).
+ * Fails with AG_ERR_SHAPE for ndim < 2. */
 ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x);
 
 /* ------------------------------------------------------------- shape ops */

@@ -1,0 +1,182 @@
+/* GEMM: C = alpha·op(A)·op(B) + beta·C, row-major. BLAS when the build has
+ * it, else (and always for tests) a built-in cache-blocked kernel.
+ *
+ * The built-in kernel blocks over k (KC) and rows of C (MC). For each
+ * NR-wide column strip of op(B) it packs a (kc, NR) sliver contiguously on
+ * the stack, so the transposed and plain cases read B the same way, then
+ * sweeps the MC rows of the block MR at a time with a micro-kernel that
+ * keeps an (MR, NR) tile of C in registers: its inner loop over NR is
+ * contiguous and fixed-length, which the compiler vectorises. op(A) is read
+ * in place through a row and a column stride (transposes cost nothing). */
+#include "gemm.h"
+
+#include <limits.h>
+#include <string.h>
+
+#ifdef TAPEGRAD_HAVE_BLAS
+#include <cblas.h>
+#endif
+
+#define KC 256 /* depth of a block: a packed sliver is KC·NR elements (8 KiB) */
+#define MC 64  /* rows of A per block: an (MC, KC) f64 block is 128 KiB, in L2 */
+
+/* The register tile: (MR, NR) accumulators are eight 16-byte vectors, which
+ * with a row of B fit the 16 vector registers of baseline x86-64 (SSE2). */
+#define MR 4
+#define NR_F64 4 /* two vectors of 2 doubles */
+#define NR_F32 8 /* two vectors of 4 floats */
+
+/* acc (MR, NR) = sum_p opA(i, p)·bp(p, j) over p < kc, for MR rows of op(A)
+ * starting at a (row stride rsa, column stride csa); rows at or past mr
+ * repeat the last valid one and the caller discards them. */
+#if defined(__GNUC__)
+_Static_assert(MR == 4, "the vector micro-kernel is written for 4 rows");
+/* The micro-kernel with GCC/Clang vector extensions: two 16-byte vectors
+ * per row of the tile, eight named accumulators, so the tile stays in
+ * registers at -O2 as at -O3 (plain loops over a c[MR][NR] array did so only
+ * when the compiler chose to unroll them fully). */
+#define MICRO_KERNEL(T, SUF, NR)                                             \
+    typedef T vec_##SUF __attribute__((vector_size(16)));                   \
+    static void micro_##SUF(int64_t kc, const T *a, int64_t rsa, int64_t csa, int64_t mr, \
+                            const T *restrict bp, T acc[MR][NR]) {           \
+        const T *a0 = a, *a1 = a + (mr > 1 ? 1 : 0) * rsa;                   \
+        const T *a2 = a + (mr > 2 ? 2 : mr - 1) * rsa, *a3 = a + (mr > 3 ? 3 : mr - 1) * rsa; \
+        vec_##SUF c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};                \
+        vec_##SUF c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};                \
+        for (int64_t p = 0; p < kc; p++) {                                   \
+            vec_##SUF b0, b1; /* bp(p, 0..NR) */                             \
+            memcpy(&b0, bp + p * NR, sizeof b0);                             \
+            memcpy(&b1, bp + p * NR + NR / 2, sizeof b1);                    \
+            const int64_t o = p * csa;                                       \
+            c00 += a0[o] * b0, c01 += a0[o] * b1;                            \
+            c10 += a1[o] * b0, c11 += a1[o] * b1;                            \
+            c20 += a2[o] * b0, c21 += a2[o] * b1;                            \
+            c30 += a3[o] * b0, c31 += a3[o] * b1;                            \
+        }                                                                    \
+        const size_t h = sizeof c00;                                         \
+        memcpy(acc[0], &c00, h), memcpy(acc[0] + NR / 2, &c01, h);           \
+        memcpy(acc[1], &c10, h), memcpy(acc[1] + NR / 2, &c11, h);           \
+        memcpy(acc[2], &c20, h), memcpy(acc[2] + NR / 2, &c21, h);           \
+        memcpy(acc[3], &c30, h), memcpy(acc[3] + NR / 2, &c31, h);           \
+    }
+#else
+/* Portable micro-kernel: the same tile as plain loops. */
+#define MICRO_KERNEL(T, SUF, NR)                                             \
+    static void micro_##SUF(int64_t kc, const T *a, int64_t rsa, int64_t csa, int64_t mr, \
+                            const T *restrict bp, T acc[MR][NR]) {           \
+        const T *ar[MR];                                                     \
+        for (int i = 0; i < MR; i++) ar[i] = a + (i < mr ? i : mr - 1) * rsa; \
+        T c[MR][NR] = {{0}};                                                 \
+        for (int64_t p = 0; p < kc; p++) {                                   \
+            const T *restrict b = bp + p * NR; /* (NR) */                    \
+            for (int i = 0; i < MR; i++) {                                   \
+                const T ai = ar[i][p * csa];                                 \
+                for (int j = 0; j < NR; j++) c[i][j] += ai * b[j];           \
+            }                                                                \
+        }                                                                    \
+        memcpy(acc, c, sizeof c);                                            \
+    }
+#endif
+
+/* The blocked driver around the micro-kernel. */
+#define GEMM_BUILTIN(T, SUF, NR)                                             \
+    MICRO_KERNEL(T, SUF, NR)                                                 \
+                                                                             \
+    void ag__gemm_builtin_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
+                                T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
+                                T beta, T *C, int64_t ldc) {                 \
+        if (M <= 0 || N <= 0) return;                                        \
+        if (K <= 0) { /* empty sum: C = beta·C, without reading C when 0 */  \
+            for (int64_t i = 0; i < M; i++)                                  \
+                for (int64_t j = 0; j < N; j++)                              \
+                    C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];  \
+            return;                                                          \
+        }                                                                    \
+        /* opA(i, p) = A[i·rsa + p·csa]; opB(p, j) = B[p·rsb + j·csb] */     \
+        const int64_t rsa = transA ? 1 : lda, csa = transA ? lda : 1;        \
+        const int64_t rsb = transB ? 1 : ldb, csb = transB ? ldb : 1;        \
+        _Alignas(64) T bp[KC * NR]; /* (kc, NR) packed sliver of op(B) */    \
+        T acc[MR][NR];                                                       \
+        for (int64_t pc = 0; pc < K; pc += KC) {                             \
+            const int64_t kc = K - pc < KC ? K - pc : KC;                    \
+            const T bt = pc == 0 ? beta : 1; /* later k blocks accumulate */ \
+            for (int64_t ic = 0; ic < M; ic += MC) {                         \
+                const int64_t mc = M - ic < MC ? M - ic : MC;                \
+                for (int64_t j0 = 0; j0 < N; j0 += NR) {                     \
+                    const int64_t nr = N - j0 < NR ? N - j0 : NR;            \
+                    const T *bs = B + pc * rsb + j0 * csb;                   \
+                    for (int64_t p = 0; p < kc; p++)                         \
+                        for (int64_t j = 0; j < NR; j++)                     \
+                            bp[p * NR + j] = j < nr ? bs[p * rsb + j * csb] : 0; \
+                    for (int64_t i0 = ic; i0 < ic + mc; i0 += MR) {          \
+                        const int64_t mr = ic + mc - i0 < MR ? ic + mc - i0 : MR; \
+                        micro_##SUF(kc, A + i0 * rsa + pc * csa, rsa, csa, mr, bp, acc); \
+                        for (int64_t i = 0; i < mr; i++) {                   \
+                            T *c = C + (i0 + i) * ldc + j0; /* (nr) */       \
+                            if (bt == 0)                                     \
+                                for (int64_t j = 0; j < nr; j++) c[j] = alpha * acc[i][j]; \
+                            else                                             \
+                                for (int64_t j = 0; j < nr; j++)             \
+                                    c[j] = alpha * acc[i][j] + bt * c[j];    \
+                        }                                                    \
+                    }                                                        \
+                }                                                            \
+            }                                                                \
+        }                                                                    \
+    }
+
+GEMM_BUILTIN(double, f64, NR_F64)
+GEMM_BUILTIN(float, f32, NR_F32)
+
+#ifdef TAPEGRAD_HAVE_BLAS
+
+/* CBLAS takes int sizes: anything larger (or empty) goes to the built-in
+ * kernel, which also spares BLAS's argument checks an ld of 0. */
+static bool blas_ok(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
+    return M > 0 && N > 0 && K > 0 && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX &&
+           lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX;
+}
+
+void ag__gemm_f64(bool transA, bool transB, int64_t M, int64_t N, int64_t K, double alpha,
+                  const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                  double *C, int64_t ldc) {
+    if (!blas_ok(M, N, K, lda, ldb, ldc)) {
+        ag__gemm_builtin_f64(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
+                B, (int)ldb, beta, C, (int)ldc);
+}
+
+void ag__gemm_f32(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                  float *C, int64_t ldc) {
+    if (!blas_ok(M, N, K, lda, ldb, ldc)) {
+        ag__gemm_builtin_f32(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
+                B, (int)ldb, beta, C, (int)ldc);
+}
+
+const char *ag__gemm_backend(void) { return "openblas"; }
+
+#else
+
+void ag__gemm_f64(bool transA, bool transB, int64_t M, int64_t N, int64_t K, double alpha,
+                  const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                  double *C, int64_t ldc) {
+    ag__gemm_builtin_f64(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void ag__gemm_f32(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                  float *C, int64_t ldc) {
+    ag__gemm_builtin_f32(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+const char *ag__gemm_backend(void) { return "builtin"; }
+
+#endif
