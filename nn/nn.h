@@ -228,9 +228,9 @@ typedef struct nn_csv {
 /* Parses numeric CSV text: fields separated by commas, rows by \n or \r\n;
  * spaces and tabs around a field are ignored; the first line is column
  * names when has_header; trailing blank lines are fine. Every field must be
- * a finite number as strtod reads it in the C locale (no quotes). Errors
- * (NULL, NN_ERR_PARSE in the message's status) say "line L, column C: what"
- * where L is the 1-based line and C the 1-based field number: a non-numeric
+ * a finite number as strtod reads it in the C locale (no quotes). On error
+ * it returns NULL and nn_last_error() says "line L, column C: what", where L
+ * is the 1-based line and C the 1-based field number: a non-numeric
  * or empty field, a ragged row (too many or too few fields), an empty file
  * (or a header without data rows), a value out of range of a double
  * (overflow), or a blank line between rows. */
