@@ -187,3 +187,42 @@ nn_status nn_idx_write(const char *path, nn_idx_type type, int ndim, const int64
     }
     return nn__writer_commit(&w);
 }
+
+nn_dataset *nn_dataset_from_idx(const nn_idx *images, const nn_idx *labels, double scale, int64_t classes) {
+    if (!images || !labels) {
+        nn__fail(NN_ERR_NULL, "dataset_from_idx: %s is NULL", !images ? "images" : "labels");
+        return NULL;
+    }
+    int64_t n = images->dims[0];
+    if (images->ndim < 1 || n < 1 || !images->data || !labels->data) {
+        nn__fail(NN_ERR_ARG, "dataset_from_idx: the images array is empty");
+        return NULL;
+    }
+    if (labels->ndim != 1 || labels->dims[0] != n) {
+        nn__fail(NN_ERR_ARG, "dataset_from_idx: %lld images but labels of %d dimension(s) with %lld entries",
+                 (long long)n, labels->ndim, (long long)labels->dims[0]);
+        return NULL;
+    }
+    int64_t *lab = malloc((size_t)n * sizeof *lab);
+    double *x = malloc((size_t)images->numel * sizeof *x);
+    nn_dataset *ds = NULL;
+    if (!lab || !x) {
+        nn__fail(NN_ERR_MEMORY, "dataset_from_idx: out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double v = labels->data[i];
+        if (!(v == floor(v) && v >= 0 && v < (double)classes)) {
+            nn__fail(NN_ERR_ARG, "dataset_from_idx: label %g of sample %lld is not an integer in [0, %lld)", v,
+                     (long long)i, (long long)classes);
+            goto done;
+        }
+        lab[i] = (int64_t)v;
+    }
+    for (int64_t i = 0; i < images->numel; i++) x[i] = images->data[i] * scale;
+    ds = nn_dataset_new_labels(n, images->numel / n, x, lab, classes);
+done:
+    free(lab);
+    free(x);
+    return ds;
+}

@@ -279,6 +279,13 @@ nn_idx *nn_idx_read(const char *path, size_t max_bytes);
 /* Frees the array. NULL is a no-op. */
 void nn_idx_free(nn_idx *a);
 
+/* A classification dataset from IDX arrays, as MNIST ships them: images
+ * (n, ...) become features (n, product of the other dims) multiplied by
+ * `scale` (e.g. 1/255.0), and labels (n) must be integers in [0, classes).
+ * NULL with nn_last_error() naming the first bad label or mismatched size. */
+nn_dataset *nn_dataset_from_idx(const nn_idx *images, const nn_idx *labels, double scale,
+                                int64_t classes);
+
 /* Writes data (numel = product of dims values) as an IDX file of the given
  * type, atomically like nn_save. Values must fit the type: integers in range
  * for the integer types, and within float range for NN_IDX_F32; otherwise

@@ -451,6 +451,31 @@ START_TEST(idx_writer_validates) {
 }
 END_TEST
 
+START_TEST(idx_to_dataset) {
+    char *dir = tf_mkdtemp();
+    const char *ip = tf_path(dir, "images.idx", 0), *lp = tf_path(dir, "labels.idx", 1);
+    double px[3 * 2 * 2], lab[3] = {2, 0, 1};
+    for (int i = 0; i < 12; i++) px[i] = 255 - i;
+    ck_assert_int_eq(nn_idx_write(ip, NN_IDX_U8, 3, (const int64_t[]){3, 2, 2}, px), NN_OK);
+    ck_assert_int_eq(nn_idx_write(lp, NN_IDX_U8, 1, (const int64_t[]){3}, lab), NN_OK);
+    nn_idx *im = nn_idx_read(ip, 0), *lb = nn_idx_read(lp, 0);
+    nn_dataset *ds = nn_dataset_from_idx(im, lb, 1 / 255.0, 3);
+    ck_assert_ptr_nonnull(ds);
+    ck_assert_int_eq(nn_dataset_len(ds), 3);
+    ck_assert_int_eq(nn_dataset_features(ds), 4);
+    ck_assert_double_eq(nn_dataset_x(ds)[0], 1.0);
+    ck_assert_double_eq_tol(nn_dataset_x(ds)[11], 244 / 255.0, 1e-15);
+    ck_assert_int_eq(nn_dataset_labels(ds)[0], 2);
+    nn_dataset_free(ds);
+    ck_assert_ptr_null(nn_dataset_from_idx(im, lb, 1.0, 2)); /* label 2 out of range */
+    ck_assert_ptr_nonnull(strstr(nn_last_error(), "label 2 of sample 0"));
+    ck_assert_ptr_null(nn_dataset_from_idx(lb, im, 1.0, 300)); /* sizes disagree */
+    nn_idx_free(im);
+    nn_idx_free(lb);
+    tf_rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("nn_data");
     TCase *c = tcase_create("dataset");
@@ -469,6 +494,7 @@ static Suite *suite(void) {
     tcase_add_test(c, idx_round_trip);
     tcase_add_test(c, idx_rejects_malformed);
     tcase_add_test(c, idx_writer_validates);
+    tcase_add_test(c, idx_to_dataset);
     suite_add_tcase(s, c);
     return s;
 }
