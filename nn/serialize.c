@@ -198,6 +198,8 @@ static nn_status parse_record(loader *L, uint32_t i, rec *r) {
 /* Magic, version, every record, the end of the file and its CRC. */
 static nn_status parse_file(loader *L) {
     const unsigned char *b = L->buf;
+    if (L->len < 8 && memcmp(b, MAGIC, L->len) == 0)
+        return nn__fail(NN_ERR_FORMAT, "load: '%s': truncated: %zu bytes, inside the magic", L->path, L->len);
     if (L->len < 8 || memcmp(b, MAGIC, 8) != 0)
         return nn__fail(NN_ERR_FORMAT, "load: '%s': not a tapegrad parameter file (bad magic)", L->path);
     if (L->len < HEADER_BYTES + TRAILER_BYTES)
