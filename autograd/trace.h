@@ -1,0 +1,41 @@
+/* tapegrad — watching the chain rule: step-by-step traces and graph pictures.
+ *
+ * Both work on any graph recorded on a tape, scalars or tensors (tensors
+ * are shown by shape and a short value summary), and use the names set with
+ * ag_set_name. Installed as <tapegrad/trace.h>; needs <autograd.h>. */
+#ifndef TAPEGRAD_TRACE_H
+#define TAPEGRAD_TRACE_H
+
+#include "autograd.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ag_trace_opts {
+    int width;     /* line width in columns (0 = 80) */
+    bool ascii;    /* ASCII only (d instead of ∂, * instead of ·) */
+    int max_elems; /* elements shown of a tensor's values (0 = 4) */
+} ag_trace_opts;
+
+/* Prints the chain rule at work for the scalar y, then leaves the tape as
+ * ag_backward(t, y) would (leaves' gradients accumulate):
+ *   1. the forward table: each node y depends on, in tape order, with its
+ *      op, inputs, value, and name where it has one;
+ *   2. the backward steps in reverse tape order: for each node, its upstream
+ *      gradient, each local partial with its formula and value (e.g.
+ *      "∂(u·v)/∂u = v = 3"), and the contribution passed to each input;
+ *      where a node receives gradient from several consumers, the sum over
+ *      paths is written out term by term.
+ * opts may be NULL. Returns AG_OK or the backward's error. */
+ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
+
+/* Writes the graph that y depends on in Graphviz DOT: one box per node with
+ * its op, name, shape, value and (after a backward) gradient, and an edge per
+ * input. Returns AG_OK, or AG_ERR_NULL / an I/O error as AG_ERR_ARG. */
+ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAPEGRAD_TRACE_H */
