@@ -142,6 +142,111 @@ START_TEST(param_errors) {
 }
 END_TEST
 
+/* Every op added after the elementwise families, given NULL operands (or a
+ * NULL tape): NULL back, an AG_ERR_NULL naming the op, no crash. */
+START_TEST(null_operands_of_every_op) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *m = ag_ones(t, AG_F64, AG_SHAPE(2, 3)), *g = NULL;
+    const int64_t idx[] = {0, 1};
+    const int perm[] = {1, 0};
+#define EXPECT_NULL(call, opname)                                            \
+    do {                                                                     \
+        ck_assert_ptr_null(call);                                            \
+        ck_assert_int_eq(ag_tape_status(t), AG_ERR_NULL);                    \
+        ck_assert_msg(strstr(ag_tape_error(t), opname) != NULL, "%s", ag_tape_error(t)); \
+        ag_tape_clear_error(t);                                              \
+    } while (0)
+    EXPECT_NULL(ag_max(t, NULL, 0, false), "max");
+    EXPECT_NULL(ag_min(t, NULL, AG_ALL, true), "min");
+    EXPECT_NULL(ag_logsumexp(t, NULL, 0, false), "logsumexp");
+    EXPECT_NULL(ag_var(t, NULL, 0, false, 1), "var");
+    EXPECT_NULL(ag_softmax(t, NULL, 0), "softmax");
+    EXPECT_NULL(ag_log_softmax(t, NULL, 0), "log_softmax");
+    EXPECT_NULL(ag_matmul(t, m, NULL), "matmul");
+    EXPECT_NULL(ag_matmul(t, NULL, m), "matmul");
+    EXPECT_NULL(ag_permute(t, NULL, perm), "permute");
+    EXPECT_NULL(ag_permute(t, m, NULL), "permute");
+    EXPECT_NULL(ag_transpose(t, NULL), "transpose");
+    EXPECT_NULL(ag_reshape(t, NULL, AG_SHAPE(6)), "reshape");
+    EXPECT_NULL(ag_reshape(t, m, 2, NULL), "reshape");
+    EXPECT_NULL(ag_broadcast_to(t, NULL, AG_SHAPE(2, 3)), "broadcast_to");
+    EXPECT_NULL(ag_slice(t, NULL, 0, 0, 1), "slice");
+    EXPECT_NULL(ag_concat(t, 2, (ag_tensor *[]){m, NULL}, 0), "concat");
+    EXPECT_NULL(ag_concat(t, 1, NULL, 0), "concat");
+    EXPECT_NULL(ag_stack(t, 2, (ag_tensor *[]){NULL, m}, 0), "stack");
+    EXPECT_NULL(ag_gather(t, NULL, 0, 1, idx), "gather");
+    EXPECT_NULL(ag_gather(t, m, 1, 1, NULL), "gather");
+    EXPECT_NULL(ag_index_select(t, NULL, 0, 2, idx), "index_select");
+    EXPECT_NULL(ag_one_hot(t, AG_F64, 2, NULL, 3), "one_hot");
+    EXPECT_NULL(ag_jacobian(t, NULL, m), "jacobian");
+    EXPECT_NULL(ag_hessian(t, m, NULL), "hessian");
+    EXPECT_NULL(ag_jvp(t, NULL, m, m), "jvp");
+    ck_assert_int_eq(ag_grad_ex(t, ag_sum(t, m, AG_ALL, false), 1, &m, NULL, NULL), AG_ERR_NULL);
+    ag_tape_clear_error(t);
+    ck_assert_int_eq(ag_backward_ex(t, NULL, NULL), AG_ERR_NULL);
+    ag_tape_clear_error(t);
+    ck_assert_int_eq(ag_hvp(t, m, 1, &m, NULL, &g), AG_ERR_NULL);
+    ag_tape_clear_error(t);
+    /* no tape at all */
+    ck_assert_ptr_null(ag_matmul(NULL, m, m));
+    ck_assert_ptr_null(ag_softmax(NULL, m, 0));
+    ck_assert_ptr_null(ag_reshape(NULL, m, AG_SHAPE(6)));
+    ck_assert_ptr_null(ag_concat(NULL, 1, &m, 0));
+    ck_assert_ptr_null(ag_one_hot(NULL, AG_F64, 2, idx, 3));
+    ck_assert_int_eq(ag_backward_ex(NULL, m, NULL), AG_ERR_NULL);
+    ck_assert_ptr_null(ag_graph_grad(NULL, m));
+#undef EXPECT_NULL
+    ag_tape_free(t);
+}
+END_TEST
+
+/* A graph touching every op family, recorded, differentiated once and
+ * twice, under memory caps from tiny to ample: each run either succeeds or
+ * fails with AG_ERR_MEMORY, cleanly, and never reserves beyond its cap. */
+static ag_status whole_graph(ag_tape *t) {
+    ag_rng r;
+    ag_rng_seed(&r, 1);
+    ag_tensor *x = ag_requires_grad(t, ag_uniform(t, AG_F64, AG_SHAPE(8, 6), -1, 1, &r));
+    ag_tensor *w = ag_requires_grad(t, ag_uniform(t, AG_F64, AG_SHAPE(6, 5), -1, 1, &r));
+    const int64_t cls[] = {0, 4, 2, 1, 3, 0, 2, 4};
+    ag_tensor *h = ag_tanh(t, ag_matmul(t, x, w));                        /* (8, 5) */
+    ag_tensor *j = ag_concat(t, 2, (ag_tensor *[]){h, ag_slice(t, h, 1, 0, 2)}, 1); /* (8, 7) */
+    ag_tensor *p = ag_log_softmax(t, ag_transpose(t, ag_transpose(t, j)), 1);
+    ag_tensor *picked = ag_gather(t, p, 1, 1, cls);
+    ag_tensor *loss = ag_add(t, ag_neg(t, ag_mean(t, picked, AG_ALL, false)),
+                             ag_mul_c(t, ag_var(t, ag_reshape(t, h, AG_SHAPE(-1)), 0, false, 1), 0.1));
+    ag_tensor *g;
+    ag_status st = ag_grad_ex(t, loss, 1, &w, &g, &(ag_backward_opts){.create_graph = true});
+    if (st != AG_OK) return st;
+    ag_tensor *gg = ag_sum(t, ag_square(t, g), AG_ALL, false);
+    return ag_backward(t, gg);
+}
+
+START_TEST(memory_cap_every_family) {
+    ag_tape *big = ag_tape_new(0);
+    ck_assert_int_eq(whole_graph(big), AG_OK);
+    size_t needed = ag_tape_get_stats(big).bytes_reserved;
+    ag_tape_free(big);
+    int failures = 0, successes = 0;
+    for (size_t cap = 1024; cap < 2 * needed; cap = cap * 5 / 4) {
+        ag_tape *t = ag_tape_new(cap);
+        ag_status st = whole_graph(t);
+        ck_assert_msg(st == AG_OK || st == AG_ERR_MEMORY, "cap %zu: %s", cap, ag_tape_error(t));
+        if (st == AG_ERR_MEMORY) {
+            ck_assert_int_eq(ag_tape_status(t), AG_ERR_MEMORY);
+            ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "cap"));
+            failures++;
+        } else {
+            successes++;
+        }
+        ck_assert_uint_le(ag_tape_get_stats(t).bytes_reserved, cap);
+        ag_tape_free(t);
+    }
+    ck_assert_int_gt(failures, 3);
+    ck_assert_int_gt(successes, 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("errors");
     TCase *tc = tcase_create("errors");
@@ -150,6 +255,8 @@ int main(void) {
     tcase_add_test(tc, bad_axes);
     tcase_add_test(tc, memory_cap_mid_graph);
     tcase_add_test(tc, param_errors);
+    tcase_add_test(tc, null_operands_of_every_op);
+    tcase_add_test(tc, memory_cap_every_family);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
