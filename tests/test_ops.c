@@ -127,6 +127,35 @@ START_TEST(binary_gradients) {
 }
 END_TEST
 
+/* f32 against f64: values and gradients (with broadcasting) within f32
+ * rounding. */
+START_TEST(binary_f32_matches_f64) {
+    const binary_case *c = &binary_cases[_i];
+    ag_rng r;
+    ag_rng_seed(&r, 3000 + (uint64_t)_i);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *a64 = tu_rand(t, &r, 3, s234, c->alo, c->ahi), *b64 = tu_rand(t, &r, 1, s4, c->blo, c->bhi);
+    double va[24], vb[4];
+    ag_to_doubles(a64, va, 24);
+    ag_to_doubles(b64, vb, 4);
+    ag_tensor *a32 = ag_requires_grad(t, ag_from_doubles(t, AG_F32, 3, s234, va));
+    ag_tensor *b32 = ag_requires_grad(t, ag_from_doubles(t, AG_F32, 1, s4, vb));
+    ag_requires_grad(t, a64);
+    ag_requires_grad(t, b64);
+    ag_tensor *y64 = c->fn(t, a64, b64), *y32 = c->fn(t, a32, b32);
+    ck_assert_int_eq(ag_dtype_of(y32), AG_F32);
+    for (int i = 0; i < 24; i++)
+        ck_assert_double_eq_tol(ag_get(y32, i), ag_get(y64, i), 1e-6 * (1 + fabs(ag_get(y64, i))));
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, y64, AG_ALL, false)), AG_OK);
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, y32, AG_ALL, false)), AG_OK);
+    for (int i = 0; i < 24; i++)
+        ck_assert_double_eq_tol(ag_grad_get(a32, i), ag_grad_get(a64, i), 1e-5 * (1 + fabs(ag_grad_get(a64, i))));
+    for (int i = 0; i < 4; i++) /* b's gradient is a sum over 6 broadcast copies */
+        ck_assert_double_eq_tol(ag_grad_get(b32, i), ag_grad_get(b64, i), 1e-5 * (1 + fabs(ag_grad_get(b64, i))));
+    ag_tape_free(t);
+}
+END_TEST
+
 START_TEST(binary_broadcast_values) {
     ag_tape *t = ag_tape_new(0);
     ag_tensor *row = ag_from_doubles(t, AG_F64, 2, s14, (double[]){1, 2, 3, 4});
@@ -222,6 +251,7 @@ int main(void) {
     tcase_add_loop_test(tc, unary_gradients, 0, NUNARY);
     tcase_add_loop_test(tc, unary_values_and_f32, 0, NUNARY);
     tcase_add_loop_test(tc, binary_gradients, 0, NBINARY);
+    tcase_add_loop_test(tc, binary_f32_matches_f64, 0, NBINARY);
     tcase_add_test(tc, binary_broadcast_values);
     tcase_add_test(tc, where_gradients);
     tcase_add_test(tc, kinks);
