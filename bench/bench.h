@@ -69,6 +69,7 @@ extern volatile double bench_sink;
 void bench_tape_ratio(void);
 void bench_tiny_ops(void);
 void bench_matmul(void);
+void bench_hvp(void);
 void bench_scalar_node_bytes(void);
 
 #endif /* TAPEGRAD_BENCH_H */

@@ -55,6 +55,42 @@ def tape_ratio():
     return {"fwd_ms": t_fwd * 1e3, "grad_ms": t_grad * 1e3, "ratio": t_grad / t_fwd}
 
 
+def hvp():
+    n = 100_000
+    g = torch.Generator().manual_seed(42)
+    x = (torch.rand(n, generator=g, dtype=torch.float64) * 3 - 1.5).requires_grad_()
+    v = torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1
+
+    def fwd():
+        with torch.no_grad():
+            rosenbrock_like(x).item()
+
+    def hv():
+        # Double backward: the gradient recorded as a graph, then the
+        # gradient of g . v, i.e. H v (the Hessian is never formed).
+        (gr,) = torch.autograd.grad(rosenbrock_like(x), x, create_graph=True)
+        (out,) = torch.autograd.grad(gr, x, grad_outputs=v)
+        return out
+
+    # Check the peer computes the same thing: the tridiagonal Hessian of f
+    # by hand, vectorised (as bench/hvp.c derives it).
+    out = hv()
+    with torch.no_grad():
+        xi, xn = x[:-1], x[1:]
+        d = xn - xi * xi
+        s2 = torch.exp(-xi * xi) * ((4 * xi * xi - 3) * torch.sin(xi) - 4 * xi * torch.cos(xi))
+        hii, hij = -400 * d + 800 * xi * xi + 2 + s2, -400 * xi
+        ref = torch.zeros(n, dtype=torch.float64)
+        ref[:-1] += hii * v[:-1] + hij * v[1:]
+        ref[1:] += hij * v[:-1] + 200 * v[1:]
+        rel = ((out - ref).abs().max() / ref.abs().max()).item()
+
+    t_fwd, t_hvp = median_time(fwd), median_time(hv)
+    # ratio: PyTorch's own HVP cost over its no-grad forward.
+    return {"fwd_ms": t_fwd * 1e3, "hvp_ms": t_hvp * 1e3, "ratio": t_hvp / t_fwd,
+            "check_rel": rel}
+
+
 def tiny_ops():
     h0 = [-0.9, -0.6, -0.3, 0.0, 0.2, 0.5, 0.8, 1.1]  # as bench/tiny_ops.c
 
@@ -84,7 +120,7 @@ def matmul():
     return out
 
 
-WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul}
+WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp}
 
 
 def main():
