@@ -7,7 +7,8 @@
  * Timed as a user would run it: reset the tape, make n scalar leaves and the
  * n scalar constants of a fixed random direction v, record f with scalar ops
  * (as bench/tape_ratio.c does), ag_hvp (one recorded reverse pass, one
- * numeric reverse pass), read the n results.
+ * numeric reverse pass), read the n results. The same HVP with f on 1-D
+ * f64 tensors (the form the PyTorch peer uses) is timed too, as extra rows.
  *
  * The check is a hand-derived H·v. f's Hessian is tridiagonal: with
  * x = x_i, d = x_{i+1} - x^2 and s(x) = sin(x) exp(-x^2), term i adds
@@ -99,6 +100,29 @@ static void run_tape(void *p) {
     bench_sink = c->hv[N / 2];
 }
 
+/* The same HVP with f written on 1-D f64 tensors (slices x[:-1], x[1:],
+ * elementwise ops, one sum), the form the PyTorch peer times: a like-for-like
+ * comparison with it, where run_tape is the scalar tape's figure. */
+static void run_tensor(void *p) {
+    ctx *c = p;
+    ag_tape *t = c->tape;
+    ag_tape_reset(t);
+    ag_tensor *x = ag_requires_grad(t, ag_tensor_new(t, AG_F64, AG_SHAPE(N), c->x));
+    ag_tensor *v = ag_tensor_new(t, AG_F64, AG_SHAPE(N), c->v);
+    ag_tensor *xi = ag_slice(t, x, 0, 0, N - 1), *xn = ag_slice(t, x, 0, 1, N);
+    ag_tensor *sq = ag_square(t, xi);
+    ag_tensor *a = ag_mul_c(t, ag_square(t, ag_sub(t, xn, sq)), 100);
+    ag_tensor *b = ag_square(t, ag_rsub_c(t, 1, xi));
+    ag_tensor *e = ag_mul(t, ag_sin(t, xi), ag_exp(t, ag_neg(t, sq)));
+    ag_tensor *f = ag_sum(t, ag_add(t, ag_add(t, a, b), e), AG_ALL, false);
+    ag_tensor *hv = NULL;
+    c->status = f ? ag_hvp(t, f, 1, &x, &v, &hv) : ag_tape_status(t);
+    if (c->status != AG_OK) return;
+    const double *h = ag_data(hv);
+    for (int i = 0; i < N; i++) c->hv[i] = h[i];
+    bench_sink = c->hv[N / 2];
+}
+
 /* max_i |a - b| / max_i |b| (NaN anywhere makes it NaN). */
 static double rel_diff(const double *a, const double *b, int n) {
     double maxd = 0, maxb = 0;
@@ -156,6 +180,14 @@ void bench_hvp(void) {
         t_tape = rel = NAN;
     }
 
+    double t_tensor = bench_median(run_tensor, &c, BENCH_MIN_REPS, BENCH_MIN_SECONDS);
+    double rel_t = rel_diff(c.hv, ref, N);
+    bool ok_t = c.status == AG_OK && rel_t <= 1e-10;
+    if (c.status != AG_OK) {
+        fprintf(stderr, "%s: tensor hvp failed: %s\n", W, ag_tape_error(c.tape));
+        t_tensor = rel_t = NAN;
+    }
+
     bench_peer peer = bench_run_peer(W);
     bench_emit(&peer, &(bench_row){W, "hvp_cost_ratio", t_tape / t_plain, "x", "ratio", NAN,
                                    "tape HVP vs plain C; peer: torch own ratio"});
@@ -171,11 +203,18 @@ void bench_hvp(void) {
     bench_emit(&peer, &(bench_row){W, "hvp_rel_diff", rel, "", NULL, 1e-10,
                                    ok ? "ok: tape == hand-derived H.v"
                                       : "MISMATCH vs hand-derived H.v"});
+    bench_emit(&peer, &(bench_row){W, "tensor_hvp_cost_ratio", t_tensor / t_plain, "x", "ratio",
+                                   NAN, "1-D f64 tensor ops vs plain C; peer: torch own ratio"});
+    bench_emit(&peer, &(bench_row){W, "tensor_hvp_time", t_tensor * 1e3, "ms", "hvp_ms", NAN,
+                                   "engine on 1-D tensors; peer: same form"});
+    bench_emit(&peer, &(bench_row){W, "tensor_hvp_rel_diff", rel_t, "", NULL, 1e-10,
+                                   ok_t ? "ok: tensor form == hand-derived H.v"
+                                        : "MISMATCH vs hand-derived H.v"});
     bench_emit(&peer, &(bench_row){W, "hand_vs_fd_rel_diff", fd, "", NULL, 1e-6,
                                    fd_ok ? "ok: hand H.v == central diff of hand gradient"
                                          : "MISMATCH: hand H.v vs central differences"});
     char buf[200];
-    snprintf(buf, sizeof buf, "none set (report the figure); %zu nodes, %.1f MB tape per HVP",
+    snprintf(buf, sizeof buf, "none set (report the figure); scalar form: %zu nodes, %.1f MB tape per HVP",
              st.nodes, (double)st.bytes_in_use / 1e6);
     bench_target_line(W, buf);
 
