@@ -195,7 +195,8 @@ void bench_hvp(void) {
     double peer_rel = NAN;
     char pnote[160] = "peer: 1-D f64 tensors, double backward";
     if (bench_peer_get(&peer, "check_rel", &peer_rel))
-        snprintf(pnote, sizeof pnote, "peer: 1-D f64 tensors, double backward (its H.v %s, rel %.1e)",
+        snprintf(pnote, sizeof pnote,
+                 "peer: 1-D f64 tensors, double backward (its H.v %s, rel %.1e)",
                  peer_rel <= 1e-10 ? "ok" : "MISMATCH", peer_rel);
     bench_emit(&peer, &(bench_row){W, "hvp_time", t_tape * 1e3, "ms", "hvp_ms", NAN, pnote});
     bench_emit(&peer, &(bench_row){W, "plain_f_time", t_plain * 1e3, "ms", "fwd_ms", NAN,
@@ -214,7 +215,8 @@ void bench_hvp(void) {
                                    fd_ok ? "ok: hand H.v == central diff of hand gradient"
                                          : "MISMATCH: hand H.v vs central differences"});
     char buf[200];
-    snprintf(buf, sizeof buf, "none set (report the figure); scalar form: %zu nodes, %.1f MB tape per HVP",
+    snprintf(buf, sizeof buf,
+             "none set (report the figure); scalar form: %zu nodes, %.1f MB tape per HVP",
              st.nodes, (double)st.bytes_in_use / 1e6);
     bench_target_line(W, buf);
 
