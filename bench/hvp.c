@@ -168,8 +168,11 @@ void bench_hvp(void) {
     hvp_hand(c.x, c.v, ref, N);
     double fd = fd_check(c.x, c.v, ref, scratch, N);
 
-    double t_plain = bench_median(run_plain, &c, BENCH_MIN_REPS, BENCH_MIN_SECONDS);
-    double t_tape = bench_median(run_tape, &c, BENCH_MIN_REPS, BENCH_MIN_SECONDS);
+    /* Each ratio is the median of per-pair ratios, plain f and the HVP
+     * timed interleaved (bench_paired), so a load that comes and goes on a
+     * shared machine hits both alike. */
+    double t_plain, t_tape, t_plain2, t_tensor;
+    double ratio = bench_paired(run_plain, run_tape, &c, 15, 1.0, &t_plain, &t_tape);
     ag_tape_stats st = ag_tape_get_stats(c.tape);
 
     double rel = rel_diff(c.hv, ref, N);
@@ -177,19 +180,19 @@ void bench_hvp(void) {
     bool fd_ok = fd <= 1e-6;
     if (c.status != AG_OK) {
         fprintf(stderr, "%s: hvp failed: %s\n", W, ag_tape_error(c.tape));
-        t_tape = rel = NAN;
+        t_tape = ratio = rel = NAN;
     }
 
-    double t_tensor = bench_median(run_tensor, &c, BENCH_MIN_REPS, BENCH_MIN_SECONDS);
+    double ratio_t = bench_paired(run_plain, run_tensor, &c, 15, 0.6, &t_plain2, &t_tensor);
     double rel_t = rel_diff(c.hv, ref, N);
     bool ok_t = c.status == AG_OK && rel_t <= 1e-10;
     if (c.status != AG_OK) {
         fprintf(stderr, "%s: tensor hvp failed: %s\n", W, ag_tape_error(c.tape));
-        t_tensor = rel_t = NAN;
+        t_tensor = ratio_t = rel_t = NAN;
     }
 
     bench_peer peer = bench_run_peer(W);
-    bench_emit(&peer, &(bench_row){W, "hvp_cost_ratio", t_tape / t_plain, "x", "ratio", NAN,
+    bench_emit(&peer, &(bench_row){W, "hvp_cost_ratio", ratio, "x", "ratio", NAN,
                                    "tape HVP vs plain C; peer: torch own ratio"});
     /* The peer checks its own H.v against the same hand formula. */
     double peer_rel = NAN;
@@ -204,7 +207,7 @@ void bench_hvp(void) {
     bench_emit(&peer, &(bench_row){W, "hvp_rel_diff", rel, "", NULL, 1e-10,
                                    ok ? "ok: tape == hand-derived H.v"
                                       : "MISMATCH vs hand-derived H.v"});
-    bench_emit(&peer, &(bench_row){W, "tensor_hvp_cost_ratio", t_tensor / t_plain, "x", "ratio",
+    bench_emit(&peer, &(bench_row){W, "tensor_hvp_cost_ratio", ratio_t, "x", "ratio",
                                    NAN, "1-D f64 tensor ops vs plain C; peer: torch own ratio"});
     bench_emit(&peer, &(bench_row){W, "tensor_hvp_time", t_tensor * 1e3, "ms", "hvp_ms", NAN,
                                    "engine on 1-D tensors; peer: same form"});

@@ -4,7 +4,7 @@
  * called directly through cblas: Y = A·B, dA = dY·Bᵀ, dB = Aᵀ·dY with
  * dY = ones (the gradient of sum(Y)). The figure is the engine's time over
  * the direct time, f32 and f64: the median of per-pair ratios, the two
- * timed interleaved (see time_pairs).
+ * timed interleaved (bench_paired).
  *
  * The engine part always builds (ag_matmul runs on OpenBLAS, or on the
  * built-in GEMM with -Dblas=disabled). The direct baseline needs cblas.h and
@@ -72,49 +72,6 @@ static void run_direct(void *p) {
     else DIRECT(double, cblas_dgemm);
 }
 
-#define PAIRS_MIN 15
-#define PAIRS_MAX 1000
-#define PAIRS_SECONDS 0.6
-
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Times the direct GEMMs and the engine interleaved, in pairs (the order
- * alternating from pair to pair), after one warm-up of each: on a shared
- * machine, load that comes and goes then hits both sides alike, where two
- * separate medians taken one after the other can be seconds apart. Gives
- * each side's median time and the median of the per-pair ratios. */
-static void time_pairs(ctx *c, double *t_direct, double *t_engine, double *ratio) {
-    static double td[PAIRS_MAX], te[PAIRS_MAX], tr[PAIRS_MAX];
-    run_direct(c);
-    run_engine(c);
-    int n = 0;
-    double total = 0;
-    while (n < PAIRS_MAX && (n < PAIRS_MIN || total < PAIRS_SECONDS)) {
-        for (int k = 0; k < 2; k++) {
-            bool engine = (k + n) % 2;
-            double t0 = bench_now();
-            if (engine) run_engine(c);
-            else run_direct(c);
-            double dt = bench_now() - t0;
-            if (engine) te[n] = dt;
-            else td[n] = dt;
-            total += dt;
-        }
-        tr[n] = te[n] / td[n];
-        n++;
-    }
-    *t_direct = median(td, n);
-    *t_engine = median(te, n);
-    *ratio = median(tr, n);
-}
 #endif
 
 static double get(const ctx *c, const void *buf, int i) {
@@ -188,7 +145,7 @@ static void measure(ag_dtype dtype, const bench_peer *peer) {
         double t_engine, ratio = NAN;
 #ifdef TAPEGRAD_BENCH_CBLAS
         double t_direct;
-        time_pairs(&c, &t_direct, &t_engine, &ratio);
+        ratio = bench_paired(run_direct, run_engine, &c, 15, 0.6, &t_direct, &t_engine);
 #else
         t_engine = bench_median(run_engine, &c, BENCH_MIN_REPS, BENCH_MIN_SECONDS);
 #endif
