@@ -19,6 +19,16 @@ double bench_now(void);
  * times), and returns the median time of one run in seconds. */
 double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds);
 
+/* Times a baseline `base` and a measured `fn` interleaved, in pairs (the
+ * order alternating from pair to pair), after one warm-up of each, until at
+ * least `min_pairs` pairs and `min_seconds` in total (at most 1000 pairs).
+ * On a shared machine, load that comes and goes then hits both alike, where
+ * two medians taken one after the other can see different loads. Sets each
+ * one's median time (seconds) and returns the median of the per-pair ratios
+ * fn / base. */
+double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, int min_pairs,
+                    double min_seconds, double *t_base, double *t_fn);
+
 /* Default repetition bounds: at least 5 runs and 0.3 s. */
 #define BENCH_MIN_REPS 5
 #define BENCH_MIN_SECONDS 0.3
@@ -69,6 +79,7 @@ extern volatile double bench_sink;
 void bench_tape_ratio(void);
 void bench_tiny_ops(void);
 void bench_matmul(void);
+void bench_hvp(void);
 void bench_scalar_node_bytes(void);
 
 #endif /* TAPEGRAD_BENCH_H */

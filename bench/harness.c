@@ -20,6 +20,11 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 #define BENCH_MAX_REPS 100000
 
 double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds) {
@@ -33,8 +38,34 @@ double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_s
         times[n] = bench_now() - t0;
         total += times[n++];
     }
-    qsort(times, (size_t)n, sizeof *times, cmp_double);
-    return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+    return median_of(times, n);
+}
+
+#define BENCH_MAX_PAIRS 1000
+
+double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, int min_pairs,
+                    double min_seconds, double *t_base, double *t_fn) {
+    static double tb[BENCH_MAX_PAIRS], tf[BENCH_MAX_PAIRS], tr[BENCH_MAX_PAIRS];
+    base(ctx);
+    fn(ctx);
+    int n = 0;
+    double total = 0;
+    while (n < BENCH_MAX_PAIRS && (n < min_pairs || total < min_seconds)) {
+        for (int k = 0; k < 2; k++) {
+            bool measured = (k + n) % 2;
+            double t0 = bench_now();
+            (measured ? fn : base)(ctx);
+            double dt = bench_now() - t0;
+            if (measured) tf[n] = dt;
+            else tb[n] = dt;
+            total += dt;
+        }
+        tr[n] = tf[n] / tb[n];
+        n++;
+    }
+    *t_base = median_of(tb, n);
+    *t_fn = median_of(tf, n);
+    return median_of(tr, n);
 }
 
 /* ---------------------------------------------------------------- output */

@@ -29,6 +29,22 @@ def median_time(fn, min_reps=5, min_seconds=0.3):
     return statistics.median(times)
 
 
+def paired_times(base, fn, min_pairs=15, min_seconds=0.6):
+    """As bench_paired in bench/harness.c: base and fn timed interleaved,
+    the order alternating, after one warm-up of each. Returns the median
+    times of each and the median of the per-pair ratios fn / base."""
+    base()
+    fn()
+    tb, tf = [], []
+    while len(tb) < min_pairs or sum(tb) + sum(tf) < min_seconds:
+        for measured in ((False, True) if len(tb) % 2 == 0 else (True, False)):
+            t0 = time.perf_counter()
+            (fn if measured else base)()
+            (tf if measured else tb).append(time.perf_counter() - t0)
+    ratios = [f / b for b, f in zip(tb, tf)]
+    return statistics.median(tb), statistics.median(tf), statistics.median(ratios)
+
+
 def rosenbrock_like(x):
     """The same f as bench/tape_ratio.c, written the natural PyTorch way:
     1-D f64 tensor ops over all terms at once (vectorised, not scalars)."""
@@ -53,6 +69,42 @@ def tape_ratio():
     t_fwd, t_grad = median_time(fwd), median_time(grad)
     # ratio: PyTorch's own gradient cost, fwd+bwd over its no-grad forward.
     return {"fwd_ms": t_fwd * 1e3, "grad_ms": t_grad * 1e3, "ratio": t_grad / t_fwd}
+
+
+def hvp():
+    n = 100_000
+    g = torch.Generator().manual_seed(42)
+    x = (torch.rand(n, generator=g, dtype=torch.float64) * 3 - 1.5).requires_grad_()
+    v = torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1
+
+    def fwd():
+        with torch.no_grad():
+            rosenbrock_like(x).item()
+
+    def hv():
+        # Double backward: the gradient recorded as a graph, then the
+        # gradient of g . v, i.e. H v (the Hessian is never formed).
+        (gr,) = torch.autograd.grad(rosenbrock_like(x), x, create_graph=True)
+        (out,) = torch.autograd.grad(gr, x, grad_outputs=v)
+        return out
+
+    # Check the peer computes the same thing: the tridiagonal Hessian of f
+    # by hand, vectorised (as bench/hvp.c derives it).
+    out = hv()
+    with torch.no_grad():
+        xi, xn = x[:-1], x[1:]
+        d = xn - xi * xi
+        s2 = torch.exp(-xi * xi) * ((4 * xi * xi - 3) * torch.sin(xi) - 4 * xi * torch.cos(xi))
+        hii, hij = -400 * d + 800 * xi * xi + 2 + s2, -400 * xi
+        ref = torch.zeros(n, dtype=torch.float64)
+        ref[:-1] += hii * v[:-1] + hij * v[1:]
+        ref[1:] += hij * v[:-1] + 200 * v[1:]
+        rel = ((out - ref).abs().max() / ref.abs().max()).item()
+
+    # ratio: PyTorch's own HVP cost over its no-grad forward, timed
+    # interleaved as the C side times its ratio.
+    t_fwd, t_hvp, ratio = paired_times(fwd, hv)
+    return {"fwd_ms": t_fwd * 1e3, "hvp_ms": t_hvp * 1e3, "ratio": ratio, "check_rel": rel}
 
 
 def tiny_ops():
@@ -84,7 +136,7 @@ def matmul():
     return out
 
 
-WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul}
+WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp}
 
 
 def main():
