@@ -3,9 +3,10 @@
  * the gradients it produces are nodes on the tape that can be differentiated
  * again: second and higher derivatives, Hessian-vector products.
  *
- * During the sweep a node's gradient so far is ext->gnode, valid when
- * node->epoch equals the sweep's epoch; several consumers add into it, which
- * records the sum over paths as add nodes. Only this path allocates nodes;
+ * During the sweep a node's gradient so far lives in a map from node to
+ * gradient node (open addressing, on the tape, so the memory cap applies and
+ * a scalar needs no ext block); several consumers add into it, which records
+ * the sum over paths as add nodes. Only this path allocates nodes;
  * ag_backward's numeric path is untouched. */
 #include "internal.h"
 
@@ -42,10 +43,29 @@ ag_tensor *ag__unreduce(ag_tape *t, ag_tensor *g, const ag_tensor *x, int axis) 
 
 /* ------------------------------------------------------------- the sweep */
 
+/* Node -> recorded gradient so far. Capacity is a power of two at least
+ * twice the nodes that can receive a gradient, so probes stay short. */
+typedef struct grad_map {
+    ag_tensor **keys, **vals;
+    size_t mask;
+} grad_map;
+
+static size_t slot_of(const grad_map *m, const ag_tensor *k) {
+    uint64_t h = (uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing */
+    size_t i = (size_t)(h >> 20) & m->mask;
+    while (m->keys[i] && m->keys[i] != k) i = (i + 1) & m->mask;
+    return i;
+}
+
+static ag_tensor *map_get(const grad_map *m, const ag_tensor *k) {
+    size_t i = slot_of(m, k);
+    return m->keys[i] ? m->vals[i] : NULL;
+}
+
 typedef struct graph_sweep {
     ag_tape *t;
-    uint32_t epoch;
     bool functional;
+    grad_map map;
 } graph_sweep;
 
 /* Adds the share c into in's recorded gradient. */
@@ -54,35 +74,41 @@ static bool accumulate(graph_sweep *s, ag_tensor *in, ag_tensor *c) {
     if (!(in->flags & AG_F_REQUIRES_GRAD)) return true;
     if ((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED)) return true;
     c = ag__sum_to(s->t, c, in);
-    ag_ext *ext = c ? ag__ext(s->t, in) : NULL;
-    if (!ext) return false;
-    if (in->epoch != s->epoch) {
-        in->epoch = s->epoch;
-        ext->gnode = c;
+    if (!c) return false;
+    size_t i = slot_of(&s->map, in);
+    if (!s->map.keys[i]) {
+        s->map.keys[i] = in;
+        s->map.vals[i] = c;
     } else {
-        ext->gnode = ag_add(s->t, ext->gnode, c);
+        s->map.vals[i] = ag_add(s->t, s->map.vals[i], c);
     }
-    return ext->gnode != NULL;
+    return s->map.vals[i] != NULL;
 }
 
 /* Walks from y over the nodes recorded before the sweep began; nodes the
- * sweep records are newer and are never visited. */
-static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
+ * sweep records are newer and are never visited. On success *map holds
+ * every reached node's recorded gradient. */
+static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional,
+                                 grad_map *map) {
     if (t->err != AG_OK) return t->err;
     ag_status st = ag__check_versions(t);
     if (st != AG_OK) return st;
-    graph_sweep s = {.t = t, .epoch = ++t->epoch, .functional = functional};
-    if (s.epoch == 0) {
-        for (size_t i = 0; i < t->nnodes; i++) ag__tape_node(t, i)->epoch = 0;
-        s.epoch = t->epoch = 1;
-    }
-    size_t count = t->nnodes;
+    graph_sweep s = {.t = t, .functional = functional};
+    size_t count = t->nnodes, cap = 16;
+    while (cap < 2 * (count + t->nuses + 1)) cap <<= 1;
+    s.map.mask = cap - 1;
+    s.map.keys = ag__alloc(t, cap * sizeof *s.map.keys, "backward");
+    s.map.vals = s.map.keys ? ag__alloc(t, cap * sizeof *s.map.vals, "backward") : NULL;
+    if (!s.map.vals) return t->err;
+    memset(s.map.keys, 0, cap * sizeof *s.map.keys);
     ag_tensor *g0 = seed ? seed : ag_ones(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y));
     if (!g0 || !accumulate(&s, y, g0)) return t->err ? t->err : AG_ERR_MEMORY;
     ag_tensor *gin[AG_MAX_DIMS + 2];
     for (size_t i = count; i-- > 0;) {
         ag_tensor *n = ag__tape_node(t, i);
-        if (n->epoch != s.epoch || (n->flags & AG_F_LEAF)) continue;
+        if (n->flags & AG_F_LEAF) continue;
+        ag_tensor *g = map_get(&s.map, n);
+        if (!g) continue;
         const ag_op_info *op = ag__ops[n->op];
         int nin = ag__ninputs(n);
         if (!op->vjp) {
@@ -96,32 +122,30 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
             if (!gv) return t->err;
         }
         for (int k = 0; k < nin; k++) gv[k] = NULL;
-        if (!op->vjp(t, n, n->ext->gnode, gv)) return t->err ? t->err : AG_ERR_MEMORY;
+        if (!op->vjp(t, n, g, gv)) return t->err ? t->err : AG_ERR_MEMORY;
         for (int k = 0; k < nin; k++) {
-            ag_tensor *in = ag__input(n, k);
-            if (!gv[k]) continue;
-            if (!accumulate(&s, in, gv[k])) return t->err ? t->err : AG_ERR_MEMORY;
+            if (gv[k] && !accumulate(&s, ag__input(n, k), gv[k]))
+                return t->err ? t->err : AG_ERR_MEMORY;
         }
     }
+    *map = s.map;
     return t->err;
-}
-
-/* The recorded gradient of x from the sweep that just ran, or NULL. */
-static ag_tensor *swept_grad(ag_tape *t, ag_tensor *x) {
-    return (x->epoch == t->epoch && x->ext) ? x->ext->gnode : NULL;
 }
 
 /* Leaves that received a recorded gradient keep it for ag_graph_grad and
  * add its value into their stored gradient (which accumulates, as ever). */
-static void settle_leaf(ag_tape *t, ag_tensor *x) {
-    ag_tensor *g = swept_grad(t, x);
-    if (!g || !(x->flags & AG_F_LEAF)) return;
-    x->ext->graph_grad = g;
-    x->ext->graph_grad_gen = t->gen;
+static bool settle_leaf(ag_tape *t, const grad_map *map, ag_tensor *x) {
+    ag_tensor *g = map_get(map, x);
+    if (!g || !(x->flags & AG_F_LEAF)) return true;
+    ag_ext *ext = ag__ext(t, x);
+    if (!ext) return false;
+    ext->graph_grad = g;
+    ext->graph_grad_gen = t->gen;
     void *dst = ag__grad(x);
     const void *src = ag__val(g);
     for (int64_t i = 0, n = ag__numel(x); i < n; i++)
         ag__st(dst, x->dtype, i, ag__ld(dst, x->dtype, i) + ag__ld(src, g->dtype, i));
+    return true;
 }
 
 ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts) {
@@ -130,10 +154,13 @@ ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts)
     ag_status st = ag__check_output(t, "backward", y, o.seed, true);
     if (st != AG_OK) return st;
     size_t count = t->nnodes;
-    st = graph_sweep_run(t, y, o.seed, false);
+    grad_map map;
+    st = graph_sweep_run(t, y, o.seed, false, &map);
     if (st != AG_OK) return st;
-    for (size_t i = 0; i < count; i++) settle_leaf(t, ag__tape_node(t, i));
-    for (size_t i = 0; i < t->nuses; i++) settle_leaf(t, t->uses[i].param);
+    for (size_t i = 0; i < count; i++)
+        if (!settle_leaf(t, &map, ag__tape_node(t, i))) return t->err;
+    for (size_t i = 0; i < t->nuses; i++)
+        if (!settle_leaf(t, &map, t->uses[i].param)) return t->err;
     return AG_OK;
 }
 
@@ -154,15 +181,15 @@ ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_t
         }
         grads[i] = NULL;
     }
-    /* Mark the wanted leaves (remembering which were marked already, when
-     * the same leaf is listed twice). */
+    /* Mark the wanted leaves: only they receive gradients among leaves. */
     for (int i = 0; i < n; i++) xs[i]->flags |= AG_F_WANTED;
-    st = graph_sweep_run(t, y, o.seed, true);
+    grad_map map;
+    st = graph_sweep_run(t, y, o.seed, true, &map);
     for (int i = 0; i < n; i++) xs[i]->flags &= (uint8_t)~AG_F_WANTED;
     if (st != AG_OK) return st;
     for (int i = 0; i < n; i++) {
         ag_tensor *x = xs[i];
-        grads[i] = swept_grad(t, x);
+        grads[i] = map_get(&map, x);
         if (!grads[i]) grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
         if (!grads[i]) return t->err;
     }

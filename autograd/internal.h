@@ -79,7 +79,6 @@ typedef struct ag_ext {
     uint32_t version;               /* parameters: writes through ag_data_mut */
     uint32_t seen_gen;              /* parameters: tape generation last seen */
     uint32_t seen_version;          /* parameters: version when first recorded */
-    struct ag_node *gnode;          /* recorded gradient during a create_graph sweep */
     struct ag_node *graph_grad;     /* leaves: gradient of the last create_graph backward */
     uint32_t graph_grad_gen;        /* tape generation graph_grad belongs to */
 } ag_ext;
