@@ -6,7 +6,7 @@
 
 ag_tensor *nn_forward(nn_module *m, ag_tape *t, ag_tensor *x) {
     if (!m || !m->forward) {
-        if (t && ag_tape_status(t) == AG_OK) nn__tape_fail(t, AG_ERR_NULL, "forward", "the module is NULL");
+        if (t && ag_tape_status(t) == AG_OK) nn__tape_fail(t, AG_ERR_NULL, "forward", m ? "the module has no forward function" : "the module is NULL");
         else if (!t) nn__fail(NN_ERR_NULL, "forward: the tape is NULL");
         return NULL;
     }

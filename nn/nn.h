@@ -353,7 +353,8 @@ struct nn_module {
 };
 
 /* m's forward on x: (B, in) -> (B, out) for a Linear, same shape for
- * activations and Dropout. NULL m or x: NULL (and a tape error for m). */
+ * activations and Dropout. A NULL m (or one without a forward) or x gives
+ * NULL with an AG_ERR_NULL tape error, unless the tape already holds one. */
 ag_tensor *nn_forward(nn_module *m, ag_tape *t, ag_tensor *x);
 
 /* Training (true) or evaluation (false) mode, for m and all its children. */
@@ -584,7 +585,7 @@ typedef enum nn_optim_kind { NN_SGD = 1, NN_ADAM, NN_ADAMW } nn_optim_kind;
 
 typedef struct nn_optim_opts {
     nn_optim_kind kind;
-    double lr;           /* learning rate, > 0 */
+    double lr;           /* learning rate, >= 0 and finite */
     double weight_decay; /* >= 0: L2 for SGD and Adam, decoupled for AdamW */
     double momentum;     /* SGD: μ in [0, 1) (0 = plain SGD) */
     bool nesterov;       /* SGD: Nesterov momentum (needs momentum > 0) */
@@ -622,7 +623,8 @@ nn_status nn_optim_step(nn_optim *o);
 /* Sets every parameter's gradient to zero. */
 void nn_optim_zero_grad(nn_optim *o);
 
-/* The learning rate, and changing it between steps (for a schedule). */
+/* The learning rate, and changing it between steps (for a schedule; a
+ * negative or non-finite lr is ignored). */
 double nn_optim_lr(const nn_optim *o);
 void nn_optim_set_lr(nn_optim *o, double lr);
 
