@@ -106,6 +106,12 @@ ag_tape_stats ag_tape_get_stats(const ag_tape *t);
 ag_status ag_tape_status(const ag_tape *t);
 const char *ag_tape_error(const ag_tape *t);
 
+/* Sets the sticky error, as an op does on bad input: "op: message". For
+ * code built on the engine (layers, losses) whose own checks fail. Keeps
+ * an earlier error if there is one (and returns its code); AG_OK is taken
+ * as AG_ERR_ARG. */
+ag_status ag_tape_fail(ag_tape *t, ag_status code, const char *op, const char *message);
+
 /* Clears the sticky error so the tape can be used again. */
 void ag_tape_clear_error(ag_tape *t);
 

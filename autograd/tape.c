@@ -208,6 +208,13 @@ ag_tensor *ag__fail(ag_tape *t, ag_status code, const char *op, const char *fmt,
     return NULL;
 }
 
+ag_status ag_tape_fail(ag_tape *t, ag_status code, const char *op, const char *message) {
+    if (!t) return AG_ERR_NULL;
+    if (code == AG_OK) code = AG_ERR_ARG;
+    ag__fail(t, code, op, "%s", message ? message : "");
+    return t->err;
+}
+
 static _Thread_local char last_error[512];
 
 void ag__set_last_error(const char *fmt, ...) {

@@ -1,11 +1,9 @@
-/* nn's tape errors and input checks. The engine's internal header is
- * included here, and only here, for ag__fail: autograd.h offers no public
- * way for a library built on it to set a tape's sticky error. */
+/* nn's tape errors and input checks: errors go to the tape's sticky error
+ * (ag_tape_fail), like an engine op's. */
 #include "nn_tape.h"
 
-#include "internal.h"
-
 #include <stdarg.h>
+#include <stdio.h>
 
 ag_tensor *nn__tape_fail(ag_tape *t, ag_status code, const char *op, const char *fmt, ...) {
     char msg[400];
@@ -17,7 +15,8 @@ ag_tensor *nn__tape_fail(ag_tape *t, ag_status code, const char *op, const char 
         nn__fail(NN_ERR_NULL, "%s: %s", op, msg);
         return NULL;
     }
-    return ag__fail(t, code, op, "%s", msg);
+    ag_tape_fail(t, code, op, msg);
+    return NULL;
 }
 
 bool nn__inputs_ok(ag_tape *t, const char *op, int n, ag_tensor *const *xs) {
