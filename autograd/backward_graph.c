@@ -10,6 +10,8 @@
  * ag_backward's numeric path is untouched. */
 #include "internal.h"
 
+#include <stdlib.h>
+
 /* ------------------------------------------------------- shared helpers */
 
 ag_tensor *ag__sum_to(ag_tape *t, ag_tensor *c, const ag_tensor *x) {
@@ -43,24 +45,71 @@ ag_tensor *ag__unreduce(ag_tape *t, ag_tensor *g, const ag_tensor *x, int axis) 
 
 /* ------------------------------------------------------------- the sweep */
 
-/* Node -> recorded gradient so far. Capacity is a power of two at least
- * twice the nodes that can receive a gradient, so probes stay short. */
+/* Node -> recorded gradient so far. Nodes on the tape's list use a dense
+ * array indexed by their position (found from the node's block, by binary
+ * search over the blocks sorted by address), which keeps the sweep's memory
+ * access close to tape order; parameters (off the tape) use a small
+ * open-addressing table. All of it lives on the tape, under its cap. */
+typedef struct block_ref {
+    uintptr_t start;
+    size_t first; /* position of the block's first node */
+} block_ref;
+
 typedef struct grad_map {
-    ag_tensor **keys, **vals;
+    block_ref *blocks;
+    size_t nblocks, count;
+    ag_tensor **dense;       /* count entries */
+    ag_tensor **keys, **vals; /* parameters */
     size_t mask;
 } grad_map;
 
-static size_t slot_of(const grad_map *m, const ag_tensor *k) {
+static int by_start(const void *a, const void *b) {
+    uintptr_t x = ((const block_ref *)a)->start, y = ((const block_ref *)b)->start;
+    return (x > y) - (x < y);
+}
+
+static bool map_init(ag_tape *t, grad_map *m) {
+    m->count = t->nnodes;
+    m->nblocks = m->count ? ((m->count - 1) >> AG_NODE_BLOCK_SHIFT) + 1 : 0;
+    size_t cap = 16;
+    while (cap < 2 * (t->nuses + 1)) cap <<= 1;
+    m->mask = cap - 1;
+    m->blocks = ag__alloc(t, (m->nblocks + 1) * sizeof *m->blocks, "backward");
+    m->dense = m->blocks ? ag__alloc(t, (m->count + 1) * sizeof *m->dense, "backward") : NULL;
+    m->keys = m->dense ? ag__alloc(t, 2 * cap * sizeof *m->keys, "backward") : NULL;
+    if (!m->keys) return false;
+    m->vals = m->keys + cap;
+    memset(m->dense, 0, m->count * sizeof *m->dense);
+    memset(m->keys, 0, 2 * cap * sizeof *m->keys);
+    for (size_t b = 0; b < m->nblocks; b++)
+        m->blocks[b] = (block_ref){(uintptr_t)t->blocks[b], b << AG_NODE_BLOCK_SHIFT};
+    qsort(m->blocks, m->nblocks, sizeof *m->blocks, by_start);
+    return true;
+}
+
+/* The slot holding k's gradient: in the dense array for a node recorded
+ * before the sweep, else in the parameter table. */
+static ag_tensor **map_slot(grad_map *m, const ag_tensor *k) {
+    if (k->flags & AG_F_ON_TAPE) {
+        uintptr_t p = (uintptr_t)k;
+        size_t lo = 0, hi = m->nblocks; /* last block with start <= p */
+        while (hi - lo > 1) {
+            size_t mid = (lo + hi) / 2;
+            if (m->blocks[mid].start <= p) lo = mid;
+            else hi = mid;
+        }
+        size_t i = m->blocks[lo].first + (p - m->blocks[lo].start) / sizeof(ag_tensor);
+        AG_ASSERT(i < m->count);
+        return &m->dense[i];
+    }
     uint64_t h = (uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing */
     size_t i = (size_t)(h >> 20) & m->mask;
     while (m->keys[i] && m->keys[i] != k) i = (i + 1) & m->mask;
-    return i;
+    m->keys[i] = (ag_tensor *)k;
+    return &m->vals[i];
 }
 
-static ag_tensor *map_get(const grad_map *m, const ag_tensor *k) {
-    size_t i = slot_of(m, k);
-    return m->keys[i] ? m->vals[i] : NULL;
-}
+static ag_tensor *map_get(grad_map *m, const ag_tensor *k) { return *map_slot(m, k); }
 
 typedef struct graph_sweep {
     ag_tape *t;
@@ -75,14 +124,9 @@ static bool accumulate(graph_sweep *s, ag_tensor *in, ag_tensor *c) {
     if ((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED)) return true;
     c = ag__sum_to(s->t, c, in);
     if (!c) return false;
-    size_t i = slot_of(&s->map, in);
-    if (!s->map.keys[i]) {
-        s->map.keys[i] = in;
-        s->map.vals[i] = c;
-    } else {
-        s->map.vals[i] = ag_add(s->t, s->map.vals[i], c);
-    }
-    return s->map.vals[i] != NULL;
+    ag_tensor **slot = map_slot(&s->map, in);
+    *slot = *slot ? ag_add(s->t, *slot, c) : c;
+    return *slot != NULL;
 }
 
 /* Walks from y over the nodes recorded before the sweep began; nodes the
@@ -94,13 +138,8 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
     ag_status st = ag__check_versions(t);
     if (st != AG_OK) return st;
     graph_sweep s = {.t = t, .functional = functional};
-    size_t count = t->nnodes, cap = 16;
-    while (cap < 2 * (count + t->nuses + 1)) cap <<= 1;
-    s.map.mask = cap - 1;
-    s.map.keys = ag__alloc(t, cap * sizeof *s.map.keys, "backward");
-    s.map.vals = s.map.keys ? ag__alloc(t, cap * sizeof *s.map.vals, "backward") : NULL;
-    if (!s.map.vals) return t->err;
-    memset(s.map.keys, 0, cap * sizeof *s.map.keys);
+    size_t count = t->nnodes;
+    if (!map_init(t, &s.map)) return t->err;
     ag_tensor *g0 = seed ? seed : ag_ones(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y));
     if (!g0 || !accumulate(&s, y, g0)) return t->err ? t->err : AG_ERR_MEMORY;
     ag_tensor *gin[AG_MAX_DIMS + 2];
@@ -134,7 +173,7 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
 
 /* Leaves that received a recorded gradient keep it for ag_graph_grad and
  * add its value into their stored gradient (which accumulates, as ever). */
-static bool settle_leaf(ag_tape *t, const grad_map *map, ag_tensor *x) {
+static bool settle_leaf(ag_tape *t, grad_map *map, ag_tensor *x) {
     ag_tensor *g = map_get(map, x);
     if (!g || !(x->flags & AG_F_LEAF)) return true;
     ag_ext *ext = ag__ext(t, x);
