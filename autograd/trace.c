@@ -131,8 +131,9 @@ static void forward_table(tw *w) {
         if (c > callw) callw = c;
     }
     if (namew > 16) namew = 16;
-    fprintf(w->out, "Forward pass: the %zu node%s that %s depends on, in tape order\n", g->count,
-            g->count == 1 ? "" : "s", w->ylabel);
+    sfmt(val, sizeof val, "Forward pass: the %zu node%s that %s depends on, in tape order", g->count,
+         g->count == 1 ? "" : "s", w->ylabel);
+    wline(w, "", val);
     fprintf(w->out, "  %-*s  ", idw, "node");
     if (namew) fprintf(w->out, "%-*s  ", namew < 4 ? 4 : namew, "name");
     fprintf(w->out, "%-*s  value\n", callw, "op");
@@ -487,8 +488,11 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
     if (gy) ag__st(gy, y->dtype, 0, fresh ? 1.0 : ag__ld(gy, y->dtype, 0) + 1.0);
 
     char d[160];
-    fprintf(out, "\nBackward pass: reverse tape order, from the seed %s = 1\n",
-            partial(d, sizeof d, &w, w.ylabel, w.ylabel));
+    char line[LINE];
+    sfmt(line, sizeof line, "Backward pass: reverse tape order, from the seed %s = 1",
+         partial(d, sizeof d, &w, w.ylabel, w.ylabel));
+    fputc('\n', out);
+    wline(&w, "", line);
     if (!gy)
         fprintf(out, "  %s depends on nothing that needs a gradient: no steps.\n", w.ylabel);
     int step = 0;
@@ -512,7 +516,10 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
     for (size_t i = 0; i < g.count; i++) {
         ag_tr_node *e = g.order[i];
         if (!ag__tr_is_leaf(e->n)) continue;
-        if (!header) fprintf(out, "\nGradients now stored on the leaves (as ag_backward leaves them):\n");
+        if (!header) {
+            fputc('\n', out);
+            wline(&w, "", "Gradients now stored on the leaves (as ag_backward leaves them):");
+        }
         header = true;
         char lhs[160], v[LINE], line[LINE];
         sfmt(line, sizeof line, "%s = %s", partial(lhs, sizeof lhs, &w, w.ylabel, e->label),
