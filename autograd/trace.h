@@ -40,8 +40,12 @@ typedef struct ag_trace_opts {
 ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
 
 /* Writes the graph that y depends on in Graphviz DOT: one box per node with
- * its op, name, shape, value and (after a backward) gradient, and an edge per
- * input. Returns AG_OK, or AG_ERR_NULL / an I/O error as AG_ERR_ARG. */
+ * its name, op, value (a tensor's starting with its shape) and gradient
+ * (leaves always; other nodes when the tape's last backward reached them),
+ * and an edge per input, numbered for ops with several. Names are escaped,
+ * so any name gives valid DOT. y need not be a scalar. Changes no gradient.
+ * Returns AG_OK, AG_ERR_NULL (a NULL argument; set on the tape when t is
+ * not NULL), AG_ERR_MEMORY, or AG_ERR_ARG if writing failed. */
 ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y);
 
 #ifdef __cplusplus
