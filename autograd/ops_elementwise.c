@@ -38,11 +38,11 @@ AG_DEFINE_BINARY(POW,     pow,      pow(a, b),     b == 0 ? 0.0 : b * pow(a, b -
 /* maximum/minimum: at a tie the gradient is split, half to each side. */
 AG_DEFINE_BINARY(MAXIMUM, maximum,  a >= b ? a : b, a > b ? 1.0 : (a == b ? 0.5 : 0.0),
                  b > a ? 1.0 : (a == b ? 0.5 : 0.0),
-                 "d max(a,b)/da = [a>b] (1/2 at a tie)",
+                 "d max(a,b)/da = [a>b], d max(a,b)/db = [b>a] (1/2 at a tie)",
                  ag_mul(t, G, ag__tie_mask(t, n, 0)), ag_mul(t, G, ag__tie_mask(t, n, 1)))
 AG_DEFINE_BINARY(MINIMUM, minimum,  a <= b ? a : b, a < b ? 1.0 : (a == b ? 0.5 : 0.0),
                  b < a ? 1.0 : (a == b ? 0.5 : 0.0),
-                 "d min(a,b)/da = [a<b] (1/2 at a tie)",
+                 "d min(a,b)/da = [a<b], d min(a,b)/db = [b<a] (1/2 at a tie)",
                  ag_mul(t, G, ag__tie_mask(t, n, 0)), ag_mul(t, G, ag__tie_mask(t, n, 1)))
 
 /* The constant d maximum/minimum / d operand, in the output's shape. */
@@ -192,7 +192,7 @@ static bool vjp_where(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
 }
 
 const ag_op_info ag__op_WHERE = {"where", 3, fwd_where, bwd_where,
-                                 "d where(m,a,b)/da = [m!=0], d/db = [m==0]", vjp_where};
+                                 "d where(m,a,b)/da = [m!=0], d where(m,a,b)/db = [m==0]", vjp_where};
 
 ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b) {
     ag_tensor *xs[3] = {mask, a, b};

@@ -62,7 +62,7 @@ static bool vjp_sum(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
 }
 
 const ag_op_info ag__op_SUM = {"sum", 1, fwd_sum, bwd_sum, "d sum(x)/dx_i = 1", vjp_sum};
-const ag_op_info ag__op_MEAN = {"mean", 1, fwd_sum, bwd_sum, "d mean(x)/dx_i = 1/n", vjp_sum};
+const ag_op_info ag__op_MEAN = {"mean", 1, fwd_sum, bwd_sum, "d mean(x)/dx_i = 1/len", vjp_sum};
 
 /* -------------------------------------------------------------- max, min */
 
@@ -261,7 +261,7 @@ static bool vjp_var(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
 }
 
 const ag_op_info ag__op_VAR = {"var", 1, fwd_var, bwd_var,
-                               "d var(x)/dx_i = 2 (x_i - mean) / (n - correction)", vjp_var};
+                               "d var(x)/dx_i = 2 (x_i - mean) / (len - correction)", vjp_var};
 
 /* ------------------------------------------------------------- recording */
 

@@ -46,13 +46,13 @@ AG_DEFINE_UNARY(TAN,        tan,        tan(x),                  1.0 + y * y,   
                 ag_mul(t, G, ag_add_c(t, ag_square(t, Y), 1.0)))
 AG_DEFINE_UNARY(TANH,       tanh,       tanh(x),                 1.0 - y * y,     "d tanh(x)/dx = 1 - tanh(x)^2",
                 ag_mul(t, G, ag_rsub_c(t, 1.0, ag_square(t, Y))))
-AG_DEFINE_UNARY(SIGMOID,    sigmoid,    sigmoid(x),              y * (1.0 - y),   "d s(x)/dx = s(x)(1 - s(x))",
+AG_DEFINE_UNARY(SIGMOID,    sigmoid,    sigmoid(x),              y * (1.0 - y),   "d sigmoid(x)/dx = sigmoid(x)(1 - sigmoid(x))",
                 ag_mul(t, G, ag_mul(t, Y, ag_rsub_c(t, 1.0, Y))))
 /* relu'(0) = 0, as PyTorch. */
 AG_DEFINE_UNARY(RELU,       relu,       x > 0 ? x : 0.0,         x > 0 ? 1.0 : 0.0, "d relu(x)/dx = [x > 0]",
                 ag_mul(t, G, ag__const_map(t, X, positive, 0)))
 /* leaky_relu'(0) = slope. */
-AG_DEFINE_UNARY(LEAKY_RELU, leaky_relu, x > 0 ? x : c * x,       x > 0 ? 1.0 : c, "d lrelu(x)/dx = [x > 0] + slope [x <= 0]",
+AG_DEFINE_UNARY(LEAKY_RELU, leaky_relu, x > 0 ? x : c * x,       x > 0 ? 1.0 : c, "d lrelu(x)/dx = [x > 0] + c [x <= 0]",
                 ag_mul(t, G, ag__const_map(t, X, leaky_slope, C)))
 AG_DEFINE_UNARY(GELU,       gelu,       x * normal_cdf(x),       normal_cdf(x) + x * normal_pdf(x),
                 "d gelu(x)/dx = Phi(x) + x phi(x)",

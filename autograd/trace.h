@@ -13,9 +13,10 @@ extern "C" {
 #endif
 
 typedef struct ag_trace_opts {
-    int width;     /* line width in columns (0 = 80) */
+    int width;     /* line width in columns (0 = 80; at least 40) */
     bool ascii;    /* ASCII only (d instead of ∂, * instead of ·) */
     int max_elems; /* elements shown of a tensor's values (0 = 4) */
+    int digits;    /* significant digits of numbers (0 = 6, at most 17) */
 } ag_trace_opts;
 
 /* Prints the chain rule at work for the scalar y, then leaves the tape as
@@ -27,12 +28,24 @@ typedef struct ag_trace_opts {
  *      "∂(u·v)/∂u = v = 3"), and the contribution passed to each input;
  *      where a node receives gradient from several consumers, the sum over
  *      paths is written out term by term.
- * opts may be NULL. Returns AG_OK or the backward's error. */
+ * Every number comes from the ops' own backward rules: each step's shares
+ * are computed by running the op's backward on a scratch copy of the node.
+ * Nodes are called by their names, else n1, n2, ... as in the forward
+ * table (an unnamed scalar constant by its value).
+ * opts may be NULL. Returns AG_OK; the backward's error (a NULL or
+ * non-scalar y, a parameter written since recorded, a sticky error), with
+ * nothing printed and no gradient changed; AG_ERR_MEMORY if the graph could
+ * not be collected; or AG_ERR_ARG if writing failed (the gradients are then
+ * in place all the same). */
 ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
 
 /* Writes the graph that y depends on in Graphviz DOT: one box per node with
- * its op, name, shape, value and (after a backward) gradient, and an edge per
- * input. Returns AG_OK, or AG_ERR_NULL / an I/O error as AG_ERR_ARG. */
+ * its name, op, value (a tensor's starting with its shape) and gradient
+ * (leaves always; other nodes when the tape's last backward reached them),
+ * and an edge per input, numbered for ops with several. Names are escaped,
+ * so any name gives valid DOT. y need not be a scalar. Changes no gradient.
+ * Returns AG_OK, AG_ERR_NULL (a NULL argument; set on the tape when t is
+ * not NULL), AG_ERR_MEMORY, or AG_ERR_ARG if writing failed. */
 ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y);
 
 #ifdef __cplusplus
