@@ -22,6 +22,7 @@ static const workload workloads[] = {
     {"matmul", bench_matmul, "512x512 @ 512x512 fwd + bwd vs direct BLAS, f32 and f64"},
     {"hvp", bench_hvp, "Hessian-vector product of the tape_ratio f / plain C, n = 100000"},
     {"scalar_node_bytes", bench_scalar_node_bytes, "tape bytes per recorded scalar node"},
+    {"mlp_step", bench_mlp_step, "MLP 784-256-128-10 SGD step, batch 128, vs torch and GEMM bound"},
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 
