@@ -23,6 +23,7 @@ static const workload workloads[] = {
     {"hvp", bench_hvp, "Hessian-vector product of the tape_ratio f / plain C, n = 100000"},
     {"scalar_node_bytes", bench_scalar_node_bytes, "tape bytes per recorded scalar node"},
     {"scalar_moons", bench_scalar_moons, "micrograd's moons MLP step on scalar nodes vs 1326 ms"},
+    {"mlp_step", bench_mlp_step, "MLP 784-256-128-10 SGD step, batch 128, vs torch and GEMM bound"},
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 

@@ -82,5 +82,6 @@ void bench_matmul(void);
 void bench_hvp(void);
 void bench_scalar_node_bytes(void);
 void bench_scalar_moons(void);
+void bench_mlp_step(void);
 
 #endif /* TAPEGRAD_BENCH_H */

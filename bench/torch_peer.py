@@ -136,7 +136,40 @@ def matmul():
     return out
 
 
-WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp}
+def mlp_step():
+    """As bench/mlp_step.c: MLP 784-256-128-10 (relu), batch 128, cross-entropy
+    from logits with class indices, SGD lr 0.01; one step = zero-grad,
+    forward, loss, backward, update. The batch is fixed, as on the C side."""
+    import resource
+
+    out = {}
+    threads = torch.get_num_threads()
+    for dtype, key, n in ((torch.float32, "ms_f32", threads), (torch.float64, "ms_f64", threads),
+                          (torch.float32, "ms_f32_1t", 1), (torch.float64, "ms_f64_1t", 1)):
+        torch.set_num_threads(n)
+        torch.manual_seed(11)
+        model = torch.nn.Sequential(
+            torch.nn.Linear(784, 256), torch.nn.ReLU(),
+            torch.nn.Linear(256, 128), torch.nn.ReLU(),
+            torch.nn.Linear(128, 10)).to(dtype)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        x = torch.rand(128, 784, dtype=dtype)
+        y = torch.randint(0, 10, (128,))
+
+        def step():
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+
+        out[key] = median_time(step, min_reps=20) * 1e3
+    torch.set_num_threads(threads)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp,
+             "mlp_step": mlp_step}
 
 
 def main():

@@ -1,0 +1,238 @@
+/* mlp_step: one training step of an MLP 784-256-128-10 (relu) on a batch of
+ * 128, cross-entropy from logits with class indices, plain SGD (lr 0.01):
+ * zero-grad, forward, loss, backward, update, tape reset — through nn
+ * (nn_mlp_new, nn_sparse_cross_entropy, nn_optim). f32 and f64.
+ *
+ * Figures per dtype:
+ *   step_time        median time of one step; the peer is PyTorch's same step
+ *   gemm_bound_ratio step time / the GEMM-bound limit, where the limit is
+ *                    3 x the forward's matrix-product FLOPs (forward, and the
+ *                    two products of each layer's backward) divided by the
+ *                    BLAS rate measured here with a direct cblas GEMM of the
+ *                    largest layer's shape, (128, 784) @ (784, 256)
+ *   tape_allocs      tape malloc calls between step 2 and the last step
+ *                    (the tape's statistics; bytes_reserved is compared too):
+ *                    0 means no step after the first allocates on the tape
+ * and once: peak_rss, the process's peak resident memory (getrusage).
+ *
+ * Step time and GEMM bound are measured twice: with OpenBLAS's default
+ * threads (and torch's: one per CPU this process may use), then with one
+ * thread on both sides (rows "_1thread"; OpenBLAS through
+ * openblas_set_num_threads, torch through torch.set_num_threads). On a
+ * two-core machine shared with other work, the threaded figures of both
+ * sides swing widely; the one-thread ones are the steady comparison. */
+#include "bench.h"
+
+#include <autograd.h>
+#include <nn.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#ifdef TAPEGRAD_BENCH_CBLAS
+#include <cblas.h>
+#endif
+
+#define B 128 /* batch */
+static const int64_t SIZES[] = {784, 256, 128, 10};
+enum { NLAYERS = 3 };
+
+typedef struct ctx {
+    ag_dtype dtype;
+    ag_tape *tape;
+    nn_params *ps;
+    nn_module *mlp;
+    nn_optim *opt;
+    void *x;            // (B, 784) in the dtype's C type
+    int64_t labels[B];  // (B)
+    double loss;
+    ag_status status;
+} ctx;
+
+static void step(void *p) {
+    ctx *c = p;
+    nn_optim_zero_grad(c->opt);
+    ag_tensor *x = ag_tensor_new(c->tape, c->dtype, AG_SHAPE(B, 784), c->x);      // (B, 784)
+    ag_tensor *logits = nn_forward(c->mlp, c->tape, x);                             // (B, 10)
+    ag_tensor *loss = nn_sparse_cross_entropy(c->tape, logits, B, c->labels, NN_MEAN); // ()
+    c->status = ag_backward(c->tape, loss);
+    if (c->status == AG_OK) {
+        nn_optim_step(c->opt);
+        c->loss = ag_item(loss);
+    }
+    ag_tape_reset(c->tape);
+}
+
+/* 2·B·(784·256 + 256·128 + 128·10): the forward's matrix products. */
+static double forward_flops(void) {
+    double f = 0;
+    for (int i = 0; i < NLAYERS; i++) f += 2.0 * B * (double)SIZES[i] * (double)SIZES[i + 1];
+    return f;
+}
+
+#ifdef TAPEGRAD_BENCH_CBLAS
+typedef struct gemm_ctx {
+    ag_dtype dtype;
+    void *a, *b, *y; // (B, 784), (784, 256), (B, 256)
+} gemm_ctx;
+
+static void direct_gemm(void *p) {
+    gemm_ctx *g = p;
+    if (g->dtype == AG_F32)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, 256, 784, 1, g->a, 784, g->b, 256,
+                    0, g->y, 256);
+    else
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, 256, 784, 1, g->a, 784, g->b, 256,
+                    0, g->y, 256);
+}
+
+/* FLOP/s of a direct GEMM of the largest layer's shape. */
+static double blas_rate(ag_dtype dtype) {
+    size_t es = dtype == AG_F32 ? sizeof(float) : sizeof(double);
+    gemm_ctx g = {dtype, calloc(B * 784, es), calloc(784 * 256, es), calloc(B * 256, es)};
+    double rate = NAN;
+    if (g.a && g.b && g.y)
+        rate = 2.0 * B * 784 * 256 / bench_median(direct_gemm, &g, 20, BENCH_MIN_SECONDS);
+    free(g.a);
+    free(g.b);
+    free(g.y);
+    return rate;
+}
+#else
+static double blas_rate(ag_dtype dtype) {
+    (void)dtype;
+    return NAN;
+}
+#endif
+
+static bool setup(ctx *c, ag_dtype dtype) {
+    ag_rng r;
+    ag_rng_seed(&r, 11);
+    c->dtype = dtype;
+    c->tape = ag_tape_new(0);
+    c->ps = nn_params_new();
+    c->mlp = c->ps ? nn_mlp_new(c->ps, "mlp", NLAYERS + 1, SIZES, NN_RELU, dtype, &r) : NULL;
+    nn_optim_opts oo = nn_sgd_opts(0.01);
+    c->opt = c->mlp ? nn_optim_new(c->ps, &oo) : NULL;
+    c->x = malloc(B * 784 * (dtype == AG_F32 ? sizeof(float) : sizeof(double)));
+    if (!c->tape || !c->opt || !c->x) return false;
+    for (int i = 0; i < B * 784; i++) {
+        double v = ag_rng_uniform(&r);
+        if (dtype == AG_F32) ((float *)c->x)[i] = (float)v;
+        else ((double *)c->x)[i] = v;
+    }
+    for (int i = 0; i < B; i++) c->labels[i] = (int64_t)(ag_rng_next(&r) % 10);
+    return true;
+}
+
+static void teardown(ctx *c) {
+    free(c->x);
+    nn_optim_free(c->opt);
+    nn_module_free(c->mlp);
+    nn_params_free(c->ps);
+    ag_tape_free(c->tape);
+}
+
+/* Sets OpenBLAS's thread count (0: back to its default); a no-op without
+ * cblas in this build. */
+static void blas_threads(int n) {
+#ifdef TAPEGRAD_BENCH_CBLAS
+    static int initial = 0;
+    if (!initial) initial = openblas_get_num_threads();
+    openblas_set_num_threads(n ? n : initial);
+#else
+    (void)n;
+#endif
+}
+
+static void measure(ag_dtype dtype, const bench_peer *peer, bool one_thread, double *step_ms) {
+    const char *W = "mlp_step";
+    const bool f32 = dtype == AG_F32;
+    char metric[64];
+    const char *suffix = one_thread ? "_1thread" : "";
+    blas_threads(one_thread ? 1 : 0);
+    ctx c = {0};
+    *step_ms = NAN;
+    if (!setup(&c, dtype)) {
+        fprintf(stderr, "%s: setup failed\n", W);
+        teardown(&c);
+        return;
+    }
+    /* Steps 1 and 2 by hand, the tape's statistics after step 2, then the
+     * timed steps (bench_median adds a warm-up), then the statistics again. */
+    step(&c);
+    double first_loss = c.loss;
+    step(&c);
+    ag_tape_stats s2 = ag_tape_get_stats(c.tape);
+    double t = bench_median(step, &c, 20, BENCH_MIN_SECONDS);
+    ag_tape_stats sn = ag_tape_get_stats(c.tape);
+    bool ok = c.status == AG_OK && isfinite(c.loss) && c.loss < first_loss;
+    char note[200];
+    if (!ok) {
+        snprintf(note, sizeof note, "FAILED: %s (loss %g -> %g)", ag_tape_error(c.tape), first_loss, c.loss);
+        t = NAN;
+    } else {
+        snprintf(note, sizeof note, "nn_mlp + sparse CE + SGD; loss %.3f -> %.3f (same batch)",
+                 first_loss, c.loss);
+    }
+    *step_ms = t * 1e3;
+    snprintf(metric, sizeof metric, "step_time_%s%s", f32 ? "f32" : "f64", suffix);
+    char peer_key[32];
+    snprintf(peer_key, sizeof peer_key, "ms_%s%s", f32 ? "f32" : "f64", one_thread ? "_1t" : "");
+    bench_emit(peer, &(bench_row){W, metric, t * 1e3, "ms", peer_key, NAN, note});
+
+    double rate = blas_rate(dtype), limit = 3 * forward_flops() / rate;
+    snprintf(note, sizeof note, "limit %.3f ms = 3 x %.1f MFLOP at %.1f GFLOP/s (direct %s)",
+             limit * 1e3, forward_flops() / 1e6, rate / 1e9, f32 ? "sgemm" : "dgemm");
+    snprintf(metric, sizeof metric, "gemm_bound_ratio_%s%s", f32 ? "f32" : "f64", suffix);
+    bench_emit(peer, &(bench_row){W, metric, t / limit, "x", NULL, 1.3,
+                                  isfinite(rate) ? note : "no cblas in this build"});
+    blas_threads(0);
+    if (one_thread) {
+        teardown(&c);
+        return;
+    }
+
+    snprintf(note, sizeof note, "tape mallocs %zu -> %zu, reserved %zu -> %zu bytes (step 2 -> last)",
+             s2.allocations, sn.allocations, s2.bytes_reserved, sn.bytes_reserved);
+    double grew = (double)(sn.allocations - s2.allocations) +
+                  (sn.bytes_reserved != s2.bytes_reserved ? 1 : 0);
+    bench_emit(peer, &(bench_row){W, f32 ? "tape_allocs_f32" : "tape_allocs_f64", grew, "count",
+                                  NULL, 0, note});
+    teardown(&c);
+}
+
+void bench_mlp_step(void) {
+    bench_peer peer = bench_run_peer("mlp_step");
+    double ms32, ms64, ms32_1, ms64_1;
+    measure(AG_F32, &peer, false, &ms32);
+    measure(AG_F64, &peer, false, &ms64);
+    measure(AG_F32, &peer, true, &ms32_1);
+    measure(AG_F64, &peer, true, &ms64_1);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    bench_emit(&peer, &(bench_row){"mlp_step", "peak_rss", (double)ru.ru_maxrss / 1024.0, "MB",
+                                   "peak_rss_mb", NAN,
+                                   "getrusage ru_maxrss of this process (earlier workloads too)"});
+    double p[4];
+    const double ms[4] = {ms32, ms64, ms32_1, ms64_1};
+    const char *keys[4] = {"ms_f32", "ms_f64", "ms_f32_1t", "ms_f64_1t"};
+    bool have = peer.ok;
+    for (int i = 0; i < 4; i++) have = have && bench_peer_get(&peer, keys[i], &p[i]);
+    char line[300];
+    if (have) {
+        int met = 0, half = 0;
+        for (int i = 0; i < 4; i++) {
+            met += ms[i] <= p[i];
+            half += ms[i] <= p[i] / 2;
+        }
+        snprintf(line, sizeof line, "step_time <= torch's: met in %d of 4 (f32, f64, f32 1 thread, "
+                 "f64 1 thread); goal <= half of torch's: met in %d of 4; gemm_bound_ratio <= 1.3; "
+                 "tape_allocs 0", met, half);
+    } else
+        snprintf(line, sizeof line, "step_time <= torch's (no peer figure in this run); "
+                 "gemm_bound_ratio <= 1.3; tape_allocs 0");
+    bench_target_line("mlp_step", line);
+}
