@@ -309,6 +309,13 @@ ag_tensor *ag_var(ag_tape *t, ag_tensor *x, int axis, bool keepdims, int correct
  * or batch sizes) fails with AG_ERR_SHAPE. */
 ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
 
+/* Sets how many threads the BLAS (OpenBLAS) may use for matrix products,
+ * for the whole process, and returns the count before (n <= 0 only
+ * queries). Returns 0 when built without BLAS (the built-in kernel is
+ * single-threaded). Small products, as in a small MLP, often run faster on
+ * one thread than on several; the engine never changes this by itself. */
+int ag_set_blas_threads(int n);
+
 /* Permutes the axes: output axis i is input axis perm[i]; perm has ndim(x)
  * entries, a permutation of 0..ndim-1 (anything else fails with
  * AG_ERR_AXIS). The result is a new contiguous tensor; its gradient is

@@ -180,3 +180,21 @@ void ag__gemm_f32(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
 const char *ag__gemm_backend(void) { return "builtin"; }
 
 #endif
+
+/* OpenBLAS's thread count is process-wide; the engine never changes it on
+ * its own, only when a program asks here. */
+#ifdef TAPEGRAD_HAVE_BLAS
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+#endif
+
+int ag_set_blas_threads(int n) {
+#ifdef TAPEGRAD_HAVE_BLAS
+    int before = openblas_get_num_threads();
+    if (n > 0) openblas_set_num_threads(n);
+    return before;
+#else
+    (void)n;
+    return 0;
+#endif
+}
