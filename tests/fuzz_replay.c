@@ -28,32 +28,34 @@ static int replay_file(const char *path) {
     return 0;
 }
 
+/* Replays a file, or every file under a directory (crashes/ included). */
+static int replay_path(const char *path, int *files) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "fuzz_replay: no such file or directory: %s\n", path);
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        (*files)++;
+        return replay_file(path);
+    }
+    DIR *d = opendir(path);
+    if (!d) return 1;
+    int bad = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        if (ent->d_name[0] == '.') continue;
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", path, ent->d_name);
+        bad += replay_path(sub, files);
+    }
+    closedir(d);
+    return bad;
+}
+
 int main(int argc, char **argv) {
     int files = 0, bad = 0;
-    for (int i = 1; i < argc; i++) {
-        struct stat st;
-        if (stat(argv[i], &st) != 0) {
-            fprintf(stderr, "fuzz_replay: no such file or directory: %s\n", argv[i]);
-            return 1;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            bad += replay_file(argv[i]);
-            files++;
-            continue;
-        }
-        DIR *d = opendir(argv[i]);
-        if (!d) return 1;
-        struct dirent *ent;
-        while ((ent = readdir(d))) {
-            if (ent->d_name[0] == '.') continue;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", argv[i], ent->d_name);
-            if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-            bad += replay_file(path);
-            files++;
-        }
-        closedir(d);
-    }
+    for (int i = 1; i < argc; i++) bad += replay_path(argv[i], &files);
     printf("fuzz_replay: %d inputs replayed\n", files);
     return bad ? 1 : 0;
 }
