@@ -52,7 +52,7 @@ void print_help(FILE *out) {
         "                     plus or minus 2).\n"
         "  --seed N           seed of the random points (default 1).\n"
         "  --rtol R, --atol A tolerances of --expect: it agrees when\n"
-        "                     |autodiff - expected| <= A + R * max(|autodiff|, |expected|)\n"
+        "                     |autodiff - expected| <= A + R * (the larger magnitude)\n"
         "                     (defaults 1e-7 and 1e-9; two NaNs agree).\n"
         "  --trace            the chain rule step by step: forward table, then backward\n"
         "                     steps in reverse tape order (to stderr with --json).\n"
