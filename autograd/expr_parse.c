@@ -1,0 +1,503 @@
+/* The expression language's parser: statements, then each expression by
+ * operator precedence with two explicit stacks (operators and operands),
+ * Dijkstra's shunting-yard. Nothing recurses, so the nesting depth of a
+ * program only costs heap memory, never C stack. */
+#include "expr_internal.h"
+
+#include <stdlib.h>
+
+const ex_op_info ex_ops[EX_OP_COUNT] = {
+    [EX_NUM] = {"number", 0},     [EX_INPUT] = {"input", 0},
+    [EX_NEG] = {"-", 1},          [EX_ADD] = {"+", 2},
+    [EX_SUB] = {"-", 2},          [EX_MUL] = {"*", 2},
+    [EX_DIV] = {"/", 2},          [EX_POW] = {"^", 2},
+    [EX_EXP] = {"exp", 1},        [EX_LOG] = {"log", 1},
+    [EX_SQRT] = {"sqrt", 1},      [EX_ABS] = {"abs", 1},
+    [EX_SIN] = {"sin", 1},        [EX_COS] = {"cos", 1},
+    [EX_TAN] = {"tan", 1},        [EX_TANH] = {"tanh", 1},
+    [EX_SIGMOID] = {"sigmoid", 1}, [EX_RELU] = {"relu", 1},
+    [EX_SOFTPLUS] = {"softplus", 1}, [EX_GELU] = {"gelu", 1},
+    [EX_MAX] = {"max", 2},        [EX_MIN] = {"min", 2},
+};
+
+static const char FUNCTIONS[] =
+    "exp log sqrt abs sin cos tan tanh sigmoid relu softplus gelu pow(a,b) max(a,b) min(a,b)";
+
+int ex_function(const char *name, size_t len) {
+    static const struct { const char *name; ex_op op; } fns[] = {
+        {"exp", EX_EXP},   {"log", EX_LOG},         {"sqrt", EX_SQRT},   {"abs", EX_ABS},
+        {"sin", EX_SIN},   {"cos", EX_COS},         {"tan", EX_TAN},     {"tanh", EX_TANH},
+        {"sigmoid", EX_SIGMOID}, {"relu", EX_RELU}, {"softplus", EX_SOFTPLUS},
+        {"gelu", EX_GELU}, {"pow", EX_POW},         {"max", EX_MAX},     {"min", EX_MIN},
+    };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (strlen(fns[i].name) == len && memcmp(fns[i].name, name, len) == 0) return (int)fns[i].op;
+    return -1;
+}
+
+/* pi and e: the value, or 0 with *found false. */
+static double constant(const char *name, size_t len, bool *found) {
+    *found = true;
+    if (len == 2 && memcmp(name, "pi", 2) == 0) return 3.14159265358979323846;
+    if (len == 1 && name[0] == 'e') return 2.71828182845904523536;
+    *found = false;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- state */
+
+/* An entry of the operator stack. */
+typedef enum { OS_BINARY, OS_NEG, OS_PAREN, OS_CALL } os_kind;
+
+typedef struct op_entry {
+    uint8_t kind;  /* os_kind */
+    uint8_t op;    /* ex_op for OS_BINARY, OS_NEG, OS_CALL */
+    uint8_t prec;  /* binding strength, OS_BINARY and OS_NEG */
+    int argc;      /* OS_CALL: arguments finished so far */
+    uint32_t line, column;
+} op_entry;
+
+typedef struct parser {
+    ag_expr *e;
+    const char *src;
+    size_t len;
+    ex_lexer lx;
+    ex_token tok; /* the current token */
+    ag_expr_error *err;
+    op_entry *ops;
+    size_t nops, cap_ops;
+    int32_t *out; /* operand stack: node indices */
+    size_t nout, cap_out;
+    int depth;    /* open parentheses and calls */
+} parser;
+
+enum { PREC_ADD = 1, PREC_MUL = 2, PREC_NEG = 3, PREC_POW = 4 };
+
+static const char EXPECT_OPERAND[] =
+    "a number, a name, '(', '-' or a function call such as exp(x)";
+static const char EXPECT_OPERATOR[] =
+    "an operator (+ - * / ^), ')', ',' or the end of the statement (';' or a new line)";
+
+/* Grows *p (of *cap elements of `size` bytes) to hold at least need. */
+static bool grow(void **p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return true;
+    size_t n = *cap ? *cap : 16;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / size) return false;
+        n *= 2;
+    }
+    void *q = realloc(*p, n * size);
+    if (!q) return false;
+    *p = q;
+    *cap = n;
+    return true;
+}
+
+static bool fail_tok(parser *p, const ex_token *tk, const char *expected, const char *msg) {
+    ex_error_at(p->err, p->src, p->len, tk->pos, expected, "%s", msg);
+    return false;
+}
+
+static bool oom(parser *p) {
+    ex_error(p->err, "out of memory while parsing");
+    return false;
+}
+
+static bool advance(parser *p) { return ex_lex_next(&p->lx, &p->tok, p->err); }
+
+/* The kind of the token after the current one, without consuming it
+ * (TK_END if it does not lex: the error comes back when it is read). */
+static ex_tok_kind peek(parser *p) {
+    ex_lexer save = p->lx;
+    ex_token t;
+    ag_expr_error scratch;
+    ex_tok_kind k = ex_lex_next(&p->lx, &t, &scratch) ? t.kind : TK_END;
+    p->lx = save;
+    return k;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+static int32_t new_node(parser *p, ex_op op, int32_t a, int32_t b, uint32_t line, uint32_t column) {
+    ag_expr *e = p->e;
+    if (e->nnodes >= INT32_MAX) {
+        ex_error(p->err, "the program is too large (more than %d nodes)", INT32_MAX);
+        return -1;
+    }
+    if (!grow((void **)&e->nodes, &e->cap_nodes, e->nnodes + 1, sizeof *e->nodes)) {
+        oom(p);
+        return -1;
+    }
+    ex_node *n = &e->nodes[e->nnodes];
+    n->op = (uint8_t)op;
+    n->a = a;
+    n->b = b;
+    n->num = 0;
+    n->name = NULL;
+    n->line = line;
+    n->column = column;
+    n->dep = op == EX_INPUT || (a >= 0 && op != EX_INPUT && e->nodes[a].dep) ||
+             (b >= 0 && e->nodes[b].dep);
+    return (int32_t)e->nnodes++;
+}
+
+static bool push_out(parser *p, int32_t node) {
+    if (node < 0) return false;
+    if (!grow((void **)&p->out, &p->cap_out, p->nout + 1, sizeof *p->out)) return oom(p);
+    p->out[p->nout++] = node;
+    return true;
+}
+
+static bool push_op(parser *p, os_kind kind, ex_op op, int prec, const ex_token *tk) {
+    if (!grow((void **)&p->ops, &p->cap_ops, p->nops + 1, sizeof *p->ops)) return oom(p);
+    p->ops[p->nops++] = (op_entry){(uint8_t)kind, (uint8_t)op, (uint8_t)prec, 0, tk->line, tk->column};
+    return true;
+}
+
+/* Makes the node of an operator or call from the operands on top of the
+ * operand stack. */
+static bool emit(parser *p, const op_entry *o) {
+    int arity = ex_ops[o->op].arity;
+    if (p->nout < (size_t)arity) { /* the state machine makes this impossible */
+        ex_error(p->err, "internal parser error: missing operand of '%s'", ex_ops[o->op].name);
+        return false;
+    }
+    int32_t b = arity == 2 ? p->out[--p->nout] : -1;
+    int32_t a = p->out[--p->nout];
+    return push_out(p, new_node(p, (ex_op)o->op, a, b, o->line, o->column));
+}
+
+/* Pops and emits operators that bind at least as tightly as an incoming
+ * binary operator of precedence prec (strictly tighter for right-assoc ^). */
+static bool reduce_for(parser *p, int prec, bool right_assoc) {
+    while (p->nops > 0) {
+        op_entry *top = &p->ops[p->nops - 1];
+        if (top->kind == OS_PAREN || top->kind == OS_CALL) break;
+        if (top->prec < prec || (top->prec == prec && right_assoc)) break;
+        op_entry o = *top;
+        p->nops--;
+        if (!emit(p, &o)) return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------- operands */
+
+static ex_sym *find_sym(const ag_expr *e, const char *name, size_t len) {
+    ex_sym *s = NULL;
+    HASH_FIND(hh, e->syms, name, len, s);
+    return s;
+}
+
+static ex_sym *add_sym(parser *p, const char *name, size_t len) {
+    ex_sym *s = malloc(sizeof *s + len + 1);
+    if (!s) {
+        oom(p);
+        return NULL;
+    }
+    memcpy(s->name, name, len);
+    s->name[len] = '\0';
+    s->node = -1;
+    s->input = -1;
+    HASH_ADD_KEYPTR(hh, p->e->syms, s->name, len, s);
+    return s;
+}
+
+/* A name in operand position: a call, a constant, a bound name or an input. */
+static bool operand_name(parser *p, bool *want_operand) {
+    const ex_token tk = p->tok;
+    const char *name = p->src + tk.pos;
+    const int nlen = tk.len > 64 ? 64 : (int)tk.len; /* for messages */
+    char msg[160];
+    int fn = ex_function(name, tk.len);
+    ex_tok_kind next = peek(p);
+    if (fn >= 0) {
+        if (next != TK_LPAREN) {
+            snprintf(msg, sizeof msg, "'%.*s' is a function: expected '(' after it", nlen, name);
+            return fail_tok(p, &tk, "'(' and the argument", msg);
+        }
+        if (!advance(p)) return false; /* now at '(' */
+        if (!push_op(p, OS_CALL, (ex_op)fn, 0, &tk)) return false;
+        p->depth++;
+        return true; /* still wants an operand: the first argument */
+    }
+    bool is_const;
+    double c = constant(name, tk.len, &is_const);
+    ex_sym *s = is_const ? NULL : find_sym(p->e, name, tk.len);
+    if (next == TK_LPAREN && !is_const && !(s && s->node >= 0)) {
+        snprintf(msg, sizeof msg, "unknown function '%.*s'", nlen, name);
+        return fail_tok(p, &tk, FUNCTIONS, msg);
+    }
+    *want_operand = false;
+    if (is_const) {
+        int32_t n = new_node(p, EX_NUM, -1, -1, tk.line, tk.column);
+        if (n >= 0) p->e->nodes[n].num = c;
+        return push_out(p, n);
+    }
+    if (!s && !(s = add_sym(p, name, tk.len))) return false;
+    if (s->node < 0) { /* free here: an input, made on first use */
+        ag_expr *e = p->e;
+        if (s->input < 0) {
+            if (e->ninputs >= INT32_MAX - 1 ||
+                !grow((void **)&e->inputs, &e->cap_inputs, (size_t)e->ninputs + 1, sizeof *e->inputs))
+                return oom(p);
+            s->input = e->ninputs;
+            e->inputs[e->ninputs++] = s;
+        }
+        int32_t n = new_node(p, EX_INPUT, s->input, -1, tk.line, tk.column);
+        if (n < 0) return false;
+        s->node = n;
+    }
+    return push_out(p, s->node);
+}
+
+/* -------------------------------------------------------- punctuation */
+
+/* Pops operators down to the innermost '(' or call; false if there is none. */
+static bool reduce_to_marker(parser *p, bool *found) {
+    *found = false;
+    while (p->nops > 0) {
+        op_entry *top = &p->ops[p->nops - 1];
+        if (top->kind == OS_PAREN || top->kind == OS_CALL) {
+            *found = true;
+            return true;
+        }
+        op_entry o = *top;
+        p->nops--;
+        if (!emit(p, &o)) return false;
+    }
+    return true;
+}
+
+static bool close_paren(parser *p) {
+    bool found;
+    if (!reduce_to_marker(p, &found)) return false;
+    if (!found) return fail_tok(p, &p->tok, EXPECT_OPERATOR, "unmatched ')'");
+    op_entry m = p->ops[--p->nops];
+    p->depth--;
+    if (m.kind == OS_PAREN) return true;
+    int arity = ex_ops[m.op].arity, got = m.argc + 1;
+    if (got < arity) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "'%s' takes %d arguments, got %d", m.op == EX_POW ? "pow" : ex_ops[m.op].name,
+                 arity, got);
+        return fail_tok(p, &p->tok, "',' and another argument", msg);
+    }
+    return emit(p, &m);
+}
+
+static bool comma(parser *p) {
+    bool found;
+    if (!reduce_to_marker(p, &found)) return false;
+    if (!found || p->ops[p->nops - 1].kind != OS_CALL)
+        return fail_tok(p, &p->tok, EXPECT_OPERATOR, "',' outside a function's arguments");
+    op_entry *m = &p->ops[p->nops - 1];
+    if (m->argc + 1 >= ex_ops[m->op].arity) {
+        char msg[96];
+        int arity = ex_ops[m->op].arity;
+        snprintf(msg, sizeof msg, "'%s' takes %d argument%s", ex_ops[m->op].name, arity,
+                 arity == 1 ? "" : "s");
+        return fail_tok(p, &p->tok, "')'", msg);
+    }
+    m->argc++;
+    return true;
+}
+
+/* ---------------------------------------------------------- expressions */
+
+/* Parses one expression starting at the current token; stops at ';', a new
+ * line outside parentheses, or the end (left as the current token). */
+static bool parse_expr(parser *p, int32_t *root) {
+    bool want_operand = true;
+    p->nops = p->nout = 0;
+    p->depth = 0;
+    for (;;) {
+        const ex_token *tk = &p->tok;
+        if (tk->kind == TK_NEWLINE && p->depth > 0) { /* lines continue inside (...) */
+            if (!advance(p)) return false;
+            continue;
+        }
+        if (want_operand) {
+            switch (tk->kind) {
+            case TK_NUM: {
+                int32_t n = new_node(p, EX_NUM, -1, -1, tk->line, tk->column);
+                if (n >= 0) p->e->nodes[n].num = tk->num;
+                if (!push_out(p, n)) return false;
+                want_operand = false;
+                break;
+            }
+            case TK_NAME:
+                if (!operand_name(p, &want_operand)) return false;
+                break;
+            case TK_LPAREN:
+                if (!push_op(p, OS_PAREN, EX_NUM, 0, tk)) return false;
+                p->depth++;
+                break;
+            case TK_MINUS:
+                if (!push_op(p, OS_NEG, EX_NEG, PREC_NEG, tk)) return false;
+                break;
+            case TK_PLUS: /* unary plus changes nothing */
+                break;
+            case TK_END:
+            case TK_SEP:
+            case TK_NEWLINE:
+                return fail_tok(p, tk, EXPECT_OPERAND, p->nops || p->nout
+                                    ? "the expression is incomplete" : "expected an expression");
+            default:
+                return fail_tok(p, tk, EXPECT_OPERAND, "expected an operand");
+            }
+        } else {
+            ex_op op = EX_NUM;
+            int prec = 0;
+            switch (tk->kind) {
+            case TK_PLUS: op = EX_ADD, prec = PREC_ADD; break;
+            case TK_MINUS: op = EX_SUB, prec = PREC_ADD; break;
+            case TK_STAR: op = EX_MUL, prec = PREC_MUL; break;
+            case TK_SLASH: op = EX_DIV, prec = PREC_MUL; break;
+            case TK_CARET: op = EX_POW, prec = PREC_POW; break;
+            case TK_RPAREN:
+                if (!close_paren(p)) return false;
+                break;
+            case TK_COMMA:
+                if (!comma(p)) return false;
+                want_operand = true;
+                break;
+            case TK_END:
+            case TK_SEP:
+            case TK_NEWLINE: {
+                if (p->depth > 0) {
+                    const op_entry *m = &p->ops[p->nops - 1];
+                    for (size_t i = p->nops; i-- > 0;)
+                        if (p->ops[i].kind == OS_PAREN || p->ops[i].kind == OS_CALL) {
+                            m = &p->ops[i];
+                            break;
+                        }
+                    char msg[128];
+                    snprintf(msg, sizeof msg, "missing ')': the '(' at line %u, column %u is never closed",
+                             m->line, m->column + (m->kind == OS_CALL ? (unsigned)strlen(ex_ops[m->op].name) : 0));
+                    return fail_tok(p, tk, "')'", msg);
+                }
+                bool found;
+                if (!reduce_to_marker(p, &found)) return false;
+                if (p->nout != 1) {
+                    ex_error(p->err, "internal parser error: %zu operands left", p->nout);
+                    return false;
+                }
+                *root = p->out[0];
+                return true;
+            }
+            case TK_ASSIGN:
+                return fail_tok(p, tk, EXPECT_OPERATOR,
+                                "'=' can only follow a name at the start of a statement");
+            default:
+                return fail_tok(p, tk, EXPECT_OPERATOR, "expected an operator");
+            }
+            if (prec) {
+                if (!reduce_for(p, prec, op == EX_POW)) return false;
+                if (!push_op(p, OS_BINARY, op, prec, tk)) return false;
+                want_operand = true;
+            }
+        }
+        if (!advance(p)) return false;
+    }
+}
+
+/* ------------------------------------------------------------ statements */
+
+static bool parse_program(parser *p) {
+    ag_expr *e = p->e;
+    bool have_output = false;      /* the last statement so far is an expression */
+    ex_token last_expr_start = {0}, last_bind = {0};
+    if (!advance(p)) return false;
+    for (;;) {
+        while (p->tok.kind == TK_SEP || p->tok.kind == TK_NEWLINE)
+            if (!advance(p)) return false;
+        if (p->tok.kind == TK_END) break;
+        if (have_output)
+            return fail_tok(p, &last_expr_start, "a binding, name = expression",
+                            "only the last statement can be a bare expression (the output)");
+        const ex_token start = p->tok;
+        ex_sym *bind = NULL;
+        if (start.kind == TK_NAME && peek(p) == TK_ASSIGN) {
+            const char *name = p->src + start.pos;
+            const int nlen = start.len > 64 ? 64 : (int)start.len;
+            bool is_const;
+            constant(name, start.len, &is_const);
+            if (is_const || ex_function(name, start.len) >= 0) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "cannot bind '%.*s': it is a %s", nlen, name,
+                         is_const ? "constant" : "function");
+                return fail_tok(p, &start, "another name", msg);
+            }
+            bind = find_sym(e, name, start.len);
+            if (!bind && !(bind = add_sym(p, name, start.len))) return false;
+            if (!advance(p) || !advance(p)) return false; /* the name, '=' */
+        }
+        size_t first_node = e->nnodes;
+        int32_t root;
+        if (!parse_expr(p, &root)) return false;
+        e->nstatements++;
+        if (bind) {
+            /* Name the node only if this statement made it: `y = x` must
+             * not rename x. Visible from the next statement on. */
+            if ((size_t)root >= first_node) e->nodes[root].name = bind->name;
+            bind->node = root;
+            have_output = false;
+            last_bind = start;
+        } else {
+            e->output = root;
+            have_output = true;
+            last_expr_start = start;
+        }
+    }
+    if (e->nstatements == 0)
+        return fail_tok(p, &p->tok, EXPECT_OPERAND, "the program is empty");
+    if (!have_output) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the program ends with a binding of '%.*s'; its last statement must be the output",
+                 last_bind.len > 64 ? 64 : (int)last_bind.len, p->src + last_bind.pos);
+        return fail_tok(p, &p->tok, "an expression after the last binding, e.g. its name", msg);
+    }
+    return true;
+}
+
+ag_expr *ag_expr_parse_n(const char *src, size_t len, ag_expr_error *err) {
+    if (!src) {
+        ex_error(err, "the program is NULL");
+        return NULL;
+    }
+    ag_expr *e = calloc(1, sizeof *e);
+    if (!e) {
+        ex_error(err, "out of memory while parsing");
+        return NULL;
+    }
+    e->output = -1;
+    parser p = {.e = e, .src = src, .len = len, .err = err};
+    p.lx = (ex_lexer){.src = src, .len = len, .pos = 0, .line = 1, .line_start = 0};
+    bool ok = parse_program(&p);
+    free(p.ops);
+    free(p.out);
+    if (!ok) {
+        ag_expr_free(e);
+        return NULL;
+    }
+    if (err) ex_error(err, "no error");
+    return e;
+}
+
+ag_expr *ag_expr_parse(const char *src, ag_expr_error *err) {
+    return ag_expr_parse_n(src, src ? strlen(src) : 0, err);
+}
+
+void ag_expr_free(ag_expr *e) {
+    if (!e) return;
+    ex_sym *s, *tmp;
+    HASH_ITER(hh, e->syms, s, tmp) {
+        HASH_DEL(e->syms, s);
+        free(s);
+    }
+    free(e->inputs);
+    free(e->nodes);
+    free(e);
+}

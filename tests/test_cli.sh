@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The tapegrad command: each option, each exit status, valid JSON.
+# usage: tests/test_cli.sh PATH/TO/tapegrad
+set -u
+TG=${1:?usage: test_cli.sh PATH/TO/tapegrad}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0
+
+# run EXPECTED_STATUS ARGS...: runs tapegrad, keeping stdout and stderr.
+run() {
+    local want=$1; shift
+    "$TG" "$@" >"$TMP/out" 2>"$TMP/err"
+    local got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "FAIL: tapegrad $* exited $got, expected $want"
+        sed 's/^/  out: /' "$TMP/out" | head -20
+        sed 's/^/  err: /' "$TMP/err" | head -20
+        fail=$((fail + 1))
+        return 1
+    fi
+    pass=$((pass + 1))
+}
+
+# has FILE TEXT: the file contains the text (fixed string).
+has() {
+    if grep -qF -- "$2" "$TMP/$1"; then pass=$((pass + 1)); else
+        echo "FAIL: $1 lacks '$2'"; sed 's/^/  | /' "$TMP/$1" | head -20; fail=$((fail + 1)); fi
+}
+
+# json_ok: stdout is one valid JSON object; extra python checks as $1.
+json_ok() {
+    if command -v python3 >/dev/null; then
+        if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); ${1:-pass}" "$TMP/out"; then
+            pass=$((pass + 1))
+        else
+            echo "FAIL: invalid JSON or failed check: ${1:-}"; cat "$TMP/out"; fail=$((fail + 1))
+        fi
+    else
+        has out '"value": '
+    fi
+}
+
+# --- help, version, usage -------------------------------------------------
+run 0 --help && has out "--expect NAME=FORMULA" && has out "EXIT STATUS" && has out "EXAMPLES"
+run 0 grad --help && has out "--order 2"
+run 0 --version && has out "tapegrad 0."
+run 2 && has err "usage:"
+run 2 frobnicate && has err "unknown command 'frobnicate'"
+run 2 grad && has err "missing PROGRAM"
+run 2 grad 'x' x=1 --frob && has err "unknown option '--frob'"
+run 2 grad -x^2 x=1 && has err "'--'"
+run 2 grad 'x' x=1 --order 3 && has err "--order takes 1 or 2"
+run 2 grad 'x' x=1 --order && has err "needs a value"
+run 2 grad 'x' x=1 --points -1
+run 2 grad 'x' x=1 --range 3:1 && has err "LO:HI"
+run 2 grad 'x' x=1 --json=1 && has err "takes no value"
+
+# --- default output -------------------------------------------------------
+run 0 grad 'exp(x^2)' x=0.5 && has out "value: 1.2840254166877414" && has out "d/dx" \
+    && has out "check: ok"
+run 0 grad 'u = x*y; v = sin(x); u + v' x=1 y=2 && has out "d/dy" && has out "= 2"
+run 0 grad -- '-x^2' x=3 && has out "value: -9"
+run 0 grad 'x^2' 'x=pi/4' && has out "value: 0.61685027506808487"
+run 0 grad '2^3^2' && has out "value: 512"
+run 0 grad 'x = x + 1; x * x' x=2 && has out "value: 9"
+
+# --- values and names ------------------------------------------------------
+run 2 grad 'x * y' x=1 && has err "input 'y' has no value"
+run 2 grad 'x' x=1 z=2 && has err "'z' is not an input"
+run 2 grad 'x' x=1 x=2 && has err "given twice"
+run 2 grad 'x' x=abc && has err "value of x"
+run 2 grad 'x' x=1+ && has err "value of x"
+run 2 grad 'x' x && has err "NAME=VALUE"
+
+# --- parse errors ------------------------------------------------------------
+run 2 grad 'x +* 2' x=1 && has err "line 1, column 4" && has err "  x +* 2" \
+    && has err "     ^" && has err "expected:"
+run 2 grad 'foo(x)' x=1 && has err "unknown function 'foo'"
+run 2 grad 'y = 2*x
+z = (y' x=1 && has err "line 2" && has err "never closed"
+run 2 grad 'y = x' x=1 && has err "ends with a binding of 'y'"
+
+# --- domain problems --------------------------------------------------------
+run 1 grad 'log(x)' x=-1 && has out "value: nan" && has out "'log' at line 1, column 1"
+run 1 grad 'a = x - 1; b = sqrt(a); b' x=0 && has out "'sqrt' (bound to b) at line 1, column 16"
+run 1 grad '1/x' x=0 && has out "'/'"
+run 1 grad 'relu(x)' x=0 && has out "MISMATCH" && has out "kink"
+
+# --- --json -------------------------------------------------------------------
+run 0 grad 'exp(x^2)' x=0.5 --json
+json_ok "assert d['value'] == 1.2840254166877414 and d['check']['ok'] is True and set(d['grad']) == {'x'} and 'max_abs_err' in d['check'] and 'max_rel_err' in d['check']"
+has out '"value": 1.2840254166877414'
+run 0 grad 'x*y' x=0.1 y=3 --json
+json_ok "assert d['grad']['y'] == 0.1 and d['grad']['x'] == 3"
+has out '"y": 0.10000000000000001' # 17 significant digits round-trip
+run 1 grad 'log(x)' x=-1 --json
+json_ok "assert d['value'] == 'NaN' and d['check']['ok'] is False and d['first_nonfinite']['op'] == 'log'"
+run 1 grad '1/x' x=0 --json
+json_ok "assert d['value'] == 'Infinity'"
+run 0 grad 'u = x*y; v = sin(x); u + v' x=1 y=2 --order 2 --json
+json_ok "import math; h=d['hessian']; assert abs(h['x']['x'] + math.sin(1)) < 1e-12 and h['x']['y'] == 1 and h['y']['x'] == 1 and h['y']['y'] == 0 and d['hessian_check']['ok']"
+run 0 grad 'exp(x^2)' x=0.5 --expect 'x=2*x*exp(x^2)' --json
+json_ok "e=d['expect'][0]; assert e['name']=='x' and e['ok'] and e['points']==101 and e['disagreement'] is None"
+run 1 grad 'x^3' x=1 --expect 'x=3*x' --json
+json_ok "e=d['expect'][0]; m=e['disagreement']; assert not e['ok'] and m['at']['x'] != 1 and abs(m['autodiff'] - 3*m['at']['x']**2) < 1e-12 and abs(m['expected'] - 3*m['at']['x']) < 1e-12"
+
+# --- --order 2 ----------------------------------------------------------------
+run 0 grad 'x^2*y' x=3 y=2 --order 2 && has out "hessian" && has out "hessian check: ok"
+run 0 grad 'x + y' x=1 y=2 --order 2 && has out "hessian check: ok"
+
+# --- --expect -----------------------------------------------------------------
+run 0 grad 'exp(x^2)' x=0.5 --expect 'x=2*x*exp(x^2)' \
+    && has out "agrees at the given point and 100 random points"
+run 0 grad 'x*y + sin(y)' x=1 y=2 --expect 'x=y' --expect 'y=x+cos(y)' --points 20 \
+    && has out "20 random points"
+run 1 grad 'x^3' x=1 --expect 'x=3*x' && has out "DISAGREES at x = " && has out "autodiff" \
+    && has out "expected"
+run 1 grad 'x^2' x=1 --expect 'x=x' --points 0 && has out "DISAGREES at x = 1" \
+    && has out "autodiff 2, expected 1"
+run 0 grad 'x^2' x=1 --expect 'x=2*x' --range -5:5 --points 7 --seed 9
+run 0 grad 'log(x)' x=1 --expect 'x=1/x' --range -3:3  # NaN where both are NaN agrees
+run 2 grad 'x^2' x=1 --expect 'x=2*z' && has err "unknown name 'z'"
+run 2 grad 'x^2' x=1 --expect 'y=2' && has err "'y' is not an input"
+run 2 grad 'x^2' x=1 --expect '2*x' && has err "NAME=FORMULA"
+run 2 grad 'x^2' x=1 --expect 'x=2*' && has err "formula for x" && has err "^"
+run 1 grad 'x^2' x=1 --expect 'x=2*x+1e-6' --rtol 0 --atol 0
+run 0 grad 'x^2' x=1 --expect 'x=2*x+1e-6' --atol 1e-5
+
+# --- --trace, --dot, --svg, --png --------------------------------------------
+if "$TG" grad 'x' x=1 --trace 2>&1 | grep -q "not built"; then
+    for o in --trace "--dot $TMP/g.dot" "--svg $TMP/g.svg" "--png $TMP/g.png"; do
+        # shellcheck disable=SC2086
+        run 2 grad 'exp(x^2)' x=0.5 $o && has err "not built"
+    done
+else
+    run 0 grad 'exp(x^2)' x=0.5 --trace && has out "value: "
+    run 0 grad 'b = a + a; c = b * b; c' a=3 --trace --ascii
+    run 0 grad 'exp(x^2)' x=0.5 --trace --json
+    json_ok
+    run 0 grad 'z = x^2; exp(z)' x=0.5 --dot "$TMP/g.dot" && has out "value: "
+    if grep -q "digraph" "$TMP/g.dot"; then pass=$((pass + 1)); else echo "FAIL: no DOT"; fail=$((fail + 1)); fi
+    run 2 grad 'x' x=1 --dot "$TMP/no/such/dir/g.dot" && has err "cannot write"
+    if command -v dot >/dev/null; then
+        run 0 grad 'exp(x^2)' x=0.5 --svg "$TMP/g.svg" && has g.svg "<svg"
+        run 0 grad 'exp(x^2)' x=0.5 --png "$TMP/g.png"
+        [ -s "$TMP/g.png" ] && pass=$((pass + 1)) || { echo "FAIL: empty PNG"; fail=$((fail + 1)); }
+    else
+        run 2 grad 'exp(x^2)' x=0.5 --svg "$TMP/g.svg" && has err "graphviz"
+        run 2 grad 'exp(x^2)' x=0.5 --png "$TMP/g.png" && has err "graphviz"
+    fi
+fi
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,407 @@
+/* The expression language: every construct, precedence, rebinding, errors
+ * with positions, robustness (deep nesting, long programs, huge numbers),
+ * and gradients of parsed programs against hand-built graphs. */
+#include "testutil.h"
+
+#include <expr.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The value of a program at the given input values (program order). */
+static double value_of(const char *src, const double *x) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse(src, &err);
+    ck_assert_msg(e != NULL, "%s: %s", src, err.message);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *y = ag_expr_build(t, e, x, &(ag_expr_build_opts){.constant_inputs = true}, NULL,
+                                 NULL, &err);
+    ck_assert_msg(y != NULL, "%s: %s", src, err.message);
+    double v = ag_item(y);
+    ag_tape_free(t);
+    ag_expr_free(e);
+    return v;
+}
+
+static double value0(const char *src) { return value_of(src, NULL); }
+
+/* Parses a program that must fail; returns the error. */
+static ag_expr_error parse_error(const char *src) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse(src, &err);
+    ck_assert_msg(e == NULL, "'%s' parsed but should not", src);
+    return err;
+}
+
+START_TEST(numbers_and_constants) {
+    ck_assert_double_eq(value0("12"), 12.0);
+    ck_assert_double_eq(value0("1.5"), 1.5);
+    ck_assert_double_eq(value0(".5"), 0.5);
+    ck_assert_double_eq(value0("3."), 3.0);
+    ck_assert_double_eq(value0("3e-4"), 3e-4);
+    ck_assert_double_eq(value0("2.5E+2"), 250.0);
+    ck_assert_double_eq_tol(value0("pi"), 3.14159265358979323846, 1e-15);
+    ck_assert_double_eq_tol(value0("e"), 2.71828182845904523536, 1e-15);
+    ck_assert_double_eq(value0("  7 # a comment"), 7.0);
+}
+END_TEST
+
+START_TEST(operators_and_precedence) {
+    ck_assert_double_eq(value0("1 + 2 * 3"), 7.0);
+    ck_assert_double_eq(value0("(1 + 2) * 3"), 9.0);
+    ck_assert_double_eq(value0("8 - 3 - 2"), 3.0);   /* left-assoc */
+    ck_assert_double_eq(value0("16 / 4 / 2"), 2.0); /* left-assoc */
+    ck_assert_double_eq(value0("2^3^2"), 512.0);    /* right-assoc */
+    ck_assert_double_eq(value0("-2^2"), -4.0);      /* ^ tighter than unary minus */
+    ck_assert_double_eq(value0("(-2)^2"), 4.0);
+    ck_assert_double_eq(value0("2^-1"), 0.5);
+    ck_assert_double_eq(value0("2^-1^2"), 0.5);     /* 2^(-(1^2)) */
+    ck_assert_double_eq(value0("-2*3"), -6.0);
+    ck_assert_double_eq(value0("2*-3"), -6.0);
+    ck_assert_double_eq(value0("--2"), 2.0);
+    ck_assert_double_eq(value0("+2 - +1"), 1.0);
+    ck_assert_double_eq(value0("2^3*4"), 32.0);
+    ck_assert_double_eq(value0("1 - 2^2 * 3"), -11.0);
+    double x = 3;
+    ck_assert_double_eq(value_of("-x^2", &x), -9.0);
+}
+END_TEST
+
+START_TEST(functions) {
+    double x = 0.7;
+    ck_assert_double_eq_tol(value_of("exp(x)", &x), exp(0.7), 1e-15);
+    ck_assert_double_eq_tol(value_of("log(x)", &x), log(0.7), 1e-15);
+    ck_assert_double_eq_tol(value_of("sqrt(x)", &x), sqrt(0.7), 1e-15);
+    ck_assert_double_eq(value0("abs(-3)"), 3.0);
+    ck_assert_double_eq_tol(value_of("sin(x) + cos(x) + tan(x)", &x), sin(0.7) + cos(0.7) + tan(0.7), 1e-14);
+    ck_assert_double_eq_tol(value_of("tanh(x)", &x), tanh(0.7), 1e-15);
+    ck_assert_double_eq_tol(value_of("sigmoid(x)", &x), 1 / (1 + exp(-0.7)), 1e-15);
+    ck_assert_double_eq(value0("relu(-2) + relu(3)"), 3.0);
+    ck_assert_double_eq_tol(value_of("softplus(x)", &x), log1p(exp(0.7)), 1e-15);
+    ck_assert_double_eq_tol(value_of("gelu(x)", &x), 0.7 * 0.5 * (1 + erf(0.7 / sqrt(2))), 1e-15);
+    ck_assert_double_eq(value0("pow(2, 10)"), 1024.0);
+    ck_assert_double_eq(value0("max(2, 5) + min(2, 5)"), 7.0);
+    ck_assert_double_eq(value0("max(min(1, 2), pow(3, 0))"), 1.0);
+}
+END_TEST
+
+START_TEST(statements_and_rebinding) {
+    double x = 2;
+    ck_assert_double_eq(value_of("y = x * 3; y + 1", &x), 7.0);
+    ck_assert_double_eq(value_of("x = x + 1; x = x * x; x", &x), 9.0); /* newest binding */
+    ck_assert_double_eq(value_of("a = x\n\n b = a + 1 ;; \n b * a\n", &x), 6.0);
+    ck_assert_double_eq(value_of("s = (x +\n 1)\n s", &x), 3.0); /* lines continue inside () */
+
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse("u = x * y; v = u + z; x = 1; v + x + w", &err);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(ag_expr_num_inputs(e), 4); /* order of first appearance */
+    ck_assert_str_eq(ag_expr_input_name(e, 0), "x");
+    ck_assert_str_eq(ag_expr_input_name(e, 1), "y");
+    ck_assert_str_eq(ag_expr_input_name(e, 2), "z");
+    ck_assert_str_eq(ag_expr_input_name(e, 3), "w");
+    ck_assert_ptr_null(ag_expr_input_name(e, 4));
+    ck_assert_int_eq(ag_expr_input_index(e, "z"), 2);
+    ck_assert_int_eq(ag_expr_input_index(e, "u"), -1); /* bound, not an input */
+    ck_assert_int_eq(ag_expr_input_index(e, "q"), -1);
+    ck_assert_uint_eq(ag_expr_num_statements(e), 4);
+    ag_expr_free(e);
+}
+END_TEST
+
+START_TEST(bind_values_by_name) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse("x * y", &err);
+    ck_assert_ptr_nonnull(e);
+    double v[2];
+    const char *names[] = {"y", "x"};
+    ck_assert_int_eq(ag_expr_bind_values(e, 2, names, (double[]){3, 4}, v, &err), 0);
+    ck_assert_double_eq(v[0], 4.0);
+    ck_assert_double_eq(v[1], 3.0);
+    ck_assert_int_eq(ag_expr_bind_values(e, 1, names, (double[]){3}, v, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.message, "'x' has no value"));
+    const char *bad[] = {"x", "y", "z"};
+    ck_assert_int_eq(ag_expr_bind_values(e, 3, bad, (double[]){1, 2, 3}, v, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.message, "'z' is not an input"));
+    ck_assert_ptr_nonnull(strstr(err.message, "x, y"));
+    const char *twice[] = {"x", "x"};
+    ck_assert_int_eq(ag_expr_bind_values(e, 2, twice, (double[]){1, 2}, v, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.message, "twice"));
+    ag_expr_free(e);
+}
+END_TEST
+
+START_TEST(errors_have_positions) {
+    ag_expr_error err = parse_error("x +* 2");
+    ck_assert_int_eq(err.line, 1);
+    ck_assert_int_eq(err.column, 4);
+    ck_assert_str_eq(err.line_text, "x +* 2");
+    ck_assert_int_eq(err.caret, 3);
+    ck_assert_ptr_nonnull(strstr(err.expected, "a number"));
+
+    err = parse_error("a = 1\nb = a +\nb");
+    ck_assert_int_eq(err.line, 2);
+    ck_assert_int_eq(err.column, 8);
+    ck_assert_str_eq(err.line_text, "b = a +");
+    ck_assert_ptr_nonnull(strstr(err.message, "incomplete"));
+
+    err = parse_error("(x + (2");
+    ck_assert_ptr_nonnull(strstr(err.message, "never closed"));
+    ck_assert_str_eq(err.expected, "')'");
+    err = parse_error("x)");
+    ck_assert_ptr_nonnull(strstr(err.message, "unmatched ')'"));
+    ck_assert_int_eq(err.column, 2);
+    err = parse_error("");
+    ck_assert_ptr_nonnull(strstr(err.message, "empty"));
+    err = parse_error("y = x");
+    ck_assert_ptr_nonnull(strstr(err.message, "ends with a binding of 'y'"));
+    err = parse_error("x; y");
+    ck_assert_ptr_nonnull(strstr(err.message, "only the last statement"));
+    err = parse_error("2x");
+    ck_assert_int_eq(err.column, 2);
+    err = parse_error("1e+");
+    ck_assert_ptr_nonnull(strstr(err.message, "exponent"));
+    err = parse_error("x @ y");
+    ck_assert_ptr_nonnull(strstr(err.message, "'@'"));
+    ck_assert_int_eq(err.column, 3);
+    err = parse_error("x = = 1");
+    err = parse_error("x + (y = 1)");
+    ck_assert_ptr_nonnull(strstr(err.message, "'='"));
+    err = parse_error("x, y");
+    ck_assert_ptr_nonnull(strstr(err.message, "','"));
+    err = parse_error("pi = 3; pi");
+    ck_assert_ptr_nonnull(strstr(err.message, "constant"));
+    err = parse_error("exp = 3; exp");
+    ck_assert_ptr_nonnull(strstr(err.message, "function"));
+    /* columns count characters: the é is one column */
+    err = parse_error("# é\nxé");
+    ck_assert_int_eq(err.line, 2);
+    ck_assert_int_eq(err.column, 2);
+    /* the error print shows the line and a caret */
+    char buf[1024] = {0};
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    ag_expr_error_print(f, "p", &(ag_expr_error){0});
+    err = parse_error("x +* 2");
+    ag_expr_error_print(f, "p", &err);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "  x +* 2\n     ^\n"));
+}
+END_TEST
+
+START_TEST(unknown_functions_are_named) {
+    ag_expr_error err = parse_error("1 + foo(x)");
+    ck_assert_str_eq(err.message, "unknown function 'foo'");
+    ck_assert_int_eq(err.column, 5);
+    ck_assert_ptr_nonnull(strstr(err.expected, "sigmoid"));
+    err = parse_error("exp x");
+    ck_assert_ptr_nonnull(strstr(err.message, "'exp' is a function"));
+    err = parse_error("max(1)");
+    ck_assert_ptr_nonnull(strstr(err.message, "'max' takes 2 arguments, got 1"));
+    err = parse_error("exp(1, 2)");
+    ck_assert_ptr_nonnull(strstr(err.message, "'exp' takes 1 argument"));
+    err = parse_error("pow(1, 2, 3)");
+    ck_assert_ptr_nonnull(strstr(err.message, "takes 2 arguments"));
+}
+END_TEST
+
+START_TEST(deep_nesting) { /* 10^4 parentheses: no recursion, so no stack overflow */
+    const int depth = 10000;
+    char *src = malloc((size_t)depth * 8 + 16);
+    char *p = src;
+    for (int i = 0; i < depth; i++) p += sprintf(p, "(");
+    p += sprintf(p, "x");
+    for (int i = 0; i < depth; i++) p += sprintf(p, ")");
+    double x = 1.5;
+    ck_assert_double_eq(value_of(src, &x), 1.5);
+    /* nested calls and prefix minus too */
+    p = src;
+    for (int i = 0; i < depth; i++) p += sprintf(p, "abs(-");
+    p += sprintf(p, "x");
+    for (int i = 0; i < depth; i++) p += sprintf(p, ")");
+    ck_assert_double_eq(value_of(src, &x), 1.5);
+    /* and 10^5 unclosed: a clear error */
+    free(src);
+    src = malloc(100001);
+    memset(src, '(', 100000);
+    src[100000] = '\0';
+    ag_expr_error err = parse_error(src);
+    ck_assert_ptr_nonnull(strstr(err.message, "incomplete"));
+    free(src);
+}
+END_TEST
+
+START_TEST(million_statements) {
+    const int n = 1000000;
+    const char stmt[] = "x = x + 1\n";
+    size_t len = (size_t)n * (sizeof stmt - 1);
+    char *src = malloc(len + 2);
+    for (int i = 0; i < n; i++) memcpy(src + (size_t)i * (sizeof stmt - 1), stmt, sizeof stmt - 1);
+    src[len] = 'x';
+    src[len + 1] = '\0';
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse(src, &err);
+    ck_assert_msg(e != NULL, "%s", err.message);
+    ck_assert_uint_eq(ag_expr_num_statements(e), (size_t)n + 1);
+    ck_assert_int_eq(ag_expr_num_inputs(e), 1);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *in;
+    ag_tensor *y = ag_expr_build(t, e, (double[]){0.5}, NULL, &in, NULL, &err);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_double_eq(ag_item(y), 0.5 + n);
+    ck_assert_int_eq(ag_backward(t, y), AG_OK);
+    ck_assert_double_eq(ag_grad_item(in), 1.0);
+    ag_tape_free(t);
+    ag_expr_free(e);
+    free(src);
+}
+END_TEST
+
+START_TEST(huge_numbers) {
+    ck_assert(isinf(value0("1e999")));
+    ck_assert_double_eq(value0("1e-999"), 0.0);
+    ck_assert(isinf(value0("-1e999")) && value0("-1e999") < 0);
+    char big[400];
+    memset(big, '9', 399);
+    big[399] = '\0';
+    ck_assert(isinf(value0(big)));
+    /* where the first non-finite value came from */
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse("a = x * 2\nb = log(a - 10)\nc = b + 1e999\nc", &err);
+    ck_assert_ptr_nonnull(e);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *in;
+    ag_expr_nonfinite nf;
+    ag_tensor *y = ag_expr_build(t, e, (double[]){1.0}, NULL, &in, &nf, &err);
+    ck_assert_ptr_nonnull(y);
+    ck_assert(isnan(ag_item(y)));
+    ck_assert(nf.found);
+    ck_assert_str_eq(nf.op, "log");
+    ck_assert_str_eq(nf.name, "b");
+    ck_assert_int_eq(nf.line, 2);
+    ck_assert_int_eq(nf.column, 5);
+    ag_tape_free(t);
+    ag_expr_free(e);
+}
+END_TEST
+
+/* d/dx of the program at x (one input). */
+static double grad_of(const char *src, double x, double *value) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse(src, &err);
+    ck_assert_msg(e != NULL, "%s", err.message);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *in, *g;
+    ag_tensor *y = ag_expr_build(t, e, &x, NULL, &in, NULL, &err);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(ag_grad(t, y, NULL, 1, &in, &g), AG_OK);
+    double d = ag_item(g);
+    if (value) *value = ag_item(y);
+    ag_tape_free(t);
+    ag_expr_free(e);
+    return d;
+}
+
+START_TEST(gradients_match_hand_built_graphs) {
+    /* e^(x^2) */
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_scalar(t, 0.5));
+    ag_tensor *y = ag_exp(t, ag_pow_c(t, x, 2));
+    ck_assert_int_eq(ag_backward(t, y), AG_OK);
+    double v;
+    ck_assert_double_eq(grad_of("exp(x^2)", 0.5, &v), ag_grad_item(x));
+    ck_assert_double_eq(v, ag_item(y));
+    /* fan-out: b = a + a; c = b * b → dc/da = 8a */
+    ck_assert_double_eq(grad_of("b = a + a; c = b * b; c", 3.0, NULL), 24.0);
+    /* b = a + a; c = b + b → 4 (pitfall 1) */
+    ck_assert_double_eq(grad_of("b = a + a; b + b", 3.0, NULL), 4.0);
+    /* negative base, constant exponent: value and derivative right */
+    ck_assert_double_eq(grad_of("x^2", -3.0, &v), -6.0);
+    ck_assert_double_eq(v, 9.0);
+    ck_assert_double_eq(grad_of("x^3", -2.0, &v), 12.0);
+    ck_assert_double_eq(v, -8.0);
+    ck_assert_double_eq(grad_of("pow(x, 1 + 1)", -3.0, NULL), -6.0); /* constant subtree */
+    /* max at a tie splits the gradient */
+    ck_assert_double_eq(grad_of("max(x, 1)", 1.0, NULL), 0.5);
+    ck_assert_double_eq(grad_of("min(x, 1)", 0.0, NULL), 1.0);
+    /* variable exponent uses ag_pow: d/dx 2^x = 2^x log 2 */
+    ck_assert_double_eq_tol(grad_of("2^x", 3.0, NULL), 8 * log(2.0), 1e-14);
+    ck_assert_double_eq_tol(grad_of("x^x", 2.0, NULL), 4 * (log(2.0) + 1), 1e-14);
+    /* constants are not inputs */
+    ck_assert_double_eq_tol(grad_of("pi * x + e", 1.0, NULL), M_PI, 1e-15);
+    ag_tape_free(t);
+}
+END_TEST
+
+START_TEST(second_order_of_parsed_program) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse("u = x * y; v = sin(x); u + v", &err);
+    ck_assert_ptr_nonnull(e);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *in[2], *g[2], *h[2];
+    ag_tensor *y = ag_expr_build(t, e, (double[]){1.0, 2.0}, NULL, in, NULL, &err);
+    ck_assert_int_eq(ag_grad_ex(t, y, 2, in, g, &(ag_backward_opts){.create_graph = true}), AG_OK);
+    ck_assert_double_eq_tol(ag_item(g[0]), 2 + cos(1.0), 1e-15);
+    ck_assert_int_eq(ag_grad(t, g[0], NULL, 2, in, h), AG_OK);
+    ck_assert_double_eq_tol(ag_item(h[0]), -sin(1.0), 1e-15);
+    ck_assert_double_eq(ag_item(h[1]), 1.0);
+    ag_tape_free(t);
+    ag_expr_free(e);
+}
+END_TEST
+
+START_TEST(bound_nodes_are_named) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse("z = x^2; w = z; y = exp(w); y * 1", &err);
+    ck_assert_ptr_nonnull(e);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *in;
+    ag_tensor *out = ag_expr_build(t, e, (double[]){0.5}, NULL, &in, NULL, &err);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_str_eq(ag_name(in), "x");
+    ck_assert_ptr_null(ag_name(out)); /* the output expression is not bound */
+    ag_tape_free(t);
+    ag_expr_free(e);
+}
+END_TEST
+
+START_TEST(memory_cap_is_an_error) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse("x = x + 1\nx = x + 1\nx = x + 1\nx * x", &err);
+    ck_assert_ptr_nonnull(e);
+    ag_tape *t = ag_tape_new(64); /* far too small */
+    ag_tensor *in;
+    ck_assert_ptr_null(ag_expr_build(t, e, (double[]){1}, NULL, &in, NULL, &err));
+    ck_assert(strlen(err.message) > 0);
+    ag_tape_free(t);
+    ag_expr_free(e);
+    /* NULL arguments are errors, not crashes */
+    ck_assert_ptr_null(ag_expr_parse(NULL, &err));
+    ck_assert_ptr_null(ag_expr_build(NULL, NULL, NULL, NULL, NULL, NULL, &err));
+    ag_expr_free(NULL);
+    ck_assert_int_eq(ag_expr_num_inputs(NULL), 0);
+    /* a NUL byte inside a counted program */
+    ck_assert_ptr_null(ag_expr_parse_n("x\0y", 3, &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "0x00"));
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("expr");
+    TCase *tc = tcase_create("expr");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, numbers_and_constants);
+    tcase_add_test(tc, operators_and_precedence);
+    tcase_add_test(tc, functions);
+    tcase_add_test(tc, statements_and_rebinding);
+    tcase_add_test(tc, bind_values_by_name);
+    tcase_add_test(tc, errors_have_positions);
+    tcase_add_test(tc, unknown_functions_are_named);
+    tcase_add_test(tc, deep_nesting);
+    tcase_add_test(tc, million_statements);
+    tcase_add_test(tc, huge_numbers);
+    tcase_add_test(tc, gradients_match_hand_built_graphs);
+    tcase_add_test(tc, second_order_of_parsed_program);
+    tcase_add_test(tc, bound_nodes_are_named);
+    tcase_add_test(tc, memory_cap_is_an_error);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

@@ -1,0 +1,115 @@
+/* Shared declarations of the tapegrad command's parts: arguments, the
+ * numeric checks, --expect, rendering and output. */
+#ifndef TAPEGRAD_CLI_H
+#define TAPEGRAD_CLI_H
+
+#include <autograd.h>
+#include <expr.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit statuses. */
+enum { EXIT_OK = 0, EXIT_CHECK_FAILED = 1, EXIT_ERROR = 2 };
+
+/* ------------------------------------------------------------ arguments */
+
+typedef struct grad_args {
+    const char *program;
+    int nvalues;          /* NAME=VALUE pairs */
+    const char **names;
+    double *values;
+    bool json;
+    int order;            /* 1 or 2 */
+    int nexpect;          /* --expect NAME=FORMULA */
+    const char **expect;
+    long points;          /* --points (default 100) */
+    bool have_range;
+    double lo, hi;        /* --range LO:HI */
+    uint64_t seed;        /* --seed (default 1) */
+    double rtol, atol;    /* --expect tolerances */
+    bool trace, ascii;
+    const char *dot, *svg, *png;
+} grad_args;
+
+/* Parses `tapegrad grad` arguments (argv[0] is "grad"). Returns 0 when fine,
+ * EXIT_ERROR after printing a usage error, or -1 after printing the help
+ * (--help). Arrays are malloc'd; free with grad_args_free. */
+int grad_args_parse(int argc, char **argv, grad_args *a);
+void grad_args_free(grad_args *a);
+
+void print_help(FILE *out);
+void print_usage_hint(FILE *out);
+
+/* Evaluates a constant formula (a NAME=VALUE value such as pi/4). Returns
+ * false after printing an error naming `what`. */
+bool eval_constant(const char *formula, const char *what, double *out);
+
+/* -------------------------------------------------------------- numerics */
+
+/* A program ready to be evaluated repeatedly on a scratch tape. */
+typedef struct evaluator {
+    const ag_expr *e;
+    ag_tape *scratch; /* reset after each evaluation */
+    int n;            /* inputs */
+} evaluator;
+
+/* The program's value at x (inputs in program order), or NaN with *ok
+ * false (a tape error, printed) when the build fails. */
+double eval_value(evaluator *ev, const double *x, bool *ok);
+
+/* The gradient at x into g[0..n-1]; false (printed) on failure. */
+bool eval_gradient(evaluator *ev, const double *x, double *g);
+
+/* How far autodiff is from finite differences. */
+typedef struct check_stats {
+    bool ok;
+    double max_abs_err, max_rel_err;
+} check_stats;
+
+/* Tolerances of the finite-difference checks: |ad - fd| <= ATOL + RTOL·|fd|. */
+#define FD_ATOL 1e-5
+#define FD_RTOL 1e-4
+
+/* Central differences of the value (fd[i] = df/dx_i) at x. */
+bool fd_gradient(evaluator *ev, const double *x, double *fd);
+
+/* Central differences of the gradient: fd[i*n + j] = d(df/dx_i)/dx_j. */
+bool fd_hessian(evaluator *ev, const double *x, double *fd);
+
+/* Compares analytic a with numeric b (count entries), updating s; ok[i]
+ * (may be NULL) says whether entry i is within tolerance. */
+void compare(const double *a, const double *b, int count, check_stats *s, bool *ok);
+
+/* ---------------------------------------------------------------- expect */
+
+typedef struct expect_result {
+    const char *spec;     /* "x=2*x*exp(x^2)" as given */
+    const char *name;     /* the input (points into a copy of spec) */
+    const char *formula;
+    int input;            /* index of name among the program's inputs */
+    bool ok;
+    long points;          /* points compared, the given one included */
+    double *at;           /* first disagreeing point (n values), or NULL */
+    double autodiff, expected;
+} expect_result;
+
+/* Checks every --expect. Returns EXIT_OK, or EXIT_ERROR after printing an
+ * error (bad spec, parse error, unknown name). */
+int run_expects(const grad_args *a, evaluator *ev, const double *x, expect_result *out);
+void expect_results_free(expect_result *r, int n);
+
+/* ---------------------------------------------------------------- render */
+
+/* --trace / --dot / --svg / --png on the recorded graph of y. Returns
+ * EXIT_OK or EXIT_ERROR (printed). `trace_out` is where the trace goes. */
+int render(const grad_args *a, ag_tape *t, ag_tensor *y, FILE *trace_out);
+
+/* ---------------------------------------------------------------- output */
+
+/* A JSON number: %.17g, or the strings "NaN", "Infinity", "-Infinity". */
+void json_number(FILE *out, double v);
+void json_string(FILE *out, const char *s);
+
+#endif

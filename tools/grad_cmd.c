@@ -1,0 +1,279 @@
+/* `tapegrad grad`: parse, record, differentiate, check, and report. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Everything one run computes, for the text or JSON report. */
+typedef struct grad_run {
+    const grad_args *a;
+    const ag_expr *e;
+    int n;
+    double *x;           /* the point */
+    double value;
+    ag_expr_nonfinite nf;
+    double *grad, *fd;   /* n each */
+    bool *grad_ok;
+    check_stats check;
+    double *hess, *hfd;  /* n*n each, --order 2 */
+    bool *hess_ok;
+    check_stats hcheck;
+    expect_result *expects;
+} grad_run;
+
+/* The Hessian through the recorded backward: g = dy/dx as nodes
+ * (create_graph), then one numeric reverse pass per row. */
+static bool hessian(ag_tape *t, ag_tensor *y, int n, ag_tensor **in, double *h) {
+    ag_tensor **g = malloc(((size_t)n + 1) * 2 * sizeof *g);
+    if (!g) return false;
+    ag_tensor **row = g + n + 1;
+    bool ok = ag_grad_ex(t, y, n, in, g, &(ag_backward_opts){.create_graph = true}) == AG_OK;
+    for (int i = 0; ok && i < n; i++) {
+        ok = ag_grad(t, g[i], NULL, n, in, row) == AG_OK;
+        for (int j = 0; ok && j < n; j++) h[i * n + j] = ag_item(row[j]);
+    }
+    if (!ok) fprintf(stderr, "tapegrad grad: second order failed: %s\n", ag_tape_error(t));
+    free(g);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- text */
+
+static const char *verdict(bool ok) { return ok ? "ok" : "MISMATCH"; }
+
+/* NaN without a sign: printf shows a negative NaN as "-nan". */
+static double shown(double v) { return isnan(v) ? fabs(v) : v; }
+
+static void print_point(FILE *out, const ag_expr *e, const double *x) {
+    for (int i = 0; i < ag_expr_num_inputs(e); i++)
+        fprintf(out, "%s%s = %.17g", i ? ", " : "", ag_expr_input_name(e, i), shown(x[i]));
+}
+
+static void print_text(const grad_run *r) {
+    const int n = r->n;
+    printf("value: %.17g\n", shown(r->value));
+    if (r->nf.found) {
+        printf("  the value is not finite; the first non-finite value was made by '%s'",
+               r->nf.op);
+        if (r->nf.name) printf(" (bound to %s)", r->nf.name);
+        printf(" at line %d, column %d: %g\n", r->nf.line, r->nf.column, shown(r->nf.value));
+    }
+    if (n > 0) {
+        printf("gradient (autodiff; central finite difference):\n");
+        for (int i = 0; i < n; i++)
+            printf("  d/d%-6s = %-24.17g fd %-24.17g %s\n", ag_expr_input_name(r->e, i), shown(r->grad[i]),
+                   shown(r->fd[i]), verdict(r->grad_ok[i]));
+    }
+    printf("check: %s (max abs err %.3g, max rel err %.3g)\n",
+           r->check.ok ? "ok" : "FAILED", shown(r->check.max_abs_err), shown(r->check.max_rel_err));
+    if (r->a->order == 2 && n > 0) {
+        printf("hessian (second-order autodiff; differences of the gradient):\n");
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                printf("  d2/d%s d%-4s = %-24.17g fd %-24.17g %s\n", ag_expr_input_name(r->e, i),
+                       ag_expr_input_name(r->e, j), shown(r->hess[i * n + j]), shown(r->hfd[i * n + j]),
+                       verdict(r->hess_ok[i * n + j]));
+        printf("hessian check: %s (max abs err %.3g, max rel err %.3g)\n",
+               r->hcheck.ok ? "ok" : "FAILED", shown(r->hcheck.max_abs_err), shown(r->hcheck.max_rel_err));
+    }
+    if (isfinite(r->value) && (!r->check.ok || (r->a->order == 2 && !r->hcheck.ok)))
+        printf("  (a kink of abs, relu, max or min near the point can explain a mismatch)\n");
+    for (int k = 0; k < r->a->nexpect; k++) {
+        const expect_result *x = &r->expects[k];
+        if (x->ok) {
+            printf("expect d/d%s = %s: agrees at the given point and %ld random point%s\n",
+                   x->name, x->formula, x->points - 1, x->points == 2 ? "" : "s");
+        } else {
+            printf("expect d/d%s = %s: DISAGREES at ", x->name, x->formula);
+            if (x->at) print_point(stdout, r->e, x->at);
+            printf("\n  autodiff %.17g, expected %.17g\n", shown(x->autodiff), shown(x->expected));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static void json_by_name(FILE *out, const ag_expr *e, const double *v) {
+    fputc('{', out);
+    for (int i = 0; i < ag_expr_num_inputs(e); i++) {
+        fputs(i ? ", " : "", out);
+        json_string(out, ag_expr_input_name(e, i));
+        fputs(": ", out);
+        json_number(out, v[i]);
+    }
+    fputc('}', out);
+}
+
+static void json_check(FILE *out, const check_stats *s) {
+    fprintf(out, "{\"ok\": %s, \"max_abs_err\": ", s->ok ? "true" : "false");
+    json_number(out, s->max_abs_err);
+    fputs(", \"max_rel_err\": ", out);
+    json_number(out, s->max_rel_err);
+    fputc('}', out);
+}
+
+static void print_json(const grad_run *r) {
+    FILE *out = stdout;
+    const int n = r->n;
+    fputs("{\"value\": ", out);
+    json_number(out, shown(r->value));
+    fputs(", \"grad\": ", out);
+    json_by_name(out, r->e, r->grad);
+    fputs(", \"check\": ", out);
+    json_check(out, &r->check);
+    if (r->a->order == 2) {
+        fputs(", \"hessian\": {", out);
+        for (int i = 0; i < n; i++) {
+            fputs(i ? ", " : "", out);
+            json_string(out, ag_expr_input_name(r->e, i));
+            fputs(": ", out);
+            json_by_name(out, r->e, r->hess + (size_t)i * n);
+        }
+        fputs("}, \"hessian_check\": ", out);
+        json_check(out, &r->hcheck);
+    }
+    if (r->a->nexpect > 0) {
+        fputs(", \"expect\": [", out);
+        for (int k = 0; k < r->a->nexpect; k++) {
+            const expect_result *x = &r->expects[k];
+            fputs(k ? ", " : "", out);
+            fputs("{\"name\": ", out);
+            json_string(out, x->name);
+            fputs(", \"formula\": ", out);
+            json_string(out, x->formula);
+            fprintf(out, ", \"ok\": %s, \"points\": %ld, \"disagreement\": ", x->ok ? "true" : "false",
+                    x->points);
+            if (x->ok || !x->at) {
+                fputs("null", out);
+            } else {
+                fputs("{\"at\": ", out);
+                json_by_name(out, r->e, x->at);
+                fputs(", \"autodiff\": ", out);
+                json_number(out, x->autodiff);
+                fputs(", \"expected\": ", out);
+                json_number(out, x->expected);
+                fputc('}', out);
+            }
+            fputc('}', out);
+        }
+        fputc(']', out);
+    }
+    if (r->nf.found) {
+        fputs(", \"first_nonfinite\": {\"op\": ", out);
+        json_string(out, r->nf.op);
+        fputs(", \"name\": ", out);
+        if (r->nf.name) json_string(out, r->nf.name);
+        else fputs("null", out);
+        fprintf(out, ", \"line\": %d, \"column\": %d, \"value\": ", r->nf.line, r->nf.column);
+        json_number(out, shown(r->nf.value));
+        fputc('}', out);
+    }
+    fputs("}\n", out);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratch) {
+    const int n = ag_expr_num_inputs(e);
+    const size_t n1 = (size_t)n + 1, nn = (size_t)n * (size_t)n + 1;
+    grad_run r = {.a = a, .e = e, .n = n};
+    ag_tensor **in = calloc(n1 * 2, sizeof *in);
+    ag_tensor **gr = in ? in + n1 : NULL;
+    r.x = calloc(n1, sizeof *r.x);
+    r.grad = calloc(n1, sizeof *r.grad);
+    r.fd = calloc(n1, sizeof *r.fd);
+    r.grad_ok = calloc(n1, sizeof *r.grad_ok);
+    r.hess = calloc(nn, sizeof *r.hess);
+    r.hfd = calloc(nn, sizeof *r.hfd);
+    r.hess_ok = calloc(nn, sizeof *r.hess_ok);
+    r.expects = calloc((size_t)a->nexpect + 1, sizeof *r.expects);
+    int rc = EXIT_OK;
+    ag_expr_error err;
+    evaluator ev = {e, scratch, n};
+    ag_tensor *y = NULL;
+    if (!in || !r.x || !r.grad || !r.fd || !r.grad_ok || !r.hess || !r.hfd || !r.hess_ok || !r.expects) {
+        fprintf(stderr, "tapegrad grad: out of memory\n");
+        rc = EXIT_ERROR;
+        goto done;
+    }
+    if (ag_expr_bind_values(e, a->nvalues, a->names, a->values, r.x, &err) != 0) {
+        fprintf(stderr, "tapegrad grad: %s\n", err.message);
+        rc = EXIT_ERROR;
+        goto done;
+    }
+    y = ag_expr_build(t, e, r.x, NULL, in, &r.nf, &err);
+    if (!y) {
+        fprintf(stderr, "tapegrad grad: %s\n", err.message);
+        rc = EXIT_ERROR;
+        goto done;
+    }
+    r.value = ag_item(y);
+    if (ag_grad(t, y, NULL, n, in, gr) != AG_OK) {
+        fprintf(stderr, "tapegrad grad: %s\n", ag_tape_error(t));
+        rc = EXIT_ERROR;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) r.grad[i] = ag_item(gr[i]);
+    if (!fd_gradient(&ev, r.x, r.fd)) {
+        rc = EXIT_ERROR;
+        goto done;
+    }
+    r.check = (check_stats){.ok = isfinite(r.value)};
+    compare(r.grad, r.fd, n, &r.check, r.grad_ok);
+    if (a->order == 2) {
+        if (!hessian(t, y, n, in, r.hess) || !fd_hessian(&ev, r.x, r.hfd)) {
+            rc = EXIT_ERROR;
+            goto done;
+        }
+        r.hcheck = (check_stats){.ok = isfinite(r.value)};
+        compare(r.hess, r.hfd, n * n, &r.hcheck, r.hess_ok);
+    }
+    if (a->nexpect > 0 && (rc = run_expects(a, &ev, r.x, r.expects)) != EXIT_OK) goto done;
+    if ((rc = render(a, t, y, a->json ? stderr : stdout)) != EXIT_OK) goto done;
+    if (a->json) print_json(&r);
+    else print_text(&r);
+    rc = r.check.ok && (a->order != 2 || r.hcheck.ok) ? EXIT_OK : EXIT_CHECK_FAILED;
+    for (int k = 0; k < a->nexpect; k++)
+        if (!r.expects[k].ok) rc = EXIT_CHECK_FAILED;
+done:
+    if (r.expects) expect_results_free(r.expects, a->nexpect);
+    free(r.expects);
+    free(r.hess_ok);
+    free(r.hfd);
+    free(r.hess);
+    free(r.grad_ok);
+    free(r.fd);
+    free(r.grad);
+    free(r.x);
+    free(in);
+    return rc;
+}
+
+int grad_main(int argc, char **argv) {
+    grad_args a;
+    int rc = grad_args_parse(argc, argv, &a);
+    if (rc != 0) {
+        grad_args_free(&a);
+        return rc < 0 ? EXIT_OK : rc;
+    }
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse(a.program, &err);
+    if (!e) {
+        ag_expr_error_print(stderr, "tapegrad grad: parse error", &err);
+        grad_args_free(&a);
+        return EXIT_ERROR;
+    }
+    ag_tape *t = ag_tape_new(0), *scratch = ag_tape_new(0);
+    if (!t || !scratch) {
+        fprintf(stderr, "tapegrad grad: out of memory\n");
+        rc = EXIT_ERROR;
+    } else {
+        rc = run(&a, e, t, scratch);
+    }
+    ag_tape_free(scratch);
+    ag_tape_free(t);
+    ag_expr_free(e);
+    grad_args_free(&a);
+    return rc;
+}

@@ -1,0 +1,105 @@
+/* tapegrad: the command-line derivation checker and chain-rule teacher.
+ * This file holds the entry point, --help and --version; `grad` lives in
+ * grad_cmd.c. */
+#include "cli.h"
+
+#include <signal.h>
+#include <string.h>
+
+int grad_main(int argc, char **argv);
+
+void print_usage_hint(FILE *out) {
+    fprintf(out, "usage: tapegrad grad [OPTIONS] [--] PROGRAM [NAME=VALUE ...]\n"
+                 "       tapegrad --help | --version\n");
+}
+
+void print_help(FILE *out) {
+    fputs(
+        "tapegrad " AG_VERSION_STRING " - check derivatives and watch the chain rule work\n"
+        "\n"
+        "usage: tapegrad grad [OPTIONS] [--] PROGRAM [NAME=VALUE ...]\n"
+        "       tapegrad --help | --version\n"
+        "\n"
+        "`grad` evaluates PROGRAM at the given point, differentiates it in reverse mode\n"
+        "(autodiff on a tape), and checks every partial derivative against central\n"
+        "finite differences.\n"
+        "\n"
+        "PROGRAM\n"
+        "  Statements separated by ';' or new lines; every one but the last binds a\n"
+        "  name (name = expr, rebinding allowed: a use sees the newest earlier binding);\n"
+        "  the last is the output expression. Names used before any binding are the\n"
+        "  inputs, each given as NAME=VALUE (VALUE may be a constant formula: x=pi/4).\n"
+        "  Operators, loosest first: + -, * /, unary -, ^ (right-associative, so\n"
+        "  -x^2 = -(x^2) and 2^3^2 = 512). Numbers like 3, 0.5, 1e-3; parentheses;\n"
+        "  functions exp log sqrt abs sin cos tan tanh sigmoid relu softplus gelu\n"
+        "  pow(a,b) max(a,b) min(a,b); constants pi and e; '#' starts a comment.\n"
+        "\n"
+        "OPTIONS (anywhere on the line; '--' ends them, for a program starting with '-')\n"
+        "  --json             one JSON object: value, grad, check (ok, max_abs_err,\n"
+        "                     max_rel_err), plus hessian and hessian_check with\n"
+        "                     --order 2, expect with --expect, first_nonfinite when the\n"
+        "                     value is NaN or infinite. Numbers have 17 significant\n"
+        "                     digits; NaN and infinities are the strings \"NaN\",\n"
+        "                     \"Infinity\" and \"-Infinity\".\n"
+        "  --order 2          also the Hessian, through the recorded (second-order)\n"
+        "                     backward, checked against differences of the gradient.\n"
+        "  --expect NAME=FORMULA\n"
+        "                     your hand-derived d(output)/d(NAME), compared with autodiff\n"
+        "                     at the given point and at --points random points; the\n"
+        "                     first disagreement is shown with both values. Repeatable.\n"
+        "  --points N         random points for --expect (default 100).\n"
+        "  --range LO:HI      where the random points lie (default: each input's value\n"
+        "                     plus or minus 2).\n"
+        "  --seed N           seed of the random points (default 1).\n"
+        "  --rtol R, --atol A tolerances of --expect: it agrees when\n"
+        "                     |autodiff - expected| <= A + R * (the larger magnitude)\n"
+        "                     (defaults 1e-7 and 1e-9; two NaNs agree).\n"
+        "  --trace            the chain rule step by step: forward table, then backward\n"
+        "                     steps in reverse tape order (to stderr with --json).\n"
+        "  --ascii            the trace in ASCII only.\n"
+        "  --dot FILE         the graph in Graphviz DOT (op, name, value, gradient).\n"
+        "  --svg FILE, --png FILE\n"
+        "                     the graph drawn by Graphviz's dot (must be installed).\n"
+        "  -h, --help         this help.\n"
+        "\n"
+        "The finite-difference check passes when |autodiff - fd| <= 1e-5 + 1e-4*|fd| for\n"
+        "every entry (step cbrt(machine epsilon) * max(1, |x|)). Near a kink (abs, relu,\n"
+        "max, min at a tie) the two may rightly differ.\n"
+        "\n"
+        "EXIT STATUS\n"
+        "  0  all checks and expectations passed\n"
+        "  1  a check or an expectation failed (including a value that is NaN or\n"
+        "     infinite: the output names the op that produced it first)\n"
+        "  2  usage, parse or evaluation error (parse errors show the line, a caret\n"
+        "     under the position, and what was expected)\n"
+        "\n"
+        "EXAMPLES\n"
+        "  tapegrad grad 'exp(x^2)' x=0.5 --expect 'x=2*x*exp(x^2)' --trace\n"
+        "  tapegrad grad 'u = x*y; v = sin(x); u + v' x=1 y=2 --order 2 --json\n"
+        "  tapegrad grad 'a = x^2; a + a' x=3 --dot graph.dot --svg graph.svg\n"
+        "  tapegrad grad -- '-x^2' x=3\n"
+        "  tapegrad grad 'log(x)' x=-1          # NaN, and which op made it\n",
+        out);
+}
+
+int main(int argc, char **argv) {
+    /* A renderer that exits early must not kill us with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        print_usage_hint(stderr);
+        return EXIT_ERROR;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        print_help(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("tapegrad %s\n", AG_VERSION_STRING);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "grad")) return grad_main(argc - 1, argv + 1);
+    fprintf(stderr, "tapegrad: unknown command '%s'\n", cmd);
+    print_usage_hint(stderr);
+    return EXIT_ERROR;
+}
