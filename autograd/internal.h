@@ -358,11 +358,17 @@ struct ag_tape {
     ag_tensor **blocks;
     size_t nblocks, cap_blocks;
     size_t nnodes;
+    /* The next free slot and the end of its block: recording a node is a
+     * pointer bump while the current block has room (ag__tape_bump). */
+    ag_tensor *next, *end;
     /* The data arena: a chain of chunks, reused after reset. */
     ag_chunk *first, *cur;
     size_t cur_off;
-    /* Accounting. */
-    size_t bytes_in_use, peak_bytes, bytes_reserved, mem_cap, allocations;
+    /* Accounting. The node list's bytes are nnodes * sizeof(ag_tensor),
+     * counted when asked rather than per node; arena_bytes is the rest.
+     * Both only grow between resets, so the peak is taken at reset and
+     * whenever the statistics are read. */
+    size_t arena_bytes, peak_bytes, bytes_reserved, mem_cap, allocations;
     int no_grad;          /* depth of ag_no_grad_begin */
     uint32_t epoch;       /* last sweep's number */
     uint32_t gen;         /* unique per reset, to note parameter uses once */
@@ -375,6 +381,16 @@ struct ag_tape {
 /* The i-th recorded node. */
 static inline ag_tensor *ag__tape_node(const ag_tape *t, size_t i) {
     return &t->blocks[i >> AG_NODE_BLOCK_SHIFT][i & (AG_NODE_BLOCK - 1)];
+}
+
+/* A slot for one more node in the node list (ag__tape_push_slow when the
+ * current block is full or missing), or NULL at the memory cap. The slot
+ * holds garbage: the caller writes every field. */
+ag_tensor *ag__tape_push_slow(ag_tape *t);
+static inline ag_tensor *ag__tape_push(ag_tape *t) {
+    if (t->next == t->end) return ag__tape_push_slow(t);
+    t->nnodes++;
+    return t->next++;
 }
 
 #endif /* TAPEGRAD_INTERNAL_H */

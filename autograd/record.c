@@ -3,7 +3,6 @@
 
 #include <stdarg.h>
 
-ag_tensor *ag__tape_push(ag_tape *t);
 ag_tensor *ag__tape_loose_node(ag_tape *t);
 void *ag__tape_small(ag_tape *t, size_t bytes);
 bool ag__note_param(ag_tape *t, ag_tensor *p);
