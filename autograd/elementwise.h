@@ -81,7 +81,8 @@
         if (ag__requires_grad(B) && !(gin[1] = (VB))) return false;          \
         return true;                                                         \
     }                                                                        \
-    const ag_op_info ag__op_##NAME = {#name, 2, fwd_##name, bwd_##name, FORMULA, vjp_##name};
+    const ag_op_info ag__op_##NAME = {#name, 2, fwd_##name, bwd_##name, FORMULA, vjp_##name}; \
+    AG_BINARY_SCALAR_REC(NAME, name, F)
 
 /* Unary op y = F(x) with local derivative D = dy/dx; the expressions may use
  * x, y (doubles), c (the node's constant, attr.c) and n (the node). */
@@ -129,7 +130,44 @@
         (void)t; (void)X; (void)Y; (void)C;                                  \
         return (gin[0] = (V)) != NULL;                                       \
     }                                                                        \
-    const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA, vjp_##name};
+    const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA, vjp_##name}; \
+    AG_UNARY_SCALAR_REC(NAME, name, F)
+
+/* Recorders with the scalar fast path (internal.h): rec_NAME(t, a, b) and
+ * rec_NAME(t, x, c) record a 0-d node computing F inline, from the same
+ * formula as the kernels, and hand everything else to ag__binary or
+ * ag__unary. A unary F that reads the node beyond attr.c (clamp's bounds in
+ * ext) must not use rec_NAME: its fast node has no ext. */
+#define AG_BINARY_SCALAR_REC(NAME, name, F)                                  \
+    static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
+        if (ag__scalar_tape(t) && ag__scalar_input(a_) && ag__scalar_input(b_) && \
+            a_->dtype == b_->dtype) {                                        \
+            ag_tensor *n_ = ag__scalar_push(t, AG_OP_##NAME, a_->dtype,      \
+                                            (a_->flags | b_->flags) & AG_F_REQUIRES_GRAD, \
+                                            a_, b_, (ag_attr){.c = 0});      \
+            if (n_) {                                                        \
+                const double a = ag__scalar_get(a_), b = ag__scalar_get(b_); \
+                ag__scalar_set(n_, (F));                                     \
+                return n_;                                                   \
+            }                                                                \
+        }                                                                    \
+        return ag__binary(t, AG_OP_##NAME, a_, b_);                          \
+    }
+
+#define AG_UNARY_SCALAR_REC(NAME, name, F)                                   \
+    static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *x_, double c) { \
+        if (ag__scalar_tape(t) && ag__scalar_input(x_)) {                    \
+            ag_tensor *n = ag__scalar_push(t, AG_OP_##NAME, x_->dtype,       \
+                                           x_->flags & AG_F_REQUIRES_GRAD, x_, NULL, \
+                                           (ag_attr){.c = c});               \
+            if (n) {                                                         \
+                const double x = ag__scalar_get(x_);                         \
+                ag__scalar_set(n, (F));                                      \
+                return n;                                                    \
+            }                                                                \
+        }                                                                    \
+        return ag__unary(t, AG_OP_##NAME, x_, c);                            \
+    }
 
 /* Broadcast iteration of a binary node's two inputs against its shape. */
 static inline void ag__bcast_binary(ag_bcast *bc, const ag_tensor *n) {

@@ -393,4 +393,59 @@ static inline ag_tensor *ag__tape_push(ag_tape *t) {
     return t->next++;
 }
 
+/* ------------------------------------------------------ scalar fast path */
+
+/* Scalar programs record millions of 0-d nodes, so the common case skips
+ * the generic recorder (ag__node_n: shape checks, broadcasting, ext, the
+ * parameter scan, a memset of the node). It applies when grad mode is on,
+ * no error is set, and every input is a 0-d non-parameter node of the
+ * node's dtype; the caller checks that. The node it writes is exactly what
+ * ag__node_n writes for the same op and inputs (every field, ext NULL,
+ * epoch 0, gradient slot 0), so the sweeps cannot tell them apart. */
+
+static inline double ag__scalar_get(const ag_tensor *x) {
+    if (x->dtype == AG_F64) return x->d.s.val;
+    float f; /* an f32 scalar lives in the first 4 bytes of its slot */
+    memcpy(&f, &x->d.s.val, sizeof f);
+    return (double)f;
+}
+static inline void ag__scalar_set(ag_tensor *n, double v) {
+    if (n->dtype == AG_F64) {
+        n->d.s.val = v;
+    } else {
+        float f = (float)v;
+        n->d.s.val = 0.0; /* as the generic path's zeroed slot */
+        memcpy(&n->d.s.val, &f, sizeof f);
+    }
+}
+
+/* Whether x can be an input of a fast-path scalar node. */
+static inline bool ag__scalar_input(const ag_tensor *x) {
+    return x && x->ndim == 0 && !(x->flags & AG_F_PARAM);
+}
+static inline bool ag__scalar_tape(const ag_tape *t) {
+    return t && t->err == AG_OK && t->no_grad == 0;
+}
+
+/* Pushes a 0-d node with the given fields (value unset), or NULL when the
+ * tape needs a new block and the memory cap forbids it: the caller then
+ * takes the generic path, which reports the error. */
+static inline ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dtype, bool requires,
+                                         ag_tensor *in0, ag_tensor *in1, ag_attr attr) {
+    ag_tensor *n = ag__tape_push(t);
+    if (!n) return NULL;
+    n->op = (uint8_t)op;
+    n->dtype = (uint8_t)dtype;
+    n->ndim = 0;
+    n->flags = (uint8_t)((requires ? AG_F_REQUIRES_GRAD : 0) | AG_F_ON_TAPE |
+                         (op == AG_OP_LEAF ? AG_F_LEAF : 0));
+    n->epoch = 0;
+    n->in[0] = in0;
+    n->in[1] = in1;
+    n->attr = attr;
+    n->ext = NULL;
+    n->d.s.grad = 0.0;
+    return n;
+}
+
 #endif /* TAPEGRAD_INTERNAL_H */

@@ -65,6 +65,14 @@ ag_tensor *ag_arange(ag_tape *t, ag_dtype dtype, double start, double stop, doub
 }
 
 ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
+    /* Scalar programs make a leaf per input: skip the generic recorder. */
+    if (ag__scalar_tape(t) && (dtype == AG_F64 || dtype == AG_F32)) {
+        ag_tensor *x = ag__scalar_push(t, AG_OP_LEAF, dtype, false, NULL, NULL, (ag_attr){.c = 0});
+        if (x) {
+            ag__scalar_set(x, value);
+            return x;
+        }
+    }
     return ag_full(t, dtype, 0, NULL, value);
 }
 
