@@ -11,6 +11,14 @@
 /* ------------------------------------------------------------ invariants */
 
 void ag__assert_fail(const char *file, int line, const char *expr);
+
+/* Keeps a small hot path out of a big function, so that the big one's
+ * prologue (saved registers, stack for broadcast state) is not paid on it. */
+#if defined(__GNUC__)
+#define AG_NOINLINE __attribute__((noinline))
+#else
+#define AG_NOINLINE
+#endif
 #define AG_ASSERT(cond)                                                      \
     do {                                                                     \
         if (!(cond)) ag__assert_fail(__FILE__, __LINE__, #cond);             \
@@ -123,6 +131,31 @@ static inline bool ag__requires_grad(const ag_tensor *n) {
     return n && (n->flags & AG_F_REQUIRES_GRAD);
 }
 
+/* A 0-d node's value and gradient as doubles, given its dtype dt (callers
+ * branch on the dtype once and pass a constant). An f32 scalar lives in the
+ * first 4 bytes of its slot. */
+static inline double ag__scalar_get(const ag_tensor *x, int dt) {
+    if (dt == AG_F64) return x->d.s.val;
+    float f;
+    memcpy(&f, &x->d.s.val, sizeof f);
+    return (double)f;
+}
+static inline double ag__scalar_grad(const ag_tensor *x, int dt) {
+    if (dt == AG_F64) return x->d.s.grad;
+    float f;
+    memcpy(&f, &x->d.s.grad, sizeof f);
+    return (double)f;
+}
+static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
+    if (dt == AG_F64) {
+        n->d.s.val = v;
+    } else {
+        float f = (float)v;
+        n->d.s.val = 0.0; /* the other 4 bytes as the generic path's memset */
+        memcpy(&n->d.s.val, &f, sizeof f);
+    }
+}
+
 /* ---------------------------------------------------------------- sweep */
 
 typedef struct ag_sweep {
@@ -183,16 +216,55 @@ static inline int ag__ninputs(const ag_tensor *n) {
     return n->in[1] ? 2 + n->ext->nxin : (n->in[0] ? 1 : 0);
 }
 
+/* Whether input `in` takes a gradient in sweep s: it requires one, and in a
+ * functional sweep (ag_grad) a leaf only when it was asked for. */
+static inline bool ag__grad_wanted(const ag_sweep *s, const ag_tensor *in) {
+    if (!(in->flags & AG_F_REQUIRES_GRAD)) return false;
+    return !((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED));
+}
+
+/* Like ag__grad_acc but without zeroing: *fresh says whether the buffer
+ * holds garbage (so the kernel must overwrite, e.g. beta = 0 in a GEMM)
+ * rather than a gradient to add to. Inline: the sweep calls it per input. */
+static inline void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh) {
+    if (!ag__grad_wanted(s, in)) return NULL;
+    if (in->epoch == s->epoch) {
+        *fresh = false;
+    } else {
+        in->epoch = s->epoch;
+        /* Leaves accumulate across calls; ag_grad zeroes its wanted leaves. */
+        *fresh = !(in->flags & AG_F_LEAF);
+    }
+    return ag__grad(in);
+}
+
 /* Where the gradient for input `in` goes during sweep s, or NULL if it needs
  * none. The first write of a sweep zeroes an intermediate's buffer (so
  * nothing leaks between backward calls); leaves accumulate. The caller adds
  * into the returned buffer. */
-void *ag__grad_acc(ag_sweep *s, ag_tensor *in);
+static inline void *ag__grad_acc(ag_sweep *s, ag_tensor *in) {
+    bool fresh;
+    void *g = ag__grad_dst(s, in, &fresh);
+    if (g && fresh) memset(g, 0, (size_t)ag__numel(in) * ag__elsize(in->dtype));
+    return g;
+}
 
-/* Like ag__grad_acc but without zeroing: *fresh says whether the buffer
- * holds garbage (so the kernel must overwrite, e.g. beta = 0 in a GEMM)
- * rather than a gradient to add to. */
-void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh);
+/* ag__grad_acc and `+= v` in one, for a 0-d input of dtype dt that
+ * ag__grad_wanted, in doubles: the scalar backward kernels' accumulation.
+ * Same arithmetic as the tensor kernels: a fresh gradient is 0 + v, and an
+ * f32 one adds in float. */
+static inline void ag__scalar_acc(ag_sweep *s, ag_tensor *in, int dt, double v) {
+    bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
+    in->epoch = s->epoch;
+    if (dt == AG_F64) {
+        in->d.s.grad = (fresh ? 0.0 : in->d.s.grad) + v;
+    } else {
+        float f = 0.0f;
+        if (!fresh) memcpy(&f, &in->d.s.grad, sizeof f);
+        f += (float)v;
+        memcpy(&in->d.s.grad, &f, sizeof f);
+    }
+}
 
 /* ------------------------------------------------------------- recording */
 
@@ -402,22 +474,6 @@ static inline ag_tensor *ag__tape_push(ag_tape *t) {
  * node's dtype; the caller checks that. The node it writes is exactly what
  * ag__node_n writes for the same op and inputs (every field, ext NULL,
  * epoch 0, gradient slot 0), so the sweeps cannot tell them apart. */
-
-static inline double ag__scalar_get(const ag_tensor *x) {
-    if (x->dtype == AG_F64) return x->d.s.val;
-    float f; /* an f32 scalar lives in the first 4 bytes of its slot */
-    memcpy(&f, &x->d.s.val, sizeof f);
-    return (double)f;
-}
-static inline void ag__scalar_set(ag_tensor *n, double v) {
-    if (n->dtype == AG_F64) {
-        n->d.s.val = v;
-    } else {
-        float f = (float)v;
-        n->d.s.val = 0.0; /* as the generic path's zeroed slot */
-        memcpy(&n->d.s.val, &f, sizeof f);
-    }
-}
 
 /* Whether x can be an input of a fast-path scalar node. */
 static inline bool ag__scalar_input(const ag_tensor *x) {

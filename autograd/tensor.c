@@ -69,7 +69,7 @@ ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
     if (ag__scalar_tape(t) && (dtype == AG_F64 || dtype == AG_F32)) {
         ag_tensor *x = ag__scalar_push(t, AG_OP_LEAF, dtype, false, NULL, NULL, (ag_attr){.c = 0});
         if (x) {
-            ag__scalar_set(x, value);
+            ag__scalar_set(x, dtype, value);
             return x;
         }
     }
