@@ -16,8 +16,10 @@ void ag__assert_fail(const char *file, int line, const char *expr);
  * prologue (saved registers, stack for broadcast state) is not paid on it. */
 #if defined(__GNUC__)
 #define AG_NOINLINE __attribute__((noinline))
+#define AG_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define AG_NOINLINE
+#define AG_ALWAYS_INLINE inline
 #endif
 #define AG_ASSERT(cond)                                                      \
     do {                                                                     \
@@ -459,7 +461,7 @@ static inline ag_tensor *ag__tape_node(const ag_tape *t, size_t i) {
  * current block is full or missing), or NULL at the memory cap. The slot
  * holds garbage: the caller writes every field. */
 ag_tensor *ag__tape_push_slow(ag_tape *t);
-static inline ag_tensor *ag__tape_push(ag_tape *t) {
+static AG_ALWAYS_INLINE ag_tensor *ag__tape_push(ag_tape *t) {
     if (t->next == t->end) return ag__tape_push_slow(t);
     t->nnodes++;
     return t->next++;
@@ -486,8 +488,8 @@ static inline bool ag__scalar_tape(const ag_tape *t) {
 /* Pushes a 0-d node with the given fields (value unset), or NULL when the
  * tape needs a new block and the memory cap forbids it: the caller then
  * takes the generic path, which reports the error. */
-static inline ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dtype, bool requires,
-                                         ag_tensor *in0, ag_tensor *in1, ag_attr attr) {
+static AG_ALWAYS_INLINE ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dtype, bool requires,
+                                                   ag_tensor *in0, ag_tensor *in1, ag_attr attr) {
     ag_tensor *n = ag__tape_push(t);
     if (!n) return NULL;
     n->op = (uint8_t)op;
