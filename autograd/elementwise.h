@@ -177,8 +177,8 @@
         return n_;                                                           \
     }                                                                        \
     static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
-        if (ag__scalar_tape(t) && ag__scalar_input(a_) && ag__scalar_input(b_) && \
-            a_->dtype == b_->dtype) {                                        \
+        if (ag__scalar_tape(t) && a_ && b_ && !(a_->ndim | b_->ndim) &&     \
+            !((a_->flags | b_->flags) & AG_F_PARAM) && a_->dtype == b_->dtype) { \
             ag_tensor *n_ = a_->dtype == AG_F64 ? rec_s_##name(t, a_, b_, AG_F64) \
                                                 : rec_s_##name(t, a_, b_, AG_F32); \
             if (n_) return n_;                                               \

@@ -490,8 +490,13 @@ static inline bool ag__scalar_tape(const ag_tape *t) {
  * takes the generic path, which reports the error. */
 static AG_ALWAYS_INLINE ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dtype, bool requires,
                                                    ag_tensor *in0, ag_tensor *in1, ag_attr attr) {
-    ag_tensor *n = ag__tape_push(t);
-    if (!n) return NULL;
+    ag_tensor *n = t->next;
+    if (n != t->end) { /* ag__tape_push, without a NULL check on the fast side */
+        t->next = n + 1;
+        t->nnodes++;
+    } else if (!(n = ag__tape_push_slow(t))) {
+        return NULL;
+    }
     n->op = (uint8_t)op;
     n->dtype = (uint8_t)dtype;
     n->ndim = 0;

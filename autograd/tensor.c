@@ -83,7 +83,12 @@ ag_tensor *ag_requires_grad(ag_tape *t, ag_tensor *x) {
     if (!(x->flags & AG_F_LEAF))
         return ag__fail(t, AG_ERR_ARG, "requires_grad", "only a leaf can require a gradient "
                         "(this tensor was made by '%s')", ag__ops[x->op]->name);
-    if (x->ndim > 0 && !x->d.t.grad) {
+    if (x->ndim == 0) { /* ag_zero_grad's work for the inline gradient */
+        x->flags |= AG_F_REQUIRES_GRAD;
+        memset(&x->d.s.grad, 0, ag__elsize(x->dtype));
+        return x;
+    }
+    if (!x->d.t.grad) {
         x->d.t.grad = ag__alloc(t, (size_t)ag__numel(x) * ag__elsize(x->dtype), "requires_grad");
         if (!x->d.t.grad) return NULL;
     }
