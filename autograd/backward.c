@@ -49,7 +49,8 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
         for (size_t i = count; i-- > 0;) {
             ag_tensor *n = &block[i];
             if (n->epoch != s.epoch || (n->flags & AG_F_LEAF)) continue;
-            ag__ops[n->op]->backward(&s, n);
+            ag_backward_fn f = n->ndim ? NULL : ag__scalar_backward[n->op];
+            (f ? f : ag__ops[n->op]->backward)(&s, n);
         }
     }
     return AG_OK;

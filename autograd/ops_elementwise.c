@@ -191,6 +191,10 @@ static bool vjp_where(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
     return true;
 }
 
+/* 0-d where nodes (three inputs, so an ext) take the tensor kernel. */
+void ag__sbwd_WHERE(ag_sweep *s, ag_tensor *n);
+void ag__sbwd_WHERE(ag_sweep *s, ag_tensor *n) { bwd_where(s, n); }
+
 const ag_op_info ag__op_WHERE = {"where", 3, fwd_where, bwd_where,
                                  "d where(m,a,b)/da = [m!=0], d/db = [m==0]", vjp_where};
 
