@@ -85,7 +85,8 @@ ag_tensor *ag_requires_grad(ag_tape *t, ag_tensor *x) {
                         "(this tensor was made by '%s')", ag__ops[x->op]->name);
     if (x->ndim == 0) { /* ag_zero_grad's work for the inline gradient */
         x->flags |= AG_F_REQUIRES_GRAD;
-        memset(&x->d.s.grad, 0, ag__elsize(x->dtype));
+        if (x->dtype == AG_F64) x->d.s.grad = 0.0;
+        else memset(&x->d.s.grad, 0, sizeof(float)); /* constant sizes: no call */
         return x;
     }
     if (!x->d.t.grad) {
