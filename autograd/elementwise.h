@@ -126,6 +126,7 @@
         }                                                                    \
     } while (0)
 
+/* The unary form of AG_BINARY_BWD_S. */
 #define AG_UNARY_BWD_S(S, N, DT, D)                                          \
     do {                                                                     \
         ag_tensor *X_ = (N)->in[0];                                          \

@@ -11,9 +11,15 @@
 /* ------------------------------------------------------------ invariants */
 
 void ag__assert_fail(const char *file, int line, const char *expr);
+#define AG_ASSERT(cond)                                                      \
+    do {                                                                     \
+        if (!(cond)) ag__assert_fail(__FILE__, __LINE__, #cond);             \
+    } while (0)
 
-/* Keeps a small hot path out of a big function, so that the big one's
- * prologue (saved registers, stack for broadcast state) is not paid on it. */
+/* Inlining hints for the scalar hot paths: AG_NOINLINE keeps a small
+ * kernel out of a big one (whose prologue, saved registers and stack for
+ * broadcast state, it would otherwise pay); AG_ALWAYS_INLINE keeps the node
+ * push inside each recorder, where GCC's heuristics stopped putting it. */
 #if defined(__GNUC__)
 #define AG_NOINLINE __attribute__((noinline))
 #define AG_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -21,10 +27,6 @@ void ag__assert_fail(const char *file, int line, const char *expr);
 #define AG_NOINLINE
 #define AG_ALWAYS_INLINE inline
 #endif
-#define AG_ASSERT(cond)                                                      \
-    do {                                                                     \
-        if (!(cond)) ag__assert_fail(__FILE__, __LINE__, #cond);             \
-    } while (0)
 
 /* ------------------------------------------------------------------ ops */
 
@@ -439,7 +441,7 @@ struct ag_tape {
     size_t nblocks, cap_blocks;
     size_t nnodes;
     /* The next free slot and the end of its block: recording a node is a
-     * pointer bump while the current block has room (ag__tape_bump). */
+     * pointer bump while the current block has room (ag__tape_push). */
     ag_tensor *next, *end;
     /* The data arena: a chain of chunks, reused after reset. */
     ag_chunk *first, *cur;
