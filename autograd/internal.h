@@ -441,7 +441,9 @@ struct ag_tape {
     size_t nblocks, cap_blocks;
     size_t nnodes;
     /* The next free slot and the end of its block: recording a node is a
-     * pointer bump while the current block has room (ag__tape_push). */
+     * pointer bump while the current block has room (ag__tape_push). They
+     * must agree with nnodes: whatever changes nnodes (ag__tape_push,
+     * ag_tape_reset) sets them too. */
     ag_tensor *next, *end;
     /* The data arena: a chain of chunks, reused after reset. */
     ag_chunk *first, *cur;
