@@ -4,27 +4,6 @@
  * is the sum over paths. No recursion, no visited set, no allocation. */
 #include "internal.h"
 
-void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh) {
-    if (!(in->flags & AG_F_REQUIRES_GRAD)) return NULL;
-    bool leaf = in->flags & AG_F_LEAF;
-    if (leaf && s->functional && !(in->flags & AG_F_WANTED)) return NULL;
-    if (in->epoch == s->epoch) {
-        *fresh = false;
-    } else {
-        in->epoch = s->epoch;
-        /* Leaves accumulate across calls; ag_grad zeroes its wanted leaves. */
-        *fresh = !leaf;
-    }
-    return ag__grad(in);
-}
-
-void *ag__grad_acc(ag_sweep *s, ag_tensor *in) {
-    bool fresh;
-    void *g = ag__grad_dst(s, in, &fresh);
-    if (g && fresh) memset(g, 0, (size_t)ag__numel(in) * ag__elsize(in->dtype));
-    return g;
-}
-
 ag_status ag__check_versions(ag_tape *t) {
     for (size_t i = 0; i < t->nuses; i++) {
         const ag_param_use *u = &t->uses[i];
@@ -70,7 +49,8 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
         for (size_t i = count; i-- > 0;) {
             ag_tensor *n = &block[i];
             if (n->epoch != s.epoch || (n->flags & AG_F_LEAF)) continue;
-            ag__ops[n->op]->backward(&s, n);
+            ag_backward_fn f = n->ndim ? NULL : ag__scalar_backward[n->op];
+            (f ? f : ag__ops[n->op]->backward)(&s, n);
         }
     }
     return AG_OK;

@@ -16,6 +16,18 @@ void ag__assert_fail(const char *file, int line, const char *expr);
         if (!(cond)) ag__assert_fail(__FILE__, __LINE__, #cond);             \
     } while (0)
 
+/* Inlining hints for the scalar hot paths: AG_NOINLINE keeps a small
+ * kernel out of a big one (whose prologue, saved registers and stack for
+ * broadcast state, it would otherwise pay); AG_ALWAYS_INLINE keeps the node
+ * push inside each recorder, where GCC's heuristics stopped putting it. */
+#if defined(__GNUC__)
+#define AG_NOINLINE __attribute__((noinline))
+#define AG_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define AG_NOINLINE
+#define AG_ALWAYS_INLINE inline
+#endif
+
 /* ------------------------------------------------------------------ ops */
 
 /* Every op has a name here; AG_OP_LIST expands X(NAME) for each. The op
@@ -122,6 +134,31 @@ static inline bool ag__requires_grad(const ag_tensor *n) {
     return n && (n->flags & AG_F_REQUIRES_GRAD);
 }
 
+/* A 0-d node's value and gradient as doubles, given its dtype dt (callers
+ * branch on the dtype once and pass a constant). An f32 scalar lives in the
+ * first 4 bytes of its slot. */
+static inline double ag__scalar_get(const ag_tensor *x, int dt) {
+    if (dt == AG_F64) return x->d.s.val;
+    float f;
+    memcpy(&f, &x->d.s.val, sizeof f);
+    return (double)f;
+}
+static inline double ag__scalar_grad(const ag_tensor *x, int dt) {
+    if (dt == AG_F64) return x->d.s.grad;
+    float f;
+    memcpy(&f, &x->d.s.grad, sizeof f);
+    return (double)f;
+}
+static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
+    if (dt == AG_F64) {
+        n->d.s.val = v;
+    } else {
+        float f = (float)v;
+        n->d.s.val = 0.0; /* the other 4 bytes as the generic path's memset */
+        memcpy(&n->d.s.val, &f, sizeof f);
+    }
+}
+
 /* ---------------------------------------------------------------- sweep */
 
 typedef struct ag_sweep {
@@ -176,22 +213,67 @@ ag_tensor *ag__unreduce(ag_tape *t, ag_tensor *g, const ag_tensor *x, int axis);
 
 extern const ag_op_info *const ag__ops[AG_OP_COUNT];
 
+/* The backward of a 0-d node by op, or NULL: the elementwise families'
+ * scalar kernels (ag__sbwd_NAME, elementwise.h), in doubles on the inline
+ * values. The sweep calls them directly, skipping the row's backward (which
+ * would branch to the same kernel). */
+extern const ag_backward_fn ag__scalar_backward[AG_OP_COUNT];
+
 static inline int ag__ninputs(const ag_tensor *n) {
     int a = ag__ops[n->op]->arity;
     if (a >= 0) return a;
     return n->in[1] ? 2 + n->ext->nxin : (n->in[0] ? 1 : 0);
 }
 
+/* Whether input `in` takes a gradient in sweep s: it requires one, and in a
+ * functional sweep (ag_grad) a leaf only when it was asked for. */
+static inline bool ag__grad_wanted(const ag_sweep *s, const ag_tensor *in) {
+    if (!(in->flags & AG_F_REQUIRES_GRAD)) return false;
+    return !((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED));
+}
+
+/* Like ag__grad_acc but without zeroing: *fresh says whether the buffer
+ * holds garbage (so the kernel must overwrite, e.g. beta = 0 in a GEMM)
+ * rather than a gradient to add to. Inline: the sweep calls it per input. */
+static inline void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh) {
+    if (!ag__grad_wanted(s, in)) return NULL;
+    if (in->epoch == s->epoch) {
+        *fresh = false;
+    } else {
+        in->epoch = s->epoch;
+        /* Leaves accumulate across calls; ag_grad zeroes its wanted leaves. */
+        *fresh = !(in->flags & AG_F_LEAF);
+    }
+    return ag__grad(in);
+}
+
 /* Where the gradient for input `in` goes during sweep s, or NULL if it needs
  * none. The first write of a sweep zeroes an intermediate's buffer (so
  * nothing leaks between backward calls); leaves accumulate. The caller adds
  * into the returned buffer. */
-void *ag__grad_acc(ag_sweep *s, ag_tensor *in);
+static inline void *ag__grad_acc(ag_sweep *s, ag_tensor *in) {
+    bool fresh;
+    void *g = ag__grad_dst(s, in, &fresh);
+    if (g && fresh) memset(g, 0, (size_t)ag__numel(in) * ag__elsize(in->dtype));
+    return g;
+}
 
-/* Like ag__grad_acc but without zeroing: *fresh says whether the buffer
- * holds garbage (so the kernel must overwrite, e.g. beta = 0 in a GEMM)
- * rather than a gradient to add to. */
-void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh);
+/* ag__grad_acc and `+= v` in one, for a 0-d input of dtype dt that
+ * ag__grad_wanted, in doubles: the scalar backward kernels' accumulation.
+ * Same arithmetic as the tensor kernels: a fresh gradient is 0 + v, and an
+ * f32 one adds in float. */
+static inline void ag__scalar_acc(ag_sweep *s, ag_tensor *in, int dt, double v) {
+    bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
+    in->epoch = s->epoch;
+    if (dt == AG_F64) {
+        in->d.s.grad = (fresh ? 0.0 : in->d.s.grad) + v;
+    } else {
+        float f = 0.0f;
+        if (!fresh) memcpy(&f, &in->d.s.grad, sizeof f);
+        f += (float)v;
+        memcpy(&in->d.s.grad, &f, sizeof f);
+    }
+}
 
 /* ------------------------------------------------------------- recording */
 
@@ -357,11 +439,19 @@ struct ag_tape {
     ag_tensor **blocks;
     size_t nblocks, cap_blocks;
     size_t nnodes;
+    /* The next free slot and the end of its block: recording a node is a
+     * pointer bump while the current block has room (ag__tape_push). They
+     * must agree with nnodes: whatever changes nnodes (ag__tape_push,
+     * ag_tape_reset) sets them too. */
+    ag_tensor *next, *end;
     /* The data arena: a chain of chunks, reused after reset. */
     ag_chunk *first, *cur;
     size_t cur_off;
-    /* Accounting. */
-    size_t bytes_in_use, peak_bytes, bytes_reserved, mem_cap, allocations;
+    /* Accounting. The node list's bytes are nnodes * sizeof(ag_tensor),
+     * counted when asked rather than per node; arena_bytes is the rest.
+     * Both only grow between resets, so the peak is taken at reset and
+     * whenever the statistics are read. */
+    size_t arena_bytes, peak_bytes, bytes_reserved, mem_cap, allocations;
     int no_grad;          /* depth of ag_no_grad_begin */
     uint32_t epoch;       /* last sweep's number */
     uint32_t gen;         /* unique per reset, to note parameter uses once */
@@ -374,6 +464,60 @@ struct ag_tape {
 /* The i-th recorded node. */
 static inline ag_tensor *ag__tape_node(const ag_tape *t, size_t i) {
     return &t->blocks[i >> AG_NODE_BLOCK_SHIFT][i & (AG_NODE_BLOCK - 1)];
+}
+
+/* A slot for one more node in the node list (ag__tape_push_slow when the
+ * current block is full or missing), or NULL at the memory cap. The slot
+ * holds garbage: the caller writes every field. */
+ag_tensor *ag__tape_push_slow(ag_tape *t);
+static AG_ALWAYS_INLINE ag_tensor *ag__tape_push(ag_tape *t) {
+    if (t->next == t->end) return ag__tape_push_slow(t);
+    t->nnodes++;
+    return t->next++;
+}
+
+/* ------------------------------------------------------ scalar fast path */
+
+/* Scalar programs record millions of 0-d nodes, so the common case skips
+ * the generic recorder (ag__node_n: shape checks, broadcasting, ext, the
+ * parameter scan, a memset of the node). It applies when grad mode is on,
+ * no error is set, and every input is a 0-d non-parameter node of the
+ * node's dtype; the caller checks that. The node it writes is exactly what
+ * ag__node_n writes for the same op and inputs (every field, ext NULL,
+ * epoch 0, gradient slot 0), so the sweeps cannot tell them apart. */
+
+/* Whether x can be an input of a fast-path scalar node. */
+static inline bool ag__scalar_input(const ag_tensor *x) {
+    return x && x->ndim == 0 && !(x->flags & AG_F_PARAM);
+}
+static inline bool ag__scalar_tape(const ag_tape *t) {
+    return t && t->err == AG_OK && t->no_grad == 0;
+}
+
+/* Pushes a 0-d node with the given fields (value unset), or NULL when the
+ * tape needs a new block and the memory cap forbids it: the caller then
+ * takes the generic path, which reports the error. */
+static AG_ALWAYS_INLINE ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dtype, bool requires,
+                                                   ag_tensor *in0, ag_tensor *in1, ag_attr attr) {
+    ag_tensor *n = t->next;
+    if (n != t->end) { /* ag__tape_push, without a NULL check on the fast side */
+        t->next = n + 1;
+        t->nnodes++;
+    } else if (!(n = ag__tape_push_slow(t))) {
+        return NULL;
+    }
+    n->op = (uint8_t)op;
+    n->dtype = (uint8_t)dtype;
+    n->ndim = 0;
+    n->flags = (uint8_t)((requires ? AG_F_REQUIRES_GRAD : 0) | AG_F_ON_TAPE |
+                         (op == AG_OP_LEAF ? AG_F_LEAF : 0));
+    n->epoch = 0;
+    n->in[0] = in0;
+    n->in[1] = in1;
+    n->attr = attr;
+    n->ext = NULL;
+    n->d.s.grad = 0.0;
+    return n;
 }
 
 #endif /* TAPEGRAD_INTERNAL_H */

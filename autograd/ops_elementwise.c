@@ -110,24 +110,24 @@ ag_tensor *ag__unary(ag_tape *t, ag_op op, ag_tensor *x, double c) {
     return ag__record(t, op, (ag_dtype)x->dtype, x->ndim, ag__shape(x), x, NULL, (ag_attr){.c = c});
 }
 
-ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_ADD, a, b); }
-ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_SUB, a, b); }
-ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_MUL, a, b); }
-ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_DIV, a, b); }
-ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_POW, a, b); }
-ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_MAXIMUM, a, b); }
-ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return ag__binary(t, AG_OP_MINIMUM, a, b); }
+ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_add(t, a, b); }
+ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_sub(t, a, b); }
+ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_mul(t, a, b); }
+ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_div(t, a, b); }
+ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_pow(t, a, b); }
+ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_maximum(t, a, b); }
+ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_minimum(t, a, b); }
 
-ag_tensor *ag_add_c(ag_tape *t, ag_tensor *x, double c) { return ag__unary(t, AG_OP_ADD_C, x, c); }
-ag_tensor *ag_rsub_c(ag_tape *t, double c, ag_tensor *x) { return ag__unary(t, AG_OP_RSUB_C, x, c); }
-ag_tensor *ag_mul_c(ag_tape *t, ag_tensor *x, double c) { return ag__unary(t, AG_OP_MUL_C, x, c); }
-ag_tensor *ag_rdiv_c(ag_tape *t, double c, ag_tensor *x) { return ag__unary(t, AG_OP_RDIV_C, x, c); }
-ag_tensor *ag_pow_c(ag_tape *t, ag_tensor *x, double c) { return ag__unary(t, AG_OP_POW_C, x, c); }
+ag_tensor *ag_add_c(ag_tape *t, ag_tensor *x, double c) { return rec_add_c(t, x, c); }
+ag_tensor *ag_rsub_c(ag_tape *t, double c, ag_tensor *x) { return rec_rsub_c(t, x, c); }
+ag_tensor *ag_mul_c(ag_tape *t, ag_tensor *x, double c) { return rec_mul_c(t, x, c); }
+ag_tensor *ag_rdiv_c(ag_tape *t, double c, ag_tensor *x) { return rec_rdiv_c(t, x, c); }
+ag_tensor *ag_pow_c(ag_tape *t, ag_tensor *x, double c) { return rec_pow_c(t, x, c); }
 
 ag_tensor *ag_rpow_c(ag_tape *t, double c, ag_tensor *x) {
     if (t && t->err == AG_OK && x && !(c > 0))
         return ag__fail(t, AG_ERR_ARG, "rpow_c", "base %g must be > 0", c);
-    return ag__unary(t, AG_OP_RPOW_C, x, c);
+    return rec_rpow_c(t, x, c);
 }
 
 /* ------------------------------------------------------------------ where */
@@ -190,6 +190,10 @@ static bool vjp_where(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
     if (ag__requires_grad(b) && !(gin[2] = ag_where(t, m, zero, g))) return false;
     return true;
 }
+
+/* 0-d where nodes (three inputs, so an ext) take the tensor kernel. */
+void ag__sbwd_WHERE(ag_sweep *s, ag_tensor *n);
+void ag__sbwd_WHERE(ag_sweep *s, ag_tensor *n) { bwd_where(s, n); }
 
 const ag_op_info ag__op_WHERE = {"where", 3, fwd_where, bwd_where,
                                  "d where(m,a,b)/da = [m!=0], d where(m,a,b)/db = [m==0]", vjp_where};

@@ -84,23 +84,23 @@ static ag_tensor *clamp_mask(ag_tape *t, ag_tensor *n) {
     return m;
 }
 
-ag_tensor *ag__gelu_grad(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_GELU_GRAD, x, 0); }
+ag_tensor *ag__gelu_grad(ag_tape *t, ag_tensor *x) { return rec_gelu_grad(t, x, 0); }
 
-ag_tensor *ag_neg(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_NEG, x, 0); }
-ag_tensor *ag_exp(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_EXP, x, 0); }
-ag_tensor *ag_log(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_LOG, x, 0); }
-ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SQRT, x, 0); }
-ag_tensor *ag_abs(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_ABS, x, 0); }
-ag_tensor *ag_sin(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SIN, x, 0); }
-ag_tensor *ag_cos(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_COS, x, 0); }
-ag_tensor *ag_tan(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_TAN, x, 0); }
-ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_TANH, x, 0); }
-ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SIGMOID, x, 0); }
-ag_tensor *ag_relu(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_RELU, x, 0); }
-ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope) { return ag__unary(t, AG_OP_LEAKY_RELU, x, slope); }
-ag_tensor *ag_gelu(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_GELU, x, 0); }
-ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SOFTPLUS, x, 0); }
-ag_tensor *ag_square(ag_tape *t, ag_tensor *x) { return ag__unary(t, AG_OP_SQUARE, x, 0); }
+ag_tensor *ag_neg(ag_tape *t, ag_tensor *x) { return rec_neg(t, x, 0); }
+ag_tensor *ag_exp(ag_tape *t, ag_tensor *x) { return rec_exp(t, x, 0); }
+ag_tensor *ag_log(ag_tape *t, ag_tensor *x) { return rec_log(t, x, 0); }
+ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *x) { return rec_sqrt(t, x, 0); }
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *x) { return rec_abs(t, x, 0); }
+ag_tensor *ag_sin(ag_tape *t, ag_tensor *x) { return rec_sin(t, x, 0); }
+ag_tensor *ag_cos(ag_tape *t, ag_tensor *x) { return rec_cos(t, x, 0); }
+ag_tensor *ag_tan(ag_tape *t, ag_tensor *x) { return rec_tan(t, x, 0); }
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x) { return rec_tanh(t, x, 0); }
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x) { return rec_sigmoid(t, x, 0); }
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *x) { return rec_relu(t, x, 0); }
+ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope) { return rec_leaky_relu(t, x, slope); }
+ag_tensor *ag_gelu(ag_tape *t, ag_tensor *x) { return rec_gelu(t, x, 0); }
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x) { return rec_softplus(t, x, 0); }
+ag_tensor *ag_square(ag_tape *t, ag_tensor *x) { return rec_square(t, x, 0); }
 
 ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, double lo, double hi) {
     if (!ag__check_inputs(t, "clamp", 1, &x)) return NULL;

@@ -38,12 +38,20 @@ void ag_tape_free(ag_tape *t) {
     free(t);
 }
 
+static size_t bytes_in_use(const ag_tape *t) {
+    return t->arena_bytes + t->nnodes * sizeof(ag_tensor);
+}
+
 void ag_tape_reset(ag_tape *t) {
     if (!t) return;
+    size_t used = bytes_in_use(t);
+    if (used > t->peak_bytes) t->peak_bytes = used;
     t->nnodes = 0;
+    t->next = t->nblocks ? t->blocks[0] : NULL;
+    t->end = t->nblocks ? t->blocks[0] + AG_NODE_BLOCK : NULL;
     t->cur = t->first;
     t->cur_off = 0;
-    t->bytes_in_use = 0;
+    t->arena_bytes = 0;
     t->nuses = 0;
     t->gen = next_generation();
     t->err = AG_OK;
@@ -58,8 +66,8 @@ ag_tape_stats ag_tape_get_stats(const ag_tape *t) {
     ag_tape_stats s = {0};
     if (!t) return s;
     s.nodes = t->nnodes;
-    s.bytes_in_use = t->bytes_in_use;
-    s.peak_bytes = t->peak_bytes;
+    s.bytes_in_use = bytes_in_use(t);
+    s.peak_bytes = s.bytes_in_use > t->peak_bytes ? s.bytes_in_use : t->peak_bytes;
     s.bytes_reserved = t->bytes_reserved;
     s.allocations = t->allocations;
     return s;
@@ -98,15 +106,11 @@ static void *tape_malloc(ag_tape *t, size_t bytes) {
     return p;
 }
 
-static bool account(ag_tape *t, size_t bytes) {
-    t->bytes_in_use += bytes;
-    if (t->bytes_in_use > t->peak_bytes) t->peak_bytes = t->bytes_in_use;
-    return true;
-}
-
-/* A slot for one more node in the node list, or NULL at the cap. */
-ag_tensor *ag__tape_push(ag_tape *t) {
+/* ag__tape_push when the current block is full: moves to the next block,
+ * allocating it when the tape has not grown this far before. */
+ag_tensor *ag__tape_push_slow(ag_tape *t) {
     size_t b = t->nnodes >> AG_NODE_BLOCK_SHIFT;
+    AG_ASSERT((t->nnodes & (AG_NODE_BLOCK - 1)) == 0);
     if (b == t->nblocks) {
         if (t->nblocks == t->cap_blocks) {
             size_t cap = t->cap_blocks ? 2 * t->cap_blocks : 16;
@@ -119,10 +123,10 @@ ag_tensor *ag__tape_push(ag_tape *t) {
         if (!block) return NULL;
         t->blocks[t->nblocks++] = block;
     }
-    ag_tensor *n = ag__tape_node(t, t->nnodes);
+    t->next = t->blocks[b];
+    t->end = t->next + AG_NODE_BLOCK;
     t->nnodes++;
-    account(t, sizeof *n);
-    return n;
+    return t->next++;
 }
 
 /* Arena allocation, 64-byte aligned for tensors' data, 8 for small records. */
@@ -133,7 +137,7 @@ static void *arena_alloc(ag_tape *t, size_t bytes, size_t align) {
             size_t off = (size_t)(((base + t->cur_off + align - 1) & ~(uintptr_t)(align - 1)) - base);
             if (off + bytes <= t->cur->size) {
                 t->cur_off = off + bytes;
-                account(t, bytes);
+                t->arena_bytes += bytes;
                 return t->cur->data + off;
             }
             if (t->cur->next) { /* move on to a kept chunk */

@@ -65,6 +65,14 @@ ag_tensor *ag_arange(ag_tape *t, ag_dtype dtype, double start, double stop, doub
 }
 
 ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
+    /* Scalar programs make a leaf per input: skip the generic recorder. */
+    if (ag__scalar_tape(t) && (dtype == AG_F64 || dtype == AG_F32)) {
+        ag_tensor *x = ag__scalar_push(t, AG_OP_LEAF, dtype, false, NULL, NULL, (ag_attr){.c = 0});
+        if (x) {
+            ag__scalar_set(x, dtype, value);
+            return x;
+        }
+    }
     return ag_full(t, dtype, 0, NULL, value);
 }
 
@@ -75,7 +83,13 @@ ag_tensor *ag_requires_grad(ag_tape *t, ag_tensor *x) {
     if (!(x->flags & AG_F_LEAF))
         return ag__fail(t, AG_ERR_ARG, "requires_grad", "only a leaf can require a gradient "
                         "(this tensor was made by '%s')", ag__ops[x->op]->name);
-    if (x->ndim > 0 && !x->d.t.grad) {
+    if (x->ndim == 0) { /* ag_zero_grad's work for the inline gradient */
+        x->flags |= AG_F_REQUIRES_GRAD;
+        if (x->dtype == AG_F64) x->d.s.grad = 0.0;
+        else memset(&x->d.s.grad, 0, sizeof(float)); /* constant sizes: no call */
+        return x;
+    }
+    if (!x->d.t.grad) {
         x->d.t.grad = ag__alloc(t, (size_t)ag__numel(x) * ag__elsize(x->dtype), "requires_grad");
         if (!x->d.t.grad) return NULL;
     }

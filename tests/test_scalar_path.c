@@ -1,0 +1,194 @@
+/* The scalar fast path (internal.h, elementwise.h): 0-d nodes recorded
+ * without the generic recorder must be the very nodes the generic recorder
+ * makes, and the scalar backward kernels must give the tensor kernels'
+ * gradients, first order, f32, functional and recorded (create_graph). */
+#include "testutil.h"
+
+#include "elementwise.h" /* ag__unary, ag__binary: the generic recorders */
+
+#include <string.h>
+
+/* Every byte of the node: op, dtype, ndim, flags, epoch, inputs, attr,
+ * ext, value and gradient slots (the struct has no padding). */
+static void assert_same_node(const ag_tensor *fast, const ag_tensor *generic) {
+    ck_assert_int_eq(fast->op, generic->op);
+    ck_assert_int_eq(fast->dtype, generic->dtype);
+    ck_assert_int_eq(fast->ndim, 0);
+    ck_assert_int_eq(fast->flags, generic->flags);
+    ck_assert_ptr_null(fast->ext);
+    ck_assert_int_eq(memcmp(fast, generic, sizeof *fast), 0);
+}
+
+START_TEST(fast_nodes_equal_generic_nodes) {
+    ag_tape *t = ag_tape_new(0);
+    for (int k = 0; k < 2; k++) {
+        ag_dtype dt = k ? AG_F32 : AG_F64;
+        ag_tensor *x = ag_requires_grad(t, ag_scalar_of(t, dt, 0.75));
+        ag_tensor *c = ag_scalar_of(t, dt, -1.25); /* no gradient */
+        ag_tensor *x_generic = ag_requires_grad(t, ag_full(t, dt, 0, NULL, 0.75));
+        ck_assert_int_eq(memcmp(x, x_generic, sizeof *x), 0);
+        assert_same_node(ag_mul(t, x, c), ag__binary(t, AG_OP_MUL, x, c));
+        assert_same_node(ag_sub(t, c, c), ag__binary(t, AG_OP_SUB, c, c));
+        assert_same_node(ag_pow(t, x, c), ag__binary(t, AG_OP_POW, x, c));
+        assert_same_node(ag_sin(t, x), ag__unary(t, AG_OP_SIN, x, 0));
+        assert_same_node(ag_mul_c(t, x, 3.5), ag__unary(t, AG_OP_MUL_C, x, 3.5));
+        assert_same_node(ag_leaky_relu(t, c, 0.1), ag__unary(t, AG_OP_LEAKY_RELU, c, 0.1));
+        ck_assert_int_eq(ag_tape_status(t), AG_OK);
+    }
+    ag_tape_free(t);
+}
+END_TEST
+
+/* Each op on scalars against the same op on 1-element tensors (the generic
+ * kernels), value and gradients, in f64 and f32. */
+typedef ag_tensor *(*binop)(ag_tape *, ag_tensor *, ag_tensor *);
+
+START_TEST(scalar_kernels_match_tensor_kernels) {
+    static const binop ops[] = {ag_add, ag_sub, ag_mul, ag_div, ag_pow, ag_maximum, ag_minimum};
+    static const double pts[][2] = {{0.7, 1.3}, {2.0, 2.0}, {1.5, -0.5}};
+    ag_tape *t = ag_tape_new(0);
+    for (int k = 0; k < 2; k++) {
+        ag_dtype dt = k ? AG_F32 : AG_F64;
+        for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+            for (size_t p = 0; p < sizeof pts / sizeof pts[0]; p++) {
+                ag_tape_reset(t);
+                ag_tensor *a = ag_requires_grad(t, ag_scalar_of(t, dt, pts[p][0]));
+                ag_tensor *b = ag_requires_grad(t, ag_scalar_of(t, dt, pts[p][1]));
+                /* tanh after the op: the upstream gradient is not 1 */
+                ag_tensor *y = ag_tanh(t, ops[o](t, a, b));
+                ag_tensor *ta = ag_requires_grad(t, ag_full(t, dt, AG_SHAPE(1), pts[p][0]));
+                ag_tensor *tb = ag_requires_grad(t, ag_full(t, dt, AG_SHAPE(1), pts[p][1]));
+                ag_tensor *ty = ag_tanh(t, ops[o](t, ta, tb));
+                ck_assert_int_eq(ag_backward(t, y), AG_OK);
+                ck_assert_int_eq(ag_backward(t, ag_sum(t, ty, AG_ALL, false)), AG_OK);
+                ck_assert_int_eq(y->ndim, 0);
+                ck_assert_double_eq(ag_item(y), ag_get(ty, 0));
+                ck_assert_double_eq(ag_grad_item(a), ag_grad_get(ta, 0));
+                ck_assert_double_eq(ag_grad_item(b), ag_grad_get(tb, 0));
+            }
+        }
+    }
+    ag_tape_free(t);
+}
+END_TEST
+
+/* The first-order sweep over scalars allocates nothing and records nothing. */
+START_TEST(scalar_backward_allocates_nothing) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_scalar(t, 0.3));
+    ag_tensor *y = x;
+    for (int i = 0; i < 100000; i++) y = ag_add_c(t, ag_mul(t, ag_sin(t, y), x), 0.5);
+    ag_tape_stats before = ag_tape_get_stats(t);
+    ck_assert_int_eq(ag_backward(t, y), AG_OK);
+    ag_tape_stats after = ag_tape_get_stats(t);
+    ck_assert_uint_eq(after.nodes, before.nodes);
+    ck_assert_uint_eq(after.allocations, before.allocations);
+    ck_assert_uint_eq(after.bytes_in_use, before.bytes_in_use);
+    ck_assert(isfinite(ag_grad_item(x)) && ag_grad_item(x) != 0);
+    ag_tape_free(t);
+}
+END_TEST
+
+/* ag_grad over scalars: only the wanted leaf gets a gradient, and the
+ * stored gradients of the others are left alone. */
+START_TEST(functional_grad_on_scalars) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_scalar(t, 2.0));
+    ag_tensor *w = ag_requires_grad(t, ag_scalar(t, 3.0));
+    ag_tensor *y = ag_mul(t, ag_square(t, x), w); /* x^2 w */
+    ck_assert_int_eq(ag_backward(t, y), AG_OK);   /* x: 12, w: 4 */
+    ag_tensor *g;
+    ck_assert_int_eq(ag_grad(t, y, NULL, 1, &x, &g), AG_OK);
+    ck_assert_double_eq(ag_item(g), 12.0);
+    ck_assert_double_eq(ag_grad_item(x), 12.0); /* restored, not doubled */
+    ck_assert_double_eq(ag_grad_item(w), 4.0);  /* not touched */
+    ag_tape_free(t);
+}
+END_TEST
+
+/* create_graph through fast-path nodes: y = sin(x) x^3,
+ * y'  = cos(x) x^3 + 3 sin(x) x^2,
+ * y'' = -sin(x) x^3 + 6 cos(x) x^2 + 6 sin(x) x. */
+START_TEST(second_derivative_through_scalar_nodes) {
+    const double x0 = 0.8, s = sin(x0), c = cos(x0);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_scalar(t, x0));
+    ag_tensor *y = ag_mul(t, ag_sin(t, x), ag_mul(t, ag_square(t, x), x));
+    ag_tensor *g = NULL, *h = NULL;
+    ck_assert_int_eq(ag_grad_ex(t, y, 1, &x, &g, &(ag_backward_opts){.create_graph = true}),
+                     AG_OK);
+    ck_assert_double_eq_tol(ag_item(g), c * x0 * x0 * x0 + 3 * s * x0 * x0, 1e-12);
+    ck_assert_int_eq(ag_grad(t, g, NULL, 1, &x, &h), AG_OK);
+    ck_assert_double_eq_tol(ag_item(h), -s * x0 * x0 * x0 + 6 * c * x0 * x0 + 6 * s * x0, 1e-12);
+    /* ag_backward_ex: the leaf's recorded gradient, and its stored value. */
+    ag_zero_grad(x);
+    ck_assert_int_eq(ag_backward_ex(t, y, &(ag_backward_opts){.create_graph = true}), AG_OK);
+    ck_assert_ptr_nonnull(ag_graph_grad(t, x));
+    ck_assert_double_eq_tol(ag_item(ag_graph_grad(t, x)), ag_item(g), 1e-15);
+    ck_assert_double_eq_tol(ag_grad_item(x), ag_item(g), 1e-15);
+    ag_tape_free(t);
+}
+END_TEST
+
+/* Scalars mixed with the generic path: a scalar parameter input, grad mode
+ * off, and a sticky error all bypass the fast path and behave as before. */
+START_TEST(fast_path_falls_back) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *p = ag_param_scalar(AG_F64, 2.0);
+    ag_tensor *x = ag_requires_grad(t, ag_scalar(t, 3.0));
+    ck_assert_int_eq(ag_backward(t, ag_mul(t, p, x)), AG_OK);
+    ck_assert_double_eq(ag_grad_item(p), 3.0);
+    ck_assert_double_eq(ag_grad_item(x), 2.0);
+
+    size_t nodes = ag_tape_get_stats(t).nodes;
+    ag_no_grad_begin(t);
+    ag_tensor *z = ag_sin(t, x);
+    ag_no_grad_end(t);
+    ck_assert_double_eq(ag_item(z), sin(3.0));
+    ck_assert_uint_eq(ag_tape_get_stats(t).nodes, nodes);
+
+    ck_assert_ptr_null(ag_add(t, x, ag_scalar_of(t, AG_F32, 1.0))); /* dtype mismatch */
+    ck_assert_int_eq(ag_tape_status(t), AG_ERR_DTYPE);
+    ck_assert_ptr_null(ag_add(t, x, x)); /* sticky */
+    ck_assert_ptr_null(ag_scalar(t, 1.0));
+    ck_assert_uint_eq(ag_tape_get_stats(t).nodes, nodes + 1); /* the f32 leaf */
+    ag_param_free(p);
+    ag_tape_free(t);
+}
+END_TEST
+
+/* The tape's accounting with nodes counted from nnodes: bytes in use and
+ * the peak across resets and block boundaries. */
+START_TEST(node_accounting) {
+    static const size_t counts[3] = {20000, 40000, 20000}; /* 16384-node blocks */
+    static const size_t peaks[3] = {20000, 40000, 40000};
+    ag_tape *t = ag_tape_new(0);
+    for (int round = 0; round < 3; round++) {
+        ag_tape_reset(t);
+        ag_tensor *x = ag_scalar(t, 1.0);
+        size_t n = counts[round];
+        for (size_t i = 1; i < n; i++) x = ag_add_c(t, x, 1.0);
+        ag_tape_stats s = ag_tape_get_stats(t);
+        ck_assert_uint_eq(s.nodes, n);
+        ck_assert_uint_eq(s.bytes_in_use, n * sizeof(ag_tensor));
+        ck_assert_uint_eq(s.peak_bytes, peaks[round] * sizeof(ag_tensor));
+        ck_assert_double_eq(ag_item(x), (double)n);
+    }
+    ag_tape_free(t);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("scalar_path");
+    TCase *tc = tcase_create("scalar_path");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, fast_nodes_equal_generic_nodes);
+    tcase_add_test(tc, scalar_kernels_match_tensor_kernels);
+    tcase_add_test(tc, scalar_backward_allocates_nothing);
+    tcase_add_test(tc, functional_grad_on_scalars);
+    tcase_add_test(tc, second_derivative_through_scalar_nodes);
+    tcase_add_test(tc, fast_path_falls_back);
+    tcase_add_test(tc, node_accounting);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
