@@ -182,8 +182,8 @@
         return n_;                                                           \
     }                                                                        \
     static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
-        if (ag__scalar_tape(t) && a_ && b_ && !(a_->ndim | b_->ndim) &&     \
-            !((a_->flags | b_->flags) & AG_F_PARAM) && a_->dtype == b_->dtype) { \
+        if (ag__scalar_tape(t) && ag__scalar_input(t, a_) && ag__scalar_input(t, b_) && \
+            a_->dtype == b_->dtype) {                                        \
             ag_tensor *n_ = a_->dtype == AG_F64 ? rec_s_##name(t, a_, b_, AG_F64) \
                                                 : rec_s_##name(t, a_, b_, AG_F32); \
             if (n_) return n_;                                               \
@@ -202,7 +202,7 @@
         return n;                                                            \
     }                                                                        \
     static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *x_, double c) { \
-        if (ag__scalar_tape(t) && ag__scalar_input(x_)) {                    \
+        if (ag__scalar_tape(t) && ag__scalar_input(t, x_)) {                 \
             ag_tensor *n_ = x_->dtype == AG_F64 ? rec_s_##name(t, x_, c, AG_F64) \
                                                 : rec_s_##name(t, x_, c, AG_F32); \
             if (n_) return n_;                                               \

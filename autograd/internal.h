@@ -481,14 +481,16 @@ static AG_ALWAYS_INLINE ag_tensor *ag__tape_push(ag_tape *t) {
 /* Scalar programs record millions of 0-d nodes, so the common case skips
  * the generic recorder (ag__node_n: shape checks, broadcasting, ext, the
  * parameter scan, a memset of the node). It applies when grad mode is on,
- * no error is set, and every input is a 0-d non-parameter node of the
- * node's dtype; the caller checks that. The node it writes is exactly what
+ * no error is set, and every input is a 0-d node of the node's dtype that
+ * is not a parameter, or a parameter the tape has already noted since its
+ * last reset (so the version check of backward knows it: its first use
+ * takes the generic path, which notes it); the caller checks that. The node it writes is exactly what
  * ag__node_n writes for the same op and inputs (every field, ext NULL,
  * epoch 0, gradient slot 0), so the sweeps cannot tell them apart. */
 
-/* Whether x can be an input of a fast-path scalar node. */
-static inline bool ag__scalar_input(const ag_tensor *x) {
-    return x && x->ndim == 0 && !(x->flags & AG_F_PARAM);
+/* Whether x can be an input of a fast-path scalar node on tape t. */
+static inline bool ag__scalar_input(const ag_tape *t, const ag_tensor *x) {
+    return x && x->ndim == 0 && (!(x->flags & AG_F_PARAM) || x->ext->seen_gen == t->gen);
 }
 static inline bool ag__scalar_tape(const ag_tape *t) {
     return t && t->err == AG_OK && t->no_grad == 0;

@@ -178,6 +178,34 @@ START_TEST(node_accounting) {
 }
 END_TEST
 
+/* Scalar parameters: the first use on a tape generation takes the generic
+ * path (which notes the parameter for backward's version check), later uses
+ * the fast path. Gradients accumulate into the parameter, a write after
+ * recording is still refused, and a reset starts over. */
+START_TEST(scalar_parameters_on_the_fast_path) {
+    ag_tensor *w = ag_param_scalar(AG_F64, 1.5), *b = ag_param_scalar(AG_F64, -0.5);
+    ag_tape *t = ag_tape_new(0);
+    for (int round = 0; round < 2; round++) {
+        ag_tensor *x = ag_scalar(t, 2.0);
+        ag_tensor *y = ag_add(t, ag_mul(t, w, x), b);        /* first uses: generic */
+        ag_tensor *z = ag_mul(t, ag_mul(t, w, y), ag_add(t, b, x)); /* fast */
+        ck_assert_int_eq(ag_backward(t, z), AG_OK);
+        /* z = w (w x + b)(b + x): dz/dw = (2 w x + b)(b + x), dz/db = w(b + x) + w(w x + b) */
+        double wx = 1.5 * 2, want_w = (2 * wx - 0.5) * 1.5, want_b = 1.5 * 1.5 + 1.5 * (wx - 0.5);
+        ck_assert_double_eq_tol(ag_grad_item(w), (round + 1) * want_w, 1e-14);
+        ck_assert_double_eq_tol(ag_grad_item(b), (round + 1) * want_b, 1e-14);
+        ag_tape_reset(t);
+    }
+    ag_tensor *y = ag_mul(t, w, w);
+    y = ag_mul(t, y, w); /* fast: w already noted */
+    *(double *)ag_data_mut(w) = 2.0;
+    ck_assert_int_eq(ag_backward(t, y), AG_ERR_STATE);
+    ag_tape_free(t);
+    ag_param_free(w);
+    ag_param_free(b);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("scalar_path");
     TCase *tc = tcase_create("scalar_path");
@@ -189,6 +217,7 @@ int main(void) {
     tcase_add_test(tc, second_derivative_through_scalar_nodes);
     tcase_add_test(tc, fast_path_falls_back);
     tcase_add_test(tc, node_accounting);
+    tcase_add_test(tc, scalar_parameters_on_the_fast_path);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
