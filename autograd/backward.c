@@ -20,26 +20,35 @@ ag_status ag__check_versions(ag_tape *t) {
     return AG_OK;
 }
 
-/* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1). */
-static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
+ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional) {
     if (t->err != AG_OK) return t->err;
     ag_status st = ag__check_versions(t);
     if (st != AG_OK) return st;
-    ag_sweep s = {.tape = t, .epoch = ++t->epoch, .functional = functional};
-    if (s.epoch == 0) { /* wrapped after 2^32 sweeps: clear stale stamps */
+    *s = (ag_sweep){.tape = t, .epoch = ++t->epoch, .functional = functional};
+    if (s->epoch == 0) { /* wrapped after 2^32 sweeps: clear stale stamps */
         for (size_t i = 0; i < t->nnodes; i++) ag__tape_node(t, i)->epoch = 0;
-        s.epoch = t->epoch = 1;
+        s->epoch = t->epoch = 1;
     }
-    /* Seed y's gradient. */
+    return AG_OK;
+}
+
+bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
     bool fresh;
-    void *gy = ag__grad_dst(&s, y, &fresh);
-    if (gy) {
-        int64_t n = ag__numel(y);
-        for (int64_t i = 0; i < n; i++) {
-            double v = (seed ? ag__ld(ag__val(seed), seed->dtype, i) : 1.0);
-            ag__st(gy, y->dtype, i, fresh ? v : ag__ld(gy, y->dtype, i) + v);
-        }
+    void *gy = ag__grad_dst(s, y, &fresh);
+    if (!gy) return false;
+    for (int64_t i = 0, n = ag__numel(y); i < n; i++) {
+        double v = (seed ? ag__ld(ag__val(seed), seed->dtype, i) : 1.0);
+        ag__st(gy, y->dtype, i, fresh ? v : ag__ld(gy, y->dtype, i) + v);
     }
+    return true;
+}
+
+/* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1). */
+static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
+    ag_sweep s;
+    ag_status st = ag__sweep_begin(t, &s, functional);
+    if (st != AG_OK) return st;
+    ag__sweep_seed(&s, y, seed);
     /* Walk back from the newest node; nodes newer than y got no gradient. */
     for (size_t b = t->nnodes ? ((t->nnodes - 1) >> AG_NODE_BLOCK_SHIFT) + 1 : 0; b-- > 0;) {
         ag_tensor *block = t->blocks[b];

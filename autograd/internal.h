@@ -195,6 +195,13 @@ typedef struct ag_op_info {
 /* Fails (AG_ERR_STATE) if a parameter was written after being recorded. */
 ag_status ag__check_versions(ag_tape *t);
 
+/* Starts a numeric sweep: checks the tape's error and parameter versions,
+ * then takes a new epoch (so every intermediate gradient starts at zero). */
+ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional);
+
+/* Adds the seed (NULL = ones) into y's gradient; false when y needs none. */
+bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed);
+
 /* Validates a backward's output and seed: y recorded, seed of y's shape and
  * dtype, and a scalar y unless a seed is given (when the flag is set). */
 ag_status ag__check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,

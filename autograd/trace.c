@@ -458,7 +458,8 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
     }
     ag_status st = ag__check_output(t, "trace", y, NULL, true);
     if (st != AG_OK) return st;
-    if ((st = ag__check_versions(t)) != AG_OK) return st;
+    ag_sweep s;
+    if ((st = ag__sweep_begin(t, &s, false)) != AG_OK) return st;
 
     ag_tr_graph g;
     tw w = {.out = out, .g = &g};
@@ -477,15 +478,9 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
 
     forward_table(&w);
 
-    /* The sweep of backward.c, with each step printed. */
-    ag_sweep s = {.tape = t, .epoch = ++t->epoch, .functional = false};
-    if (s.epoch == 0) { /* wrapped after 2^32 sweeps: clear stale stamps */
-        for (size_t i = 0; i < t->nnodes; i++) ag__tape_node(t, i)->epoch = 0;
-        s.epoch = t->epoch = 1;
-    }
-    bool fresh;
-    void *gy = ag__grad_dst(&s, y, &fresh);
-    if (gy) ag__st(gy, y->dtype, 0, fresh ? 1.0 : ag__ld(gy, y->dtype, 0) + 1.0);
+    /* The sweep of backward.c (begun above, after the checks), with each
+     * step printed. */
+    bool gy = ag__sweep_seed(&s, y, NULL);
 
     char d[160];
     char line[LINE];
