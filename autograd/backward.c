@@ -105,8 +105,8 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed) {
     return sweep(t, y, seed, false);
 }
 
-ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
-                  ag_tensor **grads) {
+ag_status ag__check_grad_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
+                              ag_tensor *const *xs, ag_tensor **grads) {
     ag_status st = ag__check_output(t, "grad", y, seed, true);
     if (st != AG_OK) return st;
     if (n < 0 || (n > 0 && (!xs || !grads))) {
@@ -119,6 +119,13 @@ ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *c
             return AG_ERR_NULL;
         }
     }
+    return AG_OK;
+}
+
+ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                  ag_tensor **grads) {
+    ag_status st = ag__check_grad_args(t, y, seed, n, xs, grads);
+    if (st != AG_OK) return st;
     /* Wanted leaves lend their gradient buffers: save, zero, sweep, copy out,
      * restore. Intermediate nodes need nothing: each sweep starts them at 0. */
     void **saved = ag__alloc(t, (size_t)(n ? n : 1) * sizeof *saved, "grad");

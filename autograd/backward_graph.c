@@ -207,19 +207,8 @@ ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_t
                      const ag_backward_opts *opts) {
     ag_backward_opts o = opts ? *opts : (ag_backward_opts){0};
     if (!o.create_graph) return ag_grad(t, y, o.seed, n, xs, grads);
-    ag_status st = ag__check_output(t, "grad", y, o.seed, true);
+    ag_status st = ag__check_grad_args(t, y, o.seed, n, xs, grads);
     if (st != AG_OK) return st;
-    if (n < 0 || (n > 0 && (!xs || !grads))) {
-        ag__fail(t, AG_ERR_NULL, "grad", "inputs or outputs array is NULL");
-        return AG_ERR_NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        if (!xs[i]) {
-            ag__fail(t, AG_ERR_NULL, "grad", "input %d is NULL", i + 1);
-            return AG_ERR_NULL;
-        }
-        grads[i] = NULL;
-    }
     /* Mark the wanted leaves: only they receive gradients among leaves. */
     for (int i = 0; i < n; i++) xs[i]->flags |= AG_F_WANTED;
     grad_map map;

@@ -35,6 +35,61 @@ static void finish(ag_gradcheck_report *r, ag_gradcheck_verdict v, const char *f
     va_end(ap);
 }
 
+/* The comparison both checkers make, element by element, and the verdict
+ * it comes to. */
+typedef struct tally {
+    bool any_analytic, any_numeric, nonfinite;
+    double worst_excess;
+} tally;
+
+/* Compares one element (input i, flat index k) into the report. */
+static void tally_add(ag_gradcheck_report *r, tally *s, const ag_gradcheck_opts *o, int i,
+                      int64_t k, double analytic, double numeric) {
+    r->checked++;
+    if (!isfinite(numeric) || !isfinite(analytic)) {
+        s->nonfinite = true;
+        if (r->worst_input < 0) {
+            r->worst_input = i;
+            r->worst_index = k;
+            r->worst_analytic = analytic;
+            r->worst_numeric = numeric;
+        }
+        return;
+    }
+    s->any_analytic |= analytic != 0;
+    s->any_numeric |= fabs(numeric) > o->atol;
+    double err = fabs(analytic - numeric);
+    double rel = err / fmax(fabs(numeric), o->atol);
+    if (err > r->max_abs_err) r->max_abs_err = err;
+    if (rel > r->max_rel_err) r->max_rel_err = rel;
+    double excess = err - (o->atol + o->rtol * fabs(numeric));
+    if (excess > s->worst_excess || (r->worst_input < 0 && err >= r->max_abs_err)) {
+        if (excess > s->worst_excess) s->worst_excess = excess;
+        r->worst_input = i;
+        r->worst_index = k;
+        r->worst_analytic = analytic;
+        r->worst_numeric = numeric;
+    }
+}
+
+/* The verdict; `what` is "gradcheck" or "gradgradcheck", `quantity` what
+ * was compared ("gradient", "second derivative"). */
+static void tally_finish(ag_gradcheck_report *r, const tally *s, const ag_gradcheck_opts *o,
+                         const char *what, const char *quantity) {
+    if (s->nonfinite)
+        finish(r, AG_GRADCHECK_NONFINITE, "%s: a value or %s is not finite (analytic %g, numeric %g)",
+               what, quantity, r->worst_analytic, r->worst_numeric);
+    else if (!s->any_analytic && s->any_numeric)
+        finish(r, AG_GRADCHECK_ZERO_GRAD, "%s: the analytic %s is all zeros but the numeric one is "
+               "not (max |numeric| > atol %g)", what, quantity, o->atol);
+    else if (s->worst_excess > 0)
+        finish(r, AG_GRADCHECK_MISMATCH, "%s: analytic %.10g differs from numeric %.10g", what,
+               r->worst_analytic, r->worst_numeric);
+    else
+        finish(r, AG_GRADCHECK_PASS, "%s: passed (max abs error %.3g, max rel error %.3g)", what,
+               r->max_abs_err, r->max_rel_err);
+}
+
 bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_gradcheck_opts *opts,
                   ag_gradcheck_report *report) {
     ag_gradcheck_report dummy;
@@ -92,8 +147,7 @@ bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_
         goto out;
     }
     /* Numeric gradients, element by element, compared as they come. */
-    bool any_analytic = false, any_numeric = false, nonfinite = false;
-    double worst_excess = 0;
+    tally tl = {0};
     for (int i = 0; i < n; i++) {
         int64_t m = ag__numel(ps[i]);
         int64_t count = (o.max_elements > 0 && o.max_elements < m) ? o.max_elements : m;
@@ -110,45 +164,10 @@ bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_
             double fm = evaluate(f, ctx, t, ps, w, nw, NULL);
             v[k] = saved;
             double numeric = (fp - fm) / (2 * o.eps);
-            r->checked++;
-            if (!isfinite(numeric) || !isfinite(analytic)) {
-                nonfinite = true;
-                if (r->worst_input < 0) {
-                    r->worst_input = i;
-                    r->worst_index = k;
-                    r->worst_analytic = analytic;
-                    r->worst_numeric = numeric;
-                }
-                continue;
-            }
-            any_analytic |= analytic != 0;
-            any_numeric |= fabs(numeric) > o.atol;
-            double err = fabs(analytic - numeric);
-            double rel = err / fmax(fabs(numeric), o.atol);
-            if (err > r->max_abs_err) r->max_abs_err = err;
-            if (rel > r->max_rel_err) r->max_rel_err = rel;
-            double excess = err - (o.atol + o.rtol * fabs(numeric));
-            if (excess > worst_excess || (r->worst_input < 0 && err >= r->max_abs_err)) {
-                if (excess > worst_excess) worst_excess = excess;
-                r->worst_input = i;
-                r->worst_index = k;
-                r->worst_analytic = analytic;
-                r->worst_numeric = numeric;
-            }
+            tally_add(r, &tl, &o, i, k, analytic, numeric);
         }
     }
-    if (nonfinite)
-        finish(r, AG_GRADCHECK_NONFINITE, "gradcheck: a value or gradient is not finite "
-               "(analytic %g, numeric %g)", r->worst_analytic, r->worst_numeric);
-    else if (!any_analytic && any_numeric)
-        finish(r, AG_GRADCHECK_ZERO_GRAD, "gradcheck: the analytic gradient is all zeros but the "
-               "numeric one is not (max |numeric| > atol %g)", o.atol);
-    else if (worst_excess > 0)
-        finish(r, AG_GRADCHECK_MISMATCH, "gradcheck: analytic %.10g differs from numeric %.10g",
-               r->worst_analytic, r->worst_numeric);
-    else
-        finish(r, AG_GRADCHECK_PASS, "gradcheck: passed (max abs error %.3g, max rel error %.3g)",
-               r->max_abs_err, r->max_rel_err);
+    tally_finish(r, &tl, &o, "gradcheck", "gradient");
 out:
     free(w);
     for (int i = 0; ps && i < n; i++) ag_param_free(ps[i]);
@@ -254,8 +273,7 @@ bool ag_gradgradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
         goto out;
     }
     /* Numeric: central differences of the analytic first gradient. */
-    bool any_analytic = false, any_numeric = false, nonfinite = false;
-    double worst_excess = 0;
+    tally tl = {0};
     for (int i = 0; i < n; i++) {
         int64_t m = ag__numel(ps[i]);
         int64_t count = (o.max_elements > 0 && o.max_elements < m) ? o.max_elements : m;
@@ -269,45 +287,10 @@ bool ag_gradgradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
             double fm = projected_grad(f, ctx, t, ps, n, w, nw, v, NULL);
             x[k] = saved;
             double numeric = (fp - fm) / (2 * o.eps);
-            r->checked++;
-            if (!isfinite(numeric) || !isfinite(analytic)) {
-                nonfinite = true;
-                if (r->worst_input < 0) {
-                    r->worst_input = i;
-                    r->worst_index = k;
-                    r->worst_analytic = analytic;
-                    r->worst_numeric = numeric;
-                }
-                continue;
-            }
-            any_analytic |= analytic != 0;
-            any_numeric |= fabs(numeric) > o.atol;
-            double err = fabs(analytic - numeric);
-            double rel = err / fmax(fabs(numeric), o.atol);
-            if (err > r->max_abs_err) r->max_abs_err = err;
-            if (rel > r->max_rel_err) r->max_rel_err = rel;
-            double excess = err - (o.atol + o.rtol * fabs(numeric));
-            if (excess > worst_excess || (r->worst_input < 0 && err >= r->max_abs_err)) {
-                if (excess > worst_excess) worst_excess = excess;
-                r->worst_input = i;
-                r->worst_index = k;
-                r->worst_analytic = analytic;
-                r->worst_numeric = numeric;
-            }
+            tally_add(r, &tl, &o, i, k, analytic, numeric);
         }
     }
-    if (nonfinite)
-        finish(r, AG_GRADCHECK_NONFINITE, "gradgradcheck: a value or second derivative is not "
-               "finite (analytic %g, numeric %g)", r->worst_analytic, r->worst_numeric);
-    else if (!any_analytic && any_numeric)
-        finish(r, AG_GRADCHECK_ZERO_GRAD, "gradgradcheck: the analytic second derivative is all "
-               "zeros but the numeric one is not (max |numeric| > atol %g)", o.atol);
-    else if (worst_excess > 0)
-        finish(r, AG_GRADCHECK_MISMATCH, "gradgradcheck: analytic %.10g differs from numeric %.10g",
-               r->worst_analytic, r->worst_numeric);
-    else
-        finish(r, AG_GRADCHECK_PASS, "gradgradcheck: passed (max abs error %.3g, max rel error %.3g)",
-               r->max_abs_err, r->max_rel_err);
+    tally_finish(r, &tl, &o, "gradgradcheck", "second derivative");
 out:
     free(w);
     for (int i = 0; i < n; i++) {

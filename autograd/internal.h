@@ -195,6 +195,11 @@ typedef struct ag_op_info {
 /* Fails (AG_ERR_STATE) if a parameter was written after being recorded. */
 ag_status ag__check_versions(ag_tape *t);
 
+/* Validates ag_grad's arguments: the output and seed (ag__check_output),
+ * n >= 0, and no NULL among the arrays and inputs. */
+ag_status ag__check_grad_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
+                              ag_tensor *const *xs, ag_tensor **grads);
+
 /* Starts a numeric sweep: checks the tape's error and parameter versions,
  * then takes a new epoch (so every intermediate gradient starts at zero). */
 ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional);

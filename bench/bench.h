@@ -8,6 +8,8 @@
 #ifndef TAPEGRAD_BENCH_H
 #define TAPEGRAD_BENCH_H
 
+#include <autograd.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -76,6 +78,12 @@ void bench_target_line(const char *workload, const char *text);
 extern volatile double bench_sink;
 
 /* The workloads. Each runs its measurements and emits its rows. */
+/* The tape_ratio / hvp function (rosen_f.c): plain, value and hand
+ * gradient into g, and recorded on t from n scalar leaves. */
+double rosen_plain(const double *x, int n);
+double rosen_hand(const double *x, double *g, int n);
+ag_tensor *rosen_record(ag_tape *t, ag_tensor *const *xs, int n);
+
 void bench_tape_ratio(void);
 void bench_tiny_ops(void);
 void bench_matmul(void);

@@ -33,30 +33,9 @@ typedef struct ctx {
     ag_status status;
 } ctx;
 
-/* The plain function in doubles: the baseline (as in tape_ratio.c). */
-static double f_plain(const double *x, int n) {
-    double s = 0;
-    for (int i = 0; i < n - 1; i++) {
-        double xi = x[i], d = x[i + 1] - xi * xi, e = 1 - xi;
-        s += 100 * d * d + e * e + sin(xi) * exp(-xi * xi);
-    }
-    return s;
-}
-
 static void run_plain(void *p) {
     ctx *c = p;
-    bench_sink = f_plain(c->x, N);
-}
-
-/* The gradient by hand, for the finite-difference check of hvp_hand. */
-static void grad_hand(const double *x, double *g, int n) {
-    for (int i = 0; i < n; i++) g[i] = 0;
-    for (int i = 0; i < n - 1; i++) {
-        double xi = x[i], d = x[i + 1] - xi * xi, e = 1 - xi;
-        double si = sin(xi), ci = cos(xi), ex = exp(-xi * xi);
-        g[i] += -400 * d * xi - 2 * e + ci * ex - 2 * xi * si * ex;
-        g[i + 1] += 200 * d;
-    }
+    bench_sink = rosen_plain(c->x, N);
 }
 
 /* H·v by hand, from the tridiagonal Hessian above. */
@@ -83,17 +62,7 @@ static void run_tape(void *p) {
         xs[i] = ag_requires_grad(t, ag_scalar(t, c->x[i]));
         vs[i] = ag_scalar(t, c->v[i]);
     }
-    ag_tensor *sum = NULL;
-    for (int i = 0; i < N - 1; i++) {
-        ag_tensor *xi = xs[i];
-        ag_tensor *sq = ag_square(t, xi);
-        ag_tensor *d = ag_sub(t, xs[i + 1], sq);
-        ag_tensor *a = ag_mul_c(t, ag_square(t, d), 100);
-        ag_tensor *b = ag_square(t, ag_rsub_c(t, 1, xi));
-        ag_tensor *e = ag_mul(t, ag_sin(t, xi), ag_exp(t, ag_neg(t, sq)));
-        ag_tensor *term = ag_add(t, ag_add(t, a, b), e);
-        sum = sum ? ag_add(t, sum, term) : term;
-    }
+    ag_tensor *sum = rosen_record(t, xs, N);
     c->status = ag_hvp(t, sum, N, xs, vs, hv);
     if (c->status != AG_OK) return;
     for (int i = 0; i < N; i++) c->hv[i] = ag_item(hv[i]);
@@ -142,9 +111,9 @@ static double fd_check(const double *x, const double *v, const double *ref, doub
     double *xp = scratch, *gp = scratch + n, *gm = scratch + 2 * n;
     const double h = 1e-5;
     for (int i = 0; i < n; i++) xp[i] = x[i] + h * v[i];
-    grad_hand(xp, gp, n);
+    rosen_hand(xp, gp, n);
     for (int i = 0; i < n; i++) xp[i] = x[i] - h * v[i];
-    grad_hand(xp, gm, n);
+    rosen_hand(xp, gm, n);
     for (int i = 0; i < n; i++) gp[i] = (gp[i] - gm[i]) / (2 * h);
     return rel_diff(gp, ref, n);
 }
