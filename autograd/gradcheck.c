@@ -90,24 +90,32 @@ static void tally_finish(ag_gradcheck_report *r, const tally *s, const ag_gradch
                r->max_abs_err, r->max_rel_err);
 }
 
-bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_gradcheck_opts *opts,
-                  ag_gradcheck_report *report) {
-    ag_gradcheck_report dummy;
-    ag_gradcheck_report *r = report ? report : &dummy;
+/* Starts a report and checks the checker's arguments; false (with the
+ * report saying why) when they are bad. */
+static bool check_start(ag_gradcheck_report *r, const char *what, ag_fn f, int n,
+                        ag_tensor *const *inputs, const ag_gradcheck_opts *o) {
     memset(r, 0, sizeof *r);
     r->worst_input = -1;
     r->worst_index = -1;
-    ag_gradcheck_opts o = opts ? *opts : ag_gradcheck_defaults();
-    if (!f || n <= 0 || !inputs || !(o.eps > 0)) {
-        finish(r, AG_GRADCHECK_ERROR, "gradcheck: bad arguments (need a function, inputs and eps > 0)");
+    if (!f || n <= 0 || !inputs || !(o->eps > 0)) {
+        finish(r, AG_GRADCHECK_ERROR, "%s: bad arguments (need a function, inputs and eps > 0)", what);
         return false;
     }
     for (int i = 0; i < n; i++) {
         if (!inputs[i]) {
-            finish(r, AG_GRADCHECK_ERROR, "gradcheck: input %d is NULL", i + 1);
+            finish(r, AG_GRADCHECK_ERROR, "%s: input %d is NULL", what, i + 1);
             return false;
         }
     }
+    return true;
+}
+
+bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_gradcheck_opts *opts,
+                  ag_gradcheck_report *report) {
+    ag_gradcheck_report dummy;
+    ag_gradcheck_report *r = report ? report : &dummy;
+    ag_gradcheck_opts o = opts ? *opts : ag_gradcheck_defaults();
+    if (!check_start(r, "gradcheck", f, n, inputs, &o)) return false;
     /* f64 parameter copies of the inputs: they survive the tape resets
      * between evaluations. */
     ag_tensor **ps = calloc((size_t)n, sizeof *ps);
@@ -215,20 +223,8 @@ bool ag_gradgradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
                       const ag_gradcheck_opts *opts, ag_gradcheck_report *report) {
     ag_gradcheck_report dummy;
     ag_gradcheck_report *r = report ? report : &dummy;
-    memset(r, 0, sizeof *r);
-    r->worst_input = -1;
-    r->worst_index = -1;
     ag_gradcheck_opts o = opts ? *opts : ag_gradcheck_defaults();
-    if (!f || n <= 0 || !inputs || !(o.eps > 0)) {
-        finish(r, AG_GRADCHECK_ERROR, "gradgradcheck: bad arguments (need a function, inputs and eps > 0)");
-        return false;
-    }
-    for (int i = 0; i < n; i++) {
-        if (!inputs[i]) {
-            finish(r, AG_GRADCHECK_ERROR, "gradgradcheck: input %d is NULL", i + 1);
-            return false;
-        }
-    }
+    if (!check_start(r, "gradgradcheck", f, n, inputs, &o)) return false;
     ag_tensor **ps = calloc((size_t)n, sizeof *ps);
     double **v = calloc((size_t)n, sizeof *v), **h = calloc((size_t)n, sizeof *h);
     ag_tape *t = ag_tape_new(0);
