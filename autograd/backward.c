@@ -2,7 +2,17 @@
  * received a gradient in this sweep applies its op's chain rule and adds into
  * its inputs; a node used on several paths receives several additions, which
  * is the sum over paths. No recursion, no visited set, no allocation. */
-#include "internal.h"
+#include "elementwise.h"
+
+/* The elementwise ops' scalar backward kernels, static inline from the same
+ * rules their families' files expand (each derivative written once), so
+ * the sweep's switch inlines them instead of calling through a table. */
+#define AG_BINARY_OP(NAME, name, F, DA, DB, FORMULA, VA, VB) AG_BINARY_SBWD(NAME, DA, DB)
+#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V) AG_UNARY_SBWD(NAME, D)
+#include "ops_elementwise_rules.h"
+#include "ops_unary_rules.h"
+#undef AG_BINARY_OP
+#undef AG_UNARY_OP
 
 ag_status ag__check_versions(ag_tape *t) {
     for (size_t i = 0; i < t->nuses; i++) {
@@ -49,6 +59,8 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
     ag_status st = ag__sweep_begin(t, &s, functional);
     if (st != AG_OK) return st;
     ag__sweep_seed(&s, y, seed);
+    const ag_sweep ls = s;
+    const uint32_t epoch = s.epoch;
     /* Walk back from the newest node; nodes newer than y got no gradient. */
     for (size_t b = t->nnodes ? ((t->nnodes - 1) >> AG_NODE_BLOCK_SHIFT) + 1 : 0; b-- > 0;) {
         ag_tensor *block = t->blocks[b];
@@ -57,9 +69,24 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
         count -= b << AG_NODE_BLOCK_SHIFT;
         for (size_t i = count; i-- > 0;) {
             ag_tensor *n = &block[i];
-            if (n->epoch != s.epoch || (n->flags & AG_F_LEAF)) continue;
-            ag_backward_fn f = n->ndim ? NULL : ag__scalar_backward[n->op];
-            (f ? f : ag__ops[n->op]->backward)(&s, n);
+            if (n->epoch != epoch || (n->flags & AG_F_LEAF)) continue;
+            /* A 0-d node of an elementwise op runs its inlined scalar
+             * kernel (on ls, a copy of s whose address never escapes, so
+             * its fields stay in registers); the rest run their row. */
+            if (!n->ndim) {
+                switch ((ag_op)n->op) {
+#define AG_BINARY_OP(NAME, name, F, DA, DB, FORMULA, VA, VB)                 \
+    case AG_OP_##NAME: ag__sbwd_##NAME(&ls, n); continue;
+#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V)                            \
+    case AG_OP_##NAME: ag__sbwd_##NAME(&ls, n); continue;
+#include "ops_elementwise_rules.h"
+#include "ops_unary_rules.h"
+#undef AG_BINARY_OP
+#undef AG_UNARY_OP
+                default: break;
+                }
+            }
+            ag__ops[n->op]->backward(&s, n);
         }
     }
     return AG_OK;

@@ -68,9 +68,16 @@
         if (wb_) ag__scalar_acc(S, B_, DT, g * (DB));                        \
     } while (0)
 
+/* ag__sbwd_NAME: the backward of a 0-d node of op NAME, static inline so
+ * the sweep (backward.c, from the same rules) inlines it into its switch. */
+#define AG_BINARY_SBWD(NAME, DA, DB)                                         \
+    static inline void ag__sbwd_##NAME(const ag_sweep *s, ag_tensor *n) {   \
+        if (n->dtype == AG_F64) AG_BINARY_BWD_S(s, n, AG_F64, DA, DB);       \
+        else AG_BINARY_BWD_S(s, n, AG_F32, DA, DB);                          \
+    }
+
 /* Defines fwd_NAME, bwd_NAME, vjp_NAME and the table row ag__op_NAME, the
- * scalar backward ag__sbwd_NAME (a row of ag__scalar_backward, op_table.c)
- * and the recorder rec_NAME. VA and VB are the same chain rule as graph
+ * scalar backward ag__sbwd_NAME (AG_BINARY_SBWD) and the recorder rec_NAME. VA and VB are the same chain rule as graph
  * ops, for create_graph: the shares of the upstream gradient node G for a
  * and b, built with ops from the nodes A, B and Y (the output) on tape t. */
 #define AG_DEFINE_BINARY(NAME, name, F, DA, DB, FORMULA, VA, VB)             \
@@ -78,11 +85,7 @@
         if (n->dtype == AG_F64) AG_BINARY_FWD_T(double, n, F);               \
         else AG_BINARY_FWD_T(float, n, F);                                   \
     }                                                                        \
-    void ag__sbwd_##NAME(ag_sweep *s, ag_tensor *n);                         \
-    AG_NOINLINE void ag__sbwd_##NAME(ag_sweep *s, ag_tensor *n) {            \
-        if (n->dtype == AG_F64) AG_BINARY_BWD_S(s, n, AG_F64, DA, DB);       \
-        else AG_BINARY_BWD_S(s, n, AG_F32, DA, DB);                          \
-    }                                                                        \
+    AG_BINARY_SBWD(NAME, DA, DB)                                             \
     static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
         if (!n->ndim) ag__sbwd_##NAME(s, n);                                 \
         else if (n->dtype == AG_F64) AG_BINARY_BWD_T(double, s, n, DA, DB);  \
@@ -137,6 +140,13 @@
         ag__scalar_acc(S, X_, DT, ag__scalar_grad(N, DT) * (D));             \
     } while (0)
 
+/* The unary form of AG_BINARY_SBWD. */
+#define AG_UNARY_SBWD(NAME, D)                                               \
+    static inline void ag__sbwd_##NAME(const ag_sweep *s, ag_tensor *n) {   \
+        if (n->dtype == AG_F64) AG_UNARY_BWD_S(s, n, AG_F64, D);             \
+        else AG_UNARY_BWD_S(s, n, AG_F32, D);                                \
+    }
+
 /* Defines fwd_NAME, bwd_NAME, vjp_NAME and the row ag__op_NAME, with
  * ag__sbwd_NAME and rec_NAME as for binary ops. V is the input's share of
  * the upstream gradient node G as graph ops, from the nodes X and Y (the
@@ -146,11 +156,7 @@
         if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F);                \
         else AG_UNARY_FWD_T(float, n, F);                                    \
     }                                                                        \
-    void ag__sbwd_##NAME(ag_sweep *s, ag_tensor *n);                         \
-    AG_NOINLINE void ag__sbwd_##NAME(ag_sweep *s, ag_tensor *n) {            \
-        if (n->dtype == AG_F64) AG_UNARY_BWD_S(s, n, AG_F64, D);             \
-        else AG_UNARY_BWD_S(s, n, AG_F32, D);                                \
-    }                                                                        \
+    AG_UNARY_SBWD(NAME, D)                                                   \
     static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
         if (!n->ndim) ag__sbwd_##NAME(s, n);                                 \
         else if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, s, n, D);        \

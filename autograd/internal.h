@@ -225,12 +225,6 @@ ag_tensor *ag__unreduce(ag_tape *t, ag_tensor *g, const ag_tensor *x, int axis);
 
 extern const ag_op_info *const ag__ops[AG_OP_COUNT];
 
-/* The backward of a 0-d node by op, or NULL: the elementwise families'
- * scalar kernels (ag__sbwd_NAME, elementwise.h), in doubles on the inline
- * values. The sweep calls them directly, skipping the row's backward (which
- * would branch to the same kernel). */
-extern const ag_backward_fn ag__scalar_backward[AG_OP_COUNT];
-
 static inline int ag__ninputs(const ag_tensor *n) {
     int a = ag__ops[n->op]->arity;
     if (a >= 0) return a;
@@ -274,7 +268,7 @@ static inline void *ag__grad_acc(ag_sweep *s, ag_tensor *in) {
  * ag__grad_wanted, in doubles: the scalar backward kernels' accumulation.
  * Same arithmetic as the tensor kernels: a fresh gradient is 0 + v, and an
  * f32 one adds in float. */
-static inline void ag__scalar_acc(ag_sweep *s, ag_tensor *in, int dt, double v) {
+static inline void ag__scalar_acc(const ag_sweep *s, ag_tensor *in, int dt, double v) {
     bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
     in->epoch = s->epoch;
     if (dt == AG_F64) {

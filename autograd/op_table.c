@@ -17,16 +17,3 @@ const ag_op_info *const ag__ops[] = {AG_OP_LIST(AG_X_ROW)};
 
 _Static_assert(sizeof ag__ops / sizeof ag__ops[0] == AG_OP_COUNT,
                "the op table must have one row per op");
-
-/* The scalar backward kernels, one per elementwise op (AG_DEFINE_UNARY and
- * AG_DEFINE_BINARY define them; where() wraps its tensor kernel). Ops of
- * other families have none and run their row's backward. */
-#define AG_X_SDECL(name) void ag__sbwd_##name(ag_sweep *s, ag_tensor *n);
-AG_OPS_ELEMENTWISE(AG_X_SDECL)
-AG_OPS_UNARY(AG_X_SDECL)
-#undef AG_X_SDECL
-
-#define AG_X_SROW(name) [AG_OP_##name] = ag__sbwd_##name,
-const ag_backward_fn ag__scalar_backward[AG_OP_COUNT] = {
-    AG_OPS_ELEMENTWISE(AG_X_SROW) AG_OPS_UNARY(AG_X_SROW)};
-#undef AG_X_SROW

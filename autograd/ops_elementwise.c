@@ -15,35 +15,11 @@ static ag_tensor *safe_log(ag_tape *t, ag_tensor *a) {
                               ag__const_map(t, a, pos_or_one, 0)));
 }
 
-/*               op       name      y = F(a, b)    dy/da                         dy/db */
-AG_DEFINE_BINARY(ADD,     add,      a + b,         1.0,                          1.0,
-                 "d(a+b)/da = 1, d(a+b)/db = 1",
-                 G, G)
-AG_DEFINE_BINARY(SUB,     sub,      a - b,         1.0,                          -1.0,
-                 "d(a-b)/da = 1, d(a-b)/db = -1",
-                 G, ag_neg(t, G))
-AG_DEFINE_BINARY(MUL,     mul,      a * b,         b,                            a,
-                 "d(a*b)/da = b, d(a*b)/db = a",
-                 ag_mul(t, G, B), ag_mul(t, G, A))
-AG_DEFINE_BINARY(DIV,     div,      a / b,         1.0 / b,                      -a / (b * b),
-                 "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2",
-                 ag_div(t, G, B), ag_neg(t, ag_div(t, ag_mul(t, G, Y), B)))
-/* pow: d/db is a^b·log a for a > 0, 0 at a = 0 (as PyTorch), NaN for a < 0. */
-AG_DEFINE_BINARY(POW,     pow,      pow(a, b),     b == 0 ? 0.0 : b * pow(a, b - 1),
-                 a > 0 ? y * log(a) : (a == 0 ? 0.0 : NAN),
-                 "d(a^b)/da = b*a^(b-1), d(a^b)/db = a^b*log(a)",
-                 ag_mul(t, G, ag_mul(t, B, ag_pow(t, A, ag_add_c(t, B, -1.0)))),
-                 ag_mul(t, ag_mul(t, G, Y),
-                        ag_mul(t, safe_log(t, A), ag__const_map(t, A, pos_or_nan, 0))))
-/* maximum/minimum: at a tie the gradient is split, half to each side. */
-AG_DEFINE_BINARY(MAXIMUM, maximum,  a >= b ? a : b, a > b ? 1.0 : (a == b ? 0.5 : 0.0),
-                 b > a ? 1.0 : (a == b ? 0.5 : 0.0),
-                 "d max(a,b)/da = [a>b], d max(a,b)/db = [b>a] (1/2 at a tie)",
-                 ag_mul(t, G, ag__tie_mask(t, n, 0)), ag_mul(t, G, ag__tie_mask(t, n, 1)))
-AG_DEFINE_BINARY(MINIMUM, minimum,  a <= b ? a : b, a < b ? 1.0 : (a == b ? 0.5 : 0.0),
-                 b < a ? 1.0 : (a == b ? 0.5 : 0.0),
-                 "d min(a,b)/da = [a<b], d min(a,b)/db = [b<a] (1/2 at a tie)",
-                 ag_mul(t, G, ag__tie_mask(t, n, 0)), ag_mul(t, G, ag__tie_mask(t, n, 1)))
+#define AG_BINARY_OP AG_DEFINE_BINARY
+#define AG_UNARY_OP AG_DEFINE_UNARY
+#include "ops_elementwise_rules.h"
+#undef AG_BINARY_OP
+#undef AG_UNARY_OP
 
 /* The constant d maximum/minimum / d operand, in the output's shape. */
 #define TIE_MASK_T(T)                                                        \
@@ -74,21 +50,6 @@ ag_tensor *ag__tie_mask(ag_tape *t, ag_tensor *n, int operand) {
     else TIE_MASK_T(float);
     return m;
 }
-
-/*              op      name     y = F(x; c)   dy/dx */
-AG_DEFINE_UNARY(ADD_C,  add_c,   x + c,        1.0,                       "d(x+c)/dx = 1",
-                G)
-AG_DEFINE_UNARY(RSUB_C, rsub_c,  c - x,        -1.0,                      "d(c-x)/dx = -1",
-                ag_neg(t, G))
-AG_DEFINE_UNARY(MUL_C,  mul_c,   x * c,        c,                         "d(x*c)/dx = c",
-                ag_mul_c(t, G, C))
-AG_DEFINE_UNARY(RDIV_C, rdiv_c,  c / x,        -c / (x * x),              "d(c/x)/dx = -c/x^2",
-                ag_neg(t, ag_div(t, ag_mul(t, G, Y), X)))
-AG_DEFINE_UNARY(POW_C,  pow_c,   pow(x, c),    c == 0 ? 0.0 : c * pow(x, c - 1),
-                "d(x^c)/dx = c*x^(c-1)",
-                C == 0 ? ag_mul_c(t, G, 0.0) : ag_mul_c(t, ag_mul(t, G, ag_pow_c(t, X, C - 1)), C))
-AG_DEFINE_UNARY(RPOW_C, rpow_c,  pow(c, x),    y * log(c),                "d(c^x)/dx = c^x*log(c)",
-                ag_mul_c(t, ag_mul(t, G, Y), log(C)))
 
 ag_tensor *ag__binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor *b) {
     const char *name = ag__ops[op]->name;
@@ -190,10 +151,6 @@ static bool vjp_where(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
     if (ag__requires_grad(b) && !(gin[2] = ag_where(t, m, zero, g))) return false;
     return true;
 }
-
-/* 0-d where nodes (three inputs, so an ext) take the tensor kernel. */
-void ag__sbwd_WHERE(ag_sweep *s, ag_tensor *n);
-void ag__sbwd_WHERE(ag_sweep *s, ag_tensor *n) { bwd_where(s, n); }
 
 const ag_op_info ag__op_WHERE = {"where", 3, fwd_where, bwd_where,
                                  "d where(m,a,b)/da = [m!=0], d where(m,a,b)/db = [m==0]", vjp_where};

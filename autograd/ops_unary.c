@@ -3,15 +3,6 @@
  * (leaky_relu's slope); clamp keeps its bounds in ext->dattr. */
 #include "elementwise.h"
 
-static inline double sigmoid(double x) { /* stable on both tails */
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-static inline double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-static inline double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
-static inline double normal_pdf(double x) { return exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
-
 /* Constant factors of piecewise derivatives, for the recorded backward. */
 static double sign_of(double x, double c) { (void)c; return (double)((x > 0) - (x < 0)); }
 static double positive(double x, double c) { (void)c; return x > 0 ? 1.0 : 0.0; }
@@ -24,53 +15,9 @@ static ag_tensor *normal_pdf_node(ag_tape *t, ag_tensor *x) {
     return ag_mul_c(t, ag_exp(t, ag_mul_c(t, ag_square(t, x), -0.5)), 1.0 / sqrt(2.0 * M_PI));
 }
 
-/*              op          name        y = F(x)                 dy/dx
- *              then the formula for traces, and dy/dx times the upstream G as graph ops */
-AG_DEFINE_UNARY(NEG,        neg,        -x,                      -1.0,            "d(-x)/dx = -1",
-                ag_neg(t, G))
-AG_DEFINE_UNARY(EXP,        exp,        exp(x),                  y,               "d exp(x)/dx = exp(x)",
-                ag_mul(t, G, Y))
-AG_DEFINE_UNARY(LOG,        log,        log(x),                  1.0 / x,         "d log(x)/dx = 1/x",
-                ag_div(t, G, X))
-/* sqrt'(0) = 1/(2·0) = +inf, as PyTorch. */
-AG_DEFINE_UNARY(SQRT,       sqrt,       sqrt(x),                 0.5 / y,         "d sqrt(x)/dx = 1/(2 sqrt(x))",
-                ag_div(t, ag_mul_c(t, G, 0.5), Y))
-/* abs'(0) = 0 (the sign function). */
-AG_DEFINE_UNARY(ABS,        abs,        fabs(x),                 (double)((x > 0) - (x < 0)), "d|x|/dx = sign(x)",
-                ag_mul(t, G, ag__const_map(t, X, sign_of, 0)))
-AG_DEFINE_UNARY(SIN,        sin,        sin(x),                  cos(x),          "d sin(x)/dx = cos(x)",
-                ag_mul(t, G, ag_cos(t, X)))
-AG_DEFINE_UNARY(COS,        cos,        cos(x),                  -sin(x),         "d cos(x)/dx = -sin(x)",
-                ag_neg(t, ag_mul(t, G, ag_sin(t, X))))
-AG_DEFINE_UNARY(TAN,        tan,        tan(x),                  1.0 + y * y,     "d tan(x)/dx = 1 + tan(x)^2",
-                ag_mul(t, G, ag_add_c(t, ag_square(t, Y), 1.0)))
-AG_DEFINE_UNARY(TANH,       tanh,       tanh(x),                 1.0 - y * y,     "d tanh(x)/dx = 1 - tanh(x)^2",
-                ag_mul(t, G, ag_rsub_c(t, 1.0, ag_square(t, Y))))
-AG_DEFINE_UNARY(SIGMOID,    sigmoid,    sigmoid(x),              y * (1.0 - y),   "d sigmoid(x)/dx = sigmoid(x)(1 - sigmoid(x))",
-                ag_mul(t, G, ag_mul(t, Y, ag_rsub_c(t, 1.0, Y))))
-/* relu'(0) = 0, as PyTorch. */
-AG_DEFINE_UNARY(RELU,       relu,       x > 0 ? x : 0.0,         x > 0 ? 1.0 : 0.0, "d relu(x)/dx = [x > 0]",
-                ag_mul(t, G, ag__const_map(t, X, positive, 0)))
-/* leaky_relu'(0) = slope. */
-AG_DEFINE_UNARY(LEAKY_RELU, leaky_relu, x > 0 ? x : c * x,       x > 0 ? 1.0 : c, "d lrelu(x)/dx = [x > 0] + c [x <= 0]",
-                ag_mul(t, G, ag__const_map(t, X, leaky_slope, C)))
-AG_DEFINE_UNARY(GELU,       gelu,       x * normal_cdf(x),       normal_cdf(x) + x * normal_pdf(x),
-                "d gelu(x)/dx = Phi(x) + x phi(x)",
-                ag_mul(t, G, ag__gelu_grad(t, X)))
-/* gelu's derivative as an op of its own, so gelu differentiates to any
- * order: d/dx [Phi(x) + x phi(x)] = phi(x) (2 - x^2). */
-AG_DEFINE_UNARY(GELU_GRAD,  gelu_grad,  normal_cdf(x) + x * normal_pdf(x), normal_pdf(x) * (2.0 - x * x),
-                "d gelu'(x)/dx = phi(x)(2 - x^2)",
-                ag_mul(t, G, ag_mul(t, ag_rsub_c(t, 2.0, ag_square(t, X)), normal_pdf_node(t, X))))
-AG_DEFINE_UNARY(SOFTPLUS,   softplus,   softplus(x),             sigmoid(x),      "d softplus(x)/dx = sigmoid(x)",
-                ag_mul(t, G, ag_sigmoid(t, X)))
-AG_DEFINE_UNARY(SQUARE,     square,     x * x,                   2.0 * x,         "d x^2/dx = 2x",
-                ag_mul(t, G, ag_mul_c(t, X, 2.0)))
-/* clamp: the gradient passes on [lo, hi], bounds included, as PyTorch. */
-AG_DEFINE_UNARY(CLAMP,      clamp,      x < n->ext->dattr[0] ? n->ext->dattr[0] : (x > n->ext->dattr[1] ? n->ext->dattr[1] : x),
-                (x >= n->ext->dattr[0] && x <= n->ext->dattr[1]) ? 1.0 : 0.0,
-                "d clamp(x)/dx = [lo <= x <= hi]",
-                ag_mul(t, G, clamp_mask(t, n)))
+#define AG_UNARY_OP AG_DEFINE_UNARY
+#include "ops_unary_rules.h"
+#undef AG_UNARY_OP
 
 static ag_tensor *clamp_mask(ag_tape *t, ag_tensor *n) {
     ag_tensor *x = n->in[0];
