@@ -53,6 +53,10 @@ bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
     return true;
 }
 
+#ifndef AG_SWEEP_PREFETCH
+#define AG_SWEEP_PREFETCH 4096 /* bytes behind the node being visited */
+#endif
+
 /* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1). */
 static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
     ag_sweep s;
@@ -69,6 +73,7 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
         count -= b << AG_NODE_BLOCK_SHIFT;
         for (size_t i = count; i-- > 0;) {
             ag_tensor *n = &block[i];
+            AG_PREFETCH((const char *)n - AG_SWEEP_PREFETCH, 0);
             if (n->epoch != epoch || (n->flags & AG_F_LEAF)) continue;
             /* A 0-d node of an elementwise op runs its inlined scalar
              * kernel (on ls, a copy of s whose address never escapes, so

@@ -28,6 +28,19 @@ void ag__assert_fail(const char *file, int line, const char *expr);
 #define AG_ALWAYS_INLINE inline
 #endif
 
+/* Software prefetch of tape memory (the node list is far larger than the
+ * caches, and the hardware's stream prefetch alone left the sweep and the
+ * recorders waiting on memory). p may point past the node list: a prefetch
+ * never faults. */
+#if defined(__GNUC__)
+#define AG_PREFETCH(p, w) __builtin_prefetch((const void *)(uintptr_t)(p), w)
+#else
+#define AG_PREFETCH(p, w) ((void)0)
+#endif
+#ifndef AG_RECORD_PREFETCH
+#define AG_RECORD_PREFETCH 2048 /* bytes ahead of the next node slot */
+#endif
+
 /* ------------------------------------------------------------------ ops */
 
 /* Every op has a name here; AG_OP_LIST expands X(NAME) for each. The op
@@ -514,6 +527,7 @@ static AG_ALWAYS_INLINE ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dty
     } else if (!(n = ag__tape_push_slow(t))) {
         return NULL;
     }
+    AG_PREFETCH((const char *)n + AG_RECORD_PREFETCH, 1);
     n->op = (uint8_t)op;
     n->dtype = (uint8_t)dtype;
     n->ndim = 0;
