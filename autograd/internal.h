@@ -456,6 +456,7 @@ typedef struct ag_param_use {
 struct ag_tape {
     /* The node list: fixed-size blocks, so a reverse walk is two loops. */
     ag_tensor **blocks;
+    bool *block_tail;     /* block i is the second of a huge-page pair (tape.c) */
     size_t nblocks, cap_blocks;
     size_t nnodes;
     /* The next free slot and the end of its block: recording a node is a
