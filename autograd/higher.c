@@ -10,8 +10,8 @@ static bool same_layout(ag_tape *t, const char *op, const char *what, const ag_t
     if (!same) {
         char sa[96], sb[96];
         ag__fail(t, AG_ERR_SHAPE, op, "%s %s%s does not match %s%s", what,
-                 a->dtype == AG_F32 ? "f32" : "f64", ag__fmt_shape(sa, sizeof sa, a->ndim, ag__shape(a)),
-                 b->dtype == AG_F32 ? "f32" : "f64", ag__fmt_shape(sb, sizeof sb, b->ndim, ag__shape(b)));
+                 a->dtype == AG_F32 ? "f32" : "f64", ag__fmt_operand(sa, sizeof sa, a),
+                 b->dtype == AG_F32 ? "f32" : "f64", ag__fmt_operand(sb, sizeof sb, b));
     }
     return same;
 }

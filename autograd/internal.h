@@ -341,6 +341,10 @@ ag_ext *ag__ext(ag_tape *t, ag_tensor *n);
 /* Normalises a possibly negative axis for ndim dimensions; -1 if invalid. */
 int ag__axis(int axis, int ndim);
 
+/* Formats an operand for an error message: its shape and, when it has one,
+ * its name: "[3, 4] 'w1'". */
+char *ag__fmt_operand(char *buf, size_t size, const ag_tensor *x);
+
 /* Formats a shape as "[3, 4]" into buf. */
 char *ag__fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
 

@@ -60,8 +60,8 @@ ag_tensor *ag__binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor *b) {
     if (!ag__broadcast_shape(a->ndim, ag__shape(a), b->ndim, ag__shape(b), &nd, shape)) {
         char sa[96], sb[96];
         return ag__fail(t, AG_ERR_SHAPE, name, "shapes %s and %s do not broadcast",
-                        ag__fmt_shape(sa, sizeof sa, a->ndim, ag__shape(a)),
-                        ag__fmt_shape(sb, sizeof sb, b->ndim, ag__shape(b)));
+                        ag__fmt_operand(sa, sizeof sa, a),
+                        ag__fmt_operand(sb, sizeof sb, b));
     }
     return ag__record(t, op, (ag_dtype)a->dtype, nd, shape, a, b, (ag_attr){.c = 0});
 }
@@ -164,9 +164,9 @@ ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b) {
         !ag__broadcast_shape(mask->ndim, ag__shape(mask), nd1, s1, &nd, shape)) {
         char sm[96], sa[96], sb[96];
         return ag__fail(t, AG_ERR_SHAPE, "where", "shapes %s, %s and %s do not broadcast",
-                        ag__fmt_shape(sm, sizeof sm, mask->ndim, ag__shape(mask)),
-                        ag__fmt_shape(sa, sizeof sa, a->ndim, ag__shape(a)),
-                        ag__fmt_shape(sb, sizeof sb, b->ndim, ag__shape(b)));
+                        ag__fmt_operand(sm, sizeof sm, mask),
+                        ag__fmt_operand(sa, sizeof sa, a),
+                        ag__fmt_operand(sb, sizeof sb, b));
     }
     /* The mask never needs a gradient: record it as an input all the same
      * (traces show it), and let ag__grad_acc skip it if it has none. */

@@ -106,8 +106,8 @@ ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b) {
     ag_tensor *xs[2] = {a, b};
     if (!ag__check_inputs(t, "matmul", 2, xs)) return NULL;
     char sa[96], sb[96];
-    ag__fmt_shape(sa, sizeof sa, a->ndim, ag__shape(a));
-    ag__fmt_shape(sb, sizeof sb, b->ndim, ag__shape(b));
+    ag__fmt_operand(sa, sizeof sa, a);
+    ag__fmt_operand(sb, sizeof sb, b);
     if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3)
         return ag__fail(t, AG_ERR_SHAPE, "matmul",
                         "a %s @ b %s: operands must be (m, k) @ (k, n), (B, m, k) @ (B, k, n) "

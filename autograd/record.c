@@ -37,12 +37,12 @@ bool ag__check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const *xs) {
     }
     for (int i = 1; i < n; i++) {
         if (xs[i]->dtype != xs[0]->dtype) {
-            char a[64], b[64];
+            char a[128], b[128];
             ag__fail(t, AG_ERR_DTYPE, op, "operands have dtypes %s%s and %s%s",
                      xs[0]->dtype == AG_F32 ? "f32" : "f64",
-                     ag__fmt_shape(a, sizeof a, xs[0]->ndim, ag__shape(xs[0])),
+                     ag__fmt_operand(a, sizeof a, xs[0]),
                      xs[i]->dtype == AG_F32 ? "f32" : "f64",
-                     ag__fmt_shape(b, sizeof b, xs[i]->ndim, ag__shape(xs[i])));
+                     ag__fmt_operand(b, sizeof b, xs[i]));
             return false;
         }
     }
@@ -132,6 +132,14 @@ ag_ext *ag__ext(ag_tape *t, ag_tensor *n) {
 int ag__axis(int axis, int ndim) {
     if (axis < 0) axis += ndim;
     return (axis >= 0 && axis < ndim) ? axis : -1;
+}
+
+char *ag__fmt_operand(char *buf, size_t size, const ag_tensor *x) {
+    ag__fmt_shape(buf, size, x->ndim, ag__shape(x));
+    const char *name = x->ext ? x->ext->name : NULL;
+    size_t len = strlen(buf);
+    if (name && len < size) snprintf(buf + len, size - len, " '%s'", name);
+    return buf;
 }
 
 char *ag__fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape) {

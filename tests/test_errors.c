@@ -247,6 +247,26 @@ START_TEST(memory_cap_every_family) {
 }
 END_TEST
 
+/* Names set with ag_set_name appear in error messages beside the shapes. */
+START_TEST(names_in_error_messages) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_set_name(t, ag_ones(t, AG_F64, AG_SHAPE(3, 4)), "x");
+    ag_tensor *w = ag_set_name(t, ag_ones(t, AG_F64, AG_SHAPE(5, 2)), "w1");
+    ck_assert_ptr_null(ag_matmul(t, x, w));
+    ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "[3, 4] 'x'"));
+    ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "[5, 2] 'w1'"));
+    ag_tape_clear_error(t);
+    ck_assert_ptr_null(ag_add(t, x, w));
+    ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "'w1'"));
+    ag_tape_clear_error(t);
+    ag_tensor *f = ag_set_name(t, ag_ones(t, AG_F32, AG_SHAPE(3, 4)), "h");
+    ck_assert_ptr_null(ag_mul(t, x, f));
+    ck_assert_int_eq(ag_tape_status(t), AG_ERR_DTYPE);
+    ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "'h'"));
+    ag_tape_free(t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("errors");
     TCase *tc = tcase_create("errors");
@@ -257,6 +277,7 @@ int main(void) {
     tcase_add_test(tc, param_errors);
     tcase_add_test(tc, null_operands_of_every_op);
     tcase_add_test(tc, memory_cap_every_family);
+    tcase_add_test(tc, names_in_error_messages);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
