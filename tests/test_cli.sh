@@ -128,28 +128,22 @@ run 1 grad 'x^2' x=1 --expect 'x=2*x+1e-6' --rtol 0 --atol 0
 run 0 grad 'x^2' x=1 --expect 'x=2*x+1e-6' --atol 1e-5
 
 # --- --trace, --dot, --svg, --png --------------------------------------------
-if "$TG" grad 'x' x=1 --trace 2>&1 | grep -q "not built"; then
-    for o in --trace "--dot $TMP/g.dot" "--svg $TMP/g.svg" "--png $TMP/g.png"; do
-        # shellcheck disable=SC2086
-        run 2 grad 'exp(x^2)' x=0.5 $o && has err "not built"
-    done
-else
-    run 0 grad 'exp(x^2)' x=0.5 --trace && has out "value: "
-    run 0 grad 'b = a + a; c = b * b; c' a=3 --trace --ascii
-    run 0 grad 'exp(x^2)' x=0.5 --trace --json
-    json_ok
-    run 0 grad 'z = x^2; exp(z)' x=0.5 --dot "$TMP/g.dot" && has out "value: "
-    if grep -q "digraph" "$TMP/g.dot"; then pass=$((pass + 1)); else echo "FAIL: no DOT"; fail=$((fail + 1)); fi
-    run 2 grad 'x' x=1 --dot "$TMP/no/such/dir/g.dot" && has err "cannot write"
-    if command -v dot >/dev/null; then
-        run 0 grad 'exp(x^2)' x=0.5 --svg "$TMP/g.svg" && has g.svg "<svg"
-        run 0 grad 'exp(x^2)' x=0.5 --png "$TMP/g.png"
-        [ -s "$TMP/g.png" ] && pass=$((pass + 1)) || { echo "FAIL: empty PNG"; fail=$((fail + 1)); }
-    else
-        run 2 grad 'exp(x^2)' x=0.5 --svg "$TMP/g.svg" && has err "graphviz"
-        run 2 grad 'exp(x^2)' x=0.5 --png "$TMP/g.png" && has err "graphviz"
-    fi
+run 0 grad 'exp(x^2)' x=0.5 --trace && has out "value: "
+run 0 grad 'b = a + a; c = b * b; c' a=3 --trace --ascii
+run 0 grad 'exp(x^2)' x=0.5 --trace --json
+json_ok
+run 0 grad 'z = x^2; exp(z)' x=0.5 --dot "$TMP/g.dot" && has out "value: "
+if grep -q "digraph" "$TMP/g.dot"; then pass=$((pass + 1)); else echo "FAIL: no DOT"; fail=$((fail + 1)); fi
+run 2 grad 'x' x=1 --dot "$TMP/no/such/dir/g.dot" && has err "cannot write"
+if command -v dot >/dev/null; then
+    run 0 grad 'exp(x^2)' x=0.5 --svg "$TMP/g.svg" && has g.svg "<svg"
+    run 0 grad 'exp(x^2)' x=0.5 --png "$TMP/g.png"
+    [ -s "$TMP/g.png" ] && pass=$((pass + 1)) || { echo "FAIL: empty PNG"; fail=$((fail + 1)); }
 fi
+# Without Graphviz on the PATH, --svg and --png are a clear error (status 2).
+mkdir -p "$TMP/nodot"
+PATH="$TMP/nodot" run 2 grad 'exp(x^2)' x=0.5 --svg "$TMP/g2.svg" && has err "graphviz"
+PATH="$TMP/nodot" run 2 grad 'exp(x^2)' x=0.5 --png "$TMP/g2.png" && has err "graphviz"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
