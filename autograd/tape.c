@@ -280,9 +280,13 @@ const char *ag_status_str(ag_status s) {
     return "unknown status";
 }
 
+/* The default handler of AG_ASSERT, the one place the library may stop a
+ * program: it is reached only when an internal invariant is broken (a bug
+ * in tapegrad), never on bad input, which always returns an error. A
+ * program that must not stop installs its own (ag_set_assert_handler). */
 static void default_assert_handler(const char *file, int line, const char *expr) {
     fprintf(stderr, "tapegrad: internal invariant broken at %s:%d: %s\n", file, line, expr);
-    /* An invariant, not bad input: continuing would corrupt memory. */
+    /* Continuing past a broken invariant would corrupt memory. */
     abort();
 }
 

@@ -7,20 +7,14 @@
 
 typedef ag_tensor *(*reduce_fn)(ag_tape *, ag_tensor *, int, bool);
 
-static ag_tensor *var_unbiased(ag_tape *t, ag_tensor *x, int axis, bool keep) {
-    return ag_var(t, x, axis, keep, 1);
-}
-static ag_tensor *var_population(ag_tape *t, ag_tensor *x, int axis, bool keep) {
-    return ag_var(t, x, axis, keep, 0);
-}
 
 static const struct {
     const char *name;
     reduce_fn fn;
 } reductions[] = {
     {"sum", ag_sum},       {"mean", ag_mean},           {"max", ag_max},
-    {"min", ag_min},       {"logsumexp", ag_logsumexp}, {"var(1)", var_unbiased},
-    {"var(0)", var_population},
+    {"min", ag_min},       {"logsumexp", ag_logsumexp}, {"var(1)", tu_var1},
+    {"var(0)", tu_var0},
 };
 #define NREDUCE (int)(sizeof reductions / sizeof reductions[0])
 

@@ -23,4 +23,19 @@ ag_tensor *tu_rand(ag_tape *t, ag_rng *r, int ndim, const int64_t *shape, double
         ck_assert_int_gt(r_.checked, 0);                                     \
     } while (0)
 
+/* The ops with a parameter, at the fixed parameters every suite tests them
+ * with, as plain (tape, x) functions for the op tables of the suites. */
+ag_tensor *tu_leaky(ag_tape *t, ag_tensor *x);  /* leaky_relu, slope 0.1 */
+ag_tensor *tu_clamp(ag_tape *t, ag_tensor *x);  /* clamp to [-0.5, 0.5] */
+ag_tensor *tu_add_c(ag_tape *t, ag_tensor *x);  /* x + 1.5 */
+ag_tensor *tu_rsub_c(ag_tape *t, ag_tensor *x); /* 1.5 - x */
+ag_tensor *tu_mul_c(ag_tape *t, ag_tensor *x);  /* x · -2.5 */
+ag_tensor *tu_rdiv_c(ag_tape *t, ag_tensor *x); /* 3 / x */
+ag_tensor *tu_pow_c(ag_tape *t, ag_tensor *x);  /* x^3 */
+ag_tensor *tu_rpow_c(ag_tape *t, ag_tensor *x); /* 2^x */
+
+/* var with correction 1 (unbiased) and 0 (population), as reductions. */
+ag_tensor *tu_var1(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
+ag_tensor *tu_var0(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
+
 #endif
