@@ -8,7 +8,7 @@
 #ifndef TAPEGRAD_BENCH_H
 #define TAPEGRAD_BENCH_H
 
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -20,7 +20,7 @@
  * so a slip in the derivation cannot pass unseen. */
 #include "bench.h"
 
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

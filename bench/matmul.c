@@ -18,7 +18,7 @@
  * dB[k][j] = sum_i A[i][k] (column sums of A). */
 #include "bench.h"
 
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

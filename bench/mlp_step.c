@@ -23,8 +23,8 @@
  * sides swing widely; the one-thread ones are the steady comparison. */
 #include "bench.h"
 
-#include <autograd.h>
-#include <nn.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/nn.h>
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * 10^6 alternating sin / x*c nodes), so fixed costs are amortised away. */
 #include "bench.h"
 
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 #include <math.h>
 #include <stdio.h>
 

@@ -11,7 +11,7 @@
  * gives the best a program can do, and the reference gradient. */
 #include "bench.h"
 
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

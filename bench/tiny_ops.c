@@ -5,7 +5,7 @@
  * PyTorch runs the identical loop in bench/torch_peer.py. */
 #include "bench.h"
 
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 #include <math.h>
 #include <stdio.h>
 

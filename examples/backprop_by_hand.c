@@ -13,7 +13,7 @@
  *   ∂C/∂w = Σ_j 2(a_j - y_j) · g'(z_j) · w_hj · g'(z_h) · a_i
  * with g'(z) = g(z)(1 - g(z)). Exit status 1 if any hand value differs from
  * the engine's by more than 1e-12. */
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 
 #include <math.h>
 #include <stdio.h>

@@ -12,8 +12,8 @@
  *
  * Exit status 1 if any hand value differs from the engine's by more than
  * 1e-12 (relative to the value's size). */
-#include <autograd.h>
-#include <trace.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/trace.h>
 
 #include <math.h>
 #include <stdio.h>

@@ -16,8 +16,8 @@
  *
  * Exit status 0 when the gradient check passes and training cuts the
  * held-out MSE to a quarter or less of its starting value; 1 otherwise. */
-#include <autograd.h>
-#include <nn.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/nn.h>
 
 #include <math.h>
 #include <stdio.h>

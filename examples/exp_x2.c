@@ -1,6 +1,6 @@
 /* The demonstration: d/dx e^(x^2) from the tape, beside the hand-derived
  * 2x·e^(x^2) and a central finite difference, at a few points. */
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 #include <math.h>
 
 static ag_tensor *f(ag_tape *t, ag_tensor *const *x, void *ctx) {

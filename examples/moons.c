@@ -13,8 +13,8 @@
  * held-out accuracy reaches 97 %, 1 when it does not, 2 on an error. */
 #include "svg.h"
 
-#include <autograd.h>
-#include <nn.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/nn.h>
 
 #include <math.h>
 #include <stdio.h>

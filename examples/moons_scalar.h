@@ -4,7 +4,7 @@
 #ifndef TAPEGRAD_MOONS_SCALAR_H
 #define TAPEGRAD_MOONS_SCALAR_H
 
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 
 /* Two interleaving half circles, like sklearn's make_moons: the first n/2
  * points on the upper arc (label -1), the rest on the lower, shifted arc

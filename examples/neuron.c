@@ -14,7 +14,7 @@
  *
  * Exit status 0 when the tape agrees with every hand formula to 1e-12 and
  * ag_gradcheck passes; 1 otherwise. */
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 
 #include <math.h>
 #include <stdio.h>

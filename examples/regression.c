@@ -12,8 +12,8 @@
  * not under this one). Exit status 0 when it is below 0.005. */
 #include "svg.h"
 
-#include <autograd.h>
-#include <nn.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/nn.h>
 
 #include <math.h>
 #include <stdio.h>

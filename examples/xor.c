@@ -6,8 +6,8 @@
  *
  * Exit status 0 when the final loss (binary cross-entropy) is below 0.01 and
  * all four points are classified right. */
-#include <autograd.h>
-#include <nn.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/nn.h>
 
 #include <math.h>
 #include <stdio.h>

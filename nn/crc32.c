@@ -1,6 +1,6 @@
 /* CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), four bits at a time
  * from a 16-entry table: crc(b) for each nibble value b. */
-#include "nn.h"
+#include <tapegrad/nn.h>
 
 static const uint32_t nibble_table[16] = {
     0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,

@@ -3,7 +3,7 @@
 #ifndef TAPEGRAD_NN_INTERNAL_H
 #define TAPEGRAD_NN_INTERNAL_H
 
-#include "nn.h"
+#include <tapegrad/nn.h>
 
 #include <stdio.h>
 

@@ -11,8 +11,8 @@
  *   2. with the held-out labels file cut short, mnist exits with status 2
  *      (a clear error, not a crash).
  * Exit status 0 when both hold. */
-#include <autograd.h>
-#include <nn.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/nn.h>
 
 #include <stdio.h>
 #include <stdlib.h>

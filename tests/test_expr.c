@@ -3,7 +3,7 @@
  * and gradients of parsed programs against hand-built graphs. */
 #include "testutil.h"
 
-#include <expr.h>
+#include <tapegrad/expr.h>
 #include <stdlib.h>
 #include <string.h>
 

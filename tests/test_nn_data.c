@@ -2,7 +2,7 @@
  * train/test split, the CSV reader and the IDX reader/writer. */
 #include "testutil.h"
 
-#include <nn.h>
+#include <tapegrad/nn.h>
 #include <nn_testing.h>
 
 #include "nn_testfiles.h"

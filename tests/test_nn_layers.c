@@ -3,7 +3,7 @@
  * statistics, reproducibility and errors. */
 #include "testutil.h"
 
-#include <nn.h>
+#include <tapegrad/nn.h>
 #include <string.h>
 
 /* -------------------------------------------------------------- helpers */

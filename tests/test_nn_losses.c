@@ -3,7 +3,7 @@
  * errors. */
 #include "testutil.h"
 
-#include <nn.h>
+#include <tapegrad/nn.h>
 #include <string.h>
 
 static ag_tensor *vec(ag_tape *t, int64_t n, const double *v) {

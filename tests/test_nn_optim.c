@@ -3,7 +3,7 @@
  * clipping, schedules, the stale-tape guard, XOR training, and errors. */
 #include "testutil.h"
 
-#include <nn.h>
+#include <tapegrad/nn.h>
 #include <string.h>
 
 /* The quadratic L(p) = 0.5·sum(c·p²), so dL/dp = c·p: p0 = (1, -2, 3),

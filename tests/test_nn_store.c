@@ -2,7 +2,7 @@
  * round trips, and every kind of corrupt or mismatched file. */
 #include "testutil.h"
 
-#include <nn.h>
+#include <tapegrad/nn.h>
 #include <nn_testing.h>
 
 #include "nn_testfiles.h"

@@ -1,10 +1,10 @@
-/* The scalar fast path (internal.h, elementwise.h): 0-d nodes recorded
+/* The scalar fast path (core/scalar_path.h, ops/kernels.h): 0-d nodes recorded
  * without the generic recorder must be the very nodes the generic recorder
  * makes, and the scalar backward kernels must give the tensor kernels'
  * gradients, first order, f32, functional and recorded (create_graph). */
 #include "testutil.h"
 
-#include "elementwise.h" /* ag__unary, ag__binary: the generic recorders */
+#include "kernels.h" /* ag__elementwise_unary, ag__elementwise_binary: the generic recorders */
 
 #include <string.h>
 
@@ -27,12 +27,12 @@ START_TEST(fast_nodes_equal_generic_nodes) {
         ag_tensor *c = ag_scalar_of(t, dt, -1.25); /* no gradient */
         ag_tensor *x_generic = ag_requires_grad(t, ag_full(t, dt, 0, NULL, 0.75));
         ck_assert_int_eq(memcmp(x, x_generic, sizeof *x), 0);
-        assert_same_node(ag_mul(t, x, c), ag__binary(t, AG_OP_MUL, x, c));
-        assert_same_node(ag_sub(t, c, c), ag__binary(t, AG_OP_SUB, c, c));
-        assert_same_node(ag_pow(t, x, c), ag__binary(t, AG_OP_POW, x, c));
-        assert_same_node(ag_sin(t, x), ag__unary(t, AG_OP_SIN, x, 0));
-        assert_same_node(ag_mul_c(t, x, 3.5), ag__unary(t, AG_OP_MUL_C, x, 3.5));
-        assert_same_node(ag_leaky_relu(t, c, 0.1), ag__unary(t, AG_OP_LEAKY_RELU, c, 0.1));
+        assert_same_node(ag_mul(t, x, c), ag__elementwise_binary(t, AG_OP_MUL, x, c));
+        assert_same_node(ag_sub(t, c, c), ag__elementwise_binary(t, AG_OP_SUB, c, c));
+        assert_same_node(ag_pow(t, x, c), ag__elementwise_binary(t, AG_OP_POW, x, c));
+        assert_same_node(ag_sin(t, x), ag__elementwise_unary(t, AG_OP_SIN, x, 0));
+        assert_same_node(ag_mul_c(t, x, 3.5), ag__elementwise_unary(t, AG_OP_MUL_C, x, 3.5));
+        assert_same_node(ag_leaky_relu(t, c, 0.1), ag__elementwise_unary(t, AG_OP_LEAKY_RELU, c, 0.1));
         ck_assert_int_eq(ag_tape_status(t), AG_OK);
     }
     ag_tape_free(t);

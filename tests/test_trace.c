@@ -2,7 +2,7 @@
  * sum over paths, tensors, the state left behind, errors, DOT structure. */
 #include "testutil.h"
 
-#include <trace.h>
+#include <tapegrad/trace.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 #ifndef TAPEGRAD_TESTUTIL_H
 #define TAPEGRAD_TESTUTIL_H
 
-#include <autograd.h>
+#include <tapegrad/autograd.h>
 #include <check.h>
 #include <math.h>
 

@@ -3,8 +3,8 @@
 #ifndef TAPEGRAD_CLI_H
 #define TAPEGRAD_CLI_H
 
-#include <autograd.h>
-#include <expr.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/expr.h>
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -6,10 +6,10 @@
  * Input: the program's bytes up to the first NUL byte; after it, the input
  * values as raw 8-byte doubles (any bits: NaN and infinities included).
  * Missing values get fixed defaults. */
-#include <autograd.h>
-#include <expr.h>
+#include <tapegrad/autograd.h>
+#include <tapegrad/expr.h>
 
-#include <trace.h>
+#include <tapegrad/trace.h>
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include <trace.h>
+#include <tapegrad/trace.h>
 
 #include <spawn.h>
 #include <sys/wait.h>

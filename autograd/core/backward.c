@@ -1,0 +1,172 @@
+/* The generic backward sweep: one reverse walk over the tape. Each node that
+ * received a gradient in this sweep applies its op's chain rule and adds into
+ * its inputs; a node used on several paths receives several additions, which
+ * is the sum over paths. No recursion, no visited set, no allocation. */
+#include "backward.h"
+#include "tape.h"
+#include "../ops/scalar_sweep.h" /* the declared crossing: 0-d elementwise kernels */
+
+ag_status ag__sweep_check_versions(ag_tape *t) {
+    for (size_t i = 0; i < t->nuses; i++) {
+        const ag_param_use *u = &t->uses[i];
+        if (u->param->ext->version != u->version) {
+            const char *name = u->param->ext->name;
+            ag__error_fail(t, AG_ERR_STATE, "backward",
+                     "parameter %s%s%s was written (version %u, recorded at %u) after the tape "
+                     "recorded it; reset the tape and run the forward pass again",
+                     name ? "'" : "", name ? name : "(unnamed)", name ? "'" : "",
+                     u->param->ext->version, u->version);
+            return AG_ERR_STATE;
+        }
+    }
+    return AG_OK;
+}
+
+ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional) {
+    if (t->err != AG_OK) return t->err;
+    ag_status st = ag__sweep_check_versions(t);
+    if (st != AG_OK) return st;
+    *s = (ag_sweep){.tape = t, .epoch = ++t->epoch, .functional = functional};
+    if (s->epoch == 0) { /* wrapped after 2^32 sweeps: clear stale stamps */
+        for (size_t i = 0; i < t->nnodes; i++) ag__tape_node(t, i)->epoch = 0;
+        s->epoch = t->epoch = 1;
+    }
+    return AG_OK;
+}
+
+bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
+    bool fresh;
+    void *gy = ag__grad_dst(s, y, &fresh);
+    if (!gy) return false;
+    for (int64_t i = 0, n = ag__numel(y); i < n; i++) {
+        double v = (seed ? ag__ld(ag__val(seed), seed->dtype, i) : 1.0);
+        ag__st(gy, y->dtype, i, fresh ? v : ag__ld(gy, y->dtype, i) + v);
+    }
+    return true;
+}
+
+#ifndef AG_SWEEP_PREFETCH
+#define AG_SWEEP_PREFETCH 4096 /* bytes behind the node being visited */
+#endif
+
+/* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1). */
+static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
+    ag_sweep s;
+    ag_status st = ag__sweep_begin(t, &s, functional);
+    if (st != AG_OK) return st;
+    ag__sweep_seed(&s, y, seed);
+    const ag_sweep ls = s;
+    const uint32_t epoch = s.epoch;
+    /* Walk back from the newest node; nodes newer than y got no gradient. */
+    for (size_t b = t->nnodes ? ((t->nnodes - 1) >> AG_NODE_BLOCK_SHIFT) + 1 : 0; b-- > 0;) {
+        ag_tensor *block = t->blocks[b];
+        size_t count = (b + 1) << AG_NODE_BLOCK_SHIFT;
+        if (count > t->nnodes) count = t->nnodes;
+        count -= b << AG_NODE_BLOCK_SHIFT;
+        for (size_t i = count; i-- > 0;) {
+            ag_tensor *n = &block[i];
+            AG_PREFETCH((const char *)n - AG_SWEEP_PREFETCH, 0);
+            if (n->epoch != epoch || (n->flags & AG_F_LEAF)) continue;
+            /* A 0-d node of an elementwise op runs its inlined scalar
+             * kernel (on ls, a copy of s whose address never escapes, so
+             * its fields stay in registers); the rest run their row. */
+            if (!n->ndim && ag__scalar_sweep_step(&ls, n)) continue;
+            ag__ops[n->op]->backward(&s, n);
+        }
+    }
+    return AG_OK;
+}
+
+ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,
+                           bool need_seed_if_not_scalar) {
+    if (!t) return AG_ERR_NULL;
+    if (t->err != AG_OK) return t->err;
+    if (!y) {
+        ag__error_fail(t, AG_ERR_NULL, op, "output is NULL");
+        return AG_ERR_NULL;
+    }
+    char a[64], b[64];
+    if (!seed && need_seed_if_not_scalar && ag__numel(y) != 1) {
+        ag__error_fail(t, AG_ERR_SHAPE, op, "output has shape %s: give a seed gradient of that shape, "
+                 "or reduce it to a scalar", ag__error_fmt_shape(a, sizeof a, y->ndim, ag__shape(y)));
+        return AG_ERR_SHAPE;
+    }
+    if (seed) {
+        bool same = seed->ndim == y->ndim && seed->dtype == y->dtype;
+        for (int i = 0; same && i < y->ndim; i++) same = seed->ext->shape[i] == y->ext->shape[i];
+        if (!same) {
+            ag__error_fail(t, AG_ERR_SHAPE, op, "seed %s%s does not match output %s%s",
+                     seed->dtype == AG_F32 ? "f32" : "f64",
+                     ag__error_fmt_shape(a, sizeof a, seed->ndim, ag__shape(seed)),
+                     y->dtype == AG_F32 ? "f32" : "f64", ag__error_fmt_shape(b, sizeof b, y->ndim, ag__shape(y)));
+            return AG_ERR_SHAPE;
+        }
+    }
+    if (!(y->flags & AG_F_ON_TAPE) && !(y->flags & AG_F_PARAM)) {
+        ag__error_fail(t, AG_ERR_STATE, op, "output was computed in no-grad mode; nothing was recorded");
+        return AG_ERR_STATE;
+    }
+    return AG_OK;
+}
+
+ag_status ag_backward(ag_tape *t, ag_tensor *y) { return ag_backward_seed(t, y, NULL); }
+
+ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed) {
+    ag_status st = ag__sweep_check_output(t, "backward", y, seed, true);
+    if (st != AG_OK) return st;
+    return sweep(t, y, seed, false);
+}
+
+ag_status ag__sweep_check_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
+                              ag_tensor *const *xs, ag_tensor **grads) {
+    ag_status st = ag__sweep_check_output(t, "grad", y, seed, true);
+    if (st != AG_OK) return st;
+    if (n < 0 || (n > 0 && (!xs || !grads))) {
+        ag__error_fail(t, AG_ERR_NULL, "grad", "inputs or outputs array is NULL");
+        return AG_ERR_NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]) {
+            ag__error_fail(t, AG_ERR_NULL, "grad", "input %d is NULL", i + 1);
+            return AG_ERR_NULL;
+        }
+    }
+    return AG_OK;
+}
+
+ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                  ag_tensor **grads) {
+    ag_status st = ag__sweep_check_args(t, y, seed, n, xs, grads);
+    if (st != AG_OK) return st;
+    /* Wanted leaves lend their gradient buffers: save, zero, sweep, copy out,
+     * restore. Intermediate nodes need nothing: each sweep starts them at 0. */
+    void **saved = ag__tape_alloc(t, (size_t)(n ? n : 1) * sizeof *saved, "grad");
+    if (!saved) return t->err;
+    for (int i = 0; i < n; i++) {
+        ag_tensor *x = xs[i];
+        saved[i] = NULL;
+        grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
+        if (!grads[i]) return t->err;
+        if ((x->flags & AG_F_LEAF) && (x->flags & AG_F_REQUIRES_GRAD) && !(x->flags & AG_F_WANTED)) {
+            size_t bytes = (size_t)ag__numel(x) * ag__elsize(x->dtype);
+            saved[i] = ag__tape_alloc(t, bytes, "grad");
+            if (!saved[i]) return t->err;
+            memcpy(saved[i], ag__grad(x), bytes);
+            memset(ag__grad(x), 0, bytes);
+            x->flags |= AG_F_WANTED;
+        }
+    }
+    uint32_t epoch_before = t->epoch;
+    st = sweep(t, y, seed, true);
+    for (int i = 0; i < n; i++) {
+        ag_tensor *x = xs[i];
+        size_t bytes = (size_t)ag__numel(x) * ag__elsize(x->dtype);
+        bool got = (x->flags & AG_F_REQUIRES_GRAD) && x->epoch > epoch_before;
+        if (st == AG_OK && got) memcpy(ag__val(grads[i]), ag__grad(x), bytes);
+        if (saved[i]) {
+            memcpy(ag__grad(x), saved[i], bytes);
+            x->flags &= (uint8_t)~AG_F_WANTED;
+        }
+    }
+    return st;
+}

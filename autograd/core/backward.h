@@ -1,0 +1,85 @@
+/* The numeric reverse sweep (backward.c): its state, where each input's
+ * gradient goes, and the checks and seeding every sweep shares (the
+ * recorded sweep in vjp.c and the trace use them too). Not installed. */
+#ifndef TAPEGRAD_CORE_BACKWARD_H
+#define TAPEGRAD_CORE_BACKWARD_H
+
+#include "op.h"
+
+struct ag_sweep {
+    ag_tape *tape;
+    uint32_t epoch;
+    bool functional; /* ag_grad: only AG_F_WANTED leaves receive gradients */
+};
+
+/* Fails (AG_ERR_STATE) if a parameter was written after being recorded. */
+ag_status ag__sweep_check_versions(ag_tape *t);
+
+/* Validates ag_grad's arguments: the output and seed (ag__sweep_check_output),
+ * n >= 0, and no NULL among the arrays and inputs. */
+ag_status ag__sweep_check_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
+                              ag_tensor *const *xs, ag_tensor **grads);
+
+/* Starts a numeric sweep: checks the tape's error and parameter versions,
+ * then takes a new epoch (so every intermediate gradient starts at zero). */
+ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional);
+
+/* Adds the seed (NULL = ones) into y's gradient; false when y needs none. */
+bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed);
+
+/* Validates a backward's output and seed: y recorded, seed of y's shape and
+ * dtype, and a scalar y unless a seed is given (when the flag is set). */
+ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,
+                           bool need_seed_if_not_scalar);
+
+/* Whether input `in` takes a gradient in sweep s: it requires one, and in a
+ * functional sweep (ag_grad) a leaf only when it was asked for. */
+static inline bool ag__grad_wanted(const ag_sweep *s, const ag_tensor *in) {
+    if (!(in->flags & AG_F_REQUIRES_GRAD)) return false;
+    return !((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED));
+}
+
+/* Like ag__grad_acc but without zeroing: *fresh says whether the buffer
+ * holds garbage (so the kernel must overwrite, e.g. beta = 0 in a GEMM)
+ * rather than a gradient to add to. Inline: the sweep calls it per input. */
+static inline void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh) {
+    if (!ag__grad_wanted(s, in)) return NULL;
+    if (in->epoch == s->epoch) {
+        *fresh = false;
+    } else {
+        in->epoch = s->epoch;
+        /* Leaves accumulate across calls; ag_grad zeroes its wanted leaves. */
+        *fresh = !(in->flags & AG_F_LEAF);
+    }
+    return ag__grad(in);
+}
+
+/* Where the gradient for input `in` goes during sweep s, or NULL if it needs
+ * none. The first write of a sweep zeroes an intermediate's buffer (so
+ * nothing leaks between backward calls); leaves accumulate. The caller adds
+ * into the returned buffer. */
+static inline void *ag__grad_acc(ag_sweep *s, ag_tensor *in) {
+    bool fresh;
+    void *g = ag__grad_dst(s, in, &fresh);
+    if (g && fresh) memset(g, 0, (size_t)ag__numel(in) * ag__elsize(in->dtype));
+    return g;
+}
+
+/* ag__grad_acc and `+= v` in one, for a 0-d input of dtype dt that
+ * ag__grad_wanted, in doubles: the scalar backward kernels' accumulation.
+ * Same arithmetic as the tensor kernels: a fresh gradient is 0 + v, and an
+ * f32 one adds in float. */
+static inline void ag__scalar_acc(const ag_sweep *s, ag_tensor *in, int dt, double v) {
+    bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
+    in->epoch = s->epoch;
+    if (dt == AG_F64) {
+        in->d.s.grad = (fresh ? 0.0 : in->d.s.grad) + v;
+    } else {
+        float f = 0.0f;
+        if (!fresh) memcpy(&f, &in->d.s.grad, sizeof f);
+        f += (float)v;
+        memcpy(&in->d.s.grad, &f, sizeof f);
+    }
+}
+
+#endif /* TAPEGRAD_CORE_BACKWARD_H */

@@ -1,0 +1,96 @@
+/* Second-order utilities built on the recorded backward (vjp.c):
+ * Hessian-vector products, Jacobians, Hessians and Jacobian-vector products. */
+#include "error.h"
+#include "node.h"
+#include "record.h"
+#include "tape.h"
+
+/* Same shape and dtype, or a tape error naming `op`. */
+static bool same_layout(ag_tape *t, const char *op, const char *what, const ag_tensor *a,
+                        const ag_tensor *b) {
+    bool same = a->ndim == b->ndim && a->dtype == b->dtype;
+    for (int i = 0; same && i < a->ndim; i++) same = a->ext->shape[i] == b->ext->shape[i];
+    if (!same) {
+        char sa[96], sb[96];
+        ag__error_fail(t, AG_ERR_SHAPE, op, "%s %s%s does not match %s%s", what,
+                 a->dtype == AG_F32 ? "f32" : "f64", ag__error_fmt_operand(sa, sizeof sa, a),
+                 b->dtype == AG_F32 ? "f32" : "f64", ag__error_fmt_operand(sb, sizeof sb, b));
+    }
+    return same;
+}
+
+ag_status ag_hvp(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tensor *const *vs,
+                 ag_tensor **hv) {
+    if (!t) return AG_ERR_NULL;
+    if (t->err != AG_OK) return t->err;
+    if (n <= 0 || !xs || !vs || !hv) {
+        ag__error_fail(t, AG_ERR_NULL, "hvp", "needs n > 0 inputs, directions and outputs");
+        return t->err;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!xs[i] || !vs[i]) {
+            ag__error_fail(t, AG_ERR_NULL, "hvp", "input or direction %d is NULL", i + 1);
+            return t->err;
+        }
+        if (!same_layout(t, "hvp", "direction", vs[i], xs[i])) return t->err;
+    }
+    /* First reverse pass, recorded: g = dy/dx as nodes. */
+    ag_tensor **g = ag__tape_alloc(t, (size_t)n * sizeof *g, "hvp");
+    if (!g) return t->err;
+    ag_status st = ag_grad_ex(t, y, n, xs, g, &(ag_backward_opts){.create_graph = true});
+    if (st != AG_OK) return st;
+    /* Second reverse pass, numeric: d/dx (g · v) = H v. */
+    ag_tensor *dot = NULL;
+    for (int i = 0; i < n; i++) {
+        ag_tensor *term = ag_sum(t, ag_mul(t, g[i], ag_detach(t, vs[i])), AG_ALL, false);
+        dot = dot ? ag_add(t, dot, term) : term;
+    }
+    if (!dot) return t->err;
+    return ag_grad(t, dot, NULL, n, xs, hv);
+}
+
+ag_tensor *ag_jacobian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
+    ag_tensor *in[2] = {y, x};
+    if (!ag__record_check_inputs(t, "jacobian", 2, in)) return NULL;
+    const int64_t m = ag__numel(y), k = ag__numel(x);
+    ag_tensor *jac = ag_zeros(t, (ag_dtype)x->dtype, AG_SHAPE(m, k));
+    ag_tensor *seed = ag_zeros(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y));
+    if (!jac || !seed) return NULL;
+    /* One functional backward per output element: row i is d y_i / dx. */
+    for (int64_t i = 0; i < m; i++) {
+        ag__st(ag__val(seed), seed->dtype, i, 1.0);
+        ag_tensor *row;
+        if (ag_grad(t, y, seed, 1, &x, &row) != AG_OK) return NULL;
+        ag__st(ag__val(seed), seed->dtype, i, 0.0);
+        memcpy((char *)ag__val(jac) + (size_t)(i * k) * ag__elsize(x->dtype), ag__val(row),
+               (size_t)k * ag__elsize(x->dtype));
+    }
+    return jac;
+}
+
+ag_tensor *ag_hessian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
+    ag_tensor *in[2] = {y, x};
+    if (!ag__record_check_inputs(t, "hessian", 2, in)) return NULL;
+    if (ag__numel(y) != 1)
+        return ag__error_fail(t, AG_ERR_SHAPE, "hessian", "output must be a scalar, not %lld elements",
+                        (long long)ag__numel(y));
+    ag_tensor *g;
+    if (ag_grad_ex(t, y, 1, &x, &g, &(ag_backward_opts){.create_graph = true}) != AG_OK) return NULL;
+    return ag_jacobian(t, g, x);
+}
+
+ag_tensor *ag_jvp(ag_tape *t, ag_tensor *y, ag_tensor *x, ag_tensor *u) {
+    ag_tensor *in[3] = {y, x, u};
+    if (!ag__record_check_inputs(t, "jvp", 3, in)) return NULL;
+    if (!same_layout(t, "jvp", "direction", u, x)) return NULL;
+    /* r(v) = J^T v is linear in the dummy seed v; d/dv (r · u) = J u. */
+    ag_tensor *v = ag_requires_grad(t, ag_zeros(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y)));
+    if (!v) return NULL;
+    ag_tensor *r;
+    if (ag_grad_ex(t, y, 1, &x, &r, &(ag_backward_opts){.seed = v, .create_graph = true}) != AG_OK)
+        return NULL;
+    ag_tensor *dot = ag_sum(t, ag_mul(t, r, ag_detach(t, u)), AG_ALL, false);
+    ag_tensor *ju;
+    if (!dot || ag_grad(t, dot, NULL, 1, &v, &ju) != AG_OK) return NULL;
+    return ju;
+}

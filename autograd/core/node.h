@@ -1,0 +1,121 @@
+/* The node: one type for scalars (0-d, value and gradient inline) and
+ * tensors (data in the tape's arena), its flags, attributes and the
+ * accessors every file uses. Not installed. */
+#ifndef TAPEGRAD_CORE_NODE_H
+#define TAPEGRAD_CORE_NODE_H
+
+#include <tapegrad/autograd.h>
+
+#include <math.h>
+#include <string.h>
+
+enum {
+    AG_F_REQUIRES_GRAD = 1u << 0, /* gradient flows into this node */
+    AG_F_LEAF = 1u << 1,          /* no inputs; its gradient accumulates */
+    AG_F_PARAM = 1u << 2,         /* malloc'd parameter, off the tape */
+    AG_F_WANTED = 1u << 3,        /* temporary: requested by ag_grad */
+    AG_F_ON_TAPE = 1u << 4,       /* recorded on the tape's node list */
+};
+
+/* Per-op attribute stored inline: a constant (x*c), or an axis and a flag. */
+typedef union ag_attr {
+    double c;
+    struct {
+        int32_t axis;
+        int32_t flag; /* keepdims, ddof, ... */
+    } r;
+    int64_t i;
+} ag_attr;
+
+/* What a tensor (ndim >= 1), a named scalar or a parameter needs beyond the
+ * node: its shape, name, extra inputs and op-owned data. Lives right after
+ * the node's data on the tape (or in the parameter's malloc block). */
+typedef struct ag_ext {
+    int64_t shape[AG_MAX_DIMS];
+    int64_t numel;
+    const char *name;
+    struct ag_node **xin; /* inputs beyond in[0], in[1] */
+    int nxin;
+    int64_t iattr[AG_MAX_DIMS + 2]; /* op-owned integers: axes, bounds */
+    double dattr[2];                /* op-owned doubles: clamp bounds */
+    void *aux;                      /* op-owned memory on the tape (indices) */
+    uint32_t version;               /* parameters: writes through ag_data_mut */
+    uint32_t seen_gen;              /* parameters: tape generation last seen */
+    uint32_t seen_version;          /* parameters: version when first recorded */
+    struct ag_node *graph_grad;     /* leaves: gradient of the last create_graph backward */
+    uint32_t graph_grad_gen;        /* tape generation graph_grad belongs to */
+} ag_ext;
+
+/* A node: 56 bytes, stored in the tape's node list. A scalar (ndim 0) keeps
+ * its value and gradient inline (an f32 scalar in the first 4 bytes of each
+ * slot); a tensor points at its data in the tape's data arena. */
+struct ag_node {
+    uint8_t op;
+    uint8_t dtype;
+    uint8_t ndim;
+    uint8_t flags;
+    uint32_t epoch;          /* sweep that last wrote this node's gradient */
+    struct ag_node *in[2];   /* inputs (more in ext->xin) */
+    ag_attr attr;
+    ag_ext *ext;             /* NULL for an unnamed scalar */
+    union {
+        struct { double val, grad; } s; /* ndim == 0 */
+        struct { void *val, *grad; } t; /* ndim >= 1 */
+    } d;
+};
+
+static inline void *ag__val(ag_tensor *n) {
+    return n->ndim ? n->d.t.val : (void *)&n->d.s.val;
+}
+static inline void *ag__grad(ag_tensor *n) {
+    return n->ndim ? n->d.t.grad : (void *)&n->d.s.grad;
+}
+static inline int64_t ag__numel(const ag_tensor *n) {
+    return n->ndim ? n->ext->numel : 1;
+}
+static inline const int64_t *ag__shape(const ag_tensor *n) {
+    return n->ndim ? n->ext->shape : NULL;
+}
+static inline size_t ag__elsize(int dtype) { return dtype == AG_F32 ? 4 : 8; }
+static inline ag_tensor *ag__input(const ag_tensor *n, int i) {
+    return i < 2 ? n->in[i] : n->ext->xin[i - 2];
+}
+static inline bool ag__requires_grad(const ag_tensor *n) {
+    return n && (n->flags & AG_F_REQUIRES_GRAD);
+}
+
+/* A 0-d node's value and gradient as doubles, given its dtype dt (callers
+ * branch on the dtype once and pass a constant). An f32 scalar lives in the
+ * first 4 bytes of its slot. */
+static inline double ag__scalar_get(const ag_tensor *x, int dt) {
+    if (dt == AG_F64) return x->d.s.val;
+    float f;
+    memcpy(&f, &x->d.s.val, sizeof f);
+    return (double)f;
+}
+static inline double ag__scalar_grad(const ag_tensor *x, int dt) {
+    if (dt == AG_F64) return x->d.s.grad;
+    float f;
+    memcpy(&f, &x->d.s.grad, sizeof f);
+    return (double)f;
+}
+static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
+    if (dt == AG_F64) {
+        n->d.s.val = v;
+    } else {
+        float f = (float)v;
+        n->d.s.val = 0.0; /* the other 4 bytes as the generic path's memset */
+        memcpy(&n->d.s.val, &f, sizeof f);
+    }
+}
+
+/* Loads/stores element i of a buffer of the given dtype as a double. */
+static inline double ag__ld(const void *p, int dtype, int64_t i) {
+    return dtype == AG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+static inline void ag__st(void *p, int dtype, int64_t i, double v) {
+    if (dtype == AG_F32) ((float *)p)[i] = (float)v;
+    else ((double *)p)[i] = v;
+}
+
+#endif /* TAPEGRAD_CORE_NODE_H */

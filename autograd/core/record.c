@@ -1,0 +1,136 @@
+/* Recording a node: input checks, storage, flags, and small shared helpers. */
+#include "error.h"
+#include "node.h"
+#include "op.h"
+#include "record.h"
+#include "tape.h"
+#include "scalar_path.h"
+
+#include <stdarg.h>
+
+ag_tensor *ag__tape_loose_node(ag_tape *t);
+void *ag__tape_small(ag_tape *t, size_t bytes);
+bool ag__tape_note_param(ag_tape *t, ag_tensor *p);
+
+/* Zeroes an ext in 64-byte pieces of constant size, which compilers expand
+ * as a few vector stores; one memset of the whole ext (over 200 bytes)
+ * becomes `rep stos` on x86-64, whose startup cost was half of recording a
+ * small tensor node. */
+static void zero_ext(ag_ext *ext) {
+    unsigned char *p = (unsigned char *)ext;
+    enum { SIZE = sizeof *ext, PIECE = 64 };
+    _Static_assert(SIZE <= 6 * PIECE, "zero_ext: add pieces");
+#define AG_ZERO_PIECE(off) \
+    if ((off) < SIZE) memset(p + (off), 0, SIZE - (off) < PIECE ? SIZE - (off) : PIECE)
+    AG_ZERO_PIECE(0 * PIECE);
+    AG_ZERO_PIECE(1 * PIECE);
+    AG_ZERO_PIECE(2 * PIECE);
+    AG_ZERO_PIECE(3 * PIECE);
+    AG_ZERO_PIECE(4 * PIECE);
+    AG_ZERO_PIECE(5 * PIECE);
+#undef AG_ZERO_PIECE
+}
+
+bool ag__record_check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const *xs) {
+    if (!t) return false;
+    if (t->err != AG_OK) return false; /* sticky: fail once, at the first mistake */
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]) {
+            ag__error_fail(t, AG_ERR_NULL, op, "operand %d is NULL", i + 1);
+            return false;
+        }
+    }
+    for (int i = 1; i < n; i++) {
+        if (xs[i]->dtype != xs[0]->dtype) {
+            char a[128], b[128];
+            ag__error_fail(t, AG_ERR_DTYPE, op, "operands have dtypes %s%s and %s%s",
+                     xs[0]->dtype == AG_F32 ? "f32" : "f64",
+                     ag__error_fmt_operand(a, sizeof a, xs[0]),
+                     xs[i]->dtype == AG_F32 ? "f32" : "f64",
+                     ag__error_fmt_operand(b, sizeof b, xs[i]));
+            return false;
+        }
+    }
+    return true;
+}
+
+ag_tensor *ag__record_node_n(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
+                      const int64_t *shape, int n, ag_tensor *const *xs) {
+    const char *name = ag__ops[op]->name;
+    if (ndim < 0 || ndim > AG_MAX_DIMS)
+        return ag__error_fail(t, AG_ERR_SHAPE, name, "%d dimensions (at most %d)", ndim, AG_MAX_DIMS);
+    if (dtype != AG_F32 && dtype != AG_F64)
+        return ag__error_fail(t, AG_ERR_DTYPE, name, "unknown dtype %d", (int)dtype);
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] && numel > INT64_MAX / shape[i]))
+            return ag__error_fail(t, AG_ERR_SHAPE, name, "bad dimension %lld", (long long)shape[i]);
+        numel *= shape[i];
+    }
+    bool recording = t->no_grad == 0;
+    bool requires = false;
+    for (int i = 0; i < n && recording; i++) requires |= ag__requires_grad(xs[i]);
+
+    ag_tensor *node = recording ? ag__tape_push(t) : ag__tape_loose_node(t);
+    if (!node)
+        return ag__error_fail(t, AG_ERR_MEMORY, name, "cannot record a node: tape memory cap %zu reached",
+                        t->mem_cap);
+    memset(node, 0, sizeof *node);
+    node->op = (uint8_t)op;
+    node->dtype = (uint8_t)dtype;
+    node->ndim = (uint8_t)ndim;
+    node->flags = (uint8_t)((requires ? AG_F_REQUIRES_GRAD : 0) | (recording ? AG_F_ON_TAPE : 0) |
+                            (op == AG_OP_LEAF ? AG_F_LEAF : 0));
+    /* Inputs are linked even in no-grad mode: the forward kernel reads them.
+     * Such a node is off the node list and needs no gradient, so no sweep
+     * ever follows the links. */
+    node->in[0] = n > 0 ? xs[0] : NULL;
+    node->in[1] = n > 1 ? xs[1] : NULL;
+    if (ndim > 0 || n > 2) {
+        size_t es = ag__elsize(dtype);
+        ag_ext *ext = ag__tape_small(t, sizeof *ext);
+        void *val = ext ? ag__tape_alloc(t, (size_t)numel * es, name) : NULL;
+        void *grad = (val && requires) ? ag__tape_alloc(t, (size_t)numel * es, name) : NULL;
+        if (!ext || !val || (requires && !grad))
+            return ag__error_fail(t, AG_ERR_MEMORY, name, "tape memory cap %zu reached", t->mem_cap);
+        zero_ext(ext);
+        for (int i = 0; i < ndim; i++) ext->shape[i] = shape[i];
+        ext->numel = numel;
+        node->ext = ext;
+        if (ndim > 0) {
+            node->d.t.val = val;
+            node->d.t.grad = grad;
+        }
+        if (n > 2) {
+            ext->xin = ag__tape_small(t, (size_t)(n - 2) * sizeof *ext->xin);
+            if (!ext->xin) return ag__error_fail(t, AG_ERR_MEMORY, name, "tape memory cap reached");
+            for (int i = 2; i < n; i++) ext->xin[i - 2] = xs[i];
+            ext->nxin = n - 2;
+        }
+    }
+    for (int i = 0; i < n && recording; i++) {
+        if ((xs[i]->flags & AG_F_PARAM) && !ag__tape_note_param(t, xs[i]))
+            return ag__error_fail(t, AG_ERR_MEMORY, name, "out of memory noting a parameter");
+    }
+    return node;
+}
+
+ag_tensor *ag__record_node(ag_tape *t, ag_op op, ag_dtype dtype, int ndim, const int64_t *shape,
+                    ag_tensor *in0, ag_tensor *in1) {
+    ag_tensor *xs[2] = {in0, in1};
+    return ag__record_node_n(t, op, dtype, ndim, shape, in1 ? 2 : (in0 ? 1 : 0), xs);
+}
+
+ag_ext *ag__record_ext(ag_tape *t, ag_tensor *n) {
+    if (n->ext) return n->ext;
+    ag_ext *ext = ag__tape_small(t, sizeof *ext);
+    if (!ext) {
+        ag__error_fail(t, AG_ERR_MEMORY, "name", "tape memory cap reached");
+        return NULL;
+    }
+    zero_ext(ext);
+    ext->numel = 1;
+    n->ext = ext;
+    return ext;
+}
+

@@ -1,0 +1,39 @@
+/* Recording a node (record.c): input checks, the node and its storage,
+ * flags. Not installed. */
+#ifndef TAPEGRAD_CORE_RECORD_H
+#define TAPEGRAD_CORE_RECORD_H
+
+#include "error.h"
+#include "op.h"
+
+/* Fails with AG_ERR_NULL when t or any of the n inputs is NULL (an input
+ * that is NULL after an earlier failure keeps the first error), and with
+ * AG_ERR_DTYPE when the inputs' dtypes differ. Returns true when fine. */
+bool ag__record_check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const *xs);
+
+/* Allocates and links a new node for `op` with the given inputs and output
+ * shape, marks it as requiring a gradient when an input does (and grad mode
+ * is on), and allocates its value (and gradient) storage. Does not run the
+ * forward kernel. Returns NULL (tape error set) on memory cap. */
+ag_tensor *ag__record_node(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
+                    const int64_t *shape, ag_tensor *in0, ag_tensor *in1);
+
+/* Same, for ops with more than two inputs. */
+ag_tensor *ag__record_node_n(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
+                      const int64_t *shape, int n, ag_tensor *const *xs);
+
+/* Records a node and runs its forward kernel: what most ops do. */
+static inline ag_tensor *ag__record(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
+                                    const int64_t *shape, ag_tensor *in0,
+                                    ag_tensor *in1, ag_attr attr) {
+    ag_tensor *n = ag__record_node(t, op, dtype, ndim, shape, in0, in1);
+    if (!n) return NULL;
+    n->attr = attr;
+    ag__ops[op]->forward(n);
+    return n;
+}
+
+/* Ensures the node has an ext (allocating one on the tape for a scalar). */
+ag_ext *ag__record_ext(ag_tape *t, ag_tensor *n);
+
+#endif /* TAPEGRAD_CORE_RECORD_H */

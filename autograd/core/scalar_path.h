@@ -1,0 +1,57 @@
+/* The scalar fast path of recording. Not installed. */
+#ifndef TAPEGRAD_CORE_SCALAR_PATH_H
+#define TAPEGRAD_CORE_SCALAR_PATH_H
+
+#include "op.h"
+#include "tape.h"
+
+#ifndef AG_RECORD_PREFETCH
+#define AG_RECORD_PREFETCH 2048 /* bytes ahead of the next node slot */
+#endif
+
+/* Scalar programs record millions of 0-d nodes, so the common case skips
+ * the generic recorder (ag__record_node_n: shape checks, broadcasting, ext, the
+ * parameter scan, a memset of the node). It applies when grad mode is on,
+ * no error is set, and every input is a 0-d node of the node's dtype that
+ * is not a parameter, or a parameter the tape has already noted since its
+ * last reset (so the version check of backward knows it: its first use
+ * takes the generic path, which notes it); the caller checks that. The node it writes is exactly what
+ * ag__record_node_n writes for the same op and inputs (every field, ext NULL,
+ * epoch 0, gradient slot 0), so the sweeps cannot tell them apart. */
+
+/* Whether x can be an input of a fast-path scalar node on tape t. */
+static inline bool ag__scalar_input(const ag_tape *t, const ag_tensor *x) {
+    return x && x->ndim == 0 && (!(x->flags & AG_F_PARAM) || x->ext->seen_gen == t->gen);
+}
+static inline bool ag__scalar_tape(const ag_tape *t) {
+    return t && t->err == AG_OK && t->no_grad == 0;
+}
+
+/* Pushes a 0-d node with the given fields (value unset), or NULL when the
+ * tape needs a new block and the memory cap forbids it: the caller then
+ * takes the generic path, which reports the error. */
+static AG_ALWAYS_INLINE ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dtype, bool requires,
+                                                   ag_tensor *in0, ag_tensor *in1, ag_attr attr) {
+    ag_tensor *n = t->next;
+    if (n != t->end) { /* ag__tape_push, without a NULL check on the fast side */
+        t->next = n + 1;
+        t->nnodes++;
+    } else if (!(n = ag__tape_push_slow(t))) {
+        return NULL;
+    }
+    AG_PREFETCH((const char *)n + AG_RECORD_PREFETCH, 1);
+    n->op = (uint8_t)op;
+    n->dtype = (uint8_t)dtype;
+    n->ndim = 0;
+    n->flags = (uint8_t)((requires ? AG_F_REQUIRES_GRAD : 0) | AG_F_ON_TAPE |
+                         (op == AG_OP_LEAF ? AG_F_LEAF : 0));
+    n->epoch = 0;
+    n->in[0] = in0;
+    n->in[1] = in1;
+    n->attr = attr;
+    n->ext = NULL;
+    n->d.s.grad = 0.0;
+    return n;
+}
+
+#endif /* TAPEGRAD_CORE_SCALAR_PATH_H */

@@ -1,0 +1,84 @@
+/* The tape (tape.c): the node list in fixed-size blocks, the data arena,
+ * accounting, the memory cap and the parameters noted since the last
+ * reset. Not installed. */
+#ifndef TAPEGRAD_CORE_TAPE_H
+#define TAPEGRAD_CORE_TAPE_H
+
+#include "hints.h"
+#include "node.h"
+
+#define AG_NODE_BLOCK_SHIFT 14
+#define AG_NODE_BLOCK ((size_t)1 << AG_NODE_BLOCK_SHIFT) /* nodes per block */
+
+typedef struct ag_chunk {
+    struct ag_chunk *next;
+    size_t size;
+    size_t pad_; /* keeps data 16-aligned; allocations align themselves to 64 */
+    unsigned char data[];
+} ag_chunk;
+
+typedef struct ag_param_use {
+    ag_tensor *param;
+    uint32_t version;
+} ag_param_use;
+
+struct ag_tape {
+    /* The node list: fixed-size blocks, so a reverse walk is two loops. */
+    ag_tensor **blocks;
+    bool *block_tail;     /* block i is the second of a huge-page pair (tape.c) */
+    size_t nblocks, cap_blocks;
+    size_t nnodes;
+    /* The next free slot and the end of its block: recording a node is a
+     * pointer bump while the current block has room (ag__tape_push). They
+     * must agree with nnodes: whatever changes nnodes (ag__tape_push,
+     * ag_tape_reset) sets them too. */
+    ag_tensor *next, *end;
+    /* The data arena: a chain of chunks, reused after reset. */
+    ag_chunk *first, *cur;
+    size_t cur_off;
+    /* Accounting. The node list's bytes are nnodes * sizeof(ag_tensor),
+     * counted when asked rather than per node; arena_bytes is the rest.
+     * Both only grow between resets, so the peak is taken at reset and
+     * whenever the statistics are read. */
+    size_t arena_bytes, peak_bytes, bytes_reserved, mem_cap, allocations;
+    int no_grad;          /* depth of ag_no_grad_begin */
+    uint32_t epoch;       /* last sweep's number */
+    uint32_t gen;         /* unique per reset, to note parameter uses once */
+    ag_param_use *uses;   /* parameters recorded since reset, with versions */
+    size_t nuses, cap_uses;
+    ag_status err;
+    char msg[512];
+};
+
+/* The i-th recorded node. */
+static inline ag_tensor *ag__tape_node(const ag_tape *t, size_t i) {
+    return &t->blocks[i >> AG_NODE_BLOCK_SHIFT][i & (AG_NODE_BLOCK - 1)];
+}
+
+/* A slot for one more node in the node list (ag__tape_push_slow when the
+ * current block is full or missing), or NULL at the memory cap. The slot
+ * holds garbage: the caller writes every field. */
+ag_tensor *ag__tape_push_slow(ag_tape *t);
+static AG_ALWAYS_INLINE ag_tensor *ag__tape_push(ag_tape *t) {
+    if (t->next == t->end) return ag__tape_push_slow(t);
+    t->nnodes++;
+    return t->next++;
+}
+
+/* Tape memory for op-owned data (64-byte aligned), or NULL with a tape
+ * error. Freed by ag_tape_reset. */
+void *ag__tape_alloc(ag_tape *t, size_t bytes, const char *op);
+
+/* A node outside the node list (no-grad mode), in the data arena. */
+ag_tensor *ag__tape_loose_node(ag_tape *t);
+
+/* Small tape memory (8-byte aligned): exts, input lists, names. NULL at
+ * the memory cap, without setting an error. */
+void *ag__tape_small(ag_tape *t, size_t bytes);
+
+/* Notes that the tape recorded parameter p, with its version, once per
+ * reset: ag_backward compares the versions to detect writes in between.
+ * False when out of memory. */
+bool ag__tape_note_param(ag_tape *t, ag_tensor *p);
+
+#endif /* TAPEGRAD_CORE_TAPE_H */

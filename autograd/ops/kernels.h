@@ -1,0 +1,239 @@
+/* Kernel templates shared by the elementwise op families: one macro writes
+ * an op's forward and backward for f32 and f64 from its formula and its
+ * local derivative, so each op's derivative sits beside its forward. */
+#ifndef TAPEGRAD_OPS_KERNELS_H
+#define TAPEGRAD_OPS_KERNELS_H
+
+#include "backward.h"
+#include "bcast.h"
+#include "error.h"
+#include "record.h"
+#include "scalar_path.h"
+#include "shape.h"
+#include "tape.h"
+#include "vjp.h"
+
+/* Binary op y = F(a, b) with local partials DA = dy/da and DB = dy/db; the
+ * expressions may use a, b and y (doubles). The broadcast iterator maps each
+ * output element to its operands, so the backward loop's `+=` into a
+ * broadcast operand is the reduction back to its shape: the one place where
+ * broadcasting's gradient is summed. */
+#define AG_BINARY_FWD_T(T, N, F)                                             \
+    do {                                                                     \
+        ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
+        const T *pa = ag__val(A_), *pb = ag__val(B_);                        \
+        T *py = ag__val(N);                                                  \
+        if (!(N)->ndim) {                                                    \
+            double a = pa[0], b = pb[0];                                     \
+            (void)a; (void)b;                                                \
+            py[0] = (T)(F);                                                  \
+            break;                                                           \
+        }                                                                    \
+        ag_bcast bc;                                                         \
+        ag__bcast_binary(&bc, N);                                            \
+        const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++) {                          \
+                double a = pa[off[0] + j * sa], b = pb[off[1] + j * sb];     \
+                (void)a; (void)b;                                            \
+                py[o + j] = (T)(F);                                          \
+            }                                                                \
+        });                                                                  \
+    } while (0)
+
+#define AG_BINARY_BWD_T(T, S, N, DA, DB)                                     \
+    do {                                                                     \
+        ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
+        const T *pa = ag__val(A_), *pb = ag__val(B_);                        \
+        const T *py = ag__val(N), *pg = ag__grad(N);                         \
+        T *ga = ag__grad_acc(S, A_), *gb = ag__grad_acc(S, B_);              \
+        ag_bcast bc;                                                         \
+        ag__bcast_binary(&bc, N);                                            \
+        const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++) {                          \
+                double a = pa[off[0] + j * sa], b = pb[off[1] + j * sb];     \
+                double y = py[o + j], g = pg[o + j];                         \
+                (void)a; (void)b; (void)y;                                   \
+                if (ga) ga[off[0] + j * sa] += (T)(g * (DA));                \
+                if (gb) gb[off[1] + j * sb] += (T)(g * (DB));                \
+            }                                                                \
+        });                                                                  \
+    } while (0)
+
+/* The backward of a 0-d node of dtype DT, in doubles on the inline values
+ * and gradients: no buffers, no broadcasting. A partial is evaluated only
+ * for an input that takes a gradient. */
+#define AG_BINARY_BWD_S(S, N, DT, DA, DB)                                    \
+    do {                                                                     \
+        ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
+        const bool wa_ = ag__grad_wanted(S, A_), wb_ = ag__grad_wanted(S, B_); \
+        const double a = ag__scalar_get(A_, DT), b = ag__scalar_get(B_, DT); \
+        const double y = ag__scalar_get(N, DT), g = ag__scalar_grad(N, DT);  \
+        (void)a; (void)b; (void)y;                                           \
+        if (wa_) ag__scalar_acc(S, A_, DT, g * (DA));                        \
+        if (wb_) ag__scalar_acc(S, B_, DT, g * (DB));                        \
+    } while (0)
+
+/* ag__sbwd_NAME: the backward of a 0-d node of op NAME, static inline so
+ * the sweep (backward.c, from the same rules) inlines it into its switch. */
+#define AG_BINARY_SBWD(NAME, DA, DB)                                         \
+    static inline void ag__sbwd_##NAME(const ag_sweep *s, ag_tensor *n) {   \
+        if (n->dtype == AG_F64) AG_BINARY_BWD_S(s, n, AG_F64, DA, DB);       \
+        else AG_BINARY_BWD_S(s, n, AG_F32, DA, DB);                          \
+    }
+
+/* Defines fwd_NAME, bwd_NAME, vjp_NAME and the table row ag__op_NAME, the
+ * scalar backward ag__sbwd_NAME (AG_BINARY_SBWD) and the recorder rec_NAME. VA and VB are the same chain rule as graph
+ * ops, for create_graph: the shares of the upstream gradient node G for a
+ * and b, built with ops from the nodes A, B and Y (the output) on tape t. */
+#define AG_DEFINE_BINARY(NAME, name, F, DA, DB, FORMULA, VA, VB)             \
+    static void fwd_##name(ag_tensor *n) {                                   \
+        if (n->dtype == AG_F64) AG_BINARY_FWD_T(double, n, F);               \
+        else AG_BINARY_FWD_T(float, n, F);                                   \
+    }                                                                        \
+    AG_BINARY_SBWD(NAME, DA, DB)                                             \
+    static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
+        if (!n->ndim) ag__sbwd_##NAME(s, n);                                 \
+        else if (n->dtype == AG_F64) AG_BINARY_BWD_T(double, s, n, DA, DB);  \
+        else AG_BINARY_BWD_T(float, s, n, DA, DB);                           \
+    }                                                                        \
+    static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
+        ag_tensor *A = n->in[0], *B = n->in[1], *Y = n;                      \
+        (void)t; (void)A; (void)B; (void)Y;                                  \
+        if (ag__requires_grad(A) && !(gin[0] = (VA))) return false;          \
+        if (ag__requires_grad(B) && !(gin[1] = (VB))) return false;          \
+        return true;                                                         \
+    }                                                                        \
+    const ag_op_info ag__op_##NAME = {#name, 2, fwd_##name, bwd_##name, FORMULA, vjp_##name}; \
+    AG_BINARY_SCALAR_REC(NAME, name, F)
+
+/* Unary op y = F(x) with local derivative D = dy/dx; the expressions may use
+ * x, y (doubles), c (the node's constant, attr.c) and n (the node). */
+#define AG_UNARY_FWD_T(T, N, F)                                              \
+    do {                                                                     \
+        const T *px = ag__val((N)->in[0]);                                   \
+        T *py = ag__val(N);                                                  \
+        const double c = (N)->attr.c;                                        \
+        (void)c;                                                             \
+        for (int64_t i = 0, m = ag__numel(N); i < m; i++) {                  \
+            double x = px[i];                                                \
+            py[i] = (T)(F);                                                  \
+        }                                                                    \
+    } while (0)
+
+#define AG_UNARY_BWD_T(T, S, N, D)                                           \
+    do {                                                                     \
+        const T *px = ag__val((N)->in[0]), *py = ag__val(N), *pg = ag__grad(N); \
+        T *gx = ag__grad_acc(S, (N)->in[0]);                                 \
+        const double c = (N)->attr.c;                                        \
+        (void)c;                                                             \
+        if (!gx) break;                                                      \
+        for (int64_t i = 0, m = ag__numel(N); i < m; i++) {                  \
+            double x = px[i], y = py[i];                                     \
+            (void)x; (void)y;                                                \
+            gx[i] += (T)(pg[i] * (D));                                       \
+        }                                                                    \
+    } while (0)
+
+/* The unary form of AG_BINARY_BWD_S. */
+#define AG_UNARY_BWD_S(S, N, DT, D)                                          \
+    do {                                                                     \
+        ag_tensor *X_ = (N)->in[0];                                          \
+        if (!ag__grad_wanted(S, X_)) break;                                  \
+        const double x = ag__scalar_get(X_, DT), y = ag__scalar_get(N, DT);  \
+        const double c = (N)->attr.c;                                        \
+        (void)x; (void)y; (void)c;                                           \
+        ag__scalar_acc(S, X_, DT, ag__scalar_grad(N, DT) * (D));             \
+    } while (0)
+
+/* The unary form of AG_BINARY_SBWD. */
+#define AG_UNARY_SBWD(NAME, D)                                               \
+    static inline void ag__sbwd_##NAME(const ag_sweep *s, ag_tensor *n) {   \
+        if (n->dtype == AG_F64) AG_UNARY_BWD_S(s, n, AG_F64, D);             \
+        else AG_UNARY_BWD_S(s, n, AG_F32, D);                                \
+    }
+
+/* Defines fwd_NAME, bwd_NAME, vjp_NAME and the row ag__op_NAME, with
+ * ag__sbwd_NAME and rec_NAME as for binary ops. V is the input's share of
+ * the upstream gradient node G as graph ops, from the nodes X and Y (the
+ * output) and the constant C, on tape t. */
+#define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA, V)                        \
+    static void fwd_##name(ag_tensor *n) {                                   \
+        if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F);                \
+        else AG_UNARY_FWD_T(float, n, F);                                    \
+    }                                                                        \
+    AG_UNARY_SBWD(NAME, D)                                                   \
+    static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
+        if (!n->ndim) ag__sbwd_##NAME(s, n);                                 \
+        else if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, s, n, D);        \
+        else AG_UNARY_BWD_T(float, s, n, D);                                 \
+    }                                                                        \
+    static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
+        ag_tensor *X = n->in[0], *Y = n;                                     \
+        const double C = n->attr.c;                                          \
+        (void)t; (void)X; (void)Y; (void)C;                                  \
+        return (gin[0] = (V)) != NULL;                                       \
+    }                                                                        \
+    const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA, vjp_##name}; \
+    AG_UNARY_SCALAR_REC(NAME, name, F)
+
+/* Recorders with the scalar fast path (core/scalar_path.h): rec_NAME(t, a, b) and
+ * rec_NAME(t, x, c) record a 0-d node computing F inline, from the same
+ * formula as the kernels, and hand everything else to ag__elementwise_binary or
+ * ag__elementwise_unary. A unary F that reads the node beyond attr.c (clamp's bounds in
+ * ext) must not use rec_NAME: its fast node has no ext. */
+#define AG_BINARY_SCALAR_REC(NAME, name, F)                                  \
+    static inline ag_tensor *rec_s_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_, int dt) { \
+        ag_tensor *n_ = ag__scalar_push(t, AG_OP_##NAME, dt,                 \
+                                        (a_->flags | b_->flags) & AG_F_REQUIRES_GRAD, \
+                                        a_, b_, (ag_attr){.c = 0});          \
+        if (n_) {                                                            \
+            const double a = ag__scalar_get(a_, dt), b = ag__scalar_get(b_, dt); \
+            ag__scalar_set(n_, dt, (F));                                     \
+        }                                                                    \
+        return n_;                                                           \
+    }                                                                        \
+    static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
+        if (ag__scalar_tape(t) && ag__scalar_input(t, a_) && ag__scalar_input(t, b_) && \
+            a_->dtype == b_->dtype) {                                        \
+            ag_tensor *n_ = a_->dtype == AG_F64 ? rec_s_##name(t, a_, b_, AG_F64) \
+                                                : rec_s_##name(t, a_, b_, AG_F32); \
+            if (n_) return n_;                                               \
+        }                                                                    \
+        return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_);                          \
+    }
+
+#define AG_UNARY_SCALAR_REC(NAME, name, F)                                   \
+    static inline ag_tensor *rec_s_##name(ag_tape *t, ag_tensor *x_, double c, int dt) { \
+        ag_tensor *n = ag__scalar_push(t, AG_OP_##NAME, dt, x_->flags & AG_F_REQUIRES_GRAD, \
+                                       x_, NULL, (ag_attr){.c = c});         \
+        if (n) {                                                             \
+            const double x = ag__scalar_get(x_, dt);                         \
+            ag__scalar_set(n, dt, (F));                                      \
+        }                                                                    \
+        return n;                                                            \
+    }                                                                        \
+    static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *x_, double c) { \
+        if (ag__scalar_tape(t) && ag__scalar_input(t, x_)) {                 \
+            ag_tensor *n_ = x_->dtype == AG_F64 ? rec_s_##name(t, x_, c, AG_F64) \
+                                                : rec_s_##name(t, x_, c, AG_F32); \
+            if (n_) return n_;                                               \
+        }                                                                    \
+        return ag__elementwise_unary(t, AG_OP_##NAME, x_, c);                            \
+    }
+
+/* Broadcast iteration of a binary node's two inputs against its shape. */
+static inline void ag__bcast_binary(ag_bcast *bc, const ag_tensor *n) {
+    const ag_tensor *a = n->in[0], *b = n->in[1];
+    int nds[2] = {a->ndim, b->ndim};
+    const int64_t *shapes[2] = {ag__shape(a), ag__shape(b)};
+    ag__bcast_init(bc, n->ndim, ag__shape(n), 2, nds, shapes);
+}
+
+/* Records a binary op after checking dtypes and broadcasting the shapes. */
+ag_tensor *ag__elementwise_binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor *b);
+/* Records a unary op (same shape as x) with constant c. */
+ag_tensor *ag__elementwise_unary(ag_tape *t, ag_op op, ag_tensor *x, double c);
+
+#endif

@@ -1,0 +1,758 @@
+/* Shape ops: reshape, broadcast_to, slice, concat, stack, gather,
+ * index_select, and the constant one_hot. For each op, its shape rule (the
+ * public function), forward kernel and backward rule sit together.
+ *
+ * These ops move values without arithmetic, so most forward kernels copy
+ * bytes (one path for f32 and f64); backward kernels add, typed per dtype.
+ * Axis ops view a tensor as (outer, len, inner) around the axis: outer is the
+ * product of the dimensions before it, inner of those after. attr.r.axis
+ * holds the (normalised) axis. */
+#include "backward.h"
+#include "error.h"
+#include "node.h"
+#include "op.h"
+#include "record.h"
+#include "shape.h"
+#include "bcast.h"
+#include "tape.h"
+#include "scalar_path.h"
+
+/* Runs M(T) with T the C type of n's dtype. */
+#define BY_DTYPE(n, M)                                                       \
+    do {                                                                     \
+        if ((n)->dtype == AG_F64) M(double);                                 \
+        else M(float);                                                       \
+    } while (0)
+
+#define SHAPE_OF(buf, x) ag__error_fmt_shape((buf), sizeof(buf), (x)->ndim, ag__shape(x))
+
+/* Checks a requested (ndim, shape): NULL, too many dimensions. */
+static bool check_shape_arg(ag_tape *t, const char *op, int ndim, const int64_t *shape) {
+    if (ndim < 0 || ndim > AG_MAX_DIMS) {
+        ag__error_fail(t, AG_ERR_SHAPE, op, "%d dimensions (at most %d)", ndim, AG_MAX_DIMS);
+        return false;
+    }
+    if (ndim > 0 && !shape) {
+        ag__error_fail(t, AG_ERR_NULL, op, "shape is NULL");
+        return false;
+    }
+    return true;
+}
+
+/* An axis for x, or -1 with an AG_ERR_AXIS error. */
+static int check_axis(ag_tape *t, const char *op, const ag_tensor *x, int axis) {
+    int a = ag__shape_axis(axis, x->ndim);
+    if (a < 0) {
+        char sx[96];
+        ag__error_fail(t, AG_ERR_AXIS, op, "axis %d is out of range for shape %s", axis, SHAPE_OF(sx, x));
+    }
+    return a;
+}
+
+/* ---------------------------------------------------------------- reshape */
+
+/* The values are copied, not shared: ag_data_mut can write any tensor, and a
+ * write through one of two tensors sharing storage would silently change the
+ * other after the tape recorded it. */
+static void fwd_reshape(ag_tensor *n) {
+    memcpy(ag__val(n), ag__val(n->in[0]), (size_t)ag__numel(n) * ag__elsize(n->dtype));
+}
+
+#define RESHAPE_BWD_T(T)                                                     \
+    do {                                                                     \
+        const T *g = ag__grad(n);                                            \
+        T *gx = ag__grad_acc(s, n->in[0]);                                   \
+        if (!gx) break;                                                      \
+        for (int64_t i = 0, m = ag__numel(n); i < m; i++) gx[i] += g[i];     \
+    } while (0)
+
+/* Same elements in the same row-major order: the gradient adds elementwise. */
+static void bwd_reshape(ag_sweep *s, ag_tensor *n) { BY_DTYPE(n, RESHAPE_BWD_T); }
+
+/* Graph form: the gradient reshaped back. */
+static bool vjp_reshape(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *x = n->in[0];
+    return (gin[0] = ag_reshape(t, g, x->ndim, ag__shape(x))) != NULL;
+}
+
+const ag_op_info ag__op_RESHAPE = {"reshape", 1, fwd_reshape, bwd_reshape,
+                                   "d reshape(x)_i/dx_i = 1 (row-major order kept)", vjp_reshape};
+
+ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape) {
+    if (!ag__record_check_inputs(t, "reshape", 1, &x)) return NULL;
+    if (!check_shape_arg(t, "reshape", ndim, shape)) return NULL;
+    char sx[96], ss[96];
+    int64_t out[AG_MAX_DIMS];
+    int infer = -1;
+    int64_t known = 1; /* product of the given dimensions */
+    for (int i = 0; i < ndim; i++) {
+        out[i] = shape[i];
+        if (shape[i] == -1 && infer < 0) {
+            infer = i;
+            continue;
+        }
+        if (shape[i] < 0 || (shape[i] && known > INT64_MAX / shape[i]))
+            return ag__error_fail(t, AG_ERR_SHAPE, "reshape", "cannot reshape %s into %s: %s",
+                            SHAPE_OF(sx, x), ag__error_fmt_shape(ss, sizeof ss, ndim, shape),
+                            shape[i] == -1 ? "more than one -1" : "bad dimension");
+        known *= shape[i];
+    }
+    int64_t numel = ag__numel(x);
+    if (infer >= 0) {
+        if (known == 0 || numel % known != 0)
+            return ag__error_fail(t, AG_ERR_SHAPE, "reshape",
+                            "cannot reshape %s (%lld elements) into %s: no size fits the -1",
+                            SHAPE_OF(sx, x), (long long)numel,
+                            ag__error_fmt_shape(ss, sizeof ss, ndim, shape));
+        out[infer] = numel / known;
+        known = numel;
+    }
+    if (known != numel)
+        return ag__error_fail(t, AG_ERR_SHAPE, "reshape",
+                        "cannot reshape %s (%lld elements) into %s (%lld elements)",
+                        SHAPE_OF(sx, x), (long long)numel,
+                        ag__error_fmt_shape(ss, sizeof ss, ndim, shape), (long long)known);
+    return ag__record(t, AG_OP_RESHAPE, (ag_dtype)x->dtype, ndim, out, x, NULL, (ag_attr){.i = 0});
+}
+
+/* ----------------------------------------------------------- broadcast_to */
+
+/* The broadcast iterator walks the output and gives each element's offset in
+ * x (stride 0 along stretched dimensions). The backward loop's `+=` through
+ * the same offsets is the sum back to x's shape: the same reduction the
+ * binary ops use, not a second one. */
+static void broadcast_to_iter(ag_bcast *bc, const ag_tensor *n) {
+    const ag_tensor *x = n->in[0];
+    int nds[1] = {x->ndim};
+    const int64_t *shapes[1] = {ag__shape(x)};
+    ag__bcast_init(bc, n->ndim, ag__shape(n), 1, nds, shapes);
+}
+
+#define BROADCAST_TO_FWD_T(T)                                                \
+    do {                                                                     \
+        const T *px = ag__val(n->in[0]);                                     \
+        T *py = ag__val(n);                                                  \
+        ag_bcast bc;                                                         \
+        broadcast_to_iter(&bc, n);                                           \
+        const int64_t sx = bc.st[0][bc.nd - 1];                              \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++) py[o + j] = px[off[0] + j * sx]; \
+        });                                                                  \
+    } while (0)
+
+#define BROADCAST_TO_BWD_T(T)                                                \
+    do {                                                                     \
+        const T *pg = ag__grad(n);                                           \
+        T *gx = ag__grad_acc(s, n->in[0]);                                   \
+        if (!gx) break;                                                      \
+        ag_bcast bc;                                                         \
+        broadcast_to_iter(&bc, n);                                           \
+        const int64_t sx = bc.st[0][bc.nd - 1];                              \
+        AG_BCAST_ROWS(bc, o, off, {                                          \
+            for (int64_t j = 0; j < rowlen_; j++) gx[off[0] + j * sx] += pg[o + j]; \
+        });                                                                  \
+    } while (0)
+
+static void fwd_broadcast_to(ag_tensor *n) { BY_DTYPE(n, BROADCAST_TO_FWD_T); }
+
+/* dx_j = sum of g over the output elements that copy x_j. */
+static void bwd_broadcast_to(ag_sweep *s, ag_tensor *n) { BY_DTYPE(n, BROADCAST_TO_BWD_T); }
+
+/* Graph form: g as is; the sweep sums it back to x's shape (ag__vjp_sum_to). */
+static bool vjp_broadcast_to(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    (void)t, (void)n;
+    gin[0] = g;
+    return true;
+}
+
+const ag_op_info ag__op_BROADCAST_TO = {"broadcast_to", 1, fwd_broadcast_to, bwd_broadcast_to,
+                                        "dx_j = sum of g over the copies of x_j", vjp_broadcast_to};
+
+ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape) {
+    if (!ag__record_check_inputs(t, "broadcast_to", 1, &x)) return NULL;
+    if (!check_shape_arg(t, "broadcast_to", ndim, shape)) return NULL;
+    char sx[96], ss[96];
+    bool ok = ndim >= x->ndim;
+    for (int i = 0; ok && i < ndim; i++) {
+        int j = i - (ndim - x->ndim); /* x's dimension aligned with i */
+        ok = shape[i] >= 0 && (j < 0 || x->ext->shape[j] == shape[i] || x->ext->shape[j] == 1);
+    }
+    if (!ok)
+        return ag__error_fail(t, AG_ERR_SHAPE, "broadcast_to", "cannot broadcast %s to %s",
+                        SHAPE_OF(sx, x), ag__error_fmt_shape(ss, sizeof ss, ndim, shape));
+    return ag__record(t, AG_OP_BROADCAST_TO, (ag_dtype)x->dtype, ndim, shape, x, NULL,
+                      (ag_attr){.i = 0});
+}
+
+/* ------------------------------------------------------------------ slice */
+
+/* y (outer, len_y, inner) = x (outer, len_x, inner)[:, start:start+len_y, :];
+ * ext->iattr[0] holds start. */
+static void fwd_slice(ag_tensor *n) {
+    ag_tensor *x = n->in[0];
+    int axis = n->attr.r.axis;
+    ag_view3 vx = ag__shape_view(x, axis), vy = ag__shape_view(n, axis);
+    int64_t start = n->ext->iattr[0];
+    size_t es = ag__elsize(n->dtype);
+    const char *px = ag__val(x);
+    char *py = ag__val(n);
+    for (int64_t o = 0; o < vy.outer; o++)
+        memcpy(py + (size_t)(o * vy.len * vy.inner) * es,
+               px + (size_t)((o * vx.len + start) * vx.inner) * es, (size_t)(vy.len * vy.inner) * es);
+}
+
+#define SLICE_BWD_T(T)                                                       \
+    do {                                                                     \
+        const T *g = ag__grad(n);                                            \
+        T *gx = ag__grad_acc(s, x);                                          \
+        if (!gx) break;                                                      \
+        const int64_t row = vy.len * vy.inner; /* one outer step of y */     \
+        for (int64_t o = 0; o < vy.outer; o++) {                             \
+            T *dst = gx + (o * vx.len + start) * vx.inner;                   \
+            const T *src = g + o * row;                                      \
+            for (int64_t i = 0; i < row; i++) dst[i] += src[i];              \
+        }                                                                    \
+    } while (0)
+
+/* The gradient lands in the sliced region only; the rest of x gets 0. */
+static void bwd_slice(ag_sweep *s, ag_tensor *n) {
+    ag_tensor *x = n->in[0];
+    int axis = n->attr.r.axis;
+    ag_view3 vx = ag__shape_view(x, axis), vy = ag__shape_view(n, axis);
+    int64_t start = n->ext->iattr[0];
+    BY_DTYPE(n, SLICE_BWD_T);
+}
+
+/* Graph form: g between zero blocks, joined by concat along the axis. */
+static bool vjp_slice(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *x = n->in[0];
+    const int axis = n->attr.r.axis;
+    const int64_t start = n->ext->iattr[0], len = n->ext->shape[axis];
+    int64_t before[AG_MAX_DIMS], after[AG_MAX_DIMS];
+    memcpy(before, x->ext->shape, sizeof before);
+    memcpy(after, x->ext->shape, sizeof after);
+    before[axis] = start;
+    after[axis] = x->ext->shape[axis] - start - len;
+    ag_tensor *parts[3] = {ag_zeros(t, (ag_dtype)x->dtype, x->ndim, before), g,
+                           ag_zeros(t, (ag_dtype)x->dtype, x->ndim, after)};
+    return (gin[0] = ag_concat(t, 3, parts, axis)) != NULL;
+}
+
+const ag_op_info ag__op_SLICE = {"slice", 1, fwd_slice, bwd_slice,
+                                 "dx[start:stop] = g, 0 elsewhere", vjp_slice};
+
+/* A Python-style bound: negative counts from the end, then clamped. */
+static int64_t clamp_bound(int64_t b, int64_t len) {
+    if (b < 0) b = b < -len ? 0 : b + len;
+    return b > len ? len : b;
+}
+
+ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int axis, int64_t start, int64_t stop) {
+    if (!ag__record_check_inputs(t, "slice", 1, &x)) return NULL;
+    int a = check_axis(t, "slice", x, axis);
+    if (a < 0) return NULL;
+    int64_t len = x->ext->shape[a];
+    int64_t lo = clamp_bound(start, len), hi = clamp_bound(stop, len);
+    if (hi < lo) hi = lo; /* empty */
+    int64_t shape[AG_MAX_DIMS];
+    memcpy(shape, x->ext->shape, sizeof shape);
+    shape[a] = hi - lo;
+    ag_tensor *n = ag__record_node(t, AG_OP_SLICE, (ag_dtype)x->dtype, x->ndim, shape, x, NULL);
+    if (!n) return NULL;
+    n->attr.r.axis = a;
+    n->ext->iattr[0] = lo;
+    fwd_slice(n);
+    return n;
+}
+
+/* ----------------------------------------------------------- concat, stack */
+
+/* Concat and stack share kernels. The output, viewed as (outer, total,
+ * inner) around the joined axis, takes input i in rows off_i .. off_i+len_i-1,
+ * where len_i is input i's size on the axis for concat and 1 for stack (a
+ * stacked input is (outer, inner), the new axis being the output's). */
+static int64_t join_len(const ag_tensor *n, int i) {
+    return n->op == AG_OP_STACK ? 1 : ag__shape(ag__input(n, i))[n->attr.r.axis];
+}
+
+static void fwd_join(ag_tensor *n) {
+    ag_view3 v = ag__shape_view(n, n->attr.r.axis); /* (outer, total, inner) */
+    size_t es = ag__elsize(n->dtype);
+    char *py = ag__val(n);
+    int64_t off = 0;
+    for (int i = 0, m = ag__ninputs(n); i < m; i++) {
+        const char *px = ag__val(ag__input(n, i)); /* (outer, len, inner) */
+        int64_t len = join_len(n, i);
+        size_t block = (size_t)(len * v.inner) * es;
+        for (int64_t o = 0; o < v.outer; o++)
+            memcpy(py + (size_t)((o * v.len + off) * v.inner) * es, px + (size_t)o * block, block);
+        off += len;
+    }
+}
+
+#define JOIN_BWD_T(T)                                                        \
+    do {                                                                     \
+        const T *g = ag__grad(n);                                            \
+        T *gx = ag__grad_acc(s, x);                                          \
+        if (!gx) break;                                                      \
+        const int64_t block = len * v.inner;                                 \
+        for (int64_t o = 0; o < v.outer; o++) {                              \
+            const T *src = g + (o * v.len + off) * v.inner;                  \
+            for (int64_t k = 0; k < block; k++) gx[o * block + k] += src[k]; \
+        }                                                                    \
+    } while (0)
+
+/* Each input gets back its own rows of the gradient. */
+static void bwd_join(ag_sweep *s, ag_tensor *n) {
+    ag_view3 v = ag__shape_view(n, n->attr.r.axis);
+    int64_t off = 0;
+    for (int i = 0, m = ag__ninputs(n); i < m; i++) {
+        ag_tensor *x = ag__input(n, i);
+        int64_t len = join_len(n, i);
+        BY_DTYPE(n, JOIN_BWD_T);
+        off += len;
+    }
+}
+
+/* Graph form: each input's rows sliced out of g (and, for stack, the new
+ * axis dropped). */
+static bool vjp_join(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    const int axis = n->attr.r.axis;
+    int64_t off = 0;
+    for (int i = 0, m = ag__ninputs(n); i < m; i++) {
+        ag_tensor *x = ag__input(n, i);
+        int64_t len = join_len(n, i);
+        if (ag__requires_grad(x)) {
+            gin[i] = ag_slice(t, g, axis, off, off + len);
+            if (n->op == AG_OP_STACK) gin[i] = ag_reshape(t, gin[i], x->ndim, ag__shape(x));
+            if (!gin[i]) return false;
+        }
+        off += len;
+    }
+    return true;
+}
+
+const ag_op_info ag__op_CONCAT = {"concat", -1, fwd_join, bwd_join,
+                                  "dx_i = g[rows of x_i along the axis]", vjp_join};
+const ag_op_info ag__op_STACK = {"stack", -1, fwd_join, bwd_join, "dx_i = g[i along the new axis]",
+                                 vjp_join};
+
+/* Checks n and xs (NULLs, dtypes) for concat and stack. */
+static bool check_join_inputs(ag_tape *t, const char *op, int n, ag_tensor *const *xs) {
+    if (!t || t->err != AG_OK) return false;
+    if (n < 1) {
+        ag__error_fail(t, AG_ERR_ARG, op, "needs at least one tensor (n = %d)", n);
+        return false;
+    }
+    if (!xs) {
+        ag__error_fail(t, AG_ERR_NULL, op, "the array of tensors is NULL");
+        return false;
+    }
+    return ag__record_check_inputs(t, op, n, xs);
+}
+
+ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
+    if (!check_join_inputs(t, "concat", n, xs)) return NULL;
+    const ag_tensor *x0 = xs[0];
+    if (x0->ndim == 0)
+        return ag__error_fail(t, AG_ERR_AXIS, "concat", "cannot concatenate 0-d tensors (use stack)");
+    int a = check_axis(t, "concat", x0, axis);
+    if (a < 0) return NULL;
+    int64_t shape[AG_MAX_DIMS];
+    memcpy(shape, x0->ext->shape, sizeof shape);
+    shape[a] = 0;
+    for (int i = 0; i < n; i++) {
+        const ag_tensor *x = xs[i];
+        bool ok = x->ndim == x0->ndim;
+        for (int d = 0; ok && d < x0->ndim; d++) ok = d == a || x->ext->shape[d] == x0->ext->shape[d];
+        if (!ok) {
+            char s0[96], si[96];
+            return ag__error_fail(t, AG_ERR_SHAPE, "concat",
+                            "shapes %s (tensor 1) and %s (tensor %d) differ off axis %d",
+                            SHAPE_OF(s0, x0), SHAPE_OF(si, x), i + 1, a);
+        }
+        if (x->ext->shape[a] > INT64_MAX - shape[a])
+            return ag__error_fail(t, AG_ERR_SHAPE, "concat", "axis %d is too long", a);
+        shape[a] += x->ext->shape[a];
+    }
+    ag_tensor *y = ag__record_node_n(t, AG_OP_CONCAT, (ag_dtype)x0->dtype, x0->ndim, shape, n, xs);
+    if (!y) return NULL;
+    y->attr.r.axis = a;
+    fwd_join(y);
+    return y;
+}
+
+ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
+    if (!check_join_inputs(t, "stack", n, xs)) return NULL;
+    const ag_tensor *x0 = xs[0];
+    int nd = x0->ndim + 1;
+    char s0[96], si[96];
+    if (nd > AG_MAX_DIMS)
+        return ag__error_fail(t, AG_ERR_SHAPE, "stack", "stacking %s gives %d dimensions (at most %d)",
+                        SHAPE_OF(s0, x0), nd, AG_MAX_DIMS);
+    int a = ag__shape_axis(axis, nd); /* the new axis: 0..ndim, negative from the end */
+    if (a < 0)
+        return ag__error_fail(t, AG_ERR_AXIS, "stack", "axis %d is out of range for stacking %s", axis,
+                        SHAPE_OF(s0, x0));
+    for (int i = 1; i < n; i++) {
+        const ag_tensor *x = xs[i];
+        bool ok = x->ndim == x0->ndim;
+        for (int d = 0; ok && d < x0->ndim; d++) ok = x->ext->shape[d] == x0->ext->shape[d];
+        if (!ok)
+            return ag__error_fail(t, AG_ERR_SHAPE, "stack", "shapes %s (tensor 1) and %s (tensor %d) differ",
+                            SHAPE_OF(s0, x0), SHAPE_OF(si, x), i + 1);
+    }
+    int64_t shape[AG_MAX_DIMS];
+    for (int d = 0, j = 0; d < nd; d++) shape[d] = d == a ? n : x0->ext->shape[j++];
+    ag_tensor *y = ag__record_node_n(t, AG_OP_STACK, (ag_dtype)x0->dtype, nd, shape, n, xs);
+    if (!y) return NULL;
+    y->attr.r.axis = a;
+    fwd_join(y);
+    return y;
+}
+
+/* ------------------------------------------------------ gather, index_select */
+
+/* Validates `count` indices against an axis of size len and copies them onto
+ * the tape, negative ones normalised to [0, len). Fails with AG_ERR_AXIS
+ * naming the first bad value and its position. */
+static int64_t *tape_indices(ag_tape *t, const char *op, const ag_tensor *x, int axis,
+                             int64_t count, const int64_t *index) {
+    if (count > 0 && !index) {
+        ag__error_fail(t, AG_ERR_NULL, op, "index is NULL");
+        return NULL;
+    }
+    int64_t len = x->ext->shape[axis];
+    for (int64_t i = 0; i < count; i++) {
+        if (index[i] < -len || index[i] >= len) {
+            char sx[96];
+            ag__error_fail(t, AG_ERR_AXIS, op,
+                     "index[%lld] = %lld is out of range for axis %d of size %lld (input %s)",
+                     (long long)i, (long long)index[i], axis, (long long)len, SHAPE_OF(sx, x));
+            return NULL;
+        }
+    }
+    int64_t *idx = ag__tape_alloc(t, (size_t)count * sizeof *idx, op);
+    if (!idx) return NULL;
+    for (int64_t i = 0; i < count; i++) idx[i] = index[i] < 0 ? index[i] + len : index[i];
+    return idx;
+}
+
+/* gather: y (outer, k, inner), y[o, j, i] = x[o, idx[o, j, i], i] with idx
+ * shaped like y (ext->aux). Backward scatter-adds, so repeats sum. */
+#define GATHER_FWD_T(T)                                                      \
+    do {                                                                     \
+        const T *px = ag__val(x);                                            \
+        T *py = ag__val(n);                                                  \
+        for (int64_t o = 0; o < vy.outer; o++)                               \
+            for (int64_t j = 0; j < vy.len; j++)                             \
+                for (int64_t i = 0; i < vy.inner; i++) {                     \
+                    int64_t q = (o * vy.len + j) * vy.inner + i;             \
+                    py[q] = px[(o * vx.len + idx[q]) * vx.inner + i];        \
+                }                                                            \
+    } while (0)
+
+#define GATHER_BWD_T(T)                                                      \
+    do {                                                                     \
+        const T *g = ag__grad(n);                                            \
+        T *gx = ag__grad_acc(s, x);                                          \
+        if (!gx) break;                                                      \
+        for (int64_t o = 0; o < vy.outer; o++)                               \
+            for (int64_t j = 0; j < vy.len; j++)                             \
+                for (int64_t i = 0; i < vy.inner; i++) {                     \
+                    int64_t q = (o * vy.len + j) * vy.inner + i;             \
+                    gx[(o * vx.len + idx[q]) * vx.inner + i] += g[q];        \
+                }                                                            \
+    } while (0)
+
+static void fwd_gather(ag_tensor *n) {
+    ag_tensor *x = n->in[0];
+    ag_view3 vx = ag__shape_view(x, n->attr.r.axis), vy = ag__shape_view(n, n->attr.r.axis);
+    const int64_t *idx = n->ext->aux;
+    BY_DTYPE(n, GATHER_FWD_T);
+}
+
+/* dx[o, idx[o,j,i], i] += g[o, j, i]. */
+static void bwd_gather(ag_sweep *s, ag_tensor *n) {
+    ag_tensor *x = n->in[0];
+    ag_view3 vx = ag__shape_view(x, n->attr.r.axis), vy = ag__shape_view(n, n->attr.r.axis);
+    const int64_t *idx = n->ext->aux;
+    BY_DTYPE(n, GATHER_BWD_T);
+}
+
+static ag_tensor *record_gather(ag_tape *t, ag_tensor *x, int axis, const int64_t *shape,
+                                const int64_t *idx);
+static ag_tensor *record_scatter_add(ag_tape *t, ag_tensor *src, int axis, int ndim,
+                                     const int64_t *shape, const int64_t *idx);
+
+/* Graph form: g scattered back (scatter_add, whose own derivative is this
+ * gather again). */
+static bool vjp_gather(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *x = n->in[0];
+    return (gin[0] = record_scatter_add(t, g, n->attr.r.axis, x->ndim, ag__shape(x),
+                                        n->ext->aux)) != NULL;
+}
+
+const ag_op_info ag__op_GATHER = {"gather", 1, fwd_gather, bwd_gather,
+                                  "dx[.., index[.., j, ..], ..] += g[.., j, ..]", vjp_gather};
+
+/* scatter_add (internal, the recorded backward of gather): y of x's shape,
+ * zero but for y[o, idx[o,j,i], i] += src[o, j, i]. Linear in src; its
+ * derivative is gather with the same indices. */
+static void fwd_scatter_add(ag_tensor *n) {
+    ag_tensor *src = n->in[0];
+    memset(ag__val(n), 0, (size_t)ag__numel(n) * ag__elsize(n->dtype));
+    ag_view3 vx = ag__shape_view(n, n->attr.r.axis), vy = ag__shape_view(src, n->attr.r.axis);
+    const int64_t *idx = n->ext->aux;
+#define SCATTER_FWD_T(T)                                                     \
+    do {                                                                     \
+        const T *ps = ag__val(src);                                          \
+        T *py = ag__val(n);                                                  \
+        for (int64_t o = 0; o < vy.outer; o++)                               \
+            for (int64_t j = 0; j < vy.len; j++)                             \
+                for (int64_t i = 0; i < vy.inner; i++) {                     \
+                    int64_t q = (o * vy.len + j) * vy.inner + i;             \
+                    py[(o * vx.len + idx[q]) * vx.inner + i] += ps[q];       \
+                }                                                            \
+    } while (0)
+    BY_DTYPE(n, SCATTER_FWD_T);
+#undef SCATTER_FWD_T
+}
+
+/* dsrc[o, j, i] += g[o, idx[o,j,i], i]: a gather of the upstream gradient. */
+static void bwd_scatter_add(ag_sweep *s, ag_tensor *n) {
+    ag_tensor *src = n->in[0];
+    ag_view3 vx = ag__shape_view(n, n->attr.r.axis), vy = ag__shape_view(src, n->attr.r.axis);
+    const int64_t *idx = n->ext->aux;
+#define SCATTER_BWD_T(T)                                                     \
+    do {                                                                     \
+        const T *pg = ag__grad(n);                                           \
+        T *gs = ag__grad_acc(s, src);                                        \
+        if (!gs) break;                                                      \
+        for (int64_t o = 0; o < vy.outer; o++)                               \
+            for (int64_t j = 0; j < vy.len; j++)                             \
+                for (int64_t i = 0; i < vy.inner; i++) {                     \
+                    int64_t q = (o * vy.len + j) * vy.inner + i;             \
+                    gs[q] += pg[(o * vx.len + idx[q]) * vx.inner + i];       \
+                }                                                            \
+    } while (0)
+    BY_DTYPE(n, SCATTER_BWD_T);
+#undef SCATTER_BWD_T
+}
+
+static bool vjp_scatter_add(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *src = n->in[0];
+    return (gin[0] = record_gather(t, g, n->attr.r.axis, ag__shape(src), n->ext->aux)) != NULL;
+}
+
+const ag_op_info ag__op_SCATTER_ADD = {"scatter_add", 1, fwd_scatter_add, bwd_scatter_add,
+                                       "d scatter_add(s)/ds[.., j, ..] = [y at index[.., j, ..]]",
+                                       vjp_scatter_add};
+
+static ag_tensor *record_gather(ag_tape *t, ag_tensor *x, int axis, const int64_t *shape,
+                                const int64_t *idx) {
+    ag_tensor *n = ag__record_node(t, AG_OP_GATHER, (ag_dtype)x->dtype, x->ndim, shape, x, NULL);
+    if (!n) return NULL;
+    n->attr.r.axis = axis;
+    n->ext->aux = (void *)idx; /* tape memory, immutable once recorded */
+    fwd_gather(n);
+    return n;
+}
+
+static ag_tensor *record_scatter_add(ag_tape *t, ag_tensor *src, int axis, int ndim,
+                                     const int64_t *shape, const int64_t *idx) {
+    ag_tensor *n = ag__record_node(t, AG_OP_SCATTER_ADD, (ag_dtype)src->dtype, ndim, shape, src, NULL);
+    if (!n) return NULL;
+    n->attr.r.axis = axis;
+    n->ext->aux = (void *)idx;
+    fwd_scatter_add(n);
+    return n;
+}
+
+ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int axis, int64_t k, const int64_t *index) {
+    if (!ag__record_check_inputs(t, "gather", 1, &x)) return NULL;
+    int a = check_axis(t, "gather", x, axis);
+    if (a < 0) return NULL;
+    char sx[96];
+    if (k < 0)
+        return ag__error_fail(t, AG_ERR_SHAPE, "gather", "k = %lld is negative (input %s)", (long long)k,
+                        SHAPE_OF(sx, x));
+    int64_t shape[AG_MAX_DIMS], count = k; /* index and output: x's shape with k on the axis */
+    memcpy(shape, x->ext->shape, sizeof shape);
+    shape[a] = k;
+    for (int d = 0; d < x->ndim; d++) {
+        if (d == a) continue;
+        if (shape[d] && count > INT64_MAX / shape[d])
+            return ag__error_fail(t, AG_ERR_SHAPE, "gather", "k = %lld is too large for %s",
+                            (long long)k, SHAPE_OF(sx, x));
+        count *= shape[d];
+    }
+    int64_t *idx = tape_indices(t, "gather", x, a, count, index);
+    if (!idx) return NULL;
+    return record_gather(t, x, a, shape, idx);
+}
+
+/* index_select: y (outer, n, inner), y[o, j, :] = x[o, idx[j], :] with the
+ * n indices in ext->aux. Backward scatter-adds whole rows. */
+static void fwd_index_select(ag_tensor *n) {
+    ag_tensor *x = n->in[0];
+    ag_view3 vx = ag__shape_view(x, n->attr.r.axis), vy = ag__shape_view(n, n->attr.r.axis);
+    const int64_t *idx = n->ext->aux;
+    size_t es = ag__elsize(n->dtype), row = (size_t)vy.inner * es;
+    const char *px = ag__val(x);
+    char *py = ag__val(n);
+    for (int64_t o = 0; o < vy.outer; o++)
+        for (int64_t j = 0; j < vy.len; j++)
+            memcpy(py + (size_t)(o * vy.len + j) * row, px + (size_t)(o * vx.len + idx[j]) * row, row);
+}
+
+#define INDEX_SELECT_BWD_T(T)                                                \
+    do {                                                                     \
+        const T *g = ag__grad(n);                                            \
+        T *gx = ag__grad_acc(s, x);                                          \
+        if (!gx) break;                                                      \
+        for (int64_t o = 0; o < vy.outer; o++)                               \
+            for (int64_t j = 0; j < vy.len; j++) {                           \
+                T *dst = gx + (o * vx.len + idx[j]) * vx.inner;              \
+                const T *src = g + (o * vy.len + j) * vy.inner;              \
+                for (int64_t i = 0; i < vy.inner; i++) dst[i] += src[i];     \
+            }                                                                \
+    } while (0)
+
+/* dx[o, idx[j], :] += g[o, j, :]. */
+static void bwd_index_select(ag_sweep *s, ag_tensor *n) {
+    ag_tensor *x = n->in[0];
+    ag_view3 vx = ag__shape_view(x, n->attr.r.axis), vy = ag__shape_view(n, n->attr.r.axis);
+    const int64_t *idx = n->ext->aux;
+    BY_DTYPE(n, INDEX_SELECT_BWD_T);
+}
+
+static ag_tensor *record_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n,
+                                      const int64_t *idx);
+static ag_tensor *record_index_add(ag_tape *t, ag_tensor *src, int axis, int ndim,
+                                   const int64_t *shape, const int64_t *idx);
+
+/* Graph form: g added back into rows (index_add, whose own derivative is
+ * this index_select again). */
+static bool vjp_index_select(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *x = n->in[0];
+    return (gin[0] = record_index_add(t, g, n->attr.r.axis, x->ndim, ag__shape(x),
+                                      n->ext->aux)) != NULL;
+}
+
+const ag_op_info ag__op_INDEX_SELECT = {"index_select", 1, fwd_index_select, bwd_index_select,
+                                        "dx[.., index[j], ..] += g[.., j, ..]", vjp_index_select};
+
+/* index_add (internal, the recorded backward of index_select): y of the
+ * original input's shape, zero but for y[o, idx[j], :] += src[o, j, :]. */
+static void fwd_index_add(ag_tensor *n) {
+    ag_tensor *src = n->in[0];
+    memset(ag__val(n), 0, (size_t)ag__numel(n) * ag__elsize(n->dtype));
+    ag_view3 vx = ag__shape_view(n, n->attr.r.axis), vy = ag__shape_view(src, n->attr.r.axis);
+    const int64_t *idx = n->ext->aux;
+#define INDEX_ADD_FWD_T(T)                                                   \
+    do {                                                                     \
+        const T *ps = ag__val(src);                                          \
+        T *py = ag__val(n);                                                  \
+        for (int64_t o = 0; o < vy.outer; o++)                               \
+            for (int64_t j = 0; j < vy.len; j++) {                           \
+                T *dst = py + (o * vx.len + idx[j]) * vx.inner;              \
+                const T *from = ps + (o * vy.len + j) * vy.inner;            \
+                for (int64_t i = 0; i < vy.inner; i++) dst[i] += from[i];    \
+            }                                                                \
+    } while (0)
+    BY_DTYPE(n, INDEX_ADD_FWD_T);
+#undef INDEX_ADD_FWD_T
+}
+
+/* dsrc[o, j, :] += g[o, idx[j], :]. */
+static void bwd_index_add(ag_sweep *s, ag_tensor *n) {
+    ag_tensor *src = n->in[0];
+    ag_view3 vx = ag__shape_view(n, n->attr.r.axis), vy = ag__shape_view(src, n->attr.r.axis);
+    const int64_t *idx = n->ext->aux;
+#define INDEX_ADD_BWD_T(T)                                                   \
+    do {                                                                     \
+        const T *pg = ag__grad(n);                                           \
+        T *gs = ag__grad_acc(s, src);                                        \
+        if (!gs) break;                                                      \
+        for (int64_t o = 0; o < vy.outer; o++)                               \
+            for (int64_t j = 0; j < vy.len; j++) {                           \
+                const T *from = pg + (o * vx.len + idx[j]) * vx.inner;       \
+                T *dst = gs + (o * vy.len + j) * vy.inner;                   \
+                for (int64_t i = 0; i < vy.inner; i++) dst[i] += from[i];    \
+            }                                                                \
+    } while (0)
+    BY_DTYPE(n, INDEX_ADD_BWD_T);
+#undef INDEX_ADD_BWD_T
+}
+
+static bool vjp_index_add(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *src = n->in[0];
+    return (gin[0] = record_index_select(t, g, n->attr.r.axis, src->ext->shape[n->attr.r.axis],
+                                         n->ext->aux)) != NULL;
+}
+
+const ag_op_info ag__op_INDEX_ADD = {"index_add", 1, fwd_index_add, bwd_index_add,
+                                     "d index_add(s)/ds[.., j, ..] = [y row index[j]]", vjp_index_add};
+
+static ag_tensor *record_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n,
+                                      const int64_t *idx) {
+    int64_t shape[AG_MAX_DIMS];
+    memcpy(shape, x->ext->shape, sizeof shape);
+    shape[axis] = n;
+    ag_tensor *y = ag__record_node(t, AG_OP_INDEX_SELECT, (ag_dtype)x->dtype, x->ndim, shape, x, NULL);
+    if (!y) return NULL;
+    y->attr.r.axis = axis;
+    y->ext->aux = (void *)idx;
+    fwd_index_select(y);
+    return y;
+}
+
+static ag_tensor *record_index_add(ag_tape *t, ag_tensor *src, int axis, int ndim,
+                                   const int64_t *shape, const int64_t *idx) {
+    ag_tensor *n = ag__record_node(t, AG_OP_INDEX_ADD, (ag_dtype)src->dtype, ndim, shape, src, NULL);
+    if (!n) return NULL;
+    n->attr.r.axis = axis;
+    n->ext->aux = (void *)idx;
+    fwd_index_add(n);
+    return n;
+}
+
+ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n, const int64_t *index) {
+    if (!ag__record_check_inputs(t, "index_select", 1, &x)) return NULL;
+    int a = check_axis(t, "index_select", x, axis);
+    if (a < 0) return NULL;
+    if (n < 0) {
+        char sx[96];
+        return ag__error_fail(t, AG_ERR_SHAPE, "index_select", "n = %lld is negative (input %s)",
+                        (long long)n, SHAPE_OF(sx, x));
+    }
+    int64_t *idx = tape_indices(t, "index_select", x, a, n, index);
+    if (!idx) return NULL;
+    return record_index_select(t, x, a, n, idx);
+}
+
+/* ---------------------------------------------------------------- one_hot */
+
+/* A constant leaf: no op row, no gradient. */
+ag_tensor *ag_one_hot(ag_tape *t, ag_dtype dtype, int64_t n, const int64_t *index,
+                      int64_t classes) {
+    if (!t || t->err != AG_OK) return NULL;
+    if (dtype != AG_F32 && dtype != AG_F64)
+        return ag__error_fail(t, AG_ERR_DTYPE, "one_hot", "unknown dtype %d", (int)dtype);
+    if (n < 0 || classes < 0)
+        return ag__error_fail(t, AG_ERR_SHAPE, "one_hot", "n = %lld and classes = %lld must be >= 0",
+                        (long long)n, (long long)classes);
+    if (n > 0 && !index) return ag__error_fail(t, AG_ERR_NULL, "one_hot", "index is NULL");
+    for (int64_t i = 0; i < n; i++)
+        if (index[i] < 0 || index[i] >= classes)
+            return ag__error_fail(t, AG_ERR_AXIS, "one_hot",
+                            "index[%lld] = %lld is out of range for %lld classes", (long long)i,
+                            (long long)index[i], (long long)classes);
+    ag_tensor *y = ag__record_node(t, AG_OP_LEAF, dtype, AG_SHAPE(n, classes), NULL, NULL);
+    if (!y) return NULL;
+    void *v = ag__val(y); // (n, classes)
+    memset(v, 0, (size_t)(n * classes) * ag__elsize(dtype));
+    for (int64_t i = 0; i < n; i++) ag__st(v, dtype, i * classes + index[i], 1.0);
+    return y;
+}

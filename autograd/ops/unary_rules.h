@@ -1,0 +1,66 @@
+/* The elementwise unary ops' rules, each written once: y = F(x) with its
+ * local derivative, the trace formula and the derivative as graph ops. The
+ * includer defines AG_UNARY_OP(NAME, name, F, D, FORMULA, V): ops/unary.c
+ * as AG_DEFINE_UNARY (every kernel), backward.c as the sweep's inline
+ * scalar kernels and their switch cases. The helpers the formulas use are
+ * defined once, guarded; the rule lines are not. */
+#ifndef TAPEGRAD_OPS_UNARY_HELPERS
+#define TAPEGRAD_OPS_UNARY_HELPERS
+#include <math.h>
+static inline double sigmoid(double x) { /* stable on both tails */
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+static inline double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static inline double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+static inline double normal_pdf(double x) { return exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
+#endif
+
+/*              op          name        y = F(x)                 dy/dx
+ *              then the formula for traces, and dy/dx times the upstream G as graph ops */
+AG_UNARY_OP(    NEG,        neg,        -x,                      -1.0,            "d(-x)/dx = -1",
+                ag_neg(t, G))
+AG_UNARY_OP(    EXP,        exp,        exp(x),                  y,               "d exp(x)/dx = exp(x)",
+                ag_mul(t, G, Y))
+AG_UNARY_OP(    LOG,        log,        log(x),                  1.0 / x,         "d log(x)/dx = 1/x",
+                ag_div(t, G, X))
+/* sqrt'(0) = 1/(2·0) = +inf, as PyTorch. */
+AG_UNARY_OP(    SQRT,       sqrt,       sqrt(x),                 0.5 / y,         "d sqrt(x)/dx = 1/(2 sqrt(x))",
+                ag_div(t, ag_mul_c(t, G, 0.5), Y))
+/* abs'(0) = 0 (the sign function). */
+AG_UNARY_OP(    ABS,        abs,        fabs(x),                 (double)((x > 0) - (x < 0)), "d|x|/dx = sign(x)",
+                ag_mul(t, G, ag__vjp_const_map(t, X, sign_of, 0)))
+AG_UNARY_OP(    SIN,        sin,        sin(x),                  cos(x),          "d sin(x)/dx = cos(x)",
+                ag_mul(t, G, ag_cos(t, X)))
+AG_UNARY_OP(    COS,        cos,        cos(x),                  -sin(x),         "d cos(x)/dx = -sin(x)",
+                ag_neg(t, ag_mul(t, G, ag_sin(t, X))))
+AG_UNARY_OP(    TAN,        tan,        tan(x),                  1.0 + y * y,     "d tan(x)/dx = 1 + tan(x)^2",
+                ag_mul(t, G, ag_add_c(t, ag_square(t, Y), 1.0)))
+AG_UNARY_OP(    TANH,       tanh,       tanh(x),                 1.0 - y * y,     "d tanh(x)/dx = 1 - tanh(x)^2",
+                ag_mul(t, G, ag_rsub_c(t, 1.0, ag_square(t, Y))))
+AG_UNARY_OP(    SIGMOID,    sigmoid,    sigmoid(x),              y * (1.0 - y),   "d sigmoid(x)/dx = sigmoid(x)(1 - sigmoid(x))",
+                ag_mul(t, G, ag_mul(t, Y, ag_rsub_c(t, 1.0, Y))))
+/* relu'(0) = 0, as PyTorch. */
+AG_UNARY_OP(    RELU,       relu,       x > 0 ? x : 0.0,         x > 0 ? 1.0 : 0.0, "d relu(x)/dx = [x > 0]",
+                ag_mul(t, G, ag__vjp_const_map(t, X, positive, 0)))
+/* leaky_relu'(0) = slope. */
+AG_UNARY_OP(    LEAKY_RELU, leaky_relu, x > 0 ? x : c * x,       x > 0 ? 1.0 : c, "d lrelu(x)/dx = [x > 0] + c [x <= 0]",
+                ag_mul(t, G, ag__vjp_const_map(t, X, leaky_slope, C)))
+AG_UNARY_OP(    GELU,       gelu,       x * normal_cdf(x),       normal_cdf(x) + x * normal_pdf(x),
+                "d gelu(x)/dx = Phi(x) + x phi(x)",
+                ag_mul(t, G, ag__unary_gelu_grad(t, X)))
+/* gelu's derivative as an op of its own, so gelu differentiates to any
+ * order: d/dx [Phi(x) + x phi(x)] = phi(x) (2 - x^2). */
+AG_UNARY_OP(    GELU_GRAD,  gelu_grad,  normal_cdf(x) + x * normal_pdf(x), normal_pdf(x) * (2.0 - x * x),
+                "d gelu'(x)/dx = phi(x)(2 - x^2)",
+                ag_mul(t, G, ag_mul(t, ag_rsub_c(t, 2.0, ag_square(t, X)), normal_pdf_node(t, X))))
+AG_UNARY_OP(    SOFTPLUS,   softplus,   softplus(x),             sigmoid(x),      "d softplus(x)/dx = sigmoid(x)",
+                ag_mul(t, G, ag_sigmoid(t, X)))
+AG_UNARY_OP(    SQUARE,     square,     x * x,                   2.0 * x,         "d x^2/dx = 2x",
+                ag_mul(t, G, ag_mul_c(t, X, 2.0)))
+/* clamp: the gradient passes on [lo, hi], bounds included, as PyTorch. */
+AG_UNARY_OP(    CLAMP,      clamp,      x < n->ext->dattr[0] ? n->ext->dattr[0] : (x > n->ext->dattr[1] ? n->ext->dattr[1] : x),
+                (x >= n->ext->dattr[0] && x <= n->ext->dattr[1]) ? 1.0 : 0.0,
+                "d clamp(x)/dx = [lo <= x <= hi]",
+                ag_mul(t, G, clamp_mask(t, n)))

@@ -1,0 +1,117 @@
+/* tapegrad — a small expression language that builds graphs on a tape.
+ *
+ * A program is a list of statements separated by ';' or newlines (newlines
+ * inside parentheses are ignored; '#' starts a comment to the end of the
+ * line). Every statement but the last binds a name, `name = expr`; the last
+ * one is an expression, the program's output (a scalar). Rebinding is
+ * allowed: a use of a name sees the newest binding made by an EARLIER
+ * statement, so `x = x + 1` reads the old x. A name used where no binding
+ * is visible is an input (a free name); inputs are listed in order of first
+ * appearance.
+ *
+ * Expressions, loosest binding first:
+ *   a + b, a - b          left-associative
+ *   a * b, a / b          left-associative
+ *   -a, +a                prefix
+ *   a ^ b                 right-associative, tighter than prefix minus:
+ *                         -x^2 = -(x^2), 2^3^2 = 2^9, 2^-1 = 0.5
+ *   numbers (12, 1.5, .5, 3e-4; 1e999 is inf), names, (expr),
+ *   exp log sqrt abs sin cos tan tanh sigmoid relu softplus gelu (one
+ *   argument), pow(a, b) max(a, b) min(a, b), and the constants pi and e.
+ * Function names and constants cannot be rebound.
+ *
+ * Ops used: a ^ b and pow(a, b) are ag_pow_c(a, b) when b does not depend on
+ * an input (so (-2)^2 = 4 and its derivative in a is right for negative a),
+ * else ag_pow; max/min are ag_maximum/ag_minimum (a tie splits the gradient).
+ *
+ * Nothing in the parser or the graph builder recurses: programs of any
+ * nesting depth or length give a result or an error, bounded by memory
+ * linear in the program's size. Installed as <tapegrad/expr.h>. */
+#ifndef TAPEGRAD_EXPR_H
+#define TAPEGRAD_EXPR_H
+
+#include <tapegrad/autograd.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ag_expr ag_expr;
+
+/* Why parsing (or binding values, or building) failed. line and column are
+ * 1-based (columns count UTF-8 characters); both are 0 when the error has no
+ * position in the program. */
+typedef struct ag_expr_error {
+    char message[256];  /* "unknown function 'foo'" */
+    char expected[160]; /* what would have been accepted there, or "" */
+    int line, column;
+    char line_text[128]; /* the program's line (a window of it when long);
+                            tabs and control characters shown as spaces */
+    int caret;           /* 0-based column of the error within line_text */
+} ag_expr_error;
+
+/* Parses a NUL-terminated program. Returns NULL on error, filling *err
+ * (which may be NULL) — never aborts on bad input. */
+ag_expr *ag_expr_parse(const char *src, ag_expr_error *err);
+
+/* Same for a program of `len` bytes, which need not be NUL-terminated (a NUL
+ * byte inside it is an error). */
+ag_expr *ag_expr_parse_n(const char *src, size_t len, ag_expr_error *err);
+
+void ag_expr_free(ag_expr *e); /* NULL is a no-op */
+
+/* The inputs (free names), in order of first appearance. */
+int ag_expr_num_inputs(const ag_expr *e);
+const char *ag_expr_input_name(const ag_expr *e, int i); /* NULL out of range */
+int ag_expr_input_index(const ag_expr *e, const char *name); /* -1 if none */
+
+/* Statements and syntax-tree nodes the program holds (sizes, for callers
+ * that want to budget work, e.g. skip second order on huge programs). */
+size_t ag_expr_num_statements(const ag_expr *e);
+size_t ag_expr_num_nodes(const ag_expr *e);
+
+/* Fills values[0 .. num_inputs-1] from n (name, value) pairs. Fails (-1,
+ * *err filled, line/column 0) when a name is not an input of the program, or
+ * an input has no value, or a name is given twice. Returns 0 on success. */
+int ag_expr_bind_values(const ag_expr *e, int n, const char *const *names,
+                        const double *given, double *values, ag_expr_error *err);
+
+/* Where the first value that is NaN or infinite was made, in evaluation
+ * (tape) order. */
+typedef struct ag_expr_nonfinite {
+    bool found;
+    const char *op;   /* in the language's words: "log", "/", "^", "number", ... */
+    const char *name; /* the name the statement binds, or NULL (output or inner node) */
+    int line, column; /* of the operator or function name in the program */
+    double value;
+} ag_expr_nonfinite;
+
+typedef struct ag_expr_build_opts {
+    /* Inputs become constants (no gradient): for evaluating only. When
+     * false, each input is a leaf with ag_requires_grad, returned in
+     * `inputs`. */
+    bool constant_inputs;
+    /* Do not name bound nodes. By default the node a statement makes gets
+     * the statement's name (ag_set_name), so traces and graph pictures show
+     * it; a name costs tape memory, which matters for huge programs. */
+    bool no_names;
+} ag_expr_build_opts;
+
+/* Records the program on tape t with input values values[0 .. num_inputs-1]
+ * and returns the output scalar (f64). Unless opts->constant_inputs, inputs
+ * (an array of num_inputs entries, may be NULL only when there are none or
+ * inputs are constant) receives the input leaves. opts, nonfinite and err may
+ * be NULL. On failure (a tape error, e.g. the memory cap) returns NULL and
+ * *err holds the tape's message. */
+ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
+                         const ag_expr_build_opts *opts, ag_tensor **inputs,
+                         ag_expr_nonfinite *nonfinite, ag_expr_error *err);
+
+/* Prints the error: "PREFIX: MESSAGE (line L, column C)", the program line
+ * with a caret under the column, and what was expected. */
+void ag_expr_error_print(FILE *out, const char *prefix, const ag_expr_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAPEGRAD_EXPR_H */
