@@ -4,7 +4,7 @@
  * gradients, first order, f32, functional and recorded (create_graph). */
 #include "testutil.h"
 
-#include "kernels.h" /* ag__elementwise_unary, ag__elementwise_binary: the generic recorders */
+#include "elementwise.h" /* ag__elementwise_unary, ag__elementwise_binary: the generic recorders */
 
 #include <string.h>
 

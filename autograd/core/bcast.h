@@ -50,4 +50,12 @@ void ag__bcast_init(ag_bcast *bc, int out_nd, const int64_t *out_shape, int nops
         }                                                                    \
     } while (0)
 
+/* Broadcast iteration of a binary node's two inputs against its shape. */
+static inline void ag__bcast_binary(ag_bcast *bc, const ag_tensor *n) {
+    const ag_tensor *a = n->in[0], *b = n->in[1];
+    int nds[2] = {a->ndim, b->ndim};
+    const int64_t *shapes[2] = {ag__shape(a), ag__shape(b)};
+    ag__bcast_init(bc, n->ndim, ag__shape(n), 2, nds, shapes);
+}
+
 #endif /* TAPEGRAD_CORE_BCAST_H */

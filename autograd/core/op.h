@@ -9,24 +9,34 @@
 
 #include "node.h"
 
-/* Every op has a name here; AG_OP_LIST expands X(NAME) for each. The op
- * table in op_table.c has one row per entry, pinned by a static assert.
- * Each family lists its own ops in its .def file. */
-#define AG_OP_LIST(X)                                                        \
-    X(LEAF)                                                                  \
-    AG_OPS_ELEMENTWISE(X)                                                    \
-    AG_OPS_UNARY(X)                                                          \
-    AG_OPS_REDUCE(X)                                                         \
-    AG_OPS_LINALG(X)                                                         \
-    AG_OPS_SHAPE(X)                                                          \
-    AG_OPS_SOFTMAX(X)
+/* The op families, each F(FAMILY, family, A): its ops are listed in
+ * ops/family.def as AG_OPS_FAMILY(X), implemented in ops/family.c, and
+ * tested by the rows tu_rows_family in tests/ops/family.c (the op coverage
+ * test, tests/test_op_coverage.c, checks that every op has its rows). A is
+ * passed through to F. */
+#define AG_OP_FAMILIES(F, A)                                                 \
+    F(ELEMENTWISE, elementwise, A)                                           \
+    F(UNARY, unary, A)                                                       \
+    F(REDUCE, reduce, A)                                                     \
+    F(LINALG, linalg, A)                                                     \
+    F(SHAPE, shape, A)                                                       \
+    F(INDEX, index, A)                                                       \
+    F(SOFTMAX, softmax, A)
 
 #include "../ops/elementwise.def"
 #include "../ops/unary.def"
 #include "../ops/reduce.def"
 #include "../ops/linalg.def"
 #include "../ops/shape.def"
+#include "../ops/index.def"
 #include "../ops/softmax.def"
+
+/* Every op has a name here; AG_OP_LIST expands X(NAME) for each: LEAF (a
+ * recorded constant or leaf, no row of its own), then each family's ops.
+ * The op table in op_table.c has one row per entry, pinned by a static
+ * assert. */
+#define AG_OP_FAMILY_OPS_(FAMILY, family, X) AG_OPS_##FAMILY(X)
+#define AG_OP_LIST(X) X(LEAF) AG_OP_FAMILIES(AG_OP_FAMILY_OPS_, X)
 
 typedef enum ag_op {
 #define AG_X_ENUM(name) AG_OP_##name,

@@ -1,4 +1,4 @@
-/* Shapes (shape.c): element counts, axis normalisation and the
+/* Shapes (shape.c): element counts, axis normalisation (and its error), the
  * (outer, len, inner) view around one axis that reductions and softmax
  * walk. Not installed. */
 #ifndef TAPEGRAD_CORE_SHAPE_H
@@ -15,6 +15,10 @@ static inline int64_t ag__shape_numel(int ndim, const int64_t *shape) {
 
 /* Normalises a possibly negative axis for ndim dimensions; -1 if invalid. */
 int ag__shape_axis(int axis, int ndim);
+
+/* x's axis `axis` normalised, or -1 with an AG_ERR_AXIS error on t naming
+ * op, the axis and x's shape. */
+int ag__shape_check_axis(ag_tape *t, const char *op, const ag_tensor *x, int axis);
 
 /* A tensor viewed as (outer, len, inner) around one axis: element k of the
  * slot (o, i) is at (o * len + k) * inner + i. Reductions and softmax walk

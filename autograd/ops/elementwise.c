@@ -7,7 +7,7 @@
  * backward: the derivative of a mask is zero almost everywhere. */
 static double pos_or_nan(double a, double c) { (void)c; return a > 0 ? 1.0 : (a == 0 ? 0.0 : NAN); }
 static double pos_or_one(double a, double c) { (void)c; return a > 0 ? a : 1.0; }
-ag_tensor *ag__elementwise_tie_mask(ag_tape *t, ag_tensor *n, int operand);
+static ag_tensor *tie_mask(ag_tape *t, ag_tensor *n, int operand);
 
 /* log(a) where a > 0 and 0 elsewhere, without a log of 0 on the graph. */
 static ag_tensor *safe_log(ag_tape *t, ag_tensor *a) {
@@ -21,33 +21,30 @@ static ag_tensor *safe_log(ag_tape *t, ag_tensor *a) {
 #undef AG_BINARY_OP
 #undef AG_UNARY_OP
 
-/* The constant d maximum/minimum / d operand, in the output's shape. */
-#define TIE_MASK_T(T)                                                        \
-    do {                                                                     \
-        const T *pa = ag__val(n->in[0]), *pb = ag__val(n->in[1]);            \
-        T *pm = ag__val(m);                                                  \
-        if (!n->ndim) {                                                      \
-            double a = pa[0], b = pb[0];                                     \
-            pm[0] = (T)(a == b ? 0.5 : ((operand ? b > a : a > b) == is_max)); \
-            break;                                                           \
-        }                                                                    \
-        ag_bcast bc;                                                         \
-        ag__bcast_binary(&bc, n);                                            \
-        const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
-        AG_BCAST_ROWS(bc, o, off, {                                          \
-            for (int64_t j = 0; j < rowlen_; j++) {                          \
-                double a = pa[off[0] + j * sa], b = pb[off[1] + j * sb];     \
-                pm[o + j] = (T)(a == b ? 0.5 : ((operand ? b > a : a > b) == is_max)); \
-            }                                                                \
-        });                                                                  \
-    } while (0)
+/* The constant d maximum/minimum / d operand, in the output's shape: 1 where
+ * the operand wins, 0 where it loses, 1/2 at a tie. */
+static AG_ALWAYS_INLINE void tie_mask_walk(int dt, ag_tensor *n, void *pm, int operand, bool is_max) {
+    const void *pa = ag__val(n->in[0]), *pb = ag__val(n->in[1]);
+    if (!n->ndim) {
+        const double a = ag__ld(pa, dt, 0), b = ag__ld(pb, dt, 0);
+        ag__st(pm, dt, 0, a == b ? 0.5 : ((operand ? b > a : a > b) == is_max));
+        return;
+    }
+    ag_bcast bc;
+    ag__bcast_binary(&bc, n);
+    const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];
+    AG_BCAST_ROWS(bc, o, off, {
+        for (int64_t j = 0; j < rowlen_; j++) {
+            const double a = ag__ld(pa, dt, off[0] + j * sa), b = ag__ld(pb, dt, off[1] + j * sb);
+            ag__st(pm, dt, o + j, a == b ? 0.5 : ((operand ? b > a : a > b) == is_max));
+        }
+    });
+}
 
-ag_tensor *ag__elementwise_tie_mask(ag_tape *t, ag_tensor *n, int operand) {
+static ag_tensor *tie_mask(ag_tape *t, ag_tensor *n, int operand) {
     ag_tensor *m = ag_tensor_new(t, (ag_dtype)n->dtype, n->ndim, ag__shape(n), NULL);
     if (!m) return NULL;
-    const bool is_max = n->op == AG_OP_MAXIMUM;
-    if (n->dtype == AG_F64) TIE_MASK_T(double);
-    else TIE_MASK_T(float);
+    AG_BY_DTYPE(n->dtype, tie_mask_walk, n, ag__val(m), operand, n->op == AG_OP_MAXIMUM);
     return m;
 }
 
@@ -100,47 +97,33 @@ static void where_bcast(ag_bcast *bc, const ag_tensor *n) {
     ag__bcast_init(bc, n->ndim, ag__shape(n), 3, nds, shapes);
 }
 
-#define WHERE_FWD_T(T)                                                       \
-    do {                                                                     \
-        const T *pm = ag__val(n->in[0]), *pa = ag__val(n->in[1]);            \
-        const T *pb = ag__val(ag__input(n, 2));                              \
-        T *py = ag__val(n);                                                  \
-        ag_bcast bc;                                                         \
-        where_bcast(&bc, n);                                                 \
-        const int64_t *st = &bc.st[0][0];                                    \
-        (void)st;                                                            \
-        AG_BCAST_ROWS(bc, o, off, {                                          \
-            for (int64_t j = 0; j < rowlen_; j++)                            \
-                py[o + j] = pm[off[0] + j * bc.st[0][nd_ - 1]] != 0          \
-                                ? pa[off[1] + j * bc.st[1][nd_ - 1]]         \
-                                : pb[off[2] + j * bc.st[2][nd_ - 1]];        \
-        });                                                                  \
-    } while (0)
-
-#define WHERE_BWD_T(T)                                                       \
-    do {                                                                     \
-        const T *pm = ag__val(n->in[0]), *pg = ag__grad(n);                  \
-        T *ga = ag__grad_acc(s, n->in[1]), *gb = ag__grad_acc(s, ag__input(n, 2)); \
-        ag_bcast bc;                                                         \
-        where_bcast(&bc, n);                                                 \
-        AG_BCAST_ROWS(bc, o, off, {                                          \
-            for (int64_t j = 0; j < rowlen_; j++) {                          \
-                bool take_a = pm[off[0] + j * bc.st[0][nd_ - 1]] != 0;       \
-                if (take_a && ga) ga[off[1] + j * bc.st[1][nd_ - 1]] += pg[o + j]; \
-                if (!take_a && gb) gb[off[2] + j * bc.st[2][nd_ - 1]] += pg[o + j]; \
-            }                                                                \
-        });                                                                  \
-    } while (0)
-
-static void fwd_where(ag_tensor *n) {
-    if (n->dtype == AG_F64) WHERE_FWD_T(double);
-    else WHERE_FWD_T(float);
+/* y = m != 0 ? a : b; with gradient buffers ga, gb instead of y (either
+ * NULL), the backward: d where(m,a,b)/da = [m != 0], d/db = [m == 0]; the
+ * mask gets nothing. */
+static AG_ALWAYS_INLINE void where_walk(int dt, ag_tensor *n, void *py, const void *pg, void *ga,
+                                        void *gb) {
+    const void *pm = ag__val(n->in[0]), *pa = ag__val(n->in[1]), *pb = ag__val(ag__input(n, 2));
+    ag_bcast bc;
+    where_bcast(&bc, n);
+    AG_BCAST_ROWS(bc, o, off, {
+        for (int64_t j = 0; j < rowlen_; j++) {
+            const int64_t im = off[0] + j * bc.st[0][nd_ - 1], ia = off[1] + j * bc.st[1][nd_ - 1],
+                          ib = off[2] + j * bc.st[2][nd_ - 1];
+            const bool take_a = ag__ld(pm, dt, im) != 0;
+            if (py) ag__st(py, dt, o + j, take_a ? ag__ld(pa, dt, ia) : ag__ld(pb, dt, ib));
+            else if (take_a && ga) ag__kernel_acc(ga, dt, ia, ag__ld(pg, dt, o + j));
+            else if (!take_a && gb) ag__kernel_acc(gb, dt, ib, ag__ld(pg, dt, o + j));
+        }
+    });
 }
 
-/* d where(m,a,b)/da = [m != 0], d/db = [m == 0]; the mask gets nothing. */
+static void fwd_where(ag_tensor *n) {
+    AG_BY_DTYPE(n->dtype, where_walk, n, ag__val(n), NULL, NULL, NULL);
+}
+
 static void bwd_where(ag_sweep *s, ag_tensor *n) {
-    if (n->dtype == AG_F64) WHERE_BWD_T(double);
-    else WHERE_BWD_T(float);
+    void *ga = ag__grad_acc(s, n->in[1]), *gb = ag__grad_acc(s, ag__input(n, 2));
+    if (ga || gb) AG_BY_DTYPE(n->dtype, where_walk, n, NULL, ag__grad(n), ga, gb);
 }
 
 /* The same as graph ops: a gets where(m, g, 0), b gets where(m, 0, g). */

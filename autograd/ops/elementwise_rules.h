@@ -29,11 +29,11 @@ AG_BINARY_OP(    POW,     pow,      pow(a, b),     b == 0 ? 0.0 : b * pow(a, b -
 AG_BINARY_OP(    MAXIMUM, maximum,  a >= b ? a : b, a > b ? 1.0 : (a == b ? 0.5 : 0.0),
                  b > a ? 1.0 : (a == b ? 0.5 : 0.0),
                  "d max(a,b)/da = [a>b], d max(a,b)/db = [b>a] (1/2 at a tie)",
-                 ag_mul(t, G, ag__elementwise_tie_mask(t, n, 0)), ag_mul(t, G, ag__elementwise_tie_mask(t, n, 1)))
+                 ag_mul(t, G, tie_mask(t, n, 0)), ag_mul(t, G, tie_mask(t, n, 1)))
 AG_BINARY_OP(    MINIMUM, minimum,  a <= b ? a : b, a < b ? 1.0 : (a == b ? 0.5 : 0.0),
                  b < a ? 1.0 : (a == b ? 0.5 : 0.0),
                  "d min(a,b)/da = [a<b], d min(a,b)/db = [b<a] (1/2 at a tie)",
-                 ag_mul(t, G, ag__elementwise_tie_mask(t, n, 0)), ag_mul(t, G, ag__elementwise_tie_mask(t, n, 1)))
+                 ag_mul(t, G, tie_mask(t, n, 0)), ag_mul(t, G, tie_mask(t, n, 1)))
 
 /*              op      name     y = F(x; c)   dy/dx */
 AG_UNARY_OP(    ADD_C,  add_c,   x + c,        1.0,                       "d(x+c)/dx = 1",

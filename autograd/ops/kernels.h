@@ -1,17 +1,86 @@
-/* Kernel templates shared by the elementwise op families: one macro writes
- * an op's forward and backward for f32 and f64 from its formula and its
- * local derivative, so each op's derivative sits beside its forward. */
+/* The ops' kernel header: the small rule language of the elementwise ops,
+ * and the typed helpers every family's kernels use. Not installed.
+ *
+ * Rule lines. An elementwise op is one line in a rules header
+ * (elementwise_rules.h, unary_rules.h):
+ *
+ *   AG_BINARY_OP(NAME, name, F, DA, DB, FORMULA, VA, VB)
+ *   AG_UNARY_OP(NAME, name, F, D, FORMULA, V)
+ *
+ * NAME is the op's enum name (AG_OP_NAME, listed in the family's .def),
+ * name its lower-case name (the row's name, ag_name's recorder rec_name).
+ * FORMULA is the derivative as text, for traces. The other arguments are C
+ * expressions in these letters:
+ *
+ *   numeric, in doubles (F, DA, DB, D):
+ *     a, b   the binary op's operand elements      x   the unary op's input element
+ *     y      the output element (DA, DB, D only)   c   the node's constant (attr.c: x + c,
+ *     n      the node (clamp reads its bounds          leaky_relu's slope)
+ *            in n->ext->dattr)
+ *   graph ops, for create_graph (VA, VB, V): each returns the input's share
+ *   of the upstream gradient as recorded ops, NULL on failure:
+ *     G      the upstream gradient node (the output's shape)
+ *     A, B   the binary op's input nodes            X   the unary op's input node
+ *     Y      the output node                        C   the constant (a double)
+ *     t      the tape                               n   the node
+ *
+ * What expands where. Each rules header is included twice, with the
+ * includer's definition of AG_BINARY_OP / AG_UNARY_OP:
+ *   - by its family's .c file as AG_DEFINE_BINARY / AG_DEFINE_UNARY (below):
+ *     the forward and backward kernels for f32 and f64 (fwd_name, bwd_name,
+ *     from F and DA, DB / D), the recorded backward vjp_name (VA, VB / V),
+ *     the table row ag__op_NAME, and the recorder rec_name with the scalar
+ *     fast path (F again, on 0-d inputs);
+ *   - by ops/scalar_sweep.h, which core/backward.c includes, as
+ *     AG_BINARY_SBWD / AG_UNARY_SBWD: the 0-d backward ag__sbwd_NAME (DA, DB
+ *     / D) inlined into the sweep's switch.
+ * So a D formula compiles in two files and F, V in one: a helper that a D
+ * formula calls (sigmoid, normal_cdf, ...) must be visible to the sweep,
+ * defined static inline in the rules header itself under an include guard
+ * (unary_rules.h has them); a helper only F or V use (ag__vjp_const_map's
+ * masks, safe_log, clamp_mask) may be static in the family's .c file. The
+ * broadcast loops' `+=` into a stretched operand is where broadcasting's
+ * gradient is summed back to the operand's shape (see AG_BINARY_BWD_T).
+ *
+ * Kernels without a formula (reductions, softmax, shape and index ops) are
+ * always-inline functions taking the dtype as their first argument, called
+ * through AG_BY_DTYPE with the constant AG_F64 or AG_F32: each call inlines
+ * a copy compiled for one element type, and ag__ld / ag__st / ag__kernel_acc
+ * fold to plain typed loads and stores. */
 #ifndef TAPEGRAD_OPS_KERNELS_H
 #define TAPEGRAD_OPS_KERNELS_H
 
 #include "backward.h"
 #include "bcast.h"
+#include "elementwise.h"
 #include "error.h"
+#include "hints.h"
 #include "record.h"
 #include "scalar_path.h"
 #include "shape.h"
 #include "tape.h"
 #include "vjp.h"
+
+/* Runs KERNEL(dt, ...) with dt the constant for `dtype` (AG_F64 or AG_F32). */
+#define AG_BY_DTYPE(dtype, KERNEL, ...)                                      \
+    ((dtype) == AG_F64 ? KERNEL(AG_F64, __VA_ARGS__) : KERNEL(AG_F32, __VA_ARGS__))
+
+/* Adds v into element i of a dtype-dt buffer in that dtype's arithmetic
+ * (an f32 gradient adds (float)v in float): the `+=` of backward kernels. */
+static AG_ALWAYS_INLINE void ag__kernel_acc(void *p, int dt, int64_t i, double v) {
+    if (dt == AG_F32) ((float *)p)[i] += (float)v;
+    else ((double *)p)[i] += v;
+}
+
+/* dst[i] += src[i] for i < len, both of dtype dt. */
+static AG_ALWAYS_INLINE void ag__kernel_add(int dt, void *dst, const void *src, int64_t len) {
+    for (int64_t i = 0; i < len; i++) ag__kernel_acc(dst, dt, i, ag__ld(src, dt, i));
+}
+
+/* Element i of a dtype-dt buffer, as a pointer. */
+static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
+    return (char *)(uintptr_t)p + (size_t)i * ag__elsize(dt);
+}
 
 /* Binary op y = F(a, b) with local partials DA = dy/da and DB = dy/db; the
  * expressions may use a, b and y (doubles). The broadcast iterator maps each
@@ -222,18 +291,5 @@
         }                                                                    \
         return ag__elementwise_unary(t, AG_OP_##NAME, x_, c);                            \
     }
-
-/* Broadcast iteration of a binary node's two inputs against its shape. */
-static inline void ag__bcast_binary(ag_bcast *bc, const ag_tensor *n) {
-    const ag_tensor *a = n->in[0], *b = n->in[1];
-    int nds[2] = {a->ndim, b->ndim};
-    const int64_t *shapes[2] = {ag__shape(a), ag__shape(b)};
-    ag__bcast_init(bc, n->ndim, ag__shape(n), 2, nds, shapes);
-}
-
-/* Records a binary op after checking dtypes and broadcasting the shapes. */
-ag_tensor *ag__elementwise_binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor *b);
-/* Records a unary op (same shape as x) with constant c. */
-ag_tensor *ag__elementwise_unary(ag_tape *t, ag_op op, ag_tensor *x, double c);
 
 #endif

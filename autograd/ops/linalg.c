@@ -7,14 +7,7 @@
  *
  * permute keeps its permutation in ext->iattr; transpose is a permute. */
 #include "gemm.h"
-#include "error.h"
-#include "node.h"
-#include "op.h"
-#include "backward.h"
-#include "record.h"
-#include "shape.h"
-#include "bcast.h"
-#include "tape.h"
+#include "kernels.h"
 
 /* ---------------------------------------------------------------- matmul */
 
@@ -45,48 +38,43 @@ static mm_view mm_view_of(const ag_tensor *y) {
     return v;
 }
 
-/* y_b (m, n) = a_b (m, k) @ b_b (k, n) */
-#define MATMUL_FWD_T(T, GEMM)                                                \
-    do {                                                                     \
-        const T *pa = ag__val(n->in[0]); /* (B, m, k) */                     \
-        const T *pb = ag__val(n->in[1]); /* (B, k, n) or (k, n) */           \
-        T *py = ag__val(n);              /* (B, m, n) */                     \
-        for (int64_t bi = 0; bi < v.nb; bi++)                                \
-            GEMM(false, false, v.m, v.n, v.k, 1, pa + bi * v.sa, v.k, pb + bi * v.sb, v.n, 0, \
-                 py + bi * v.sy, v.n);                                       \
-    } while (0)
+/* C = op(A)·op(B) + beta·C (gemm.h) in dtype dt, on element pointers. */
+static void gemm(int dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                 const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+    if (dt == AG_F64) ag__gemm_f64(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
+    else ag__gemm_f32(ta, tb, m, n, k, 1, a, lda, b, ldb, (float)beta, c, ldc);
+}
 
+/* y_b (m, n) = a_b (m, k) @ b_b (k, n) */
 static void fwd_matmul(ag_tensor *n) {
-    mm_view v = mm_view_of(n);
-    if (n->dtype == AG_F64) MATMUL_FWD_T(double, ag__gemm_f64);
-    else MATMUL_FWD_T(float, ag__gemm_f32);
+    const mm_view v = mm_view_of(n);
+    const int dt = n->dtype;
+    const void *pa = ag__val(n->in[0]); /* (B, m, k) */
+    const void *pb = ag__val(n->in[1]); /* (B, k, n) or (k, n) */
+    void *py = ag__val(n);              /* (B, m, n) */
+    for (int64_t bi = 0; bi < v.nb; bi++)
+        gemm(dt, false, false, v.m, v.n, v.k, ag__kernel_at(pa, dt, bi * v.sa), v.k,
+             ag__kernel_at(pb, dt, bi * v.sb), v.n, 0, ag__kernel_at(py, dt, bi * v.sy), v.n);
 }
 
 /* dA_b (m, k) = dY_b (m, n) · B_bᵀ and dB_b (k, n) = A_bᵀ · dY_b. Each
  * gradient pointer is fetched just before its GEMM, so for a @ a the first
  * GEMM overwrites (beta 0) and the second adds (beta 1). */
-#define MATMUL_BWD_T(T, GEMM)                                                \
-    do {                                                                     \
-        ag_tensor *a = n->in[0], *b = n->in[1];                              \
-        const T *pa = ag__val(a), *pb = ag__val(b);                          \
-        const T *pg = ag__grad(n); /* (B, m, n) */                           \
-        bool fresh;                                                          \
-        T *ga = ag__grad_dst(s, a, &fresh); /* (B, m, k) */                  \
-        if (ga)                                                              \
-            for (int64_t bi = 0; bi < v.nb; bi++)                            \
-                GEMM(false, true, v.m, v.k, v.n, 1, pg + bi * v.sy, v.n, pb + bi * v.sb, v.n, \
-                     fresh ? 0 : 1, ga + bi * v.sa, v.k);                    \
-        T *gb = ag__grad_dst(s, b, &fresh); /* (B, k, n) or (k, n) */        \
-        if (gb)                                                              \
-            for (int64_t bi = 0; bi < v.nb; bi++)                            \
-                GEMM(true, false, v.k, v.n, v.m, 1, pa + bi * v.sa, v.k, pg + bi * v.sy, v.n, \
-                     fresh ? 0 : 1, gb + bi * v.sb, v.n);                    \
-    } while (0)
-
 static void bwd_matmul(ag_sweep *s, ag_tensor *n) {
-    mm_view v = mm_view_of(n);
-    if (n->dtype == AG_F64) MATMUL_BWD_T(double, ag__gemm_f64);
-    else MATMUL_BWD_T(float, ag__gemm_f32);
+    const mm_view v = mm_view_of(n);
+    const int dt = n->dtype;
+    ag_tensor *a = n->in[0], *b = n->in[1];
+    const void *pa = ag__val(a), *pb = ag__val(b);
+    const void *pg = ag__grad(n); /* (B, m, n) */
+    bool fresh;
+    void *ga = ag__grad_dst(s, a, &fresh); /* (B, m, k) */
+    for (int64_t bi = 0; ga && bi < v.nb; bi++)
+        gemm(dt, false, true, v.m, v.k, v.n, ag__kernel_at(pg, dt, bi * v.sy), v.n,
+             ag__kernel_at(pb, dt, bi * v.sb), v.n, fresh ? 0 : 1, ag__kernel_at(ga, dt, bi * v.sa), v.k);
+    void *gb = ag__grad_dst(s, b, &fresh); /* (B, k, n) or (k, n) */
+    for (int64_t bi = 0; gb && bi < v.nb; bi++)
+        gemm(dt, true, false, v.k, v.n, v.m, ag__kernel_at(pa, dt, bi * v.sa), v.k,
+             ag__kernel_at(pg, dt, bi * v.sy), v.n, fresh ? 0 : 1, ag__kernel_at(gb, dt, bi * v.sb), v.n);
 }
 
 /* Graph form: the same products as ops. A b shared by a batched a gets
@@ -153,35 +141,33 @@ static void strides_of(int nd, const int64_t *shape, int64_t *st) {
 /* Walks dst (nd, shape) in row-major order, reading src at strides st (one
  * per dst axis): dst = src, or dst += src when add. The writes are
  * contiguous; the reads follow the permutation. */
-#define PERMUTE_COPY_T(T)                                                    \
-    do {                                                                     \
-        T *d = dst;                                                          \
-        const T *x = src;                                                    \
-        if (nd == 0) {                                                       \
-            d[0] = add ? d[0] + x[0] : x[0];                                 \
-            break;                                                           \
-        }                                                                    \
-        const int64_t len = shape[nd - 1], is = st[nd - 1];                  \
-        const int64_t rows = len ? ag__shape_numel(nd, shape) / len : 0;     \
-        int64_t idx[AG_MAX_DIMS] = {0}, off = 0;                             \
-        for (int64_t r = 0; r < rows; r++, d += len) {                       \
-            if (add)                                                         \
-                for (int64_t j = 0; j < len; j++) d[j] += x[off + j * is];   \
-            else                                                             \
-                for (int64_t j = 0; j < len; j++) d[j] = x[off + j * is];    \
-            for (int ax = nd - 2; ax >= 0; ax--) {                           \
-                off += st[ax];                                               \
-                if (++idx[ax] < shape[ax]) break;                            \
-                off -= st[ax] * shape[ax];                                   \
-                idx[ax] = 0;                                                 \
-            }                                                                \
-        }                                                                    \
-    } while (0)
+static AG_ALWAYS_INLINE void permute_walk(int dt, void *dst, const void *src, int nd, const int64_t *shape,
+                                          const int64_t *st, bool add) {
+    if (nd == 0) {
+        if (add) ag__kernel_acc(dst, dt, 0, ag__ld(src, dt, 0));
+        else ag__st(dst, dt, 0, ag__ld(src, dt, 0));
+        return;
+    }
+    const int64_t len = shape[nd - 1], is = st[nd - 1];
+    const int64_t rows = len ? ag__shape_numel(nd, shape) / len : 0;
+    int64_t idx[AG_MAX_DIMS] = {0}, off = 0;
+    for (int64_t r = 0, d = 0; r < rows; r++, d += len) {
+        for (int64_t j = 0; j < len; j++) {
+            if (add) ag__kernel_acc(dst, dt, d + j, ag__ld(src, dt, off + j * is));
+            else ag__st(dst, dt, d + j, ag__ld(src, dt, off + j * is));
+        }
+        for (int ax = nd - 2; ax >= 0; ax--) {
+            off += st[ax];
+            if (++idx[ax] < shape[ax]) break;
+            off -= st[ax] * shape[ax];
+            idx[ax] = 0;
+        }
+    }
+}
 
 static void permute_copy(int dtype, void *dst, const void *src, int nd, const int64_t *shape,
                          const int64_t *st, bool add) {
-    if (dtype == AG_F64) PERMUTE_COPY_T(double);
-    else PERMUTE_COPY_T(float);
+    AG_BY_DTYPE(dtype, permute_walk, dst, src, nd, shape, st, add);
 }
 
 /* y axis i is x axis perm[i]: y walks x at x's stride of axis perm[i]. */

@@ -3,15 +3,7 @@
  * around the reduced axis (ag__shape_view); attr.r.axis holds the axis
  * (AG_ALL for all) and attr.r.flag the keepdims flag, or for var the
  * correction. Accumulation is in double for both dtypes. */
-#include "backward.h"
-#include "error.h"
-#include "node.h"
-#include "op.h"
-#include "vjp.h"
-#include "record.h"
-#include "shape.h"
-#include "bcast.h"
-#include "tape.h"
+#include "kernels.h"
 
 /* ------------------------------------------------------------ sum, mean */
 
@@ -20,44 +12,35 @@ static double mean_scale(const ag_tensor *n, ag_view3 v) {
     return n->op == AG_OP_MEAN ? 1.0 / (double)v.len : 1.0;
 }
 
-#define SUM_FWD_T(T)                                                         \
-    do {                                                                     \
-        const T *px = ag__val(x);                                            \
-        T *py = ag__val(n);                                                  \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            double acc = 0;                                                  \
-            for (int64_t k = 0; k < v.len; k++) acc += px[b + k * v.inner];  \
-            py[j] = (T)(acc * scale);                                        \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void sum_fwd(int dt, const void *px, void *py, ag_view3 v, double scale) {
+    AG_FOR_SLOTS(v, j, b, {
+        double acc = 0;
+        for (int64_t k = 0; k < v.len; k++) acc += ag__ld(px, dt, b + k * v.inner);
+        ag__st(py, dt, j, acc * scale);
+    });
+}
 
 /* d sum(x)/dx_k = 1 and d mean(x)/dx_k = 1/len: the upstream gradient is
  * spread back over the reduced axis. */
-#define SUM_BWD_T(T)                                                         \
-    do {                                                                     \
-        const T *pg = ag__grad(n);                                           \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            const T g = (T)(pg[j] * scale);                                  \
-            for (int64_t k = 0; k < v.len; k++) gx[b + k * v.inner] += g;    \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void sum_bwd(int dt, const void *pg, void *gx, ag_view3 v, double scale) {
+    AG_FOR_SLOTS(v, j, b, {
+        const double g = ag__ld(pg, dt, j) * scale;
+        for (int64_t k = 0; k < v.len; k++) ag__kernel_acc(gx, dt, b + k * v.inner, g);
+    });
+}
 
 static void fwd_sum(ag_tensor *n) {
     ag_tensor *x = n->in[0];
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    double scale = mean_scale(n, v);
-    if (n->dtype == AG_F64) SUM_FWD_T(double);
-    else SUM_FWD_T(float);
+    AG_BY_DTYPE(n->dtype, sum_fwd, ag__val(x), ag__val(n), v, mean_scale(n, v));
 }
 
 static void bwd_sum(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
+    void *gx = ag__grad_acc(s, x);
+    if (!gx) return;
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    double scale = mean_scale(n, v);
-    if (n->dtype == AG_F64) SUM_BWD_T(double);
-    else SUM_BWD_T(float);
+    AG_BY_DTYPE(n->dtype, sum_bwd, ag__grad(n), gx, v, mean_scale(n, v));
 }
 
 /* Graph form: g, back in keepdims shape, broadcast over the axis. */
@@ -75,72 +58,66 @@ const ag_op_info ag__op_MEAN = {"mean", 1, fwd_sum, bwd_sum, "d mean(x)/dx_i = 1
 /* -------------------------------------------------------------- max, min */
 
 /* A NaN anywhere in the slot makes the result NaN (as PyTorch). */
-#define EXTREME_FWD_T(T)                                                     \
-    do {                                                                     \
-        const T *px = ag__val(x);                                            \
-        T *py = ag__val(n);                                                  \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            T m = px[b];                                                     \
-            for (int64_t k = 1; k < v.len && m == m; k++) {                  \
-                T e = px[b + k * v.inner];                                   \
-                if (e != e || (is_max ? e > m : e < m)) m = e;               \
-            }                                                                \
-            py[j] = m;                                                       \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void extreme_fwd(int dt, const void *px, void *py, ag_view3 v, bool is_max) {
+    AG_FOR_SLOTS(v, j, b, {
+        double m = ag__ld(px, dt, b);
+        for (int64_t k = 1; k < v.len && m == m; k++) {
+            const double e = ag__ld(px, dt, b + k * v.inner);
+            if (e != e || (is_max ? e > m : e < m)) m = e;
+        }
+        ag__st(py, dt, j, m);
+    });
+}
+
+/* The number of elements of slot b equal to its extreme y (0 if y is NaN). */
+static AG_ALWAYS_INLINE int64_t extreme_ties(int dt, const void *px, ag_view3 v, int64_t b, double y) {
+    int64_t ties = 0;
+    for (int64_t k = 0; k < v.len; k++) ties += ag__ld(px, dt, b + k * v.inner) == y;
+    return ties;
+}
 
 /* d max(x)/dx_k = 1/t for the t elements equal to the max, 0 elsewhere:
- * ties split the gradient so it still sums to the upstream gradient. */
-#define EXTREME_BWD_T(T)                                                     \
-    do {                                                                     \
-        const T *px = ag__val(x), *py = ag__val(n), *pg = ag__grad(n);       \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            int64_t ties = 0;                                                \
-            for (int64_t k = 0; k < v.len; k++) ties += px[b + k * v.inner] == py[j]; \
-            if (!ties) continue; /* NaN */                                   \
-            const T share = (T)(pg[j] / (double)ties);                       \
-            for (int64_t k = 0; k < v.len; k++)                              \
-                if (px[b + k * v.inner] == py[j]) gx[b + k * v.inner] += share; \
-        });                                                                  \
-    } while (0)
+ * ties split the gradient so it still sums to the upstream gradient. With
+ * add, dst += g · that derivative (the backward); else dst = the
+ * derivative itself (the constant mask of the recorded backward). */
+static AG_ALWAYS_INLINE void extreme_share(int dt, const void *px, const void *py, const void *pg,
+                                           void *dst, ag_view3 v, bool add) {
+    AG_FOR_SLOTS(v, j, b, {
+        const double y = ag__ld(py, dt, j);
+        const int64_t ties = extreme_ties(dt, px, v, b, y);
+        if (add && !ties) continue; /* NaN */
+        const double share = (add ? ag__ld(pg, dt, j) : 1.0) / (double)ties;
+        for (int64_t k = 0; k < v.len; k++) {
+            const int64_t e = b + k * v.inner;
+            const bool hit = ag__ld(px, dt, e) == y;
+            if (add && hit) ag__kernel_acc(dst, dt, e, share);
+            else if (!add) ag__st(dst, dt, e, hit ? share : 0.0);
+        }
+    });
+}
 
 static void fwd_extreme(ag_tensor *n) {
     ag_tensor *x = n->in[0];
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    const bool is_max = n->op == AG_OP_MAX;
-    if (n->dtype == AG_F64) EXTREME_FWD_T(double);
-    else EXTREME_FWD_T(float);
+    AG_BY_DTYPE(n->dtype, extreme_fwd, ag__val(x), ag__val(n), v, n->op == AG_OP_MAX);
 }
 
 static void bwd_extreme(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
+    void *gx = ag__grad_acc(s, x);
+    if (!gx) return;
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    if (n->dtype == AG_F64) EXTREME_BWD_T(double);
-    else EXTREME_BWD_T(float);
+    AG_BY_DTYPE(n->dtype, extreme_share, ag__val(x), ag__val(n), ag__grad(n), gx, v, true);
 }
 
-/* The constant d max/dx: 1/ties where x equals the extreme, else 0. */
-#define EXTREME_MASK_T(T)                                                    \
-    do {                                                                     \
-        const T *px = ag__val(x), *py = ag__val(n);                          \
-        T *pm = ag__val(m);                                                  \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            int64_t ties = 0;                                                \
-            for (int64_t k = 0; k < v.len; k++) ties += px[b + k * v.inner] == py[j]; \
-            for (int64_t k = 0; k < v.len; k++)                              \
-                pm[b + k * v.inner] = px[b + k * v.inner] == py[j] ? (T)(1.0 / (double)ties) : 0; \
-        });                                                                  \
-    } while (0)
-
+/* Graph form: g times the constant d max/dx (1/ties where x equals the
+ * extreme, else 0). */
 static bool vjp_extreme(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
     ag_tensor *x = n->in[0];
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
     ag_tensor *m = ag_tensor_new(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x), NULL);
     if (!m) return false;
-    if (n->dtype == AG_F64) EXTREME_MASK_T(double);
-    else EXTREME_MASK_T(float);
+    AG_BY_DTYPE(n->dtype, extreme_share, ag__val(x), ag__val(n), NULL, ag__val(m), v, false);
     return (gin[0] = ag_mul(t, ag__vjp_unreduce(t, g, x, n->attr.r.axis), m)) != NULL;
 }
 
@@ -153,46 +130,44 @@ const ag_op_info ag__op_MIN = {"min", 1, fwd_extreme, bwd_extreme,
 
 /* y = m + log(sum exp(x - m)), m = max(x): no exp overflows. If every
  * element is -inf, y = -inf; if one is +inf, y = +inf. */
-#define LSE_FWD_T(T)                                                         \
-    do {                                                                     \
-        const T *px = ag__val(x);                                            \
-        T *py = ag__val(n);                                                  \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            double m = -INFINITY;                                            \
-            for (int64_t k = 0; k < v.len; k++) m = fmax(m, px[b + k * v.inner]); \
-            if (isinf(m)) { py[j] = (T)m; continue; }                        \
-            double acc = 0;                                                  \
-            for (int64_t k = 0; k < v.len; k++) acc += exp(px[b + k * v.inner] - m); \
-            py[j] = (T)(m + log(acc));                                       \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void lse_fwd(int dt, const void *px, void *py, ag_view3 v) {
+    AG_FOR_SLOTS(v, j, b, {
+        double m = -INFINITY;
+        for (int64_t k = 0; k < v.len; k++) m = fmax(m, ag__ld(px, dt, b + k * v.inner));
+        if (isinf(m)) {
+            ag__st(py, dt, j, m);
+            continue;
+        }
+        double acc = 0;
+        for (int64_t k = 0; k < v.len; k++) acc += exp(ag__ld(px, dt, b + k * v.inner) - m);
+        ag__st(py, dt, j, m + log(acc));
+    });
+}
 
 /* d lse(x)/dx_i = exp(x_i - lse(x)) = softmax(x)_i. */
-#define LSE_BWD_T(T)                                                         \
-    do {                                                                     \
-        const T *px = ag__val(x), *py = ag__val(n), *pg = ag__grad(n);       \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            const double y = py[j], g = pg[j];                               \
-            if (isinf(y)) continue; /* all -inf: no element matters */       \
-            for (int64_t k = 0; k < v.len; k++)                              \
-                gx[b + k * v.inner] += (T)(g * exp(px[b + k * v.inner] - y)); \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void lse_bwd(int dt, const void *px, const void *py, const void *pg,
+                                     void *gx, ag_view3 v) {
+    AG_FOR_SLOTS(v, j, b, {
+        const double y = ag__ld(py, dt, j), g = ag__ld(pg, dt, j);
+        if (isinf(y)) continue; /* all -inf: no element matters */
+        for (int64_t k = 0; k < v.len; k++) {
+            const int64_t e = b + k * v.inner;
+            ag__kernel_acc(gx, dt, e, g * exp(ag__ld(px, dt, e) - y));
+        }
+    });
+}
 
 static void fwd_logsumexp(ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    if (n->dtype == AG_F64) LSE_FWD_T(double);
-    else LSE_FWD_T(float);
+    AG_BY_DTYPE(n->dtype, lse_fwd, ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis));
 }
 
 static void bwd_logsumexp(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    if (n->dtype == AG_F64) LSE_BWD_T(double);
-    else LSE_BWD_T(float);
+    void *gx = ag__grad_acc(s, x);
+    if (!gx) return;
+    AG_BY_DTYPE(n->dtype, lse_bwd, ag__val(x), ag__val(n), ag__grad(n), gx,
+                ag__shape_view(x, n->attr.r.axis));
 }
 
 /* Graph form: g · exp(x - y), with g and y in keepdims shape. */
@@ -208,62 +183,62 @@ const ag_op_info ag__op_LOGSUMEXP = {"logsumexp", 1, fwd_logsumexp, bwd_logsumex
 
 /* -------------------------------------------------------------- variance */
 
+/* The mean of slot b. */
+static AG_ALWAYS_INLINE double slot_mean(int dt, const void *px, ag_view3 v, int64_t b) {
+    double mean = 0;
+    for (int64_t k = 0; k < v.len; k++) mean += ag__ld(px, dt, b + k * v.inner);
+    return mean / (double)v.len;
+}
+
 /* Two passes (mean, then squared deviations) for accuracy. */
-#define VAR_FWD_T(T)                                                         \
-    do {                                                                     \
-        const T *px = ag__val(x);                                            \
-        T *py = ag__val(n);                                                  \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            double mean = 0, ss = 0;                                         \
-            for (int64_t k = 0; k < v.len; k++) mean += px[b + k * v.inner]; \
-            mean /= (double)v.len;                                           \
-            for (int64_t k = 0; k < v.len; k++) {                            \
-                double d = px[b + k * v.inner] - mean;                       \
-                ss += d * d;                                                 \
-            }                                                                \
-            py[j] = (T)(ss / denom);                                         \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void var_fwd(int dt, const void *px, void *py, ag_view3 v, double denom) {
+    AG_FOR_SLOTS(v, j, b, {
+        const double mean = slot_mean(dt, px, v, b);
+        double ss = 0;
+        for (int64_t k = 0; k < v.len; k++) {
+            const double d = ag__ld(px, dt, b + k * v.inner) - mean;
+            ss += d * d;
+        }
+        ag__st(py, dt, j, ss / denom);
+    });
+}
 
 /* d var(x)/dx_i = 2 (x_i - mean) / (len - correction); the mean's own
  * dependence on x_i cancels because the deviations sum to zero. */
-#define VAR_BWD_T(T)                                                         \
-    do {                                                                     \
-        const T *px = ag__val(x), *pg = ag__grad(n);                         \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            double mean = 0;                                                 \
-            for (int64_t k = 0; k < v.len; k++) mean += px[b + k * v.inner]; \
-            mean /= (double)v.len;                                           \
-            const double c = 2.0 * pg[j] / denom;                            \
-            for (int64_t k = 0; k < v.len; k++)                              \
-                gx[b + k * v.inner] += (T)(c * (px[b + k * v.inner] - mean)); \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void var_bwd(int dt, const void *px, const void *pg, void *gx, ag_view3 v,
+                                     double denom) {
+    AG_FOR_SLOTS(v, j, b, {
+        const double mean = slot_mean(dt, px, v, b);
+        const double c = 2.0 * ag__ld(pg, dt, j) / denom;
+        for (int64_t k = 0; k < v.len; k++) {
+            const int64_t e = b + k * v.inner;
+            ag__kernel_acc(gx, dt, e, c * (ag__ld(px, dt, e) - mean));
+        }
+    });
+}
+
+/* len - correction, var's denominator. */
+static double var_denom(const ag_tensor *n, ag_view3 v) { return (double)(v.len - n->attr.r.flag); }
 
 static void fwd_var(ag_tensor *n) {
     ag_tensor *x = n->in[0];
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    const double denom = (double)(v.len - n->attr.r.flag);
-    if (n->dtype == AG_F64) VAR_FWD_T(double);
-    else VAR_FWD_T(float);
+    AG_BY_DTYPE(n->dtype, var_fwd, ag__val(x), ag__val(n), v, var_denom(n, v));
 }
 
 static void bwd_var(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
+    void *gx = ag__grad_acc(s, x);
+    if (!gx) return;
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    const double denom = (double)(v.len - n->attr.r.flag);
-    if (n->dtype == AG_F64) VAR_BWD_T(double);
-    else VAR_BWD_T(float);
+    AG_BY_DTYPE(n->dtype, var_bwd, ag__val(x), ag__grad(n), gx, v, var_denom(n, v));
 }
 
 /* Graph form: g · 2 (x - mean(x)) / (len - correction). */
 static bool vjp_var(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
     ag_tensor *x = n->in[0];
     int axis = n->attr.r.axis;
-    ag_view3 v = ag__shape_view(x, axis);
-    const double denom = (double)(v.len - n->attr.r.flag);
+    const double denom = var_denom(n, ag__shape_view(x, axis));
     ag_tensor *dev = ag_sub(t, x, ag_mean(t, x, axis, true));
     return (gin[0] = ag_mul(t, ag__vjp_unreduce(t, g, x, axis), ag_mul_c(t, dev, 2.0 / denom))) != NULL;
 }
@@ -280,19 +255,15 @@ static ag_tensor *reduce(ag_tape *t, ag_op op, ag_tensor *x, int axis, bool keep
                          int32_t flag, int64_t min_len) {
     const char *name = ag__ops[op]->name;
     if (!ag__record_check_inputs(t, name, 1, &x)) return NULL;
-    char sx[96];
-    int a = AG_ALL;
-    if (axis != AG_ALL) {
-        a = ag__shape_axis(axis, x->ndim);
-        if (a < 0)
-            return ag__error_fail(t, AG_ERR_AXIS, name, "axis %d is out of range for shape %s", axis,
-                            ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
-    }
+    int a = axis == AG_ALL ? AG_ALL : ag__shape_check_axis(t, name, x, axis);
+    if (a == -1) return NULL;
     int64_t len = a == AG_ALL ? ag__numel(x) : x->ext->shape[a];
-    if (len < min_len)
+    if (len < min_len) {
+        char sx[96];
         return ag__error_fail(t, AG_ERR_SHAPE, name, "needs at least %lld element%s along the axis, "
                         "shape %s has %lld", (long long)min_len, min_len == 1 ? "" : "s",
                         ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)), (long long)len);
+    }
     int64_t shape[AG_MAX_DIMS];
     int nd = 0;
     for (int i = 0; i < x->ndim; i++) {

@@ -1,28 +1,14 @@
-/* Shape ops: reshape, broadcast_to, slice, concat, stack, gather,
- * index_select, and the constant one_hot. For each op, its shape rule (the
- * public function), forward kernel and backward rule sit together.
+/* Shape ops: reshape, broadcast_to, slice, concat and stack (the indexing
+ * ops are in index.c). For each op, its shape rule (the public function),
+ * forward kernel and backward rule sit together.
  *
  * These ops move values without arithmetic, so most forward kernels copy
- * bytes (one path for f32 and f64); backward kernels add, typed per dtype.
+ * bytes (one path for f32 and f64); backward kernels add in the dtype's
+ * arithmetic (always-inline kernels, kernels.h).
  * Axis ops view a tensor as (outer, len, inner) around the axis: outer is the
  * product of the dimensions before it, inner of those after. attr.r.axis
  * holds the (normalised) axis. */
-#include "backward.h"
-#include "error.h"
-#include "node.h"
-#include "op.h"
-#include "record.h"
-#include "shape.h"
-#include "bcast.h"
-#include "tape.h"
-#include "scalar_path.h"
-
-/* Runs M(T) with T the C type of n's dtype. */
-#define BY_DTYPE(n, M)                                                       \
-    do {                                                                     \
-        if ((n)->dtype == AG_F64) M(double);                                 \
-        else M(float);                                                       \
-    } while (0)
+#include "kernels.h"
 
 #define SHAPE_OF(buf, x) ag__error_fmt_shape((buf), sizeof(buf), (x)->ndim, ag__shape(x))
 
@@ -39,16 +25,6 @@ static bool check_shape_arg(ag_tape *t, const char *op, int ndim, const int64_t 
     return true;
 }
 
-/* An axis for x, or -1 with an AG_ERR_AXIS error. */
-static int check_axis(ag_tape *t, const char *op, const ag_tensor *x, int axis) {
-    int a = ag__shape_axis(axis, x->ndim);
-    if (a < 0) {
-        char sx[96];
-        ag__error_fail(t, AG_ERR_AXIS, op, "axis %d is out of range for shape %s", axis, SHAPE_OF(sx, x));
-    }
-    return a;
-}
-
 /* ---------------------------------------------------------------- reshape */
 
 /* The values are copied, not shared: ag_data_mut can write any tensor, and a
@@ -58,16 +34,11 @@ static void fwd_reshape(ag_tensor *n) {
     memcpy(ag__val(n), ag__val(n->in[0]), (size_t)ag__numel(n) * ag__elsize(n->dtype));
 }
 
-#define RESHAPE_BWD_T(T)                                                     \
-    do {                                                                     \
-        const T *g = ag__grad(n);                                            \
-        T *gx = ag__grad_acc(s, n->in[0]);                                   \
-        if (!gx) break;                                                      \
-        for (int64_t i = 0, m = ag__numel(n); i < m; i++) gx[i] += g[i];     \
-    } while (0)
-
 /* Same elements in the same row-major order: the gradient adds elementwise. */
-static void bwd_reshape(ag_sweep *s, ag_tensor *n) { BY_DTYPE(n, RESHAPE_BWD_T); }
+static void bwd_reshape(ag_sweep *s, ag_tensor *n) {
+    void *gx = ag__grad_acc(s, n->in[0]);
+    if (gx) AG_BY_DTYPE(n->dtype, ag__kernel_add, gx, ag__grad(n), ag__numel(n));
+}
 
 /* Graph form: the gradient reshaped back. */
 static bool vjp_reshape(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
@@ -128,35 +99,30 @@ static void broadcast_to_iter(ag_bcast *bc, const ag_tensor *n) {
     ag__bcast_init(bc, n->ndim, ag__shape(n), 1, nds, shapes);
 }
 
-#define BROADCAST_TO_FWD_T(T)                                                \
-    do {                                                                     \
-        const T *px = ag__val(n->in[0]);                                     \
-        T *py = ag__val(n);                                                  \
-        ag_bcast bc;                                                         \
-        broadcast_to_iter(&bc, n);                                           \
-        const int64_t sx = bc.st[0][bc.nd - 1];                              \
-        AG_BCAST_ROWS(bc, o, off, {                                          \
-            for (int64_t j = 0; j < rowlen_; j++) py[o + j] = px[off[0] + j * sx]; \
-        });                                                                  \
-    } while (0)
+/* y = x stretched (the forward); or with add, dx += g summed over the
+ * copies (the backward): dst and src are y and x, or dx and g. */
+static AG_ALWAYS_INLINE void broadcast_to_walk(int dt, const ag_tensor *n, void *dst, const void *src,
+                                               bool add) {
+    ag_bcast bc;
+    broadcast_to_iter(&bc, n);
+    const int64_t sx = bc.st[0][bc.nd - 1];
+    AG_BCAST_ROWS(bc, o, off, {
+        for (int64_t j = 0; j < rowlen_; j++) {
+            if (add) ag__kernel_acc(dst, dt, off[0] + j * sx, ag__ld(src, dt, o + j));
+            else ag__st(dst, dt, o + j, ag__ld(src, dt, off[0] + j * sx));
+        }
+    });
+}
 
-#define BROADCAST_TO_BWD_T(T)                                                \
-    do {                                                                     \
-        const T *pg = ag__grad(n);                                           \
-        T *gx = ag__grad_acc(s, n->in[0]);                                   \
-        if (!gx) break;                                                      \
-        ag_bcast bc;                                                         \
-        broadcast_to_iter(&bc, n);                                           \
-        const int64_t sx = bc.st[0][bc.nd - 1];                              \
-        AG_BCAST_ROWS(bc, o, off, {                                          \
-            for (int64_t j = 0; j < rowlen_; j++) gx[off[0] + j * sx] += pg[o + j]; \
-        });                                                                  \
-    } while (0)
-
-static void fwd_broadcast_to(ag_tensor *n) { BY_DTYPE(n, BROADCAST_TO_FWD_T); }
+static void fwd_broadcast_to(ag_tensor *n) {
+    AG_BY_DTYPE(n->dtype, broadcast_to_walk, n, ag__val(n), ag__val(n->in[0]), false);
+}
 
 /* dx_j = sum of g over the output elements that copy x_j. */
-static void bwd_broadcast_to(ag_sweep *s, ag_tensor *n) { BY_DTYPE(n, BROADCAST_TO_BWD_T); }
+static void bwd_broadcast_to(ag_sweep *s, ag_tensor *n) {
+    void *gx = ag__grad_acc(s, n->in[0]);
+    if (gx) AG_BY_DTYPE(n->dtype, broadcast_to_walk, n, gx, ag__grad(n), true);
+}
 
 /* Graph form: g as is; the sweep sums it back to x's shape (ag__vjp_sum_to). */
 static bool vjp_broadcast_to(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
@@ -201,26 +167,17 @@ static void fwd_slice(ag_tensor *n) {
                px + (size_t)((o * vx.len + start) * vx.inner) * es, (size_t)(vy.len * vy.inner) * es);
 }
 
-#define SLICE_BWD_T(T)                                                       \
-    do {                                                                     \
-        const T *g = ag__grad(n);                                            \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        const int64_t row = vy.len * vy.inner; /* one outer step of y */     \
-        for (int64_t o = 0; o < vy.outer; o++) {                             \
-            T *dst = gx + (o * vx.len + start) * vx.inner;                   \
-            const T *src = g + o * row;                                      \
-            for (int64_t i = 0; i < row; i++) dst[i] += src[i];              \
-        }                                                                    \
-    } while (0)
-
 /* The gradient lands in the sliced region only; the rest of x gets 0. */
 static void bwd_slice(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    int axis = n->attr.r.axis;
-    ag_view3 vx = ag__shape_view(x, axis), vy = ag__shape_view(n, axis);
-    int64_t start = n->ext->iattr[0];
-    BY_DTYPE(n, SLICE_BWD_T);
+    void *gx = ag__grad_acc(s, x);
+    if (!gx) return;
+    const int axis = n->attr.r.axis;
+    const ag_view3 vx = ag__shape_view(x, axis), vy = ag__shape_view(n, axis);
+    const int64_t start = n->ext->iattr[0], row = vy.len * vy.inner; /* one outer step of y */
+    for (int64_t o = 0; o < vy.outer; o++)
+        AG_BY_DTYPE(n->dtype, ag__kernel_add, ag__kernel_at(gx, n->dtype, (o * vx.len + start) * vx.inner),
+                    ag__kernel_at(ag__grad(n), n->dtype, o * row), row);
 }
 
 /* Graph form: g between zero blocks, joined by concat along the axis. */
@@ -249,7 +206,7 @@ static int64_t clamp_bound(int64_t b, int64_t len) {
 
 ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int axis, int64_t start, int64_t stop) {
     if (!ag__record_check_inputs(t, "slice", 1, &x)) return NULL;
-    int a = check_axis(t, "slice", x, axis);
+    int a = ag__shape_check_axis(t, "slice", x, axis);
     if (a < 0) return NULL;
     int64_t len = x->ext->shape[a];
     int64_t lo = clamp_bound(start, len), hi = clamp_bound(stop, len);
@@ -290,27 +247,18 @@ static void fwd_join(ag_tensor *n) {
     }
 }
 
-#define JOIN_BWD_T(T)                                                        \
-    do {                                                                     \
-        const T *g = ag__grad(n);                                            \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        const int64_t block = len * v.inner;                                 \
-        for (int64_t o = 0; o < v.outer; o++) {                              \
-            const T *src = g + (o * v.len + off) * v.inner;                  \
-            for (int64_t k = 0; k < block; k++) gx[o * block + k] += src[k]; \
-        }                                                                    \
-    } while (0)
-
 /* Each input gets back its own rows of the gradient. */
 static void bwd_join(ag_sweep *s, ag_tensor *n) {
-    ag_view3 v = ag__shape_view(n, n->attr.r.axis);
+    const ag_view3 v = ag__shape_view(n, n->attr.r.axis);
+    const int dt = n->dtype;
     int64_t off = 0;
     for (int i = 0, m = ag__ninputs(n); i < m; i++) {
-        ag_tensor *x = ag__input(n, i);
-        int64_t len = join_len(n, i);
-        BY_DTYPE(n, JOIN_BWD_T);
-        off += len;
+        const int64_t block = join_len(n, i) * v.inner;
+        void *gx = ag__grad_acc(s, ag__input(n, i));
+        for (int64_t o = 0; gx && o < v.outer; o++)
+            AG_BY_DTYPE(dt, ag__kernel_add, ag__kernel_at(gx, dt, o * block),
+                        ag__kernel_at(ag__grad(n), dt, (o * v.len + off) * v.inner), block);
+        off += join_len(n, i);
     }
 }
 
@@ -356,7 +304,7 @@ ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
     const ag_tensor *x0 = xs[0];
     if (x0->ndim == 0)
         return ag__error_fail(t, AG_ERR_AXIS, "concat", "cannot concatenate 0-d tensors (use stack)");
-    int a = check_axis(t, "concat", x0, axis);
+    int a = ag__shape_check_axis(t, "concat", x0, axis);
     if (a < 0) return NULL;
     int64_t shape[AG_MAX_DIMS];
     memcpy(shape, x0->ext->shape, sizeof shape);
@@ -408,351 +356,5 @@ ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
     if (!y) return NULL;
     y->attr.r.axis = a;
     fwd_join(y);
-    return y;
-}
-
-/* ------------------------------------------------------ gather, index_select */
-
-/* Validates `count` indices against an axis of size len and copies them onto
- * the tape, negative ones normalised to [0, len). Fails with AG_ERR_AXIS
- * naming the first bad value and its position. */
-static int64_t *tape_indices(ag_tape *t, const char *op, const ag_tensor *x, int axis,
-                             int64_t count, const int64_t *index) {
-    if (count > 0 && !index) {
-        ag__error_fail(t, AG_ERR_NULL, op, "index is NULL");
-        return NULL;
-    }
-    int64_t len = x->ext->shape[axis];
-    for (int64_t i = 0; i < count; i++) {
-        if (index[i] < -len || index[i] >= len) {
-            char sx[96];
-            ag__error_fail(t, AG_ERR_AXIS, op,
-                     "index[%lld] = %lld is out of range for axis %d of size %lld (input %s)",
-                     (long long)i, (long long)index[i], axis, (long long)len, SHAPE_OF(sx, x));
-            return NULL;
-        }
-    }
-    int64_t *idx = ag__tape_alloc(t, (size_t)count * sizeof *idx, op);
-    if (!idx) return NULL;
-    for (int64_t i = 0; i < count; i++) idx[i] = index[i] < 0 ? index[i] + len : index[i];
-    return idx;
-}
-
-/* gather: y (outer, k, inner), y[o, j, i] = x[o, idx[o, j, i], i] with idx
- * shaped like y (ext->aux). Backward scatter-adds, so repeats sum. */
-#define GATHER_FWD_T(T)                                                      \
-    do {                                                                     \
-        const T *px = ag__val(x);                                            \
-        T *py = ag__val(n);                                                  \
-        for (int64_t o = 0; o < vy.outer; o++)                               \
-            for (int64_t j = 0; j < vy.len; j++)                             \
-                for (int64_t i = 0; i < vy.inner; i++) {                     \
-                    int64_t q = (o * vy.len + j) * vy.inner + i;             \
-                    py[q] = px[(o * vx.len + idx[q]) * vx.inner + i];        \
-                }                                                            \
-    } while (0)
-
-#define GATHER_BWD_T(T)                                                      \
-    do {                                                                     \
-        const T *g = ag__grad(n);                                            \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        for (int64_t o = 0; o < vy.outer; o++)                               \
-            for (int64_t j = 0; j < vy.len; j++)                             \
-                for (int64_t i = 0; i < vy.inner; i++) {                     \
-                    int64_t q = (o * vy.len + j) * vy.inner + i;             \
-                    gx[(o * vx.len + idx[q]) * vx.inner + i] += g[q];        \
-                }                                                            \
-    } while (0)
-
-static void fwd_gather(ag_tensor *n) {
-    ag_tensor *x = n->in[0];
-    ag_view3 vx = ag__shape_view(x, n->attr.r.axis), vy = ag__shape_view(n, n->attr.r.axis);
-    const int64_t *idx = n->ext->aux;
-    BY_DTYPE(n, GATHER_FWD_T);
-}
-
-/* dx[o, idx[o,j,i], i] += g[o, j, i]. */
-static void bwd_gather(ag_sweep *s, ag_tensor *n) {
-    ag_tensor *x = n->in[0];
-    ag_view3 vx = ag__shape_view(x, n->attr.r.axis), vy = ag__shape_view(n, n->attr.r.axis);
-    const int64_t *idx = n->ext->aux;
-    BY_DTYPE(n, GATHER_BWD_T);
-}
-
-static ag_tensor *record_gather(ag_tape *t, ag_tensor *x, int axis, const int64_t *shape,
-                                const int64_t *idx);
-static ag_tensor *record_scatter_add(ag_tape *t, ag_tensor *src, int axis, int ndim,
-                                     const int64_t *shape, const int64_t *idx);
-
-/* Graph form: g scattered back (scatter_add, whose own derivative is this
- * gather again). */
-static bool vjp_gather(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
-    ag_tensor *x = n->in[0];
-    return (gin[0] = record_scatter_add(t, g, n->attr.r.axis, x->ndim, ag__shape(x),
-                                        n->ext->aux)) != NULL;
-}
-
-const ag_op_info ag__op_GATHER = {"gather", 1, fwd_gather, bwd_gather,
-                                  "dx[.., index[.., j, ..], ..] += g[.., j, ..]", vjp_gather};
-
-/* scatter_add (internal, the recorded backward of gather): y of x's shape,
- * zero but for y[o, idx[o,j,i], i] += src[o, j, i]. Linear in src; its
- * derivative is gather with the same indices. */
-static void fwd_scatter_add(ag_tensor *n) {
-    ag_tensor *src = n->in[0];
-    memset(ag__val(n), 0, (size_t)ag__numel(n) * ag__elsize(n->dtype));
-    ag_view3 vx = ag__shape_view(n, n->attr.r.axis), vy = ag__shape_view(src, n->attr.r.axis);
-    const int64_t *idx = n->ext->aux;
-#define SCATTER_FWD_T(T)                                                     \
-    do {                                                                     \
-        const T *ps = ag__val(src);                                          \
-        T *py = ag__val(n);                                                  \
-        for (int64_t o = 0; o < vy.outer; o++)                               \
-            for (int64_t j = 0; j < vy.len; j++)                             \
-                for (int64_t i = 0; i < vy.inner; i++) {                     \
-                    int64_t q = (o * vy.len + j) * vy.inner + i;             \
-                    py[(o * vx.len + idx[q]) * vx.inner + i] += ps[q];       \
-                }                                                            \
-    } while (0)
-    BY_DTYPE(n, SCATTER_FWD_T);
-#undef SCATTER_FWD_T
-}
-
-/* dsrc[o, j, i] += g[o, idx[o,j,i], i]: a gather of the upstream gradient. */
-static void bwd_scatter_add(ag_sweep *s, ag_tensor *n) {
-    ag_tensor *src = n->in[0];
-    ag_view3 vx = ag__shape_view(n, n->attr.r.axis), vy = ag__shape_view(src, n->attr.r.axis);
-    const int64_t *idx = n->ext->aux;
-#define SCATTER_BWD_T(T)                                                     \
-    do {                                                                     \
-        const T *pg = ag__grad(n);                                           \
-        T *gs = ag__grad_acc(s, src);                                        \
-        if (!gs) break;                                                      \
-        for (int64_t o = 0; o < vy.outer; o++)                               \
-            for (int64_t j = 0; j < vy.len; j++)                             \
-                for (int64_t i = 0; i < vy.inner; i++) {                     \
-                    int64_t q = (o * vy.len + j) * vy.inner + i;             \
-                    gs[q] += pg[(o * vx.len + idx[q]) * vx.inner + i];       \
-                }                                                            \
-    } while (0)
-    BY_DTYPE(n, SCATTER_BWD_T);
-#undef SCATTER_BWD_T
-}
-
-static bool vjp_scatter_add(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
-    ag_tensor *src = n->in[0];
-    return (gin[0] = record_gather(t, g, n->attr.r.axis, ag__shape(src), n->ext->aux)) != NULL;
-}
-
-const ag_op_info ag__op_SCATTER_ADD = {"scatter_add", 1, fwd_scatter_add, bwd_scatter_add,
-                                       "d scatter_add(s)/ds[.., j, ..] = [y at index[.., j, ..]]",
-                                       vjp_scatter_add};
-
-static ag_tensor *record_gather(ag_tape *t, ag_tensor *x, int axis, const int64_t *shape,
-                                const int64_t *idx) {
-    ag_tensor *n = ag__record_node(t, AG_OP_GATHER, (ag_dtype)x->dtype, x->ndim, shape, x, NULL);
-    if (!n) return NULL;
-    n->attr.r.axis = axis;
-    n->ext->aux = (void *)idx; /* tape memory, immutable once recorded */
-    fwd_gather(n);
-    return n;
-}
-
-static ag_tensor *record_scatter_add(ag_tape *t, ag_tensor *src, int axis, int ndim,
-                                     const int64_t *shape, const int64_t *idx) {
-    ag_tensor *n = ag__record_node(t, AG_OP_SCATTER_ADD, (ag_dtype)src->dtype, ndim, shape, src, NULL);
-    if (!n) return NULL;
-    n->attr.r.axis = axis;
-    n->ext->aux = (void *)idx;
-    fwd_scatter_add(n);
-    return n;
-}
-
-ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int axis, int64_t k, const int64_t *index) {
-    if (!ag__record_check_inputs(t, "gather", 1, &x)) return NULL;
-    int a = check_axis(t, "gather", x, axis);
-    if (a < 0) return NULL;
-    char sx[96];
-    if (k < 0)
-        return ag__error_fail(t, AG_ERR_SHAPE, "gather", "k = %lld is negative (input %s)", (long long)k,
-                        SHAPE_OF(sx, x));
-    int64_t shape[AG_MAX_DIMS], count = k; /* index and output: x's shape with k on the axis */
-    memcpy(shape, x->ext->shape, sizeof shape);
-    shape[a] = k;
-    for (int d = 0; d < x->ndim; d++) {
-        if (d == a) continue;
-        if (shape[d] && count > INT64_MAX / shape[d])
-            return ag__error_fail(t, AG_ERR_SHAPE, "gather", "k = %lld is too large for %s",
-                            (long long)k, SHAPE_OF(sx, x));
-        count *= shape[d];
-    }
-    int64_t *idx = tape_indices(t, "gather", x, a, count, index);
-    if (!idx) return NULL;
-    return record_gather(t, x, a, shape, idx);
-}
-
-/* index_select: y (outer, n, inner), y[o, j, :] = x[o, idx[j], :] with the
- * n indices in ext->aux. Backward scatter-adds whole rows. */
-static void fwd_index_select(ag_tensor *n) {
-    ag_tensor *x = n->in[0];
-    ag_view3 vx = ag__shape_view(x, n->attr.r.axis), vy = ag__shape_view(n, n->attr.r.axis);
-    const int64_t *idx = n->ext->aux;
-    size_t es = ag__elsize(n->dtype), row = (size_t)vy.inner * es;
-    const char *px = ag__val(x);
-    char *py = ag__val(n);
-    for (int64_t o = 0; o < vy.outer; o++)
-        for (int64_t j = 0; j < vy.len; j++)
-            memcpy(py + (size_t)(o * vy.len + j) * row, px + (size_t)(o * vx.len + idx[j]) * row, row);
-}
-
-#define INDEX_SELECT_BWD_T(T)                                                \
-    do {                                                                     \
-        const T *g = ag__grad(n);                                            \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        for (int64_t o = 0; o < vy.outer; o++)                               \
-            for (int64_t j = 0; j < vy.len; j++) {                           \
-                T *dst = gx + (o * vx.len + idx[j]) * vx.inner;              \
-                const T *src = g + (o * vy.len + j) * vy.inner;              \
-                for (int64_t i = 0; i < vy.inner; i++) dst[i] += src[i];     \
-            }                                                                \
-    } while (0)
-
-/* dx[o, idx[j], :] += g[o, j, :]. */
-static void bwd_index_select(ag_sweep *s, ag_tensor *n) {
-    ag_tensor *x = n->in[0];
-    ag_view3 vx = ag__shape_view(x, n->attr.r.axis), vy = ag__shape_view(n, n->attr.r.axis);
-    const int64_t *idx = n->ext->aux;
-    BY_DTYPE(n, INDEX_SELECT_BWD_T);
-}
-
-static ag_tensor *record_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n,
-                                      const int64_t *idx);
-static ag_tensor *record_index_add(ag_tape *t, ag_tensor *src, int axis, int ndim,
-                                   const int64_t *shape, const int64_t *idx);
-
-/* Graph form: g added back into rows (index_add, whose own derivative is
- * this index_select again). */
-static bool vjp_index_select(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
-    ag_tensor *x = n->in[0];
-    return (gin[0] = record_index_add(t, g, n->attr.r.axis, x->ndim, ag__shape(x),
-                                      n->ext->aux)) != NULL;
-}
-
-const ag_op_info ag__op_INDEX_SELECT = {"index_select", 1, fwd_index_select, bwd_index_select,
-                                        "dx[.., index[j], ..] += g[.., j, ..]", vjp_index_select};
-
-/* index_add (internal, the recorded backward of index_select): y of the
- * original input's shape, zero but for y[o, idx[j], :] += src[o, j, :]. */
-static void fwd_index_add(ag_tensor *n) {
-    ag_tensor *src = n->in[0];
-    memset(ag__val(n), 0, (size_t)ag__numel(n) * ag__elsize(n->dtype));
-    ag_view3 vx = ag__shape_view(n, n->attr.r.axis), vy = ag__shape_view(src, n->attr.r.axis);
-    const int64_t *idx = n->ext->aux;
-#define INDEX_ADD_FWD_T(T)                                                   \
-    do {                                                                     \
-        const T *ps = ag__val(src);                                          \
-        T *py = ag__val(n);                                                  \
-        for (int64_t o = 0; o < vy.outer; o++)                               \
-            for (int64_t j = 0; j < vy.len; j++) {                           \
-                T *dst = py + (o * vx.len + idx[j]) * vx.inner;              \
-                const T *from = ps + (o * vy.len + j) * vy.inner;            \
-                for (int64_t i = 0; i < vy.inner; i++) dst[i] += from[i];    \
-            }                                                                \
-    } while (0)
-    BY_DTYPE(n, INDEX_ADD_FWD_T);
-#undef INDEX_ADD_FWD_T
-}
-
-/* dsrc[o, j, :] += g[o, idx[j], :]. */
-static void bwd_index_add(ag_sweep *s, ag_tensor *n) {
-    ag_tensor *src = n->in[0];
-    ag_view3 vx = ag__shape_view(n, n->attr.r.axis), vy = ag__shape_view(src, n->attr.r.axis);
-    const int64_t *idx = n->ext->aux;
-#define INDEX_ADD_BWD_T(T)                                                   \
-    do {                                                                     \
-        const T *pg = ag__grad(n);                                           \
-        T *gs = ag__grad_acc(s, src);                                        \
-        if (!gs) break;                                                      \
-        for (int64_t o = 0; o < vy.outer; o++)                               \
-            for (int64_t j = 0; j < vy.len; j++) {                           \
-                const T *from = pg + (o * vx.len + idx[j]) * vx.inner;       \
-                T *dst = gs + (o * vy.len + j) * vy.inner;                   \
-                for (int64_t i = 0; i < vy.inner; i++) dst[i] += from[i];    \
-            }                                                                \
-    } while (0)
-    BY_DTYPE(n, INDEX_ADD_BWD_T);
-#undef INDEX_ADD_BWD_T
-}
-
-static bool vjp_index_add(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
-    ag_tensor *src = n->in[0];
-    return (gin[0] = record_index_select(t, g, n->attr.r.axis, src->ext->shape[n->attr.r.axis],
-                                         n->ext->aux)) != NULL;
-}
-
-const ag_op_info ag__op_INDEX_ADD = {"index_add", 1, fwd_index_add, bwd_index_add,
-                                     "d index_add(s)/ds[.., j, ..] = [y row index[j]]", vjp_index_add};
-
-static ag_tensor *record_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n,
-                                      const int64_t *idx) {
-    int64_t shape[AG_MAX_DIMS];
-    memcpy(shape, x->ext->shape, sizeof shape);
-    shape[axis] = n;
-    ag_tensor *y = ag__record_node(t, AG_OP_INDEX_SELECT, (ag_dtype)x->dtype, x->ndim, shape, x, NULL);
-    if (!y) return NULL;
-    y->attr.r.axis = axis;
-    y->ext->aux = (void *)idx;
-    fwd_index_select(y);
-    return y;
-}
-
-static ag_tensor *record_index_add(ag_tape *t, ag_tensor *src, int axis, int ndim,
-                                   const int64_t *shape, const int64_t *idx) {
-    ag_tensor *n = ag__record_node(t, AG_OP_INDEX_ADD, (ag_dtype)src->dtype, ndim, shape, src, NULL);
-    if (!n) return NULL;
-    n->attr.r.axis = axis;
-    n->ext->aux = (void *)idx;
-    fwd_index_add(n);
-    return n;
-}
-
-ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n, const int64_t *index) {
-    if (!ag__record_check_inputs(t, "index_select", 1, &x)) return NULL;
-    int a = check_axis(t, "index_select", x, axis);
-    if (a < 0) return NULL;
-    if (n < 0) {
-        char sx[96];
-        return ag__error_fail(t, AG_ERR_SHAPE, "index_select", "n = %lld is negative (input %s)",
-                        (long long)n, SHAPE_OF(sx, x));
-    }
-    int64_t *idx = tape_indices(t, "index_select", x, a, n, index);
-    if (!idx) return NULL;
-    return record_index_select(t, x, a, n, idx);
-}
-
-/* ---------------------------------------------------------------- one_hot */
-
-/* A constant leaf: no op row, no gradient. */
-ag_tensor *ag_one_hot(ag_tape *t, ag_dtype dtype, int64_t n, const int64_t *index,
-                      int64_t classes) {
-    if (!t || t->err != AG_OK) return NULL;
-    if (dtype != AG_F32 && dtype != AG_F64)
-        return ag__error_fail(t, AG_ERR_DTYPE, "one_hot", "unknown dtype %d", (int)dtype);
-    if (n < 0 || classes < 0)
-        return ag__error_fail(t, AG_ERR_SHAPE, "one_hot", "n = %lld and classes = %lld must be >= 0",
-                        (long long)n, (long long)classes);
-    if (n > 0 && !index) return ag__error_fail(t, AG_ERR_NULL, "one_hot", "index is NULL");
-    for (int64_t i = 0; i < n; i++)
-        if (index[i] < 0 || index[i] >= classes)
-            return ag__error_fail(t, AG_ERR_AXIS, "one_hot",
-                            "index[%lld] = %lld is out of range for %lld classes", (long long)i,
-                            (long long)index[i], (long long)classes);
-    ag_tensor *y = ag__record_node(t, AG_OP_LEAF, dtype, AG_SHAPE(n, classes), NULL, NULL);
-    if (!y) return NULL;
-    void *v = ag__val(y); // (n, classes)
-    memset(v, 0, (size_t)(n * classes) * ag__elsize(dtype));
-    for (int64_t i = 0; i < n; i++) ag__st(v, dtype, i * classes + index[i], 1.0);
     return y;
 }

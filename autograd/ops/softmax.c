@@ -2,70 +2,57 @@
  * of each slot is subtracted before exp, so nothing overflows, and
  * log-softmax never takes the log of an underflowed 0. The slot layout is
  * ag__shape_view's (outer, len, inner); attr.r.axis holds the axis. */
-#include "backward.h"
-#include "error.h"
-#include "node.h"
-#include "op.h"
-#include "record.h"
-#include "shape.h"
-#include "tape.h"
+#include "kernels.h"
 
 /* softmax: y_k = exp(x_k - m) / sum_j exp(x_j - m);
  * log_softmax: y_k = x_k - m - log(sum_j exp(x_j - m)). */
-#define SOFTMAX_FWD_T(T)                                                     \
-    do {                                                                     \
-        const T *px = ag__val(x);                                            \
-        T *py = ag__val(n);                                                  \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            (void)j;                                                         \
-            double m = -INFINITY, acc = 0;                                   \
-            for (int64_t k = 0; k < v.len; k++) m = fmax(m, px[b + k * v.inner]); \
-            if (isinf(m)) m = 0; /* all -inf or some +inf: let IEEE decide */ \
-            for (int64_t k = 0; k < v.len; k++) acc += exp(px[b + k * v.inner] - m); \
-            const double lse = m + log(acc);                                 \
-            for (int64_t k = 0; k < v.len; k++) {                            \
-                const double z = px[b + k * v.inner] - lse;                  \
-                py[b + k * v.inner] = (T)(is_log ? z : exp(z));              \
-            }                                                                \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void softmax_fwd(int dt, const void *px, void *py, ag_view3 v, bool is_log) {
+    AG_FOR_SLOTS(v, j, b, {
+        (void)j;
+        double m = -INFINITY, acc = 0;
+        for (int64_t k = 0; k < v.len; k++) m = fmax(m, ag__ld(px, dt, b + k * v.inner));
+        if (isinf(m)) m = 0; /* all -inf or some +inf: let IEEE decide */
+        for (int64_t k = 0; k < v.len; k++) acc += exp(ag__ld(px, dt, b + k * v.inner) - m);
+        const double lse = m + log(acc);
+        for (int64_t k = 0; k < v.len; k++) {
+            const int64_t e = b + k * v.inner;
+            const double z = ag__ld(px, dt, e) - lse;
+            ag__st(py, dt, e, is_log ? z : exp(z));
+        }
+    });
+}
 
 /* softmax:     dx_k = y_k (g_k - sum_j g_j y_j)
  * log_softmax: dx_k = g_k - exp(y_k) sum_j g_j */
-#define SOFTMAX_BWD_T(T)                                                     \
-    do {                                                                     \
-        const T *py = ag__val(n), *pg = ag__grad(n);                         \
-        T *gx = ag__grad_acc(s, x);                                          \
-        if (!gx) break;                                                      \
-        AG_FOR_SLOTS(v, j, b, {                                              \
-            (void)j;                                                         \
-            double dot = 0;                                                  \
-            for (int64_t k = 0; k < v.len; k++) {                            \
-                const int64_t e = b + k * v.inner;                           \
-                dot += is_log ? (double)pg[e] : (double)pg[e] * py[e];       \
-            }                                                                \
-            for (int64_t k = 0; k < v.len; k++) {                            \
-                const int64_t e = b + k * v.inner;                           \
-                const double y = py[e], g = pg[e];                           \
-                gx[e] += (T)(is_log ? g - exp(y) * dot : y * (g - dot));     \
-            }                                                                \
-        });                                                                  \
-    } while (0)
+static AG_ALWAYS_INLINE void softmax_bwd(int dt, const void *py, const void *pg, void *gx, ag_view3 v,
+                                         bool is_log) {
+    AG_FOR_SLOTS(v, j, b, {
+        (void)j;
+        double dot = 0;
+        for (int64_t k = 0; k < v.len; k++) {
+            const int64_t e = b + k * v.inner;
+            dot += is_log ? ag__ld(pg, dt, e) : ag__ld(pg, dt, e) * ag__ld(py, dt, e);
+        }
+        for (int64_t k = 0; k < v.len; k++) {
+            const int64_t e = b + k * v.inner;
+            const double y = ag__ld(py, dt, e), g = ag__ld(pg, dt, e);
+            ag__kernel_acc(gx, dt, e, is_log ? g - exp(y) * dot : y * (g - dot));
+        }
+    });
+}
 
 static void fwd_softmax(ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    const bool is_log = n->op == AG_OP_LOG_SOFTMAX;
-    if (n->dtype == AG_F64) SOFTMAX_FWD_T(double);
-    else SOFTMAX_FWD_T(float);
+    AG_BY_DTYPE(n->dtype, softmax_fwd, ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis),
+                n->op == AG_OP_LOG_SOFTMAX);
 }
 
 static void bwd_softmax(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    const bool is_log = n->op == AG_OP_LOG_SOFTMAX;
-    if (n->dtype == AG_F64) SOFTMAX_BWD_T(double);
-    else SOFTMAX_BWD_T(float);
+    void *gx = ag__grad_acc(s, x);
+    if (!gx) return;
+    AG_BY_DTYPE(n->dtype, softmax_bwd, ag__val(n), ag__grad(n), gx, ag__shape_view(x, n->attr.r.axis),
+                n->op == AG_OP_LOG_SOFTMAX);
 }
 
 /* Graph forms of the same rules. */
@@ -88,12 +75,8 @@ static ag_tensor *softmax_op(ag_tape *t, ag_op op, ag_tensor *x, int axis) {
     const char *name = ag__ops[op]->name;
     if (!ag__record_check_inputs(t, name, 1, &x)) return NULL;
     /* A 0-d tensor is a one-element slot (softmax 1, log_softmax 0). */
-    int a = x->ndim ? ag__shape_axis(axis, x->ndim) : (axis == 0 || axis == -1 ? AG_ALL : -1);
-    if (a == -1) {
-        char sx[96];
-        return ag__error_fail(t, AG_ERR_AXIS, name, "axis %d is out of range for shape %s", axis,
-                        ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
-    }
+    int a = x->ndim || (axis != 0 && axis != -1) ? ag__shape_check_axis(t, name, x, axis) : AG_ALL;
+    if (a == -1) return NULL;
     ag_attr attr = {.r = {.axis = a}};
     return ag__record(t, op, (ag_dtype)x->dtype, x->ndim, ag__shape(x), x, NULL, attr);
 }

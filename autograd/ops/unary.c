@@ -2,13 +2,13 @@
  * (kernels from kernels.h). The constant c is the op's parameter
  * (leaky_relu's slope); clamp keeps its bounds in ext->dattr. */
 #include "kernels.h"
+#include "unary.h"
 
 /* Constant factors of piecewise derivatives, for the recorded backward. */
 static double sign_of(double x, double c) { (void)c; return (double)((x > 0) - (x < 0)); }
 static double positive(double x, double c) { (void)c; return x > 0 ? 1.0 : 0.0; }
 static double leaky_slope(double x, double c) { return x > 0 ? 1.0 : c; }
 static ag_tensor *clamp_mask(ag_tape *t, ag_tensor *n);
-ag_tensor *ag__unary_gelu_grad(ag_tape *t, ag_tensor *x);
 
 /* The standard normal density as graph ops: e^(-x^2/2) / sqrt(2 pi). */
 static ag_tensor *normal_pdf_node(ag_tape *t, ag_tensor *x) {
