@@ -1,18 +1,14 @@
-/* matmul, permute and transpose: gradient checks over shapes, known values,
+/* matmul, permute and transpose: their op rows (tests/rows/linalg.c:
+ * gradients over shapes, second order, NULL inputs), known values,
  * f32 against f64, a larger product against a naive triple loop through
  * both GEMM paths (BLAS or built-in, and the built-in kernel directly), and
  * the error cases. */
-#include "testutil.h"
+#include "op_rows.h"
 
 #include "gemm.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static ag_tensor *apply_matmul(ag_tape *t, ag_tensor *const *x, void *ctx) {
-    (void)ctx;
-    return ag_matmul(t, x[0], x[1]);
-}
 
 static ag_tensor *apply_square(ag_tape *t, ag_tensor *const *x, void *ctx) {
     (void)ctx;
@@ -24,43 +20,6 @@ static ag_tensor *apply_chain(ag_tape *t, ag_tensor *const *x, void *ctx) {
     (void)ctx;
     return ag_matmul(t, ag_transpose(t, ag_matmul(t, x[0], x[1])), x[2]);
 }
-
-static ag_tensor *apply_permute(ag_tape *t, ag_tensor *const *x, void *ctx) {
-    return ag_permute(t, x[0], (const int *)ctx);
-}
-
-static ag_tensor *apply_transpose(ag_tape *t, ag_tensor *const *x, void *ctx) {
-    (void)ctx;
-    return ag_transpose(t, x[0]);
-}
-
-typedef struct {
-    int nda, ndb;
-    int64_t a[3], b[3];
-} mm_case;
-
-static const mm_case mm_cases[] = {
-    {2, 2, {1, 1}, {1, 1}},          /* 1x1 */
-    {2, 2, {3, 4}, {4, 2}},          /* 3x4 @ 4x2 */
-    {3, 3, {2, 3, 4}, {2, 4, 5}},    /* batched */
-    {3, 2, {2, 3, 4}, {4, 5}},       /* batched a, shared b */
-    {2, 2, {5, 3}, {3, 7}},          /* non-square, wide */
-    {2, 2, {4, 1}, {1, 3}},          /* k = 1: an outer product */
-    {3, 3, {3, 1, 6}, {3, 6, 1}},    /* batched dot products */
-    {3, 2, {4, 2, 1}, {1, 3}},       /* shared b, k = 1 */
-};
-#define NMM (int)(sizeof mm_cases / sizeof mm_cases[0])
-
-START_TEST(matmul_gradients) {
-    const mm_case *c = &mm_cases[_i];
-    ag_rng r;
-    ag_rng_seed(&r, 300 + (uint64_t)_i);
-    ag_tape *t = ag_tape_new(0);
-    ag_tensor *x[2] = {tu_rand(t, &r, c->nda, c->a, -1, 1), tu_rand(t, &r, c->ndb, c->b, -1, 1)};
-    tu_assert_gradcheck(apply_matmul, NULL, 2, x);
-    ag_tape_free(t);
-}
-END_TEST
 
 START_TEST(matmul_square_and_chain) {
     ag_rng r;
@@ -76,54 +35,26 @@ START_TEST(matmul_square_and_chain) {
 }
 END_TEST
 
-typedef struct {
-    int nd;
-    int64_t shape[4];
-    int perm[4];
-} perm_case;
-
-static const perm_case perm_cases[] = {
-    {2, {3, 4}, {1, 0}},
-    {2, {3, 4}, {0, 1}},             /* identity */
-    {3, {2, 3, 4}, {2, 0, 1}},
-    {3, {2, 3, 4}, {1, 2, 0}},
-    {4, {2, 3, 1, 4}, {3, 1, 0, 2}},
-    {4, {2, 2, 3, 2}, {0, 3, 2, 1}},
-};
-#define NPERM (int)(sizeof perm_cases / sizeof perm_cases[0])
-
-START_TEST(permute_gradients) {
-    const perm_case *c = &perm_cases[_i];
-    ag_rng r;
-    ag_rng_seed(&r, 500 + (uint64_t)_i);
-    ag_tape *t = ag_tape_new(0);
-    ag_tensor *x = tu_rand(t, &r, c->nd, c->shape, -1, 1);
-    tu_assert_gradcheck(apply_permute, (void *)c->perm, 1, &x);
-    tu_assert_gradcheck(apply_transpose, NULL, 1, &x);
-    ag_tape_free(t);
-}
-END_TEST
-
 /* Every element of permute's output against its index computed by hand. */
 START_TEST(permute_values) {
-    const perm_case *c = &perm_cases[_i];
+    const tu_point *p = &tu_row_of(&tu_rows_linalg, AG_OP_PERMUTE, NULL)->points.p[_i];
     ag_tape *t = ag_tape_new(0);
     int64_t numel = 1, st[4], s = 1;
-    for (int d = 0; d < c->nd; d++) numel *= c->shape[d];
-    for (int d = c->nd - 1; d >= 0; d--) st[d] = s, s *= c->shape[d];
+    for (int d = 0; d < p->in[0].nd; d++) numel *= p->in[0].d[d];
+    for (int d = p->in[0].nd - 1; d >= 0; d--) st[d] = s, s *= p->in[0].d[d];
     double v[64];
     for (int64_t i = 0; i < numel; i++) v[i] = (double)i; /* value = flat index in x */
-    ag_tensor *x = ag_from_doubles(t, AG_F32, c->nd, c->shape, v);
-    ag_tensor *y = ag_permute(t, x, c->perm);
+    ag_tensor *x = ag_from_doubles(t, AG_F32, p->in[0].nd, p->in[0].d, v);
+    ag_tensor *y = ag_permute(t, x, p->perm);
     ck_assert_ptr_nonnull(y);
-    ck_assert_int_eq(ag_ndim(y), c->nd);
-    for (int d = 0; d < c->nd; d++) ck_assert_int_eq(ag_dim(y, d), c->shape[c->perm[d]]);
+    ck_assert_int_eq(ag_ndim(y), p->in[0].nd);
+    for (int d = 0; d < p->in[0].nd; d++) ck_assert_int_eq(ag_dim(y, d), p->in[0].d[p->perm[d]]);
     int64_t idx[4] = {0};
     for (int64_t o = 0; o < numel; o++) {
         int64_t src = 0; /* y[idx] = x[idx mapped through perm] */
-        for (int d = 0; d < c->nd; d++) src += idx[d] * st[c->perm[d]];
+        for (int d = 0; d < p->in[0].nd; d++) src += idx[d] * st[p->perm[d]];
         ck_assert_double_eq(ag_get(y, o), (double)src);
-        for (int d = c->nd - 1; d >= 0; d--) {
+        for (int d = p->in[0].nd - 1; d >= 0; d--) {
             if (++idx[d] < ag_dim(y, d)) break;
             idx[d] = 0;
         }
@@ -248,16 +179,16 @@ END_TEST
 
 /* f32 forward and backward against f64 on the same values. */
 START_TEST(matmul_f32_vs_f64) {
-    const mm_case *c = &mm_cases[_i];
+    const tu_point *p = &tu_row_of(&tu_rows_linalg, AG_OP_MATMUL, NULL)->points.p[_i];
     ag_rng r;
     ag_rng_seed(&r, 70 + (uint64_t)_i);
     ag_tape *t = ag_tape_new(0);
-    ag_tensor *a64 = tu_rand(t, &r, c->nda, c->a, -1, 1), *b64 = tu_rand(t, &r, c->ndb, c->b, -1, 1);
+    ag_tensor *a64 = tu_rand(t, &r, p->in[0].nd, p->in[0].d, -1, 1), *b64 = tu_rand(t, &r, p->in[1].nd, p->in[1].d, -1, 1);
     double va[64], vb[64];
     ag_to_doubles(a64, va, ag_numel(a64));
     ag_to_doubles(b64, vb, ag_numel(b64));
-    ag_tensor *a32 = ag_from_doubles(t, AG_F32, c->nda, c->a, va);
-    ag_tensor *b32 = ag_from_doubles(t, AG_F32, c->ndb, c->b, vb);
+    ag_tensor *a32 = ag_from_doubles(t, AG_F32, p->in[0].nd, p->in[0].d, va);
+    ag_tensor *b32 = ag_from_doubles(t, AG_F32, p->in[1].nd, p->in[1].d, vb);
     ag_tensor *ins[4] = {a64, b64, a32, b32};
     for (int i = 0; i < 4; i++) ag_requires_grad(t, ins[i]);
     ag_tensor *y64 = ag_matmul(t, a64, b64), *y32 = ag_matmul(t, a32, b32);
@@ -489,15 +420,15 @@ int main(void) {
     Suite *s = suite_create("linalg");
     TCase *tc = tcase_create("linalg");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, matmul_gradients, 0, NMM);
+    const tu_op_table *const tables[] = {&tu_rows_linalg};
+    tu_add_op_rows(tc, 1, tables);
     tcase_add_test(tc, matmul_square_and_chain);
-    tcase_add_loop_test(tc, permute_gradients, 0, NPERM);
-    tcase_add_loop_test(tc, permute_values, 0, NPERM);
+    tcase_add_loop_test(tc, permute_values, 0, tu_row_of(&tu_rows_linalg, AG_OP_PERMUTE, NULL)->points.n);
     tcase_add_test(tc, transpose_values);
     tcase_add_test(tc, matmul_known_values);
     tcase_add_test(tc, matmul_batch_and_paths);
     tcase_add_test(tc, backward_allocates_no_nodes);
-    tcase_add_loop_test(tc, matmul_f32_vs_f64, 0, NMM);
+    tcase_add_loop_test(tc, matmul_f32_vs_f64, 0, tu_row_of(&tu_rows_linalg, AG_OP_MATMUL, NULL)->points.n);
     tcase_add_test(tc, matmul_large_vs_naive);
     tcase_add_test(tc, gemm_paths_vs_naive);
     tcase_add_test(tc, gemm_f32_paths);

@@ -3,7 +3,7 @@
 #include "testutil.h"
 
 #include <tapegrad/nn.h>
-#include <nn_testing.h>
+#include "nn_testing.h"
 
 #include "nn_testfiles.h"
 

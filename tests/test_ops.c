@@ -1,66 +1,33 @@
-/* Every op: gradient check at random points in f64 over several shapes,
- * broadcasting included; f32 forward against f64; values at the kinks. */
-#include "testutil.h"
+/* The elementwise and unary families: their op rows (tests/rows/
+ * elementwise.c, unary.c: gradients, second order, NULL inputs), f32
+ * against f64 and reference values over the same rows, broadcasting and
+ * where by hand, values at the kinks, stable tails. */
+#include "op_rows.h"
 
 typedef ag_tensor *(*unary_fn)(ag_tape *, ag_tensor *);
 typedef ag_tensor *(*binary_fn)(ag_tape *, ag_tensor *, ag_tensor *);
 
-static ag_tensor *pow_half(ag_tape *t, ag_tensor *x) { return ag_pow_c(t, x, 0.5); }
+static const tu_op_table *const tables[] = {&tu_rows_elementwise, &tu_rows_unary};
 
-typedef struct {
-    const char *name;
-    unary_fn fn;
-    double lo, hi; /* sampling domain, away from kinks and poles */
-    double (*ref)(double);
-} unary_case;
+/* The rows of this suite's tables that call a unary or a binary function. */
+static const tu_op_row *unary_rows[64], *binary_rows[64];
+static int nunary, nbinary;
 
-static double ref_sigmoid(double x) { return 1 / (1 + exp(-x)); }
-static double ref_relu(double x) { return x > 0 ? x : 0; }
-static double ref_softplus(double x) { return log(1 + exp(x)); }
-static double ref_gelu(double x) { return 0.5 * x * (1 + erf(x / sqrt(2))); }
-static double ref_square(double x) { return x * x; }
-static double ref_neg(double x) { return -x; }
-
-static const unary_case unary_cases[] = {
-    {"neg", ag_neg, -2, 2, ref_neg},         {"exp", ag_exp, -2, 2, exp},
-    {"log", ag_log, 0.2, 3, log},            {"sqrt", ag_sqrt, 0.2, 3, sqrt},
-    {"abs", ag_abs, 0.1, 2, fabs},           {"sin", ag_sin, -3, 3, sin},
-    {"cos", ag_cos, -3, 3, cos},             {"tan", ag_tan, -1.2, 1.2, tan},
-    {"tanh", ag_tanh, -2, 2, tanh},          {"sigmoid", ag_sigmoid, -4, 4, ref_sigmoid},
-    {"relu", ag_relu, 0.1, 2, ref_relu},     {"leaky_relu", tu_leaky, -2, -0.1, NULL},
-    {"gelu", ag_gelu, -3, 3, ref_gelu},      {"softplus", ag_softplus, -4, 4, ref_softplus},
-    {"square", ag_square, -2, 2, ref_square}, {"clamp", tu_clamp, -0.45, 0.45, NULL},
-    {"add_c", tu_add_c, -2, 2, NULL},           {"rsub_c", tu_rsub_c, -2, 2, NULL},
-    {"mul_c", tu_mul_c, -2, 2, NULL},           {"rdiv_c", tu_rdiv_c, 0.5, 2, NULL},
-    {"pow_c", tu_pow_c, -2, 2, NULL},           {"pow_c(0.5)", pow_half, 0.3, 2, NULL},
-    {"rpow_c", tu_rpow_c, -2, 2, NULL},
-};
-#define NUNARY (int)(sizeof unary_cases / sizeof unary_cases[0])
-
-/* Each unary op composed with sum over a weight, so every element matters. */
-static ag_tensor *apply_unary(ag_tape *t, ag_tensor *const *x, void *ctx) {
-    return ((const unary_case *)ctx)->fn(t, x[0]);
+static void collect_rows(void) {
+    for (size_t k = 0; k < sizeof tables / sizeof tables[0]; k++)
+        for (int i = 0; i < tables[k]->n; i++) {
+            const tu_op_row *row = &tables[k]->rows[i];
+            if (row->call.unary && nunary < 64) unary_rows[nunary++] = row;
+            if (row->call.binary && nbinary < 64) binary_rows[nbinary++] = row;
+        }
 }
 
-static const int64_t shape_2x3[] = {2, 3}, shape_5[] = {5}, shape_2x3x4[] = {2, 3, 4};
-static const struct { int nd; const int64_t *shape; } shapes[] = {
-    {0, NULL}, {1, shape_5}, {2, shape_2x3}, {3, shape_2x3x4}};
+static const int64_t shape_2x3[] = {2, 3}, s34[] = {3, 4}, s14[] = {1, 4}, s31[] = {3, 1},
+                     s234[] = {2, 3, 4}, s4[] = {4};
 
-START_TEST(unary_gradients) {
-    const unary_case *c = &unary_cases[_i];
-    ag_rng r;
-    ag_rng_seed(&r, 1000 + (uint64_t)_i);
-    for (int s = 0; s < 4; s++) {
-        ag_tape *t = ag_tape_new(0);
-        ag_tensor *x = tu_rand(t, &r, shapes[s].nd, shapes[s].shape, c->lo, c->hi);
-        tu_assert_gradcheck(apply_unary, (void *)c, 1, &x);
-        ag_tape_free(t);
-    }
-}
-END_TEST
-
+/* f32 against f64 within f32 rounding, and the reference value. */
 START_TEST(unary_values_and_f32) {
-    const unary_case *c = &unary_cases[_i];
+    const tu_op_row *c = unary_rows[_i];
     ag_rng r;
     ag_rng_seed(&r, 7);
     ag_tape *t = ag_tape_new(0);
@@ -68,65 +35,28 @@ START_TEST(unary_values_and_f32) {
     double v[6];
     ag_to_doubles(x64, v, 6);
     ag_tensor *x32 = ag_from_doubles(t, AG_F32, 2, shape_2x3, v);
-    ag_tensor *y64 = c->fn(t, x64), *y32 = c->fn(t, x32);
+    ag_tensor *y64 = c->call.unary(t, x64), *y32 = c->call.unary(t, x32);
     ck_assert_ptr_nonnull(y64);
     ck_assert_ptr_nonnull(y32);
     ck_assert_int_eq(ag_dtype_of(y32), AG_F32);
     for (int i = 0; i < 6; i++) {
         double a = ag_get(y64, i), b = ag_get(y32, i);
-        ck_assert_msg(fabs(a - b) <= 1e-5 * fmax(1, fabs(a)), "%s f32 %g vs f64 %g", c->name, b, a);
+        ck_assert_msg(fabs(a - b) <= 1e-5 * fmax(1, fabs(a)), "%s f32 %g vs f64 %g", tu_row_name(c), b, a);
         if (c->ref) ck_assert_double_eq_tol(a, c->ref(v[i]), 1e-12 * fmax(1, fabs(a)));
     }
     ag_tape_free(t);
 }
 END_TEST
 
-typedef struct {
-    const char *name;
-    binary_fn fn;
-    double alo, ahi, blo, bhi;
-} binary_case;
-
-static const binary_case binary_cases[] = {
-    {"add", ag_add, -2, 2, -2, 2},         {"sub", ag_sub, -2, 2, -2, 2},
-    {"mul", ag_mul, -2, 2, -2, 2},         {"div", ag_div, -2, 2, 0.5, 2},
-    {"pow", ag_pow, 0.5, 2, -2, 2},        {"maximum", ag_maximum, -2, 2, -2, 2},
-    {"minimum", ag_minimum, -2, 2, -2, 2},
-};
-#define NBINARY (int)(sizeof binary_cases / sizeof binary_cases[0])
-
-static ag_tensor *apply_binary(ag_tape *t, ag_tensor *const *x, void *ctx) {
-    return ((const binary_case *)ctx)->fn(t, x[0], x[1]);
-}
-
-/* Shape pairs: same, scalar with matrix, row with column, 3-D with 1-D. */
-static const int64_t s34[] = {3, 4}, s14[] = {1, 4}, s31[] = {3, 1}, s234[] = {2, 3, 4}, s4[] = {4};
-static const struct { int nda; const int64_t *sa; int ndb; const int64_t *sb; } pairs[] = {
-    {2, s34, 2, s34}, {0, NULL, 2, s34}, {2, s34, 0, NULL},
-    {2, s14, 2, s31}, {3, s234, 1, s4}, {1, s4, 3, s234}};
-
-START_TEST(binary_gradients) {
-    const binary_case *c = &binary_cases[_i];
-    ag_rng r;
-    ag_rng_seed(&r, 2000 + (uint64_t)_i);
-    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
-        ag_tape *t = ag_tape_new(0);
-        ag_tensor *x[2] = {tu_rand(t, &r, pairs[p].nda, pairs[p].sa, c->alo, c->ahi),
-                           tu_rand(t, &r, pairs[p].ndb, pairs[p].sb, c->blo, c->bhi)};
-        tu_assert_gradcheck(apply_binary, (void *)c, 2, x);
-        ag_tape_free(t);
-    }
-}
-END_TEST
-
 /* f32 against f64: values and gradients (with broadcasting) within f32
  * rounding. */
 START_TEST(binary_f32_matches_f64) {
-    const binary_case *c = &binary_cases[_i];
+    const tu_op_row *c = binary_rows[_i];
     ag_rng r;
     ag_rng_seed(&r, 3000 + (uint64_t)_i);
     ag_tape *t = ag_tape_new(0);
-    ag_tensor *a64 = tu_rand(t, &r, 3, s234, c->alo, c->ahi), *b64 = tu_rand(t, &r, 1, s4, c->blo, c->bhi);
+    ag_tensor *a64 = tu_rand(t, &r, 3, s234, c->lo, c->hi);
+    ag_tensor *b64 = tu_rand(t, &r, 1, s4, c->lo1 < c->hi1 ? c->lo1 : c->lo, c->lo1 < c->hi1 ? c->hi1 : c->hi);
     double va[24], vb[4];
     ag_to_doubles(a64, va, 24);
     ag_to_doubles(b64, vb, 4);
@@ -134,7 +64,8 @@ START_TEST(binary_f32_matches_f64) {
     ag_tensor *b32 = ag_requires_grad(t, ag_from_doubles(t, AG_F32, 1, s4, vb));
     ag_requires_grad(t, a64);
     ag_requires_grad(t, b64);
-    ag_tensor *y64 = c->fn(t, a64, b64), *y32 = c->fn(t, a32, b32);
+    binary_fn fn = c->call.binary;
+    ag_tensor *y64 = fn(t, a64, b64), *y32 = fn(t, a32, b32);
     ck_assert_int_eq(ag_dtype_of(y32), AG_F32);
     for (int i = 0; i < 24; i++)
         ck_assert_double_eq_tol(ag_get(y32, i), ag_get(y64, i), 1e-6 * (1 + fabs(ag_get(y64, i))));
@@ -240,10 +171,10 @@ int main(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, unary_gradients, 0, NUNARY);
-    tcase_add_loop_test(tc, unary_values_and_f32, 0, NUNARY);
-    tcase_add_loop_test(tc, binary_gradients, 0, NBINARY);
-    tcase_add_loop_test(tc, binary_f32_matches_f64, 0, NBINARY);
+    collect_rows();
+    tu_add_op_rows(tc, (int)(sizeof tables / sizeof tables[0]), tables);
+    tcase_add_loop_test(tc, unary_values_and_f32, 0, nunary);
+    tcase_add_loop_test(tc, binary_f32_matches_f64, 0, nbinary);
     tcase_add_test(tc, binary_broadcast_values);
     tcase_add_test(tc, where_gradients);
     tcase_add_test(tc, kinks);

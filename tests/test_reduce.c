@@ -1,65 +1,18 @@
 /* Reductions (sum, mean, max, min, logsumexp, var) and softmax/log-softmax:
- * gradient checks over every axis with and without keepdims, known values,
+ * their op rows (tests/rows/reduce.c, softmax.c: gradients over every axis
+ * with and without keepdims, second order, NULL inputs), known values,
  * ties, stability on huge inputs, f32 against f64, and bad axes. */
-#include "testutil.h"
+#include "op_rows.h"
 
 #include <stdlib.h>
 
-typedef ag_tensor *(*reduce_fn)(ag_tape *, ag_tensor *, int, bool);
+static const tu_op_table *const tables[] = {&tu_rows_reduce, &tu_rows_softmax};
 
+static const int64_t s234[] = {2, 3, 4}, s34[] = {3, 4}, s5[] = {5};
 
-static const struct {
-    const char *name;
-    reduce_fn fn;
-} reductions[] = {
-    {"sum", ag_sum},       {"mean", ag_mean},           {"max", ag_max},
-    {"min", ag_min},       {"logsumexp", ag_logsumexp}, {"var(1)", tu_var1},
-    {"var(0)", tu_var0},
-};
-#define NREDUCE (int)(sizeof reductions / sizeof reductions[0])
-
-typedef struct {
-    reduce_fn fn;
-    int axis;
-    bool keep;
-} reduce_case;
-
-static ag_tensor *apply_reduce(ag_tape *t, ag_tensor *const *x, void *ctx) {
-    const reduce_case *c = ctx;
-    return c->fn(t, x[0], c->axis, c->keep);
-}
-
-static const int64_t s234[] = {2, 3, 4}, s34[] = {3, 4}, s5[] = {5}, s2345[] = {2, 3, 4, 5};
-
-/* Every reduction, every axis of a 3-D input, keepdims on and off; plus 1-D
- * and 4-D inputs. Random inputs have no ties, so max/min are smooth there. */
-START_TEST(reduction_gradients) {
-    ag_rng r;
-    ag_rng_seed(&r, 9 + (uint64_t)_i);
-    const int axes[] = {AG_ALL, 0, 1, -1, 2};
-    for (int a = 0; a < 5; a++)
-        for (int k = 0; k < 2; k++) {
-            reduce_case c = {reductions[_i].fn, axes[a], k};
-            ag_tape *t = ag_tape_new(0);
-            ag_tensor *x = tu_rand(t, &r, 3, s234, -1, 1);
-            ag_tensor *y = apply_reduce(t, &x, &c);
-            ck_assert_msg(y != NULL, "%s: %s", reductions[_i].name, ag_tape_error(t));
-            int expect_nd = axes[a] == AG_ALL ? (k ? 3 : 0) : (k ? 3 : 2);
-            ck_assert_int_eq(ag_ndim(y), expect_nd);
-            tu_assert_gradcheck(apply_reduce, &c, 1, &x);
-            ag_tape_free(t);
-        }
-    reduce_case c1 = {reductions[_i].fn, 0, false}, c4 = {reductions[_i].fn, 2, true};
-    ag_tape *t = ag_tape_new(0);
-    ag_tensor *x1 = tu_rand(t, &r, 1, s5, -2, 2), *x4 = tu_rand(t, &r, 4, s2345, -2, 2);
-    tu_assert_gradcheck(apply_reduce, &c1, 1, &x1);
-    tu_assert_gradcheck(apply_reduce, &c4, 1, &x4);
-    ag_tape_free(t);
-}
-END_TEST
-
-/* f32 forward agrees with f64 within f32 rounding. */
+/* f32 forward agrees with f64 within f32 rounding, over every axis. */
 START_TEST(reduction_f32_matches_f64) {
+    const tu_op_row *row = &tu_rows_reduce.rows[_i];
     ag_rng r;
     ag_rng_seed(&r, 77);
     ag_tape *t = ag_tape_new(0);
@@ -68,8 +21,8 @@ START_TEST(reduction_f32_matches_f64) {
     ag_to_doubles(x64, v, 24);
     ag_tensor *x32 = ag_from_doubles(t, AG_F32, 3, s234, v);
     for (int axis = -1; axis < 3; axis++) {
-        ag_tensor *y64 = reductions[_i].fn(t, x64, axis == -1 ? AG_ALL : axis, false);
-        ag_tensor *y32 = reductions[_i].fn(t, x32, axis == -1 ? AG_ALL : axis, false);
+        const tu_point p = {.axis = axis == -1 ? AG_ALL : axis};
+        ag_tensor *y64 = tu_call_run(&row->call, t, &x64, &p), *y32 = tu_call_run(&row->call, t, &x32, &p);
         ck_assert_int_eq(ag_dtype_of(y32), AG_F32);
         for (int64_t i = 0; i < ag_numel(y64); i++)
             ck_assert_double_eq_tol(ag_get(y32, i), ag_get(y64, i), 1e-5 * (1 + fabs(ag_get(y64, i))));
@@ -123,33 +76,6 @@ START_TEST(max_min_ties_split) {
 END_TEST
 
 /* ------------------------------------------------------------- softmax */
-
-typedef struct {
-    bool log;
-    int axis;
-} softmax_case;
-
-static ag_tensor *apply_softmax(ag_tape *t, ag_tensor *const *x, void *ctx) {
-    const softmax_case *c = ctx;
-    return c->log ? ag_log_softmax(t, x[0], c->axis) : ag_softmax(t, x[0], c->axis);
-}
-
-START_TEST(softmax_gradients) {
-    ag_rng r;
-    ag_rng_seed(&r, 21);
-    for (int lg = 0; lg < 2; lg++)
-        for (int axis = -1; axis < 3; axis++) {
-            softmax_case c = {lg, axis};
-            ag_tape *t = ag_tape_new(0);
-            ag_tensor *x = tu_rand(t, &r, 3, s234, -3, 3);
-            tu_assert_gradcheck(apply_softmax, &c, 1, &x);
-            ag_tensor *v = tu_rand(t, &r, 1, s5, -3, 3);
-            softmax_case c1 = {lg, 0};
-            tu_assert_gradcheck(apply_softmax, &c1, 1, &v);
-            ag_tape_free(t);
-        }
-}
-END_TEST
 
 START_TEST(softmax_values) {
     ag_tape *t = ag_tape_new(0);
@@ -226,20 +152,16 @@ END_TEST
 START_TEST(bad_reductions) {
     ag_tape *t = ag_tape_new(0);
     ag_tensor *x = ag_zeros(t, AG_F64, 2, s34);
-    for (int i = 0; i < NREDUCE; i++) {
-        ck_assert_ptr_null(reductions[i].fn(t, x, 2, false));
+    for (int i = 0; i < tu_rows_reduce.n; i++) {
+        const tu_point p = {.axis = 2};
+        ck_assert_ptr_null(tu_call_run(&tu_rows_reduce.rows[i].call, t, &x, &p));
         ck_assert_int_eq(ag_tape_status(t), AG_ERR_AXIS);
         ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "[3, 4]"));
-        ag_tape_clear_error(t);
-        ck_assert_ptr_null(reductions[i].fn(t, NULL, 0, false));
-        ck_assert_int_eq(ag_tape_status(t), AG_ERR_NULL);
         ag_tape_clear_error(t);
     }
     ck_assert_ptr_null(ag_softmax(t, x, -3));
     ck_assert_int_eq(ag_tape_status(t), AG_ERR_AXIS);
     ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "softmax"));
-    ag_tape_clear_error(t);
-    ck_assert_ptr_null(ag_log_softmax(t, NULL, 0));
     ag_tape_clear_error(t);
     /* Empty axes: max/min/logsumexp/mean need an element; sum gives 0. */
     ag_tensor *e = ag_zeros(t, AG_F64, 2, (int64_t[]){3, 0});
@@ -265,11 +187,10 @@ int main(void) {
     Suite *s = suite_create("reduce");
     TCase *tc = tcase_create("reduce");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, reduction_gradients, 0, NREDUCE);
-    tcase_add_loop_test(tc, reduction_f32_matches_f64, 0, NREDUCE);
+    tu_add_op_rows(tc, (int)(sizeof tables / sizeof tables[0]), tables);
+    tcase_add_loop_test(tc, reduction_f32_matches_f64, 0, tu_rows_reduce.n);
     tcase_add_test(tc, reduction_values);
     tcase_add_test(tc, max_min_ties_split);
-    tcase_add_test(tc, softmax_gradients);
     tcase_add_test(tc, softmax_values);
     tcase_add_test(tc, log_softmax_huge_logits_finite);
     tcase_add_test(tc, softmax_f32_matches_f64);

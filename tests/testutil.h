@@ -12,16 +12,20 @@ int tu_run(Suite *s);
 /* A random f64 constant tensor of the given shape, values in [lo, hi). */
 ag_tensor *tu_rand(ag_tape *t, ag_rng *r, int ndim, const int64_t *shape, double lo, double hi);
 
-/* Asserts that gradcheck passes on f at inputs, printing the report if not,
- * and that the analytic gradient was not all zeros. */
-#define tu_assert_gradcheck(f, ctx, n, inputs)                               \
+/* Asserts that check (ag_gradcheck or ag_gradgradcheck) passes on f at
+ * inputs, printing the report if not, and that the analytic derivative
+ * was not all zeros; the failure message starts with label. */
+#define tu_assert_check(check, label, f, ctx, n, inputs)                     \
     do {                                                                     \
         ag_gradcheck_report r_;                                              \
-        bool ok_ = ag_gradcheck((f), (ctx), (n), (inputs), NULL, &r_);       \
+        bool ok_ = check((f), (ctx), (n), (inputs), NULL, &r_);              \
         if (!ok_) ag_gradcheck_print(stderr, &r_);                           \
-        ck_assert_msg(ok_, "%s", r_.message);                                \
+        ck_assert_msg(ok_, "%s: %s", (label), r_.message);                   \
         ck_assert_int_gt(r_.checked, 0);                                     \
     } while (0)
+#define tu_assert_gradcheck(f, ctx, n, inputs) tu_assert_check(ag_gradcheck, "gradcheck", f, ctx, n, inputs)
+#define tu_assert_gradgradcheck(f, ctx, n, inputs)                           \
+    tu_assert_check(ag_gradgradcheck, "gradgradcheck", f, ctx, n, inputs)
 
 /* The ops with a parameter, at the fixed parameters every suite tests them
  * with, as plain (tape, x) functions for the op tables of the suites. */

@@ -9,11 +9,11 @@
 
 #include "node.h"
 
-/* The op families, each F(FAMILY, family, A): its ops are listed in
- * ops/family.def as AG_OPS_FAMILY(X), implemented in ops/family.c, and
- * tested by the rows tu_rows_family in tests/ops/family.c (the op coverage
- * test, tests/test_op_coverage.c, checks that every op has its rows). A is
- * passed through to F. */
+/* The op families, each F(FAMILY, family, A) with A passed through: a
+ * family lists its ops in ops/family.def as AG_OPS_FAMILY(X), implements
+ * them in ops/family.c, and tests them by the rows tu_rows_family of
+ * tests/rows/family.c (tests/test_op_coverage.c fails for an op without
+ * one). */
 #define AG_OP_FAMILIES(F, A)                                                 \
     F(ELEMENTWISE, elementwise, A)                                           \
     F(UNARY, unary, A)                                                       \
