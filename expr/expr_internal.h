@@ -68,32 +68,48 @@ void ex_error(ag_expr_error *err, const char *fmt, ...)
 #endif
     ;
 
-/* ------------------------------------------------------------------ ops */
+/* ---------------------------------------------------- operators, functions */
 
-typedef enum ex_op {
-    EX_NUM, EX_INPUT,
-    EX_NEG, EX_ADD, EX_SUB, EX_MUL, EX_DIV, EX_POW,
-    EX_EXP, EX_LOG, EX_SQRT, EX_ABS, EX_SIN, EX_COS, EX_TAN, EX_TANH,
-    EX_SIGMOID, EX_RELU, EX_SOFTPLUS, EX_GELU,
-    EX_MAX, EX_MIN,
-    EX_OP_COUNT
-} ex_op;
+/* One operator or function of the language (expr_functions.c): its public
+ * description and how it is called. Exactly one engine call is set; a
+ * general call takes a variable number of arguments. */
+typedef struct ex_fn {
+    ag_expr_function pub;
+    int min_args, max_args;
+    ag_tensor *(*unary)(ag_tape *t, ag_tensor *x);
+    ag_tensor *(*binary)(ag_tape *t, ag_tensor *a, ag_tensor *b);
+    ag_tensor *(*call)(ag_tape *t, ag_tensor *const *args, int nargs);
+    /* used instead of binary when the second argument does not depend on
+     * an input (a ^ 2: ag_pow_c, right for negative bases) */
+    ag_tensor *(*binary_const)(ag_tape *t, ag_tensor *a, double b);
+} ex_fn;
 
-typedef struct ex_op_info {
-    const char *name; /* as the user writes it: "+", "log", "max" */
-    int arity;
-} ex_op_info;
+extern const ex_fn ex_fns[];
+extern const int ex_nfns;
 
-extern const ex_op_info ex_ops[EX_OP_COUNT];
+/* The row of the operator (is_operator) or function `name` (len bytes)
+ * taking nargs arguments (any count when nargs < 0), or -1. */
+int ex_fn_find(const char *name, size_t len, bool is_operator, int nargs);
 
-/* The op a function name calls (pow → EX_POW), or -1. */
-int ex_function(const char *name, size_t len);
+/* The fewest and most arguments any row of function `name` takes (-1, -1
+ * for none). */
+void ex_fn_arg_range(const char *name, int *min_args, int *max_args);
+
+/* The functions, "exp log ... pow(a, b) ...", for error messages. */
+void ex_fn_list(char *buf, size_t size);
+
+/* Records f on args; last_const: the last argument depends on no input. */
+ag_tensor *ex_fn_call(const ex_fn *f, ag_tape *t, ag_tensor *const *args, int nargs, bool last_const);
 
 /* -------------------------------------------------------- syntax tree */
 
+/* What a node is: a number, an input, or a call of ex_fns[fn]. */
+typedef enum ex_kind { EX_NUM, EX_INPUT, EX_CALL } ex_kind;
+
 typedef struct ex_node {
-    uint8_t op;       /* ex_op */
+    uint8_t kind;     /* ex_kind */
     bool dep;         /* depends on an input */
+    uint16_t fn;      /* EX_CALL: the row of ex_fns */
     int32_t a, b;     /* operand node indices (-1 when unused); EX_INPUT: a = input */
     double num;       /* EX_NUM */
     const char *name; /* the binding name when a statement made this node */

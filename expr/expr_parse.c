@@ -6,35 +6,6 @@
 
 #include <stdlib.h>
 
-const ex_op_info ex_ops[EX_OP_COUNT] = {
-    [EX_NUM] = {"number", 0},     [EX_INPUT] = {"input", 0},
-    [EX_NEG] = {"-", 1},          [EX_ADD] = {"+", 2},
-    [EX_SUB] = {"-", 2},          [EX_MUL] = {"*", 2},
-    [EX_DIV] = {"/", 2},          [EX_POW] = {"^", 2},
-    [EX_EXP] = {"exp", 1},        [EX_LOG] = {"log", 1},
-    [EX_SQRT] = {"sqrt", 1},      [EX_ABS] = {"abs", 1},
-    [EX_SIN] = {"sin", 1},        [EX_COS] = {"cos", 1},
-    [EX_TAN] = {"tan", 1},        [EX_TANH] = {"tanh", 1},
-    [EX_SIGMOID] = {"sigmoid", 1}, [EX_RELU] = {"relu", 1},
-    [EX_SOFTPLUS] = {"softplus", 1}, [EX_GELU] = {"gelu", 1},
-    [EX_MAX] = {"max", 2},        [EX_MIN] = {"min", 2},
-};
-
-static const char FUNCTIONS[] =
-    "exp log sqrt abs sin cos tan tanh sigmoid relu softplus gelu pow(a,b) max(a,b) min(a,b)";
-
-int ex_function(const char *name, size_t len) {
-    static const struct { const char *name; ex_op op; } fns[] = {
-        {"exp", EX_EXP},   {"log", EX_LOG},         {"sqrt", EX_SQRT},   {"abs", EX_ABS},
-        {"sin", EX_SIN},   {"cos", EX_COS},         {"tan", EX_TAN},     {"tanh", EX_TANH},
-        {"sigmoid", EX_SIGMOID}, {"relu", EX_RELU}, {"softplus", EX_SOFTPLUS},
-        {"gelu", EX_GELU}, {"pow", EX_POW},         {"max", EX_MAX},     {"min", EX_MIN},
-    };
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
-        if (strlen(fns[i].name) == len && memcmp(fns[i].name, name, len) == 0) return (int)fns[i].op;
-    return -1;
-}
-
 /* pi and e: the value, or 0 with *found false. */
 static double constant(const char *name, size_t len, bool *found) {
     *found = true;
@@ -51,8 +22,8 @@ typedef enum { OS_BINARY, OS_NEG, OS_PAREN, OS_CALL } os_kind;
 
 typedef struct op_entry {
     uint8_t kind;  /* os_kind */
-    uint8_t op;    /* ex_op for OS_BINARY, OS_NEG, OS_CALL */
     uint8_t prec;  /* binding strength, OS_BINARY and OS_NEG */
+    uint16_t fn;   /* the row of ex_fns; OS_CALL: the name's first row */
     int argc;      /* OS_CALL: arguments finished so far */
     uint32_t line, column;
 } op_entry;
@@ -118,7 +89,8 @@ static ex_tok_kind peek(parser *p) {
 
 /* ---------------------------------------------------------------- nodes */
 
-static int32_t new_node(parser *p, ex_op op, int32_t a, int32_t b, uint32_t line, uint32_t column) {
+static int32_t new_node(parser *p, ex_kind kind, int fn, int32_t a, int32_t b, uint32_t line,
+                        uint32_t column) {
     ag_expr *e = p->e;
     if (e->nnodes >= INT32_MAX) {
         ex_error(p->err, "the program is too large (more than %d nodes)", INT32_MAX);
@@ -129,15 +101,15 @@ static int32_t new_node(parser *p, ex_op op, int32_t a, int32_t b, uint32_t line
         return -1;
     }
     ex_node *n = &e->nodes[e->nnodes];
-    n->op = (uint8_t)op;
+    n->kind = (uint8_t)kind;
+    n->fn = (uint16_t)(fn < 0 ? 0 : fn);
     n->a = a;
     n->b = b;
     n->num = 0;
     n->name = NULL;
     n->line = line;
     n->column = column;
-    n->dep = op == EX_INPUT || (a >= 0 && op != EX_INPUT && e->nodes[a].dep) ||
-             (b >= 0 && e->nodes[b].dep);
+    n->dep = kind == EX_INPUT || (kind == EX_CALL && (e->nodes[a].dep || (b >= 0 && e->nodes[b].dep)));
     return (int32_t)e->nnodes++;
 }
 
@@ -148,23 +120,35 @@ static bool push_out(parser *p, int32_t node) {
     return true;
 }
 
-static bool push_op(parser *p, os_kind kind, ex_op op, int prec, const ex_token *tk) {
+static bool push_op(parser *p, os_kind kind, int fn, int prec, const ex_token *tk) {
     if (!grow((void **)&p->ops, &p->cap_ops, p->nops + 1, sizeof *p->ops)) return oom(p);
-    p->ops[p->nops++] = (op_entry){(uint8_t)kind, (uint8_t)op, (uint8_t)prec, 0, tk->line, tk->column};
+    p->ops[p->nops++] = (op_entry){(uint8_t)kind, (uint8_t)prec, (uint16_t)fn, 0, tk->line, tk->column};
     return true;
 }
 
-/* Makes the node of an operator or call from the operands on top of the
+/* The row of the operator a token stands for, with nargs operands. */
+static int operator_fn(ex_tok_kind kind, int nargs) {
+    const char *name = kind == TK_PLUS ? "+" : kind == TK_MINUS ? "-" : kind == TK_STAR ? "*"
+                     : kind == TK_SLASH ? "/" : "^";
+    return ex_fn_find(name, 1, true, nargs);
+}
+
+/* Makes the node of ex_fns[fn] from the nargs operands on top of the
  * operand stack. */
-static bool emit(parser *p, const op_entry *o) {
-    int arity = ex_ops[o->op].arity;
-    if (p->nout < (size_t)arity) { /* the state machine makes this impossible */
-        ex_error(p->err, "internal parser error: missing operand of '%s'", ex_ops[o->op].name);
+static bool emit(parser *p, int fn, int nargs, uint32_t line, uint32_t column) {
+    if (fn < 0 || nargs < 1 || nargs > 2 || p->nout < (size_t)nargs) { /* the state machine and the table make this impossible */
+        ex_error(p->err, "internal parser error: '%s' with %d operands", fn < 0 ? "?" : ex_fns[fn].pub.name,
+                 nargs);
         return false;
     }
-    int32_t b = arity == 2 ? p->out[--p->nout] : -1;
+    int32_t b = nargs == 2 ? p->out[--p->nout] : -1;
     int32_t a = p->out[--p->nout];
-    return push_out(p, new_node(p, (ex_op)o->op, a, b, o->line, o->column));
+    return push_out(p, new_node(p, EX_CALL, fn, a, b, line, column));
+}
+
+/* Emits an operator of the operator stack (binary or prefix). */
+static bool emit_operator(parser *p, const op_entry *o) {
+    return emit(p, o->fn, o->kind == OS_NEG ? 1 : 2, o->line, o->column);
 }
 
 /* Pops and emits operators that bind at least as tightly as an incoming
@@ -176,7 +160,7 @@ static bool reduce_for(parser *p, int prec, bool right_assoc) {
         if (top->prec < prec || (top->prec == prec && right_assoc)) break;
         op_entry o = *top;
         p->nops--;
-        if (!emit(p, &o)) return false;
+        if (!emit_operator(p, &o)) return false;
     }
     return true;
 }
@@ -209,7 +193,7 @@ static bool operand_name(parser *p, bool *want_operand) {
     const char *name = p->src + tk.pos;
     const int nlen = tk.len > 64 ? 64 : (int)tk.len; /* for messages */
     char msg[160];
-    int fn = ex_function(name, tk.len);
+    int fn = ex_fn_find(name, tk.len, false, -1);
     ex_tok_kind next = peek(p);
     if (fn >= 0) {
         if (next != TK_LPAREN) {
@@ -217,7 +201,7 @@ static bool operand_name(parser *p, bool *want_operand) {
             return fail_tok(p, &tk, "'(' and the argument", msg);
         }
         if (!advance(p)) return false; /* now at '(' */
-        if (!push_op(p, OS_CALL, (ex_op)fn, 0, &tk)) return false;
+        if (!push_op(p, OS_CALL, fn, 0, &tk)) return false;
         p->depth++;
         return true; /* still wants an operand: the first argument */
     }
@@ -225,12 +209,14 @@ static bool operand_name(parser *p, bool *want_operand) {
     double c = constant(name, tk.len, &is_const);
     ex_sym *s = is_const ? NULL : find_sym(p->e, name, tk.len);
     if (next == TK_LPAREN && !is_const && !(s && s->node >= 0)) {
+        char functions[160];
+        ex_fn_list(functions, sizeof functions);
         snprintf(msg, sizeof msg, "unknown function '%.*s'", nlen, name);
-        return fail_tok(p, &tk, FUNCTIONS, msg);
+        return fail_tok(p, &tk, functions, msg);
     }
     *want_operand = false;
     if (is_const) {
-        int32_t n = new_node(p, EX_NUM, -1, -1, tk.line, tk.column);
+        int32_t n = new_node(p, EX_NUM, -1, -1, -1, tk.line, tk.column);
         if (n >= 0) p->e->nodes[n].num = c;
         return push_out(p, n);
     }
@@ -244,7 +230,7 @@ static bool operand_name(parser *p, bool *want_operand) {
             s->input = e->ninputs;
             e->inputs[e->ninputs++] = s;
         }
-        int32_t n = new_node(p, EX_INPUT, s->input, -1, tk.line, tk.column);
+        int32_t n = new_node(p, EX_INPUT, -1, s->input, -1, tk.line, tk.column);
         if (n < 0) return false;
         s->node = n;
     }
@@ -264,9 +250,17 @@ static bool reduce_to_marker(parser *p, bool *found) {
         }
         op_entry o = *top;
         p->nops--;
-        if (!emit(p, &o)) return false;
+        if (!emit_operator(p, &o)) return false;
     }
     return true;
+}
+
+/* "takes 2 arguments", "takes 1 or 2 arguments" for function `name`. */
+static void takes(char *buf, size_t size, const char *name) {
+    int lo, hi;
+    ex_fn_arg_range(name, &lo, &hi);
+    if (lo == hi) snprintf(buf, size, "'%s' takes %d argument%s", name, lo, lo == 1 ? "" : "s");
+    else snprintf(buf, size, "'%s' takes %d %s %d arguments", name, lo, hi == lo + 1 ? "or" : "to", hi);
 }
 
 static bool close_paren(parser *p) {
@@ -276,14 +270,15 @@ static bool close_paren(parser *p) {
     op_entry m = p->ops[--p->nops];
     p->depth--;
     if (m.kind == OS_PAREN) return true;
-    int arity = ex_ops[m.op].arity, got = m.argc + 1;
-    if (got < arity) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "'%s' takes %d arguments, got %d", m.op == EX_POW ? "pow" : ex_ops[m.op].name,
-                 arity, got);
+    const char *name = ex_fns[m.fn].pub.name;
+    const int got = m.argc + 1, fn = ex_fn_find(name, strlen(name), false, got);
+    if (fn < 0) {
+        char msg[128], t[80];
+        takes(t, sizeof t, name);
+        snprintf(msg, sizeof msg, "%s, got %d", t, got);
         return fail_tok(p, &p->tok, "',' and another argument", msg);
     }
-    return emit(p, &m);
+    return emit(p, fn, got, m.line, m.column);
 }
 
 static bool comma(parser *p) {
@@ -292,11 +287,11 @@ static bool comma(parser *p) {
     if (!found || p->ops[p->nops - 1].kind != OS_CALL)
         return fail_tok(p, &p->tok, EXPECT_OPERATOR, "',' outside a function's arguments");
     op_entry *m = &p->ops[p->nops - 1];
-    if (m->argc + 1 >= ex_ops[m->op].arity) {
+    int lo, hi;
+    ex_fn_arg_range(ex_fns[m->fn].pub.name, &lo, &hi);
+    if (m->argc + 1 >= hi) {
         char msg[96];
-        int arity = ex_ops[m->op].arity;
-        snprintf(msg, sizeof msg, "'%s' takes %d argument%s", ex_ops[m->op].name, arity,
-                 arity == 1 ? "" : "s");
+        takes(msg, sizeof msg, ex_fns[m->fn].pub.name);
         return fail_tok(p, &p->tok, "')'", msg);
     }
     m->argc++;
@@ -320,7 +315,7 @@ static bool parse_expr(parser *p, int32_t *root) {
         if (want_operand) {
             switch (tk->kind) {
             case TK_NUM: {
-                int32_t n = new_node(p, EX_NUM, -1, -1, tk->line, tk->column);
+                int32_t n = new_node(p, EX_NUM, -1, -1, -1, tk->line, tk->column);
                 if (n >= 0) p->e->nodes[n].num = tk->num;
                 if (!push_out(p, n)) return false;
                 want_operand = false;
@@ -330,11 +325,11 @@ static bool parse_expr(parser *p, int32_t *root) {
                 if (!operand_name(p, &want_operand)) return false;
                 break;
             case TK_LPAREN:
-                if (!push_op(p, OS_PAREN, EX_NUM, 0, tk)) return false;
+                if (!push_op(p, OS_PAREN, 0, 0, tk)) return false;
                 p->depth++;
                 break;
             case TK_MINUS:
-                if (!push_op(p, OS_NEG, EX_NEG, PREC_NEG, tk)) return false;
+                if (!push_op(p, OS_NEG, operator_fn(TK_MINUS, 1), PREC_NEG, tk)) return false;
                 break;
             case TK_PLUS: /* unary plus changes nothing */
                 break;
@@ -347,14 +342,13 @@ static bool parse_expr(parser *p, int32_t *root) {
                 return fail_tok(p, tk, EXPECT_OPERAND, "expected an operand");
             }
         } else {
-            ex_op op = EX_NUM;
             int prec = 0;
             switch (tk->kind) {
-            case TK_PLUS: op = EX_ADD, prec = PREC_ADD; break;
-            case TK_MINUS: op = EX_SUB, prec = PREC_ADD; break;
-            case TK_STAR: op = EX_MUL, prec = PREC_MUL; break;
-            case TK_SLASH: op = EX_DIV, prec = PREC_MUL; break;
-            case TK_CARET: op = EX_POW, prec = PREC_POW; break;
+            case TK_PLUS:
+            case TK_MINUS: prec = PREC_ADD; break;
+            case TK_STAR:
+            case TK_SLASH: prec = PREC_MUL; break;
+            case TK_CARET: prec = PREC_POW; break;
             case TK_RPAREN:
                 if (!close_paren(p)) return false;
                 break;
@@ -374,7 +368,7 @@ static bool parse_expr(parser *p, int32_t *root) {
                         }
                     char msg[128];
                     snprintf(msg, sizeof msg, "missing ')': the '(' at line %u, column %u is never closed",
-                             m->line, m->column + (m->kind == OS_CALL ? (unsigned)strlen(ex_ops[m->op].name) : 0));
+                             m->line, m->column + (m->kind == OS_CALL ? (unsigned)strlen(ex_fns[m->fn].pub.name) : 0));
                     return fail_tok(p, tk, "')'", msg);
                 }
                 bool found;
@@ -393,8 +387,8 @@ static bool parse_expr(parser *p, int32_t *root) {
                 return fail_tok(p, tk, EXPECT_OPERATOR, "expected an operator");
             }
             if (prec) {
-                if (!reduce_for(p, prec, op == EX_POW)) return false;
-                if (!push_op(p, OS_BINARY, op, prec, tk)) return false;
+                if (!reduce_for(p, prec, tk->kind == TK_CARET)) return false;
+                if (!push_op(p, OS_BINARY, operator_fn(tk->kind, 2), prec, tk)) return false;
                 want_operand = true;
             }
         }
@@ -423,7 +417,7 @@ static bool parse_program(parser *p) {
             const int nlen = start.len > 64 ? 64 : (int)start.len;
             bool is_const;
             constant(name, start.len, &is_const);
-            if (is_const || ex_function(name, start.len) >= 0) {
+            if (is_const || ex_fn_find(name, start.len, false, -1) >= 0) {
                 char msg[128];
                 snprintf(msg, sizeof msg, "cannot bind '%.*s': it is a %s", nlen, name,
                          is_const ? "constant" : "function");

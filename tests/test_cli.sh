@@ -42,7 +42,8 @@ json_ok() {
 }
 
 # --- help, version, usage -------------------------------------------------
-run 0 --help && has out "--expect NAME=FORMULA" && has out "EXIT STATUS" && has out "EXAMPLES"
+run 0 --help && has out "--expect NAME=FORMULA" && has out "EXIT STATUS" && has out "EXAMPLES" \
+    && has out "max(a, b)    d max(a,b)/da" && has out "gelu(x)"
 run 0 grad --help && has out "--order 2"
 run 0 --version && has out "tapegrad 0."
 run 2 && has err "usage:"

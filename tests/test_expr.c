@@ -84,6 +84,52 @@ START_TEST(functions) {
 }
 END_TEST
 
+/* Every entry of the function table: its signature is itself a program
+ * ("pow(a, b)", "-x"), which parses, builds, and differentiates like
+ * central finite differences at a point inside every function's domain. */
+static double program_at(const ag_expr *e, const double *v, double *grad) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *in[4];
+    ag_expr_error err;
+    ag_tensor *y = ag_expr_build(t, e, v, NULL, in, NULL, &err);
+    ck_assert_msg(y != NULL, "%s", err.message);
+    double out = ag_item(y);
+    if (grad) {
+        ck_assert_int_eq(ag_backward(t, y), AG_OK);
+        for (int i = 0; i < ag_expr_num_inputs(e); i++) grad[i] = ag_grad_item(in[i]);
+    }
+    ag_tape_free(t);
+    return out;
+}
+
+START_TEST(every_function_of_the_table) {
+    int n = 0;
+    for (const ag_expr_function *f; (f = ag_expr_function_at(n)); n++) {
+        ck_assert_msg(f->name[0] && f->derivative[0], "entry %d lacks a name or a derivative", n);
+        ag_expr_error err;
+        ag_expr *e = ag_expr_parse(f->signature, &err);
+        ck_assert_msg(e != NULL, "signature '%s': %s", f->signature, err.message);
+        const int m = ag_expr_num_inputs(e);
+        ck_assert_msg(m >= 1 && m <= 4, "signature '%s' has %d inputs", f->signature, m);
+        double v[4] = {0.7, 0.4, 0.55, 0.3}, g[4];
+        program_at(e, v, g);
+        for (int i = 0; i < m; i++) {
+            const double h = 1e-6, x0 = v[i];
+            v[i] = x0 + h;
+            double up = program_at(e, v, NULL);
+            v[i] = x0 - h;
+            double down = program_at(e, v, NULL);
+            v[i] = x0;
+            ck_assert_msg(fabs(g[i] - (up - down) / (2 * h)) <= 1e-6, "%s: d/d%s = %g, finite difference %g",
+                          f->signature, ag_expr_input_name(e, i), g[i], (up - down) / (2 * h));
+        }
+        ag_expr_free(e);
+    }
+    ck_assert_int_gt(n, 20);
+    ck_assert_ptr_null(ag_expr_function_at(-1));
+}
+END_TEST
+
 START_TEST(statements_and_rebinding) {
     double x = 2;
     ck_assert_double_eq(value_of("y = x * 3; y + 1", &x), 7.0);
@@ -402,6 +448,7 @@ int main(void) {
     tcase_add_test(tc, second_order_of_parsed_program);
     tcase_add_test(tc, bound_nodes_are_named);
     tcase_add_test(tc, memory_cap_is_an_error);
+    tcase_add_test(tc, every_function_of_the_table);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

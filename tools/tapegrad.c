@@ -31,8 +31,7 @@ void print_help(FILE *out) {
         "  inputs, each given as NAME=VALUE (VALUE may be a constant formula: x=pi/4).\n"
         "  Operators, loosest first: + -, * /, unary -, ^ (right-associative, so\n"
         "  -x^2 = -(x^2) and 2^3^2 = 512). Numbers like 3, 0.5, 1e-3; parentheses;\n"
-        "  functions exp log sqrt abs sin cos tan tanh sigmoid relu softplus gelu\n"
-        "  pow(a,b) max(a,b) min(a,b); constants pi and e; '#' starts a comment.\n"
+        "  the FUNCTIONS below; constants pi and e; '#' starts a comment.\n"
         "\n"
         "OPTIONS (anywhere on the line; '--' ends them, for a program starting with '-')\n"
         "  --json             one JSON object: value, grad, check (ok, max_abs_err,\n"
@@ -65,6 +64,16 @@ void print_help(FILE *out) {
         "The finite-difference check passes when |autodiff - fd| <= 1e-5 + 1e-4*|fd| for\n"
         "every entry (step cbrt(machine epsilon) * max(1, |x|)). Near a kink (abs, relu,\n"
         "max, min at a tie) the two may rightly differ.\n"
+        "\n",
+        out);
+    /* The language's own table (expr.h), with each derivative as the trace
+     * shows it. */
+    fputs("FUNCTIONS AND OPERATORS (with their derivatives)\n", out);
+    for (int i = 0; ag_expr_function_at(i); i++) {
+        const ag_expr_function *f = ag_expr_function_at(i);
+        fprintf(out, "  %-12s %s\n", f->signature, f->derivative);
+    }
+    fputs(
         "\n"
         "EXIT STATUS\n"
         "  0  all checks and expectations passed\n"

@@ -15,9 +15,10 @@
  *   -a, +a                prefix
  *   a ^ b                 right-associative, tighter than prefix minus:
  *                         -x^2 = -(x^2), 2^3^2 = 2^9, 2^-1 = 0.5
- *   numbers (12, 1.5, .5, 3e-4; 1e999 is inf), names, (expr),
- *   exp log sqrt abs sin cos tan tanh sigmoid relu softplus gelu (one
- *   argument), pow(a, b) max(a, b) min(a, b), and the constants pi and e.
+ *   numbers (12, 1.5, .5, 3e-4; 1e999 is inf), names, (expr), function
+ *   calls such as exp(x) and pow(a, b) (the functions are the entries of
+ *   ag_expr_function_at, below; `tapegrad --help` lists them), and the
+ *   constants pi and e.
  * Function names and constants cannot be rebound.
  *
  * Ops used: a ^ b and pow(a, b) are ag_pow_c(a, b) when b does not depend on
@@ -106,6 +107,18 @@ typedef struct ag_expr_build_opts {
 ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
                          const ag_expr_build_opts *opts, ag_tensor **inputs,
                          ag_expr_nonfinite *nonfinite, ag_expr_error *err);
+
+/* The language's operators and functions, as `tapegrad --help` lists them;
+ * the parser and the graph builder read the same table. */
+typedef struct ag_expr_function {
+    const char *name;       /* "exp", "pow", "+" */
+    const char *signature;  /* "exp(x)", "pow(a, b)", "a + b" */
+    const char *derivative; /* "d exp(x)/dx = exp(x)" */
+    bool is_operator;
+} ag_expr_function;
+
+/* Entry i, counting from 0, or NULL past the last. */
+const ag_expr_function *ag_expr_function_at(int i);
 
 /* Prints the error: "PREFIX: MESSAGE (line L, column C)", the program line
  * with a caret under the column, and what was expected. */
