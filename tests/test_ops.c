@@ -155,6 +155,26 @@ START_TEST(kinks) {
 }
 END_TEST
 
+/* atan2 in all four quadrants and on the axes, like C's atan2, with its
+ * partials; NaN partials at the origin. erf's slope at 0. */
+START_TEST(atan2_and_erf_values) {
+    const double pts[][2] = {{1, 1}, {1, -1}, {-1, -1}, {-1, 1}, {0, 2}, {2, 0}, {0, -2}, {-3, 0.5}};
+    for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
+        const double y = pts[i][0], x = pts[i][1], r2 = x * x + y * y;
+        ag_tape *t = ag_tape_new(0);
+        ag_tensor *a = ag_requires_grad(t, ag_scalar(t, y)), *b = ag_requires_grad(t, ag_scalar(t, x));
+        ag_tensor *v = ag_atan2(t, a, b);
+        ck_assert_double_eq_tol(ag_item(v), atan2(y, x), 1e-15);
+        ck_assert_int_eq(ag_backward(t, v), AG_OK);
+        ck_assert_double_eq_tol(ag_grad_item(a), x / r2, 1e-15);
+        ck_assert_double_eq_tol(ag_grad_item(b), -y / r2, 1e-15);
+        ag_tape_free(t);
+    }
+    ck_assert(isnan(grad_b_at(ag_atan2, 0, 0, 0)) && isnan(grad_b_at(ag_atan2, 0, 0, 1)));
+    ck_assert_double_eq_tol(grad_at(ag_erf, 0), M_2_SQRTPI, 1e-15);
+}
+END_TEST
+
 START_TEST(stable_tails) {
     ag_tape *t = ag_tape_new(0);
     ag_tensor *x = ag_from_doubles(t, AG_F64, 1, (int64_t[]){4}, (double[]){-800, -40, 40, 800});
@@ -178,6 +198,7 @@ int main(void) {
     tcase_add_test(tc, binary_broadcast_values);
     tcase_add_test(tc, where_gradients);
     tcase_add_test(tc, kinks);
+    tcase_add_test(tc, atan2_and_erf_values);
     tcase_add_test(tc, stable_tails);
     suite_add_tcase(s, tc);
     return tu_run(s);

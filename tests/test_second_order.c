@@ -292,6 +292,10 @@ START_TEST(third_derivative_closed_forms) {
     ck_assert_double_eq_tol(nth_derivative(ag_exp, 0.3, 3), exp(0.3), 1e-13);
     ck_assert_double_eq_tol(nth_derivative(tu_pow_c, 0.9, 3), 6.0, 1e-13);
     ck_assert_double_eq_tol(nth_derivative(ag_log, 1.3, 3), 2 / pow(1.3, 3), 1e-13);
+    /* erf to any order: its third derivative at 0 is -4/sqrt(pi), its fourth
+     * (2/sqrt(pi)) (12x - 8x^3) e^(-x^2), at 0.5 */
+    ck_assert_double_eq_tol(nth_derivative(ag_erf, 0, 3), -2 * M_2_SQRTPI, 1e-13);
+    ck_assert_double_eq_tol(nth_derivative(ag_erf, 0.5, 4), M_2_SQRTPI * (6 - 1) * exp(-0.25), 1e-12);
 }
 END_TEST
 

@@ -15,6 +15,11 @@ static ag_tensor *safe_log(ag_tape *t, ag_tensor *a) {
                               ag__vjp_const_map(t, a, pos_or_one, 0)));
 }
 
+/* a^2 + b^2 as graph ops (atan2's derivative). */
+static ag_tensor *norm2(ag_tape *t, ag_tensor *a, ag_tensor *b) {
+    return ag_add(t, ag_square(t, a), ag_square(t, b));
+}
+
 #define AG_BINARY_OP AG_DEFINE_BINARY
 #define AG_UNARY_OP AG_DEFINE_UNARY
 #include "elementwise_rules.h"
@@ -75,6 +80,7 @@ ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_div(t, a,
 ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_pow(t, a, b); }
 ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_maximum(t, a, b); }
 ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return rec_minimum(t, a, b); }
+ag_tensor *ag_atan2(ag_tape *t, ag_tensor *y, ag_tensor *x) { return rec_atan2(t, y, x); }
 
 ag_tensor *ag_add_c(ag_tape *t, ag_tensor *x, double c) { return rec_add_c(t, x, c); }
 ag_tensor *ag_rsub_c(ag_tape *t, double c, ag_tensor *x) { return rec_rsub_c(t, x, c); }

@@ -34,6 +34,11 @@ AG_BINARY_OP(    MINIMUM, minimum,  a <= b ? a : b, a < b ? 1.0 : (a == b ? 0.5 
                  b < a ? 1.0 : (a == b ? 0.5 : 0.0),
                  "d min(a,b)/da = [a<b], d min(a,b)/db = [b<a] (1/2 at a tie)",
                  ag_mul(t, G, tie_mask(t, n, 0)), ag_mul(t, G, tie_mask(t, n, 1)))
+/* atan2(a, b), the angle of the point (b, a): d/da = b/(a^2+b^2), d/db =
+ * -a/(a^2+b^2); both NaN at the origin (0/0), as PyTorch. */
+AG_BINARY_OP(    ATAN2,   atan2,    atan2(a, b),   b / (a * a + b * b),          -a / (a * a + b * b),
+                 "d atan2(a,b)/da = b/(a^2+b^2), d atan2(a,b)/db = -a/(a^2+b^2)",
+                 ag_div(t, ag_mul(t, G, B), norm2(t, A, B)), ag_neg(t, ag_div(t, ag_mul(t, G, A), norm2(t, A, B))))
 
 /*              op      name     y = F(x; c)   dy/dx */
 AG_UNARY_OP(    ADD_C,  add_c,   x + c,        1.0,                       "d(x+c)/dx = 1",

@@ -48,6 +48,7 @@ ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope) { return rec_le
 ag_tensor *ag_gelu(ag_tape *t, ag_tensor *x) { return rec_gelu(t, x, 0); }
 ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x) { return rec_softplus(t, x, 0); }
 ag_tensor *ag_square(ag_tape *t, ag_tensor *x) { return rec_square(t, x, 0); }
+ag_tensor *ag_erf(ag_tape *t, ag_tensor *x) { return rec_erf(t, x, 0); }
 
 ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, double lo, double hi) {
     if (!ag__record_check_inputs(t, "clamp", 1, &x)) return NULL;

@@ -59,6 +59,11 @@ AG_UNARY_OP(    SOFTPLUS,   softplus,   softplus(x),             sigmoid(x),    
                 ag_mul(t, G, ag_sigmoid(t, X)))
 AG_UNARY_OP(    SQUARE,     square,     x * x,                   2.0 * x,         "d x^2/dx = 2x",
                 ag_mul(t, G, ag_mul_c(t, X, 2.0)))
+/* erf's derivative 2/sqrt(pi) e^(-x^2), as graph ops too, so erf
+ * differentiates to any order. */
+AG_UNARY_OP(    ERF,        erf,        erf(x),                  M_2_SQRTPI * exp(-x * x),
+                "d erf(x)/dx = 2 exp(-x^2)/sqrt(pi)",
+                ag_mul(t, G, ag_mul_c(t, ag_exp(t, ag_neg(t, ag_square(t, X))), M_2_SQRTPI)))
 /* clamp: the gradient passes on [lo, hi], bounds included, as PyTorch. */
 AG_UNARY_OP(    CLAMP,      clamp,      x < n->ext->dattr[0] ? n->ext->dattr[0] : (x > n->ext->dattr[1] ? n->ext->dattr[1] : x),
                 (x >= n->ext->dattr[0] && x <= n->ext->dattr[1]) ? 1.0 : 0.0,

@@ -57,6 +57,10 @@ static const tu_op_row rows[] = {
     {AG_OP_POW, .call.binary = ag_pow, .lo = 0.5, .hi = 2, .lo1 = -2, .hi1 = 2, PAIRS, .lo2 = 0.5, .hi2 = 2},
     {AG_OP_MAXIMUM, .call.binary = ag_maximum, .lo = -2, .hi = 2, PAIRS, .call2.binary = max_a},
     {AG_OP_MINIMUM, .call.binary = ag_minimum, .lo = -2, .hi = 2, PAIRS, .call2.binary = min_b},
+    /* atan2 off the origin, in all four quadrants for the second operand's
+     * two signs (its branch cut, a = 0 with b < 0, is away from the points) */
+    {AG_OP_ATAN2, .call.binary = ag_atan2, .lo = -2, .hi = 2, .lo1 = 0.5, .hi1 = 2, PAIRS},
+    {AG_OP_ATAN2, "atan2(+a, -b)", .call.binary = ag_atan2, .lo = 0.5, .hi = 2, .lo1 = -2, .hi1 = -0.5, PAIRS},
     {AG_OP_ADD_C, .call.unary = tu_add_c, .lo = -2, .hi = 2, .points = U, .x3 = 0.5, .call2.unary = add_c_sq},
     {AG_OP_RSUB_C, .call.unary = tu_rsub_c, .lo = -2, .hi = 2, .points = U, .x3 = 0.5,
      .call2.unary = rsub_c_sq},

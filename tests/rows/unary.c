@@ -53,6 +53,7 @@ static const tu_op_row rows[] = {
     {AG_OP_SOFTPLUS, .call.unary = ag_softplus, .lo = -4, .hi = 4, .points = P, .ref = ref_softplus,
      .x3 = 0.9, .lo2 = -3, .hi2 = 3},
     {AG_OP_SQUARE, .call.unary = ag_square, .lo = -2, .hi = 2, .points = P, .ref = ref_square, .x3 = 1.1},
+    {AG_OP_ERF, .call.unary = ag_erf, .lo = -2, .hi = 2, .points = P, .ref = erf, .x3 = 0.4},
     {AG_OP_CLAMP, .call.unary = tu_clamp, .lo = -0.45, .hi = 0.45, .points = P, .x3 = 0.2,
      .call2.unary = clamp_sq},
 };

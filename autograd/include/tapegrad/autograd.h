@@ -249,6 +249,10 @@ ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, ag_tensor *b);     /* a^b, see kinks above */
 ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b); /* ties split the gradient */
 ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b);
+/* atan2(y, x): the angle of the point (x, y) in (-pi, pi], like C's atan2.
+ * d/dy = x/(x²+y²), d/dx = -y/(x²+y²); both NaN at the origin (0/0, as
+ * PyTorch). */
+ag_tensor *ag_atan2(ag_tape *t, ag_tensor *y, ag_tensor *x);
 
 /* Scalar-constant forms: x + c, c - x, x * c, c / x, x^c, c^x. */
 ag_tensor *ag_add_c(ag_tape *t, ag_tensor *x, double c);
@@ -274,6 +278,7 @@ ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope); /* x<0: slope�
 ag_tensor *ag_gelu(ag_tape *t, ag_tensor *x);    /* exact: x·Φ(x), Φ the normal CDF */
 ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x); /* log(1+e^x), stable */
 ag_tensor *ag_square(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_erf(ag_tape *t, ag_tensor *x);      /* d = 2/sqrt(pi)·e^(-x²), to any order */
 ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, double lo, double hi); /* d = 1 on [lo,hi] */
 
 /* where(mask, a, b): a where mask != 0, else b; all three broadcast. The
