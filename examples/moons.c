@@ -155,16 +155,16 @@ static bool write_loss(const char *path, int steps, const double *step_loss, int
     return svg_close(&s);
 }
 
+/* Options come in pairs, --name value. */
 static bool parse(int argc, char **argv, options *o) {
-    for (int a = 1; a < argc; a++) {
-        const char *v = a + 1 < argc ? argv[a + 1] : NULL;
-        if (!v) return false;
+    if (argc % 2 == 0) return false; /* a name without its value */
+    for (int a = 1; a + 1 < argc; a += 2) {
+        const char *v = argv[a + 1];
         if (strcmp(argv[a], "--out") == 0) o->out = v;
         else if (strcmp(argv[a], "--epochs") == 0) o->epochs = atoi(v);
         else if (strcmp(argv[a], "--samples") == 0) o->samples = atoll(v);
         else if (strcmp(argv[a], "--seed") == 0) o->seed = strtoull(v, NULL, 10);
         else return false;
-        a++;
     }
     return o->epochs >= 1 && o->samples >= 10;
 }
