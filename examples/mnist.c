@@ -139,7 +139,7 @@ int main(int argc, char **argv) {
     printf("mnist: %lld training and %lld held-out images from %s (read in %.2f s); "
            "MLP %d-%d-%d (relu), %lld parameters, %s; Adam lr %g, batch %d, %d epochs\n",
            (long long)nn_dataset_len(train), (long long)nn_dataset_len(test), o.data, t_load, PIXELS,
-           HIDDEN, CLASSES, (long long)nn_params_numel(ps), o.dtype == AG_F32 ? "f32" : "f64", LR,
+           HIDDEN, CLASSES, (long long)nn_params_numel(ps), ag_dtype_name(o.dtype), LR,
            BATCH, o.epochs);
 
     double acc = 0, t_train = 0, t_eval = 0;

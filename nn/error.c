@@ -1,19 +1,21 @@
-/* nn's per-thread error message and status names. */
+/* nn's errors and status names. The message of a failed call is the
+ * thread's last error, the one ag_last_error() returns too. */
 #include "nn_internal.h"
 
 #include <stdarg.h>
-
-static _Thread_local char last_error[512];
+#include <stdio.h>
 
 nn_status nn__fail(nn_status s, const char *fmt, ...) {
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    ag_set_last_error(msg);
     return s;
 }
 
-const char *nn_last_error(void) { return last_error[0] ? last_error : NULL; }
+const char *nn_last_error(void) { return ag_last_error(); }
 
 const char *nn_status_str(nn_status s) {
     switch (s) {

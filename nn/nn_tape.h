@@ -6,10 +6,9 @@
 
 #include "nn_internal.h"
 
-/* Sets the tape's sticky error to "op: message" (if none is set yet; a NULL
- * tape sets nn_last_error() instead) and returns NULL. autograd.h has no
- * public way to set a tape error, so this is the one place in nn/ that
- * reaches into the engine's internals (tape_error.c). */
+/* Sets the tape's sticky error to "op: message" through ag_tape_fail (if
+ * none is set yet; a NULL tape sets nn_last_error() instead) and returns
+ * NULL, with printf formatting (tape_error.c). */
 ag_tensor *nn__tape_fail(ag_tape *t, ag_status code, const char *op, const char *fmt, ...)
     NN__PRINTF(4, 5);
 

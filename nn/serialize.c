@@ -18,17 +18,6 @@ static const unsigned char MAGIC[8] = {'T', 'G', 'P', 'A', 'R', 'A', 'M', 'S'};
 
 static size_t elsize(int dtype) { return dtype == AG_F32 ? 4 : 8; }
 
-/* "[3, 4]" into buf. */
-static const char *fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
-    size_t n = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-    return buf;
-}
-
-static const char *dtype_name(int dtype) { return dtype == AG_F32 ? "f32" : "f64"; }
-
 /* ------------------------------------------------------------------ save */
 
 typedef struct out {
@@ -265,14 +254,14 @@ static nn_status match(loader *L, nn_params *ps, const nn_load_opts *o, bool *se
         ag_tensor *p = r->p;
         if ((int)ag_dtype_of(p) != r->dtype)
             return nn__fail(NN_ERR_MISMATCH, "load: '%s': '%s' is %s in the file but %s in the store",
-                            L->path, nm, dtype_name(r->dtype), dtype_name(ag_dtype_of(p)));
+                            L->path, nm, ag_dtype_name((ag_dtype)r->dtype), ag_dtype_name(ag_dtype_of(p)));
         bool same = ag_ndim(p) == r->ndim;
         for (int d = 0; same && d < r->ndim; d++) same = ag_shape(p)[d] == r->shape[d];
         if (!same) {
             char a[128], b[128];
             return nn__fail(NN_ERR_MISMATCH, "load: '%s': '%s' has shape %s in the file but %s in the store",
-                            L->path, nm, fmt_shape(a, sizeof a, r->ndim, r->shape),
-                            fmt_shape(b, sizeof b, ag_ndim(p), ag_shape(p)));
+                            L->path, nm, ag_format_shape(a, sizeof a, r->ndim, r->shape),
+                            ag_format_shape(b, sizeof b, ag_ndim(p), ag_shape(p)));
         }
     }
     for (size_t i = 0; i < nn_params_count(ps); i++)

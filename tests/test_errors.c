@@ -120,6 +120,20 @@ START_TEST(memory_cap_mid_graph) {
 }
 END_TEST
 
+/* The spellings every message uses, public for nn/ and tools/. */
+START_TEST(dtype_and_shape_spelling) {
+    ck_assert_str_eq(ag_dtype_name(AG_F32), "f32");
+    ck_assert_str_eq(ag_dtype_name(AG_F64), "f64");
+    ck_assert_str_eq(ag_dtype_name((ag_dtype)9), "unknown");
+    char b[16];
+    ck_assert_str_eq(ag_format_shape(b, sizeof b, 3, (const int64_t[]){3, 4, 5}), "[3, 4, 5]");
+    ck_assert_str_eq(ag_format_shape(b, sizeof b, 0, NULL), "[]");
+    ck_assert_str_eq(ag_format_shape(b, 6, 3, (const int64_t[]){300, 4, 5}), "[300,"); /* truncated, terminated */
+    ag_set_last_error("from a library on top");
+    ck_assert_str_eq(ag_last_error(), "from a library on top");
+}
+END_TEST
+
 START_TEST(param_errors) {
     ck_assert_ptr_null(ag_param_new((ag_dtype)0, AG_SHAPE(2), NULL));
     ck_assert_ptr_nonnull(strstr(ag_last_error(), "dtype"));
@@ -240,6 +254,7 @@ int main(void) {
     tcase_add_test(tc, bad_axes);
     tcase_add_test(tc, memory_cap_mid_graph);
     tcase_add_test(tc, param_errors);
+    tcase_add_test(tc, dtype_and_shape_spelling);
     tcase_add_test(tc, null_arguments_beyond_operands);
     tcase_add_test(tc, memory_cap_every_family);
     tcase_add_test(tc, names_in_error_messages);

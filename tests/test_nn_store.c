@@ -101,6 +101,7 @@ START_TEST(store_basics) {
     ck_assert_int_eq(nn_params_add(ps, "w2", w), NN_ERR_EXISTS); /* same tensor twice */
     ck_assert_ptr_null(nn_params_create(ps, "b", AG_F64, AG_SHAPE(1), NULL));
     ck_assert_ptr_nonnull(strstr(nn_last_error(), "already registered"));
+    ck_assert_ptr_eq(ag_last_error(), nn_last_error()); /* one message per thread */
     ck_assert_int_eq(nn_params_add(ps, "", dup), NN_ERR_ARG);
     char longname[NN_NAME_MAX + 2];
     memset(longname, 'a', sizeof longname - 1);

@@ -78,6 +78,12 @@ bool fd_gradient(evaluator *ev, const double *x, double *fd);
 /* Central differences of the gradient: fd[i*n + j] = d(df/dx_i)/dx_j. */
 bool fd_hessian(evaluator *ev, const double *x, double *fd);
 
+/* The Hessian of y over its n scalar inputs through the recorded backward:
+ * g = dy/dx as nodes (create_graph), then one numeric reverse pass per row,
+ * h[i*n + j] = d(dy/dx_i)/dx_j (h may be NULL: only run it). False on a tape
+ * error or out of memory. */
+bool autodiff_hessian(ag_tape *t, ag_tensor *y, int n, ag_tensor **in, double *h);
+
 /* Compares analytic a with numeric b (count entries), updating s; ok[i]
  * (may be NULL) says whether entry i is within tolerance. */
 void compare(const double *a, const double *b, int count, check_stats *s, bool *ok);

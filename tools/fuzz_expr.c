@@ -6,8 +6,7 @@
  * Input: the program's bytes up to the first NUL byte; after it, the input
  * values as raw 8-byte doubles (any bits: NaN and infinities included).
  * Missing values get fixed defaults. */
-#include <tapegrad/autograd.h>
-#include <tapegrad/expr.h>
+#include "cli.h" /* autodiff_hessian */
 
 #include <tapegrad/trace.h>
 
@@ -20,16 +19,6 @@ static FILE *sink(void) {
     static FILE *f;
     if (!f) f = fopen("/dev/null", "w");
     return f;
-}
-
-static void second_order(ag_tape *t, ag_tensor *y, int n, ag_tensor **in) {
-    ag_tensor **g = calloc((size_t)n * 2 + 2, sizeof *g);
-    if (!g) return;
-    ag_tensor **row = g + n + 1;
-    if (ag_grad_ex(t, y, n, in, g, &(ag_backward_opts){.create_graph = true}) == AG_OK)
-        for (int i = 0; i < n; i++)
-            if (ag_grad(t, g[i], NULL, n, in, row) != AG_OK) break;
-    free(g);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -69,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (y) {
         ag_tensor **g = in + n + 1;
         ag_grad(t, y, NULL, n, in, g);
-        if (ag_expr_num_nodes(e) <= 200 && n <= 4) second_order(t, y, n, in);
+        if (ag_expr_num_nodes(e) <= 200 && n <= 4) autodiff_hessian(t, y, n, in, NULL);
         if (ag_expr_num_nodes(e) <= 200) {
             ag_tape_clear_error(t);
             ag_trace(sink(), t, y, NULL);

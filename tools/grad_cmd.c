@@ -22,20 +22,12 @@ typedef struct grad_run {
     expect_result *expects;
 } grad_run;
 
-/* The Hessian through the recorded backward: g = dy/dx as nodes
- * (create_graph), then one numeric reverse pass per row. */
+/* The Hessian, printing why it failed. */
 static bool hessian(ag_tape *t, ag_tensor *y, int n, ag_tensor **in, double *h) {
-    ag_tensor **g = malloc(((size_t)n + 1) * 2 * sizeof *g);
-    if (!g) return false;
-    ag_tensor **row = g + n + 1;
-    bool ok = ag_grad_ex(t, y, n, in, g, &(ag_backward_opts){.create_graph = true}) == AG_OK;
-    for (int i = 0; ok && i < n; i++) {
-        ok = ag_grad(t, g[i], NULL, n, in, row) == AG_OK;
-        for (int j = 0; ok && j < n; j++) h[i * n + j] = ag_item(row[j]);
-    }
-    if (!ok) fprintf(stderr, "tapegrad grad: second order failed: %s\n", ag_tape_error(t));
-    free(g);
-    return ok;
+    if (autodiff_hessian(t, y, n, in, h)) return true;
+    fprintf(stderr, "tapegrad grad: second order failed: %s\n",
+            ag_tape_error(t) ? ag_tape_error(t) : "out of memory");
+    return false;
 }
 
 /* ---------------------------------------------------------------- text */

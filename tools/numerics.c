@@ -1,5 +1,6 @@
 /* The numbers behind the checks: repeated evaluation of a program on a
- * scratch tape, its gradient, and central finite differences of both. */
+ * scratch tape, its gradient, central finite differences of both, and the
+ * Hessian through the recorded backward (the fuzz target runs it too). */
 #include "cli.h"
 
 #include <float.h>
@@ -121,5 +122,18 @@ bool eval_constant(const char *formula, const char *what, double *out) {
     if (ok) *out = eval_value(&ev, NULL, &ok);
     ag_tape_free(t);
     ag_expr_free(e);
+    return ok;
+}
+
+bool autodiff_hessian(ag_tape *t, ag_tensor *y, int n, ag_tensor **in, double *h) {
+    ag_tensor **g = malloc(((size_t)n + 1) * 2 * sizeof *g);
+    if (!g) return false;
+    ag_tensor **row = g + n + 1;
+    bool ok = ag_grad_ex(t, y, n, in, g, &(ag_backward_opts){.create_graph = true}) == AG_OK;
+    for (int i = 0; ok && i < n; i++) {
+        ok = ag_grad(t, g[i], NULL, n, in, row) == AG_OK;
+        for (int j = 0; ok && h && j < n; j++) h[i * n + j] = ag_item(row[j]);
+    }
+    free(g);
     return ok;
 }

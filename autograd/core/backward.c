@@ -88,7 +88,7 @@ ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_te
     char a[64], b[64];
     if (!seed && need_seed_if_not_scalar && ag__numel(y) != 1) {
         ag__error_fail(t, AG_ERR_SHAPE, op, "output has shape %s: give a seed gradient of that shape, "
-                 "or reduce it to a scalar", ag__error_fmt_shape(a, sizeof a, y->ndim, ag__shape(y)));
+                 "or reduce it to a scalar", ag_format_shape(a, sizeof a, y->ndim, ag__shape(y)));
         return AG_ERR_SHAPE;
     }
     if (seed) {
@@ -96,9 +96,9 @@ ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_te
         for (int i = 0; same && i < y->ndim; i++) same = seed->ext->shape[i] == y->ext->shape[i];
         if (!same) {
             ag__error_fail(t, AG_ERR_SHAPE, op, "seed %s%s does not match output %s%s",
-                     seed->dtype == AG_F32 ? "f32" : "f64",
-                     ag__error_fmt_shape(a, sizeof a, seed->ndim, ag__shape(seed)),
-                     y->dtype == AG_F32 ? "f32" : "f64", ag__error_fmt_shape(b, sizeof b, y->ndim, ag__shape(y)));
+                     ag_dtype_name((ag_dtype)seed->dtype),
+                     ag_format_shape(a, sizeof a, seed->ndim, ag__shape(seed)),
+                     ag_dtype_name((ag_dtype)y->dtype), ag_format_shape(b, sizeof b, y->ndim, ag__shape(y)));
             return AG_ERR_SHAPE;
         }
     }

@@ -36,6 +36,8 @@ void ag__error_set_last(const char *fmt, ...) {
     va_end(ap);
 }
 
+void ag_set_last_error(const char *message) { snprintf(last_error, sizeof last_error, "%s", message ? message : ""); }
+
 const char *ag_last_error(void) { return last_error[0] ? last_error : NULL; }
 
 const char *ag_status_str(ag_status s) {
@@ -75,14 +77,19 @@ void ag__error_assert_fail(const char *file, int line, const char *expr) {
 }
 
 char *ag__error_fmt_operand(char *buf, size_t size, const ag_tensor *x) {
-    ag__error_fmt_shape(buf, size, x->ndim, ag__shape(x));
+    ag_format_shape(buf, size, x->ndim, ag__shape(x));
     const char *name = x->ext ? x->ext->name : NULL;
     size_t len = strlen(buf);
     if (name && len < size) snprintf(buf + len, size - len, " '%s'", name);
     return buf;
 }
 
-char *ag__error_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
+const char *ag_dtype_name(ag_dtype dtype) {
+    return dtype == AG_F32 ? "f32" : dtype == AG_F64 ? "f64" : "unknown";
+}
+
+char *ag_format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
+    if (!buf || !size) return buf;
     size_t off = 0;
     int w = snprintf(buf, size, "[");
     off = w > 0 ? (size_t)w : 0;

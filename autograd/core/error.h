@@ -30,9 +30,6 @@ void ag__error_set_last(const char *fmt, ...)
 #endif
     ;
 
-/* Formats a shape as "[3, 4]" into buf. */
-char *ag__error_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
-
 /* Formats an operand for an error message: its shape and, when it has one,
  * its name: "[3, 4] 'w1'". */
 char *ag__error_fmt_operand(char *buf, size_t size, const ag_tensor *x);

@@ -13,8 +13,8 @@ static bool same_layout(ag_tape *t, const char *op, const char *what, const ag_t
     if (!same) {
         char sa[96], sb[96];
         ag__error_fail(t, AG_ERR_SHAPE, op, "%s %s%s does not match %s%s", what,
-                 a->dtype == AG_F32 ? "f32" : "f64", ag__error_fmt_operand(sa, sizeof sa, a),
-                 b->dtype == AG_F32 ? "f32" : "f64", ag__error_fmt_operand(sb, sizeof sb, b));
+                 ag_dtype_name((ag_dtype)a->dtype), ag__error_fmt_operand(sa, sizeof sa, a),
+                 ag_dtype_name((ag_dtype)b->dtype), ag__error_fmt_operand(sb, sizeof sb, b));
     }
     return same;
 }

@@ -44,9 +44,9 @@ bool ag__record_check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const
         if (xs[i]->dtype != xs[0]->dtype) {
             char a[128], b[128];
             ag__error_fail(t, AG_ERR_DTYPE, op, "operands have dtypes %s%s and %s%s",
-                     xs[0]->dtype == AG_F32 ? "f32" : "f64",
+                     ag_dtype_name((ag_dtype)xs[0]->dtype),
                      ag__error_fmt_operand(a, sizeof a, xs[0]),
-                     xs[i]->dtype == AG_F32 ? "f32" : "f64",
+                     ag_dtype_name((ag_dtype)xs[i]->dtype),
                      ag__error_fmt_operand(b, sizeof b, xs[i]));
             return false;
         }

@@ -13,7 +13,7 @@ int ag__shape_check_axis(ag_tape *t, const char *op, const ag_tensor *x, int axi
     if (a < 0) {
         char sx[96];
         ag__error_fail(t, AG_ERR_AXIS, op, "axis %d is out of range for shape %s", axis,
-                       ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
+                       ag_format_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
     }
     return a;
 }

@@ -234,7 +234,7 @@ char *ag_shape_str(const ag_tensor *x, char *buf, size_t size) {
         snprintf(buf, size, "(null)");
         return buf;
     }
-    return ag__error_fmt_shape(buf, size, x->ndim, ag__shape(x));
+    return ag_format_shape(buf, size, x->ndim, ag__shape(x));
 }
 
 ag_tensor *ag_set_name(ag_tape *t, ag_tensor *x, const char *name) {

@@ -134,7 +134,7 @@ static int64_t *tape_indices(ag_tape *t, const char *op, const ag_tensor *x, int
             ag__error_fail(t, AG_ERR_AXIS, op,
                            "index[%lld] = %lld is out of range for axis %d of size %lld (input %s)",
                            (long long)i, (long long)index[i], axis, (long long)len,
-                           ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
+                           ag_format_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
             return NULL;
         }
     }
@@ -154,7 +154,7 @@ static int pick_shape(ag_tape *t, const char *op, ag_tensor *x, int axis, int64_
     if (count < 0) {
         char sx[96];
         ag__error_fail(t, AG_ERR_SHAPE, op, "%s = %lld is negative (input %s)", what, (long long)count,
-                       ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
+                       ag_format_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
         return -1;
     }
     memcpy(shape, x->ext->shape, sizeof x->ext->shape);
@@ -172,7 +172,7 @@ ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int axis, int64_t k, const int64_
         if (shape[d] && count > INT64_MAX / shape[d]) {
             char sx[96];
             return ag__error_fail(t, AG_ERR_SHAPE, "gather", "k = %lld is too large for %s", (long long)k,
-                                  ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
+                                  ag_format_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
         }
         count *= shape[d];
     }

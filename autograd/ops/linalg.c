@@ -223,7 +223,7 @@ static ag_tensor *permute(ag_tape *t, const char *op, ag_tensor *x, const int *p
             off += (size_t)w;
         }
         return ag__error_fail(t, AG_ERR_AXIS, op, "perm (%s) is not a permutation of the %d axes of shape %s",
-                        sp, nd, ag__error_fmt_shape(sx, sizeof sx, nd, ag__shape(x)));
+                        sp, nd, ag_format_shape(sx, sizeof sx, nd, ag__shape(x)));
     }
     int64_t shape[AG_MAX_DIMS] = {0};
     for (int i = 0; i < nd; i++) shape[i] = x->ext->shape[perm[i]];
@@ -245,7 +245,7 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x) {
     if (x->ndim < 2) {
         char sx[96];
         return ag__error_fail(t, AG_ERR_SHAPE, "transpose", "shape %s has fewer than 2 axes to swap",
-                        ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
+                        ag_format_shape(sx, sizeof sx, x->ndim, ag__shape(x)));
     }
     int perm[AG_MAX_DIMS];
     for (int i = 0; i < x->ndim; i++) perm[i] = i;

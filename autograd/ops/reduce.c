@@ -262,7 +262,7 @@ static ag_tensor *reduce(ag_tape *t, ag_op op, ag_tensor *x, int axis, bool keep
         char sx[96];
         return ag__error_fail(t, AG_ERR_SHAPE, name, "needs at least %lld element%s along the axis, "
                         "shape %s has %lld", (long long)min_len, min_len == 1 ? "" : "s",
-                        ag__error_fmt_shape(sx, sizeof sx, x->ndim, ag__shape(x)), (long long)len);
+                        ag_format_shape(sx, sizeof sx, x->ndim, ag__shape(x)), (long long)len);
     }
     int64_t shape[AG_MAX_DIMS];
     int nd = 0;

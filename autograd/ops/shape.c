@@ -10,7 +10,7 @@
  * holds the (normalised) axis. */
 #include "kernels.h"
 
-#define SHAPE_OF(buf, x) ag__error_fmt_shape((buf), sizeof(buf), (x)->ndim, ag__shape(x))
+#define SHAPE_OF(buf, x) ag_format_shape((buf), sizeof(buf), (x)->ndim, ag__shape(x))
 
 /* Checks a requested (ndim, shape): NULL, too many dimensions. */
 static bool check_shape_arg(ag_tape *t, const char *op, int ndim, const int64_t *shape) {
@@ -64,7 +64,7 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape) 
         }
         if (shape[i] < 0 || (shape[i] && known > INT64_MAX / shape[i]))
             return ag__error_fail(t, AG_ERR_SHAPE, "reshape", "cannot reshape %s into %s: %s",
-                            SHAPE_OF(sx, x), ag__error_fmt_shape(ss, sizeof ss, ndim, shape),
+                            SHAPE_OF(sx, x), ag_format_shape(ss, sizeof ss, ndim, shape),
                             shape[i] == -1 ? "more than one -1" : "bad dimension");
         known *= shape[i];
     }
@@ -74,7 +74,7 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape) 
             return ag__error_fail(t, AG_ERR_SHAPE, "reshape",
                             "cannot reshape %s (%lld elements) into %s: no size fits the -1",
                             SHAPE_OF(sx, x), (long long)numel,
-                            ag__error_fmt_shape(ss, sizeof ss, ndim, shape));
+                            ag_format_shape(ss, sizeof ss, ndim, shape));
         out[infer] = numel / known;
         known = numel;
     }
@@ -82,7 +82,7 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape) 
         return ag__error_fail(t, AG_ERR_SHAPE, "reshape",
                         "cannot reshape %s (%lld elements) into %s (%lld elements)",
                         SHAPE_OF(sx, x), (long long)numel,
-                        ag__error_fmt_shape(ss, sizeof ss, ndim, shape), (long long)known);
+                        ag_format_shape(ss, sizeof ss, ndim, shape), (long long)known);
     return ag__record(t, AG_OP_RESHAPE, (ag_dtype)x->dtype, ndim, out, x, NULL, (ag_attr){.i = 0});
 }
 
@@ -145,7 +145,7 @@ ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int64_t *sh
     }
     if (!ok)
         return ag__error_fail(t, AG_ERR_SHAPE, "broadcast_to", "cannot broadcast %s to %s",
-                        SHAPE_OF(sx, x), ag__error_fmt_shape(ss, sizeof ss, ndim, shape));
+                        SHAPE_OF(sx, x), ag_format_shape(ss, sizeof ss, ndim, shape));
     return ag__record(t, AG_OP_BROADCAST_TO, (ag_dtype)x->dtype, ndim, shape, x, NULL,
                       (ag_attr){.i = 0});
 }

@@ -347,7 +347,7 @@ static void op_step(tw *w, ag_sweep *s, ag_tr_node *e, bool seed, int step) {
     if (n->ndim) {
         char shp[64];
         size_t off = strlen(line);
-        sfmt(line + off, sizeof line - off, "   %s", ag__error_fmt_shape(shp, sizeof shp, n->ndim, ag__shape(n)));
+        sfmt(line + off, sizeof line - off, "   %s", ag_format_shape(shp, sizeof shp, n->ndim, ag__shape(n)));
     }
     wline(w, "", line);
     sum_lines(w, "  upstream   ", e, seed);

@@ -43,7 +43,7 @@ char *ag__tr_values(char *buf, size_t size, int dtype, int ndim, const int64_t *
         put(buf, size, &off, ag__tr_num(num, sizeof num, ag__ld(data, dtype, 0), f));
         return buf;
     }
-    put(buf, size, &off, ag__error_fmt_shape(num, sizeof num, ndim, shape));
+    put(buf, size, &off, ag_format_shape(num, sizeof num, ndim, shape));
     put(buf, size, &off, " {");
     int64_t shown = numel < f->max_elems ? numel : f->max_elems;
     for (int64_t i = 0; i < shown; i++) {

@@ -122,9 +122,14 @@ void ag_no_grad_begin(ag_tape *t);
 void ag_no_grad_end(ag_tape *t);
 bool ag_grad_enabled(const ag_tape *t);
 
-/* The error of the last tape-less call (parameter functions), or NULL. It is
- * per thread. */
+/* The error of the last failed tape-less call in this thread (parameter
+ * functions here, and nn's functions: nn_last_error() is the same message),
+ * or NULL. */
 const char *ag_last_error(void);
+
+/* Sets this thread's last error to message, for libraries built on
+ * tapegrad (nn/ reports through it), as ag_tape_fail does for a tape. */
+void ag_set_last_error(const char *message);
 
 /* -------------------------------------------------------------- tensors */
 
@@ -211,6 +216,14 @@ const char *ag_name(const ag_tensor *x); /* NULL when unnamed */
 
 /* Writes "[3, 4]" (or "[]" for a scalar) into buf; returns buf. */
 char *ag_shape_str(const ag_tensor *x, char *buf, size_t size);
+
+/* The same for a shape given as (ndim, shape), e.g. one read from a file
+ * before any tensor exists: every error message spells shapes this way. */
+char *ag_format_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+
+/* "f32" or "f64" ("unknown" for anything else), as error messages write
+ * dtypes. */
+const char *ag_dtype_name(ag_dtype dtype);
 
 /* A constant with x's values, cut from the graph: no gradient flows through
  * it. Scalars are copied; tensors share x's values. */

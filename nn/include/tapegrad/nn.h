@@ -5,7 +5,8 @@
  * Errors: functions return NULL or an nn_status; they never exit or abort on
  * bad input. The message of the last failed call (naming the file, line,
  * column, tensor or shape involved) is kept per thread and returned by
- * nn_last_error(). A successful call does not clear it.
+ * nn_last_error() (the thread's last error, which ag_last_error() returns
+ * too). A successful call does not clear it.
  */
 #ifndef TAPEGRAD_NN_H
 #define TAPEGRAD_NN_H
@@ -38,8 +39,8 @@ typedef enum nn_status {
 /* Name of a status code, e.g. "file format error". */
 const char *nn_status_str(nn_status s);
 
-/* The message of the last failed nn_ call in this thread, or NULL if none
- * has failed yet. */
+/* The message of the last failed nn_ (or tape-less ag_) call in this
+ * thread, or NULL if none has failed yet. */
 const char *nn_last_error(void);
 
 /* ------------------------------------------------------- parameter store */
