@@ -36,7 +36,7 @@ ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional) {
 
 bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
     bool fresh;
-    void *gy = ag__grad_dst(s, y, &fresh);
+    void *gy = ag__sweep_dst(s, y, &fresh);
     if (!gy) return false;
     for (int64_t i = 0, n = ag__numel(y); i < n; i++) {
         double v = (seed ? ag__ld(ag__val(seed), seed->dtype, i) : 1.0);

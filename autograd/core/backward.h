@@ -34,16 +34,16 @@ ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_te
 
 /* Whether input `in` takes a gradient in sweep s: it requires one, and in a
  * functional sweep (ag_grad) a leaf only when it was asked for. */
-static inline bool ag__grad_wanted(const ag_sweep *s, const ag_tensor *in) {
+static inline bool ag__sweep_wants(const ag_sweep *s, const ag_tensor *in) {
     if (!(in->flags & AG_F_REQUIRES_GRAD)) return false;
     return !((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED));
 }
 
-/* Like ag__grad_acc but without zeroing: *fresh says whether the buffer
+/* Like ag__sweep_acc but without zeroing: *fresh says whether the buffer
  * holds garbage (so the kernel must overwrite, e.g. beta = 0 in a GEMM)
  * rather than a gradient to add to. Inline: the sweep calls it per input. */
-static inline void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh) {
-    if (!ag__grad_wanted(s, in)) return NULL;
+static inline void *ag__sweep_dst(ag_sweep *s, ag_tensor *in, bool *fresh) {
+    if (!ag__sweep_wants(s, in)) return NULL;
     if (in->epoch == s->epoch) {
         *fresh = false;
     } else {
@@ -58,18 +58,18 @@ static inline void *ag__grad_dst(ag_sweep *s, ag_tensor *in, bool *fresh) {
  * none. The first write of a sweep zeroes an intermediate's buffer (so
  * nothing leaks between backward calls); leaves accumulate. The caller adds
  * into the returned buffer. */
-static inline void *ag__grad_acc(ag_sweep *s, ag_tensor *in) {
+static inline void *ag__sweep_acc(ag_sweep *s, ag_tensor *in) {
     bool fresh;
-    void *g = ag__grad_dst(s, in, &fresh);
+    void *g = ag__sweep_dst(s, in, &fresh);
     if (g && fresh) memset(g, 0, (size_t)ag__numel(in) * ag__elsize(in->dtype));
     return g;
 }
 
-/* ag__grad_acc and `+= v` in one, for a 0-d input of dtype dt that
- * ag__grad_wanted, in doubles: the scalar backward kernels' accumulation.
+/* ag__sweep_acc and `+= v` in one, for a 0-d input of dtype dt that
+ * ag__sweep_wants, in doubles: the scalar backward kernels' accumulation.
  * Same arithmetic as the tensor kernels: a fresh gradient is 0 + v, and an
  * f32 one adds in float. */
-static inline void ag__scalar_acc(const ag_sweep *s, ag_tensor *in, int dt, double v) {
+static inline void ag__sweep_scalar_acc(const ag_sweep *s, ag_tensor *in, int dt, double v) {
     bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
     in->epoch = s->epoch;
     if (dt == AG_F64) {

@@ -84,31 +84,6 @@ static inline bool ag__requires_grad(const ag_tensor *n) {
     return n && (n->flags & AG_F_REQUIRES_GRAD);
 }
 
-/* A 0-d node's value and gradient as doubles, given its dtype dt (callers
- * branch on the dtype once and pass a constant). An f32 scalar lives in the
- * first 4 bytes of its slot. */
-static inline double ag__scalar_get(const ag_tensor *x, int dt) {
-    if (dt == AG_F64) return x->d.s.val;
-    float f;
-    memcpy(&f, &x->d.s.val, sizeof f);
-    return (double)f;
-}
-static inline double ag__scalar_grad(const ag_tensor *x, int dt) {
-    if (dt == AG_F64) return x->d.s.grad;
-    float f;
-    memcpy(&f, &x->d.s.grad, sizeof f);
-    return (double)f;
-}
-static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
-    if (dt == AG_F64) {
-        n->d.s.val = v;
-    } else {
-        float f = (float)v;
-        n->d.s.val = 0.0; /* the other 4 bytes as the generic path's memset */
-        memcpy(&n->d.s.val, &f, sizeof f);
-    }
-}
-
 /* Loads/stores element i of a buffer of the given dtype as a double. */
 static inline double ag__ld(const void *p, int dtype, int64_t i) {
     return dtype == AG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];

@@ -50,7 +50,7 @@ typedef struct ag_sweep ag_sweep;
 /* Forward kernel: computes n's value from its inputs and attributes. */
 typedef void (*ag_forward_fn)(ag_tensor *n);
 /* Backward rule: n's gradient (ag__grad(n)) holds the upstream gradient;
- * add each input's share into ag__grad_acc(s, input). */
+ * add each input's share into ag__sweep_acc(s, input). */
 typedef void (*ag_backward_fn)(ag_sweep *s, ag_tensor *n);
 
 /* Backward rule as recorded graph ops (create_graph): given g, a node of
@@ -75,7 +75,7 @@ typedef struct ag_op_info {
 extern const ag_op_info *const ag__ops[AG_OP_COUNT];
 
 /* The number of inputs of a recorded node. */
-static inline int ag__ninputs(const ag_tensor *n) {
+static inline int ag__op_ninputs(const ag_tensor *n) {
     int a = ag__ops[n->op]->arity;
     if (a >= 0) return a;
     return n->in[1] ? 2 + n->ext->nxin : (n->in[0] ? 1 : 0);

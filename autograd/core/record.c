@@ -8,10 +8,6 @@
 
 #include <stdarg.h>
 
-ag_tensor *ag__tape_loose_node(ag_tape *t);
-void *ag__tape_small(ag_tape *t, size_t bytes);
-bool ag__tape_note_param(ag_tape *t, ag_tensor *p);
-
 /* Zeroes an ext in 64-byte pieces of constant size, which compilers expand
  * as a few vector stores; one memset of the whole ext (over 200 bytes)
  * becomes `rep stos` on x86-64, whose startup cost was half of recording a

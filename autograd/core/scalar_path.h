@@ -1,9 +1,35 @@
-/* The scalar fast path of recording. Not installed. */
+/* Scalars: a 0-d node's inline value and gradient, and the fast path of
+ * recording 0-d nodes. Not installed. */
 #ifndef TAPEGRAD_CORE_SCALAR_PATH_H
 #define TAPEGRAD_CORE_SCALAR_PATH_H
 
 #include "op.h"
 #include "tape.h"
+
+/* A 0-d node's value and gradient as doubles, given its dtype dt (callers
+ * branch on the dtype once and pass a constant). An f32 scalar lives in the
+ * first 4 bytes of its slot. */
+static inline double ag__scalar_get(const ag_tensor *x, int dt) {
+    if (dt == AG_F64) return x->d.s.val;
+    float f;
+    memcpy(&f, &x->d.s.val, sizeof f);
+    return (double)f;
+}
+static inline double ag__scalar_grad(const ag_tensor *x, int dt) {
+    if (dt == AG_F64) return x->d.s.grad;
+    float f;
+    memcpy(&f, &x->d.s.grad, sizeof f);
+    return (double)f;
+}
+static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
+    if (dt == AG_F64) {
+        n->d.s.val = v;
+    } else {
+        float f = (float)v;
+        n->d.s.val = 0.0; /* the other 4 bytes as the generic path's memset */
+        memcpy(&n->d.s.val, &f, sizeof f);
+    }
+}
 
 #ifndef AG_RECORD_PREFETCH
 #define AG_RECORD_PREFETCH 2048 /* bytes ahead of the next node slot */

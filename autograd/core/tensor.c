@@ -10,7 +10,6 @@
 
 #include <stdlib.h>
 
-void *ag__tape_small(ag_tape *t, size_t bytes);
 
 /* ------------------------------------------------------------ creation */
 

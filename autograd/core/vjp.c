@@ -155,7 +155,7 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
         ag_tensor *g = map_get(&s.map, n);
         if (!g) continue;
         const ag_op_info *op = ag__ops[n->op];
-        int nin = ag__ninputs(n);
+        int nin = ag__op_ninputs(n);
         if (!op->vjp) {
             ag__error_fail(t, AG_ERR_STATE, op->name, "this op cannot record its backward (create_graph)");
             return t->err;

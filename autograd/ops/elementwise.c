@@ -128,7 +128,7 @@ static void fwd_where(ag_tensor *n) {
 }
 
 static void bwd_where(ag_sweep *s, ag_tensor *n) {
-    void *ga = ag__grad_acc(s, n->in[1]), *gb = ag__grad_acc(s, ag__input(n, 2));
+    void *ga = ag__sweep_acc(s, n->in[1]), *gb = ag__sweep_acc(s, ag__input(n, 2));
     if (ga || gb) AG_BY_DTYPE(n->dtype, where_walk, n, NULL, ag__grad(n), ga, gb);
 }
 
@@ -158,7 +158,7 @@ ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b) {
                         ag__error_fmt_operand(sb, sizeof sb, b));
     }
     /* The mask never needs a gradient: record it as an input all the same
-     * (traces show it), and let ag__grad_acc skip it if it has none. */
+     * (traces show it), and let ag__sweep_acc skip it if it has none. */
     ag_tensor *n = ag__record_node_n(t, AG_OP_WHERE, (ag_dtype)a->dtype, nd, shape, 3, xs);
     if (!n) return NULL;
     fwd_where(n);

@@ -58,7 +58,7 @@ static AG_ALWAYS_INLINE void pick_fwd(ag_tensor *n, bool rows) {
     index_run(n, rows, INDEX_TO_SMALL, n->in[0], ag__val(n->in[0]), n, ag__val(n));
 }
 static AG_ALWAYS_INLINE void pick_bwd(ag_sweep *s, ag_tensor *n, bool rows) {
-    void *gx = ag__grad_acc(s, n->in[0]);
+    void *gx = ag__sweep_acc(s, n->in[0]);
     if (gx) index_run(n, rows, INDEX_ADD_TO_BIG, n->in[0], gx, n, ag__grad(n));
 }
 static AG_ALWAYS_INLINE void add_fwd(ag_tensor *n, bool rows) {
@@ -66,7 +66,7 @@ static AG_ALWAYS_INLINE void add_fwd(ag_tensor *n, bool rows) {
     index_run(n, rows, INDEX_ADD_TO_BIG, n, ag__val(n), n->in[0], ag__val(n->in[0]));
 }
 static AG_ALWAYS_INLINE void add_bwd(ag_sweep *s, ag_tensor *n, bool rows) {
-    void *gs = ag__grad_acc(s, n->in[0]);
+    void *gs = ag__sweep_acc(s, n->in[0]);
     if (gs) index_run(n, rows, INDEX_ADD_TO_SMALL, n, ag__grad(n), n->in[0], gs);
 }
 

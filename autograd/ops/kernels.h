@@ -115,7 +115,7 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
         const T *pa = ag__val(A_), *pb = ag__val(B_);                        \
         const T *py = ag__val(N), *pg = ag__grad(N);                         \
-        T *ga = ag__grad_acc(S, A_), *gb = ag__grad_acc(S, B_);              \
+        T *ga = ag__sweep_acc(S, A_), *gb = ag__sweep_acc(S, B_);              \
         ag_bcast bc;                                                         \
         ag__bcast_binary(&bc, N);                                            \
         const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
@@ -136,12 +136,12 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
 #define AG_BINARY_BWD_S(S, N, DT, DA, DB)                                    \
     do {                                                                     \
         ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
-        const bool wa_ = ag__grad_wanted(S, A_), wb_ = ag__grad_wanted(S, B_); \
+        const bool wa_ = ag__sweep_wants(S, A_), wb_ = ag__sweep_wants(S, B_); \
         const double a = ag__scalar_get(A_, DT), b = ag__scalar_get(B_, DT); \
         const double y = ag__scalar_get(N, DT), g = ag__scalar_grad(N, DT);  \
         (void)a; (void)b; (void)y;                                           \
-        if (wa_) ag__scalar_acc(S, A_, DT, g * (DA));                        \
-        if (wb_) ag__scalar_acc(S, B_, DT, g * (DB));                        \
+        if (wa_) ag__sweep_scalar_acc(S, A_, DT, g * (DA));                        \
+        if (wb_) ag__sweep_scalar_acc(S, B_, DT, g * (DB));                        \
     } while (0)
 
 /* ag__sbwd_NAME: the backward of a 0-d node of op NAME, static inline so
@@ -194,7 +194,7 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
 #define AG_UNARY_BWD_T(T, S, N, D)                                           \
     do {                                                                     \
         const T *px = ag__val((N)->in[0]), *py = ag__val(N), *pg = ag__grad(N); \
-        T *gx = ag__grad_acc(S, (N)->in[0]);                                 \
+        T *gx = ag__sweep_acc(S, (N)->in[0]);                                 \
         const double c = (N)->attr.c;                                        \
         (void)c;                                                             \
         if (!gx) break;                                                      \
@@ -209,11 +209,11 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
 #define AG_UNARY_BWD_S(S, N, DT, D)                                          \
     do {                                                                     \
         ag_tensor *X_ = (N)->in[0];                                          \
-        if (!ag__grad_wanted(S, X_)) break;                                  \
+        if (!ag__sweep_wants(S, X_)) break;                                  \
         const double x = ag__scalar_get(X_, DT), y = ag__scalar_get(N, DT);  \
         const double c = (N)->attr.c;                                        \
         (void)x; (void)y; (void)c;                                           \
-        ag__scalar_acc(S, X_, DT, ag__scalar_grad(N, DT) * (D));             \
+        ag__sweep_scalar_acc(S, X_, DT, ag__scalar_grad(N, DT) * (D));             \
     } while (0)
 
 /* The unary form of AG_BINARY_SBWD. */

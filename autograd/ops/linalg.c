@@ -67,11 +67,11 @@ static void bwd_matmul(ag_sweep *s, ag_tensor *n) {
     const void *pa = ag__val(a), *pb = ag__val(b);
     const void *pg = ag__grad(n); /* (B, m, n) */
     bool fresh;
-    void *ga = ag__grad_dst(s, a, &fresh); /* (B, m, k) */
+    void *ga = ag__sweep_dst(s, a, &fresh); /* (B, m, k) */
     for (int64_t bi = 0; ga && bi < v.nb; bi++)
         gemm(dt, false, true, v.m, v.k, v.n, ag__kernel_at(pg, dt, bi * v.sy), v.n,
              ag__kernel_at(pb, dt, bi * v.sb), v.n, fresh ? 0 : 1, ag__kernel_at(ga, dt, bi * v.sa), v.k);
-    void *gb = ag__grad_dst(s, b, &fresh); /* (B, k, n) or (k, n) */
+    void *gb = ag__sweep_dst(s, b, &fresh); /* (B, k, n) or (k, n) */
     for (int64_t bi = 0; gb && bi < v.nb; bi++)
         gemm(dt, true, false, v.k, v.n, v.m, ag__kernel_at(pa, dt, bi * v.sa), v.k,
              ag__kernel_at(pg, dt, bi * v.sy), v.n, fresh ? 0 : 1, ag__kernel_at(gb, dt, bi * v.sb), v.n);
@@ -185,7 +185,7 @@ static void fwd_permute(ag_tensor *n) {
 static void bwd_permute(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
     bool fresh;
-    void *gx = ag__grad_dst(s, x, &fresh);
+    void *gx = ag__sweep_dst(s, x, &fresh);
     if (!gx) return;
     int nd = n->ndim;
     int64_t yst[AG_MAX_DIMS], st[AG_MAX_DIMS];

@@ -37,7 +37,7 @@ static void fwd_sum(ag_tensor *n) {
 
 static void bwd_sum(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    void *gx = ag__grad_acc(s, x);
+    void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
     AG_BY_DTYPE(n->dtype, sum_bwd, ag__grad(n), gx, v, mean_scale(n, v));
@@ -104,7 +104,7 @@ static void fwd_extreme(ag_tensor *n) {
 
 static void bwd_extreme(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    void *gx = ag__grad_acc(s, x);
+    void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
     AG_BY_DTYPE(n->dtype, extreme_share, ag__val(x), ag__val(n), ag__grad(n), gx, v, true);
@@ -164,7 +164,7 @@ static void fwd_logsumexp(ag_tensor *n) {
 
 static void bwd_logsumexp(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    void *gx = ag__grad_acc(s, x);
+    void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
     AG_BY_DTYPE(n->dtype, lse_bwd, ag__val(x), ag__val(n), ag__grad(n), gx,
                 ag__shape_view(x, n->attr.r.axis));
@@ -228,7 +228,7 @@ static void fwd_var(ag_tensor *n) {
 
 static void bwd_var(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    void *gx = ag__grad_acc(s, x);
+    void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
     ag_view3 v = ag__shape_view(x, n->attr.r.axis);
     AG_BY_DTYPE(n->dtype, var_bwd, ag__val(x), ag__grad(n), gx, v, var_denom(n, v));

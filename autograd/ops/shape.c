@@ -36,7 +36,7 @@ static void fwd_reshape(ag_tensor *n) {
 
 /* Same elements in the same row-major order: the gradient adds elementwise. */
 static void bwd_reshape(ag_sweep *s, ag_tensor *n) {
-    void *gx = ag__grad_acc(s, n->in[0]);
+    void *gx = ag__sweep_acc(s, n->in[0]);
     if (gx) AG_BY_DTYPE(n->dtype, ag__kernel_add, gx, ag__grad(n), ag__numel(n));
 }
 
@@ -120,7 +120,7 @@ static void fwd_broadcast_to(ag_tensor *n) {
 
 /* dx_j = sum of g over the output elements that copy x_j. */
 static void bwd_broadcast_to(ag_sweep *s, ag_tensor *n) {
-    void *gx = ag__grad_acc(s, n->in[0]);
+    void *gx = ag__sweep_acc(s, n->in[0]);
     if (gx) AG_BY_DTYPE(n->dtype, broadcast_to_walk, n, gx, ag__grad(n), true);
 }
 
@@ -170,7 +170,7 @@ static void fwd_slice(ag_tensor *n) {
 /* The gradient lands in the sliced region only; the rest of x gets 0. */
 static void bwd_slice(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    void *gx = ag__grad_acc(s, x);
+    void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
     const int axis = n->attr.r.axis;
     const ag_view3 vx = ag__shape_view(x, axis), vy = ag__shape_view(n, axis);
@@ -237,7 +237,7 @@ static void fwd_join(ag_tensor *n) {
     size_t es = ag__elsize(n->dtype);
     char *py = ag__val(n);
     int64_t off = 0;
-    for (int i = 0, m = ag__ninputs(n); i < m; i++) {
+    for (int i = 0, m = ag__op_ninputs(n); i < m; i++) {
         const char *px = ag__val(ag__input(n, i)); /* (outer, len, inner) */
         int64_t len = join_len(n, i);
         size_t block = (size_t)(len * v.inner) * es;
@@ -252,9 +252,9 @@ static void bwd_join(ag_sweep *s, ag_tensor *n) {
     const ag_view3 v = ag__shape_view(n, n->attr.r.axis);
     const int dt = n->dtype;
     int64_t off = 0;
-    for (int i = 0, m = ag__ninputs(n); i < m; i++) {
+    for (int i = 0, m = ag__op_ninputs(n); i < m; i++) {
         const int64_t block = join_len(n, i) * v.inner;
-        void *gx = ag__grad_acc(s, ag__input(n, i));
+        void *gx = ag__sweep_acc(s, ag__input(n, i));
         for (int64_t o = 0; gx && o < v.outer; o++)
             AG_BY_DTYPE(dt, ag__kernel_add, ag__kernel_at(gx, dt, o * block),
                         ag__kernel_at(ag__grad(n), dt, (o * v.len + off) * v.inner), block);
@@ -267,7 +267,7 @@ static void bwd_join(ag_sweep *s, ag_tensor *n) {
 static bool vjp_join(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
     const int axis = n->attr.r.axis;
     int64_t off = 0;
-    for (int i = 0, m = ag__ninputs(n); i < m; i++) {
+    for (int i = 0, m = ag__op_ninputs(n); i < m; i++) {
         ag_tensor *x = ag__input(n, i);
         int64_t len = join_len(n, i);
         if (ag__requires_grad(x)) {

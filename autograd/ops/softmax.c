@@ -49,7 +49,7 @@ static void fwd_softmax(ag_tensor *n) {
 
 static void bwd_softmax(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    void *gx = ag__grad_acc(s, x);
+    void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
     AG_BY_DTYPE(n->dtype, softmax_bwd, ag__val(n), ag__grad(n), gx, ag__shape_view(x, n->attr.r.axis),
                 n->op == AG_OP_LOG_SOFTMAX);

@@ -20,7 +20,7 @@ static void dot_escaped(FILE *out, const char *s) {
  * at zero), other nodes when the tape's last sweep reached them. */
 static bool has_grad(const ag_tape *t, const ag_tensor *n) {
     if (!(n->flags & AG_F_REQUIRES_GRAD)) return false;
-    if (ag__tr_is_leaf(n)) return true;
+    if (ag__trace_is_leaf(n)) return true;
     return t->epoch != 0 && n->epoch == t->epoch;
 }
 
@@ -30,19 +30,19 @@ ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y) {
         if (t->err == AG_OK) ag__error_fail(t, AG_ERR_NULL, "write_dot", "%s is NULL", out ? "output" : "stream");
         return AG_ERR_NULL;
     }
-    ag_tr_graph g;
-    if (ag__tr_collect(t, y, &g) != AG_OK) {
-        ag__tr_free(&g);
+    ag_trace_graph g;
+    if (ag__trace_collect(t, y, &g) != AG_OK) {
+        ag__trace_free(&g);
         if (t->err == AG_OK) ag__error_fail(t, AG_ERR_MEMORY, "write_dot", "out of memory collecting the graph");
         return AG_ERR_MEMORY;
     }
-    const ag_tr_fmt f = {.ascii = false, .digits = 6, .max_elems = 4};
+    const ag_trace_fmt f = {.ascii = false, .digits = 6, .max_elems = 4};
     fprintf(out, "digraph tapegrad {\n");
     fprintf(out, "  rankdir=LR;\n");
     fprintf(out, "  node [shape=box, fontname=\"monospace\"];\n");
     char buf[512];
     for (size_t i = 0; i < g.count; i++) {
-        const ag_tr_node *e = g.order[i];
+        const ag_trace_node *e = g.order[i];
         const ag_tensor *n = e->n;
         fprintf(out, "  n%d [label=\"", e->id);
         const char *name = ag_name(n);
@@ -50,25 +50,25 @@ ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y) {
             dot_escaped(out, name);
             fputs(" = ", out);
         }
-        fprintf(out, "%s", ag__tr_kind(n));
-        if (ag__tr_uses_c(n)) fprintf(out, " c=%s", ag__tr_num(buf, sizeof buf, n->attr.c, &f));
+        fprintf(out, "%s", ag__trace_kind(n));
+        if (ag__trace_uses_c(n)) fprintf(out, " c=%s", ag__trace_num(buf, sizeof buf, n->attr.c, &f));
         if (n->dtype == AG_F32) fputs(" (f32)", out);
         /* A tensor's value summary starts with its shape. */
         fputs("\\nvalue ", out);
-        dot_escaped(out, ag__tr_value_of(buf, sizeof buf, n, &f));
+        dot_escaped(out, ag__trace_value_of(buf, sizeof buf, n, &f));
         if (has_grad(t, n)) {
             fputs("\\ngrad ", out);
-            dot_escaped(out, ag__tr_grad_of(buf, sizeof buf, n, &f));
+            dot_escaped(out, ag__trace_grad_of(buf, sizeof buf, n, &f));
         }
         fprintf(out, "\"%s];\n", n == y ? ", penwidth=2" : "");
     }
     for (size_t i = 0; i < g.count; i++) {
-        const ag_tr_node *e = g.order[i];
+        const ag_trace_node *e = g.order[i];
         const ag_tensor *n = e->n;
         if ((n->flags & AG_F_LEAF) || !(n->flags & AG_F_ON_TAPE)) continue;
-        int m = ag__ninputs(n);
+        int m = ag__op_ninputs(n);
         for (int k = 0; k < m; k++) {
-            const ag_tr_node *in = ag__tr_find(&g, ag__input(n, k));
+            const ag_trace_node *in = ag__trace_find(&g, ag__input(n, k));
             if (!in) continue;
             /* Operand numbers matter for non-commutative ops (sub, div). */
             if (m > 1) fprintf(out, "  n%d -> n%d [label=\"%d\"];\n", in->id, e->id, k + 1);
@@ -76,7 +76,7 @@ ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y) {
         }
     }
     fprintf(out, "}\n");
-    ag__tr_free(&g);
+    ag__trace_free(&g);
     fflush(out);
     return ferror(out) ? AG_ERR_ARG : AG_OK;
 }

@@ -35,8 +35,8 @@ static int sfmt(char *buf, size_t size, const char *fmt, ...) {
 typedef struct tw {
     FILE *out;
     int width;
-    ag_tr_fmt f;
-    ag_tr_graph *g;
+    ag_trace_fmt f;
+    ag_trace_graph *g;
     const char *ylabel; /* the output's label, as in ∂y/∂x */
 } tw;
 
@@ -45,12 +45,12 @@ typedef struct tw {
 /* Prints prefix + text, wrapping text at spaces to the width; continuation
  * lines are indented under the text, two columns further. */
 static void wline(tw *w, const char *prefix, const char *text) {
-    size_t pc = ag__tr_cols(prefix), room = (size_t)w->width > pc + 20 ? (size_t)w->width - pc : 20;
+    size_t pc = ag__trace_cols(prefix), room = (size_t)w->width > pc + 20 ? (size_t)w->width - pc : 20;
     fputs(prefix, w->out);
     const char *p = text;
     bool first = true;
     while (*p) {
-        size_t cols = ag__tr_cols(p);
+        size_t cols = ag__trace_cols(p);
         size_t avail = first ? room : room - 2;
         if (!first) fprintf(w->out, "%*s", (int)pc + 2, "");
         if (cols <= avail) {
@@ -84,29 +84,29 @@ static void wline(tw *w, const char *prefix, const char *text) {
 
 /* "∂y/∂x" for node label x. */
 static char *partial(char *buf, size_t size, tw *w, const char *of, const char *by) {
-    sfmt(buf, size, "%s%s/%s%s", ag__tr_d(&w->f), of, ag__tr_d(&w->f), by);
+    sfmt(buf, size, "%s%s/%s%s", ag__trace_d(&w->f), of, ag__trace_d(&w->f), by);
     return buf;
 }
 
 /* "mul(x, y)", with a _c op's constant: "mul_c(x, 3)". Labels or ids. */
 static char *call_text(char *buf, size_t size, tw *w, const ag_tensor *n, bool ids) {
     size_t off = (size_t)sfmt(buf, size, "%s(", ag__ops[n->op]->name);
-    for (int k = 0, m = ag__ninputs(n); k < m && off < size; k++) {
-        ag_tr_node *in = ag__tr_find(w->g, ag__input(n, k));
+    for (int k = 0, m = ag__op_ninputs(n); k < m && off < size; k++) {
+        ag_trace_node *in = ag__trace_find(w->g, ag__input(n, k));
         char id[24];
         if (ids && in) sfmt(id, sizeof id, "n%d", in->id);
         int r = sfmt(buf + off, size - off, "%s%s", k ? ", " : "",
                          ids ? (in ? id : "?") : (in ? in->label : "?"));
         off += r > 0 ? (size_t)r : 0;
     }
-    if (off < size && ag__tr_uses_c(n)) {
+    if (off < size && ag__trace_uses_c(n)) {
         char num[48];
-        int r = sfmt(buf + off, size - off, ", %s", ag__tr_num(num, sizeof num, n->attr.c, &w->f));
+        int r = sfmt(buf + off, size - off, ", %s", ag__trace_num(num, sizeof num, n->attr.c, &w->f));
         off += r > 0 ? (size_t)r : 0;
     }
     if (off + 1 < size) sfmt(buf + off, size - off, ")");
     /* An overlong call (concat of many) is cut, marked by "...)". */
-    if (ag__tr_cols(buf) > 28 && size > 32) {
+    if (ag__trace_cols(buf) > 28 && size > 32) {
         size_t cut = 24;
         while (cut > 0 && ((unsigned char)buf[cut] & 0xC0) == 0x80) cut--; /* UTF-8 */
         sfmt(buf + cut, size - cut, "...)");
@@ -117,7 +117,7 @@ static char *call_text(char *buf, size_t size, tw *w, const ag_tensor *n, bool i
 /* --------------------------------------------------------- forward table */
 
 static void forward_table(tw *w) {
-    ag_tr_graph *g = w->g;
+    ag_trace_graph *g = w->g;
     int idw = 4, namew = 0, callw = 2;
     char call[128], val[LINE];
     for (size_t i = 0; i < g->count; i++) {
@@ -125,9 +125,9 @@ static void forward_table(tw *w) {
         int l = sfmt(call, sizeof call, "n%d", g->order[i]->id);
         if (l > idw) idw = l;
         const char *name = ag_name(n) ? g->order[i]->label : NULL;
-        if (name && (int)ag__tr_cols(name) > namew) namew = (int)ag__tr_cols(name);
-        int c = (int)ag__tr_cols(ag__tr_is_leaf(n) || (n->flags & AG_F_LEAF) || !(n->flags & AG_F_ON_TAPE)
-                                     ? ag__tr_kind(n) : call_text(call, sizeof call, w, n, true));
+        if (name && (int)ag__trace_cols(name) > namew) namew = (int)ag__trace_cols(name);
+        int c = (int)ag__trace_cols(ag__trace_is_leaf(n) || (n->flags & AG_F_LEAF) || !(n->flags & AG_F_ON_TAPE)
+                                     ? ag__trace_kind(n) : call_text(call, sizeof call, w, n, true));
         if (c > callw) callw = c;
     }
     if (namew > 16) namew = 16;
@@ -143,21 +143,21 @@ static void forward_table(tw *w) {
         char id[24], prefix[256];
         sfmt(id, sizeof id, "n%d", g->order[i]->id);
         const char *op = (n->flags & AG_F_LEAF) || !(n->flags & AG_F_ON_TAPE)
-                             ? ag__tr_kind(n) : call_text(call, sizeof call, w, n, true);
+                             ? ag__trace_kind(n) : call_text(call, sizeof call, w, n, true);
         const char *name = ag_name(n) ? g->order[i]->label : "";
         int off = sfmt(prefix, sizeof prefix, "  %-*s  ", idw, id);
         if (namew && off > 0 && (size_t)off < sizeof prefix) {
             /* pad by columns, not bytes: names may be UTF-8 */
-            int pad = namew - (int)ag__tr_cols(name);
+            int pad = namew - (int)ag__trace_cols(name);
             off += sfmt(prefix + off, sizeof prefix - (size_t)off, "%s%*s  ", name,
                             pad > 0 ? pad : 0, "");
         }
         if (off > 0 && (size_t)off < sizeof prefix) {
-            int pad = callw - (int)ag__tr_cols(op);
+            int pad = callw - (int)ag__trace_cols(op);
             sfmt(prefix + off, sizeof prefix - (size_t)off, "%s%*s  ", op, pad > 0 ? pad : 0, "");
         }
-        ag__tr_value_of(val, sizeof val, n, &w->f);
-        if (ag__tr_cols(prefix) + ag__tr_cols(val) > (size_t)w->width) {
+        ag__trace_value_of(val, sizeof val, n, &w->f);
+        if (ag__trace_cols(prefix) + ag__trace_cols(val) > (size_t)w->width) {
             size_t end = strlen(prefix);
             while (end > 0 && prefix[end - 1] == ' ') prefix[--end] = '\0';
             fprintf(w->out, "%s\n", prefix);
@@ -171,21 +171,21 @@ static void forward_table(tw *w) {
 /* -------------------------------------------------------- gradient sums */
 
 /* Whether `from` passed more than one term to e (then operands are named). */
-static bool repeated(const ag_tr_node *e, const ag_tr_node *from) {
+static bool repeated(const ag_trace_node *e, const ag_trace_node *from) {
     int c = 0;
-    for (const ag_tr_term *u = e->terms; u; u = u->next) c += u->from == from;
+    for (const ag_trace_term *u = e->terms; u; u = u->next) c += u->from == from;
     return c > 1;
 }
 
 /* The line "∂y/∂x = term (from a) + term (from b) = total": the gradient x
  * received, summed over the paths to it. Long sums and tensors go one term
  * per line. */
-static void sum_lines(tw *w, const char *head, ag_tr_node *e, bool seed) {
+static void sum_lines(tw *w, const char *head, ag_trace_node *e, bool seed) {
     const ag_tensor *n = e->n;
-    bool scalar = n->ndim == 0, leaf = ag__tr_is_leaf(n);
+    bool scalar = n->ndim == 0, leaf = ag__trace_is_leaf(n);
     char lhs[160], total[LINE], val[LINE], line[LINE], note[160];
     partial(lhs, sizeof lhs, w, w->ylabel, e->label);
-    ag__tr_grad_of(total, sizeof total, n, &w->f);
+    ag__trace_grad_of(total, sizeof total, n, &w->f);
     enum { MAXT = 4096 };
     /* Collect (value, note) pairs. */
     int nt = 0;
@@ -197,7 +197,7 @@ static void sum_lines(tw *w, const char *head, ag_tr_node *e, bool seed) {
         return;
     }
     if (leaf && (scalar ? e->before != 0 : e->before_text != NULL)) {
-        ag__tr_num(val, sizeof val, e->before, &w->f);
+        ag__trace_num(val, sizeof val, e->before, &w->f);
         vals[nt] = strdup(scalar ? val : e->before_text);
         notes[nt++] = strdup("kept from earlier backward calls");
     }
@@ -205,8 +205,8 @@ static void sum_lines(tw *w, const char *head, ag_tr_node *e, bool seed) {
         vals[nt] = strdup("1");
         notes[nt++] = strdup("the seed");
     }
-    for (const ag_tr_term *u = e->terms; u && nt < MAXT; u = u->next) {
-        vals[nt] = strdup(scalar ? ag__tr_num(val, sizeof val, u->v, &w->f) : (u->text ? u->text : "?"));
+    for (const ag_trace_term *u = e->terms; u && nt < MAXT; u = u->next) {
+        vals[nt] = strdup(scalar ? ag__trace_num(val, sizeof val, u->v, &w->f) : (u->text ? u->text : "?"));
         if (repeated(e, u->from)) sfmt(note, sizeof note, "from %s, operand %d", u->from->label, u->slot + 1);
         else sfmt(note, sizeof note, "from %s", u->from->label);
         notes[nt++] = strdup(note);
@@ -227,11 +227,11 @@ static void sum_lines(tw *w, const char *head, ag_tr_node *e, bool seed) {
             off += r > 0 ? (size_t)r : 0;
         }
         if (off < sizeof line) sfmt(line + off, sizeof line - off, " = %s", total);
-        if (scalar && off < sizeof line - 1 && ag__tr_cols(head) + ag__tr_cols(line) <= (size_t)w->width) {
+        if (scalar && off < sizeof line - 1 && ag__trace_cols(head) + ag__trace_cols(line) <= (size_t)w->width) {
             wline(w, head, line);
         } else { /* one term per line, the = signs aligned */
             char pad[64];
-            size_t hc = ag__tr_cols(head) + ag__tr_cols(lhs) + 1;
+            size_t hc = ag__trace_cols(head) + ag__trace_cols(lhs) + 1;
             sfmt(pad, sizeof pad, "%*s", hc < 60 ? (int)hc : 60, "");
             for (int i = 0; i < nt; i++) {
                 char pre[256];
@@ -272,7 +272,7 @@ static void scratch_free(scratch *sc) {
 
 static bool scratch_init(scratch *sc, ag_tensor *n) {
     *sc = (scratch){0};
-    sc->ninputs = ag__ninputs(n);
+    sc->ninputs = ag__op_ninputs(n);
     int m = sc->ninputs;
     sc->ins = calloc((size_t)(m ? m : 1), sizeof *sc->ins);
     sc->bufs = calloc((size_t)(m ? m : 1), sizeof *sc->bufs);
@@ -316,9 +316,9 @@ static void scratch_run(scratch *sc, ag_tape *t, ag_tensor *n, bool unit) {
 
 /* ------------------------------------------------------------ one step */
 
-static void add_term(ag_tr_graph *g, ag_tr_node *to, ag_tr_node *from, int slot, double v,
+static void add_term(ag_trace_graph *g, ag_trace_node *to, ag_trace_node *from, int slot, double v,
                      const char *text) {
-    ag_tr_term *u = calloc(1, sizeof *u);
+    ag_trace_term *u = calloc(1, sizeof *u);
     if (!u || (text && !(u->text = strdup(text)))) {
         free(u);
         g->oom = true;
@@ -334,13 +334,13 @@ static void add_term(ag_tr_graph *g, ag_tr_node *to, ag_tr_node *from, int slot,
 }
 
 static bool input_repeats(const ag_tensor *n, int k) {
-    for (int j = 0, m = ag__ninputs(n); j < m; j++)
+    for (int j = 0, m = ag__op_ninputs(n); j < m; j++)
         if (j != k && ag__input(n, j) == ag__input(n, k)) return true;
     return false;
 }
 
 /* Prints the step of an op node and passes its gradient on for real. */
-static void op_step(tw *w, ag_sweep *s, ag_tr_node *e, bool seed, int step) {
+static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
     ag_tensor *n = e->n;
     char line[LINE], call[128], v[LINE];
     sfmt(line, sizeof line, "step %d  %s = %s", step, e->label, call_text(call, sizeof call, w, n, false));
@@ -367,24 +367,24 @@ static void op_step(tw *w, ag_sweep *s, ag_tr_node *e, bool seed, int step) {
         }
         scratch_run(&sc, s->tape, n, false);
         char upstream[64];
-        ag__tr_num(upstream, sizeof upstream, ag__ld(ag__grad(n), n->dtype, 0), &w->f);
+        ag__trace_num(upstream, sizeof upstream, ag__ld(ag__grad(n), n->dtype, 0), &w->f);
         bool first_local = true, first_pass = true;
         /* Local partials, then what each operand is passed. */
         for (int pass = 0; pass < 2; pass++) {
             for (int k = 0; k < m; k++) {
                 ag_tensor *in = ag__input(n, k);
-                ag_tr_node *ei = ag__tr_find(w->g, in);
+                ag_trace_node *ei = ag__trace_find(w->g, in);
                 if (!(in->flags & AG_F_REQUIRES_GRAD) || !ei) continue;
                 char note[32] = "";
                 if (input_repeats(n, k)) sfmt(note, sizeof note, "   (operand %d)", k + 1);
                 if (pass == 0) {
                     char f[LINE];
-                    ag__tr_formula(f, sizeof f, w->g, n, k, &w->f);
+                    ag__trace_formula(f, sizeof f, w->g, n, k, &w->f);
                     if (!*f) partial(f, sizeof f, w, e->label, ei->label);
                     size_t off = strlen(f);
                     if (n->ndim == 0 && in->ndim == 0) {
                         char num[64], tail[80];
-                        ag__tr_num(num, sizeof num, local[k], &w->f);
+                        ag__trace_num(num, sizeof num, local[k], &w->f);
                         sfmt(tail, sizeof tail, " = %s", num);
                         size_t tl = strlen(tail);
                         if (!(off >= tl && strcmp(f + off - tl, tail) == 0))
@@ -399,8 +399,8 @@ static void op_step(tw *w, ag_sweep *s, ag_tr_node *e, bool seed, int step) {
                     if (in->ndim == 0) {
                         cv = ag__ld(ag__grad((ag_tensor *)c), in->dtype, 0);
                         char lv[64], cs[64];
-                        ag__tr_num(lv, sizeof lv, local[k], &w->f);
-                        ag__tr_num(cs, sizeof cs, cv, &w->f);
+                        ag__trace_num(lv, sizeof lv, local[k], &w->f);
+                        ag__trace_num(cs, sizeof cs, cv, &w->f);
                         if (n->ndim == 0) /* upstream · local = share */
                             sfmt(line, sizeof line, "to %s: %s %s %s%s%s = %s%s", ei->label, upstream,
                                      w->f.ascii ? "*" : "\u00b7", local[k] < 0 ? "(" : "", lv,
@@ -409,7 +409,7 @@ static void op_step(tw *w, ag_sweep *s, ag_tr_node *e, bool seed, int step) {
                             sfmt(line, sizeof line, "to %s: %s%s", ei->label, cs, note);
                         add_term(w->g, ei, e, k, cv, NULL);
                     } else {
-                        ag__tr_values(v, sizeof v, in->dtype, in->ndim, ag__shape(in), ag__numel(in),
+                        ag__trace_values(v, sizeof v, in->dtype, in->ndim, ag__shape(in), ag__numel(in),
                                       sc.bufs[k], &w->f);
                         sfmt(line, sizeof line, "to %s: %s%s", ei->label, v, note);
                         add_term(w->g, ei, e, k, 0, v);
@@ -432,9 +432,9 @@ static void op_step(tw *w, ag_sweep *s, ag_tr_node *e, bool seed, int step) {
  * leaves accumulate across backward calls. */
 static bool note_before(tw *w) {
     for (size_t i = 0; i < w->g->count; i++) {
-        ag_tr_node *e = w->g->order[i];
+        ag_trace_node *e = w->g->order[i];
         const ag_tensor *n = e->n;
-        if (!ag__tr_is_leaf(n)) continue;
+        if (!ag__trace_is_leaf(n)) continue;
         const void *gp = ag__grad((ag_tensor *)n);
         if (n->ndim == 0) {
             e->before = ag__ld(gp, n->dtype, 0);
@@ -444,7 +444,7 @@ static bool note_before(tw *w) {
         for (int64_t j = 0, k = ag__numel(n); j < k && !any; j++) any = ag__ld(gp, n->dtype, j) != 0;
         if (!any) continue;
         char v[LINE];
-        ag__tr_grad_of(v, sizeof v, n, &w->f);
+        ag__trace_grad_of(v, sizeof v, n, &w->f);
         if (!(e->before_text = strdup(v))) return false;
     }
     return true;
@@ -461,19 +461,19 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
     ag_sweep s;
     if ((st = ag__sweep_begin(t, &s, false)) != AG_OK) return st;
 
-    ag_tr_graph g;
+    ag_trace_graph g;
     tw w = {.out = out, .g = &g};
     w.width = opts && opts->width > 0 ? opts->width : 80;
     if (w.width < 40) w.width = 40;
     w.f.ascii = opts && opts->ascii;
     w.f.digits = opts && opts->digits > 0 ? (opts->digits > 17 ? 17 : opts->digits) : 6;
     w.f.max_elems = opts && opts->max_elems > 0 ? opts->max_elems : 4;
-    if (ag__tr_collect(t, y, &g) != AG_OK || !note_before(&w)) {
-        ag__tr_free(&g);
+    if (ag__trace_collect(t, y, &g) != AG_OK || !note_before(&w)) {
+        ag__trace_free(&g);
         ag__error_fail(t, AG_ERR_MEMORY, "trace", "out of memory collecting the graph");
         return AG_ERR_MEMORY;
     }
-    ag_tr_node *ey = ag__tr_find(&g, y);
+    ag_trace_node *ey = ag__trace_find(&g, y);
     w.ylabel = ey->label;
 
     forward_table(&w);
@@ -492,12 +492,12 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
         fprintf(out, "  %s depends on nothing that needs a gradient: no steps.\n", w.ylabel);
     int step = 0;
     for (size_t i = g.count; i-- > 0;) {
-        ag_tr_node *e = g.order[i];
+        ag_trace_node *e = g.order[i];
         ag_tensor *n = e->n;
         if (n->epoch != s.epoch) continue; /* received no gradient */
         if (n->flags & AG_F_LEAF) {
             char line[256];
-            sfmt(line, sizeof line, "step %d  %s   (%s%s)", ++step, e->label, ag__tr_kind(n),
+            sfmt(line, sizeof line, "step %d  %s   (%s%s)", ++step, e->label, ag__trace_kind(n),
                      n->flags & AG_F_PARAM ? "eter" : ", a leaf");
             wline(&w, "", line);
             sum_lines(&w, "  gradient   ", e, e == ey);
@@ -509,8 +509,8 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
     /* What is left on the tape: the leaves' gradients. */
     bool header = false;
     for (size_t i = 0; i < g.count; i++) {
-        ag_tr_node *e = g.order[i];
-        if (!ag__tr_is_leaf(e->n)) continue;
+        ag_trace_node *e = g.order[i];
+        if (!ag__trace_is_leaf(e->n)) continue;
         if (!header) {
             fputc('\n', out);
             wline(&w, "", "Gradients now stored on the leaves (as ag_backward leaves them):");
@@ -518,11 +518,11 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
         header = true;
         char lhs[160], v[LINE], line[LINE];
         sfmt(line, sizeof line, "%s = %s", partial(lhs, sizeof lhs, &w, w.ylabel, e->label),
-                 ag__tr_grad_of(v, sizeof v, e->n, &w.f));
+                 ag__trace_grad_of(v, sizeof v, e->n, &w.f));
         wline(&w, "  ", line);
     }
     if (g.oom) fprintf(out, "(some details were left out: out of memory)\n");
-    ag__tr_free(&g);
+    ag__trace_free(&g);
     fflush(out);
     return ferror(out) ? AG_ERR_ARG : AG_OK;
 }

@@ -14,7 +14,7 @@
 
 #include <ctype.h>
 
-char *ag__tr_num(char *buf, size_t size, double v, const ag_tr_fmt *f) {
+char *ag__trace_num(char *buf, size_t size, double v, const ag_trace_fmt *f) {
     if (v == 0) v = 0; /* -0 prints as 0 */
     snprintf(buf, size, "%.*g", f->digits, v);
     return buf;
@@ -30,8 +30,8 @@ static void put(char *buf, size_t size, size_t *off, const char *s) {
     buf[*off] = '\0';
 }
 
-char *ag__tr_values(char *buf, size_t size, int dtype, int ndim, const int64_t *shape,
-                    int64_t numel, const void *data, const ag_tr_fmt *f) {
+char *ag__trace_values(char *buf, size_t size, int dtype, int ndim, const int64_t *shape,
+                    int64_t numel, const void *data, const ag_trace_fmt *f) {
     size_t off = 0;
     char num[48];
     buf[0] = '\0';
@@ -40,7 +40,7 @@ char *ag__tr_values(char *buf, size_t size, int dtype, int ndim, const int64_t *
         return buf;
     }
     if (ndim == 0) {
-        put(buf, size, &off, ag__tr_num(num, sizeof num, ag__ld(data, dtype, 0), f));
+        put(buf, size, &off, ag__trace_num(num, sizeof num, ag__ld(data, dtype, 0), f));
         return buf;
     }
     put(buf, size, &off, ag_format_shape(num, sizeof num, ndim, shape));
@@ -48,25 +48,25 @@ char *ag__tr_values(char *buf, size_t size, int dtype, int ndim, const int64_t *
     int64_t shown = numel < f->max_elems ? numel : f->max_elems;
     for (int64_t i = 0; i < shown; i++) {
         if (i) put(buf, size, &off, ", ");
-        put(buf, size, &off, ag__tr_num(num, sizeof num, ag__ld(data, dtype, i), f));
+        put(buf, size, &off, ag__trace_num(num, sizeof num, ag__ld(data, dtype, i), f));
     }
     if (shown < numel) put(buf, size, &off, f->ascii ? ", ..." : ", \u2026");
     put(buf, size, &off, "}");
     return buf;
 }
 
-char *ag__tr_value_of(char *buf, size_t size, const ag_tensor *n, const ag_tr_fmt *f) {
+char *ag__trace_value_of(char *buf, size_t size, const ag_tensor *n, const ag_trace_fmt *f) {
     ag_tensor *m = (ag_tensor *)n;
-    return ag__tr_values(buf, size, n->dtype, n->ndim, ag__shape(n), ag__numel(n), ag__val(m), f);
+    return ag__trace_values(buf, size, n->dtype, n->ndim, ag__shape(n), ag__numel(n), ag__val(m), f);
 }
 
-char *ag__tr_grad_of(char *buf, size_t size, const ag_tensor *n, const ag_tr_fmt *f) {
+char *ag__trace_grad_of(char *buf, size_t size, const ag_tensor *n, const ag_trace_fmt *f) {
     ag_tensor *m = (ag_tensor *)n;
     const void *g = (n->flags & AG_F_REQUIRES_GRAD) ? ag__grad(m) : NULL;
-    return ag__tr_values(buf, size, n->dtype, n->ndim, ag__shape(n), ag__numel(n), g, f);
+    return ag__trace_values(buf, size, n->dtype, n->ndim, ag__shape(n), ag__numel(n), g, f);
 }
 
-size_t ag__tr_cols(const char *s) {
+size_t ag__trace_cols(const char *s) {
     size_t c = 0;
     for (; *s; s++) c += ((unsigned char)*s & 0xC0) != 0x80;
     return c;
@@ -117,7 +117,7 @@ static int parse_ident(const ag_tensor *n, const char *s, size_t len, bool *part
     return VAR_NONE;
 }
 
-bool ag__tr_uses_c(const ag_tensor *n) {
+bool ag__trace_uses_c(const ag_tensor *n) {
     const char *s = ag__ops[n->op]->local_grad;
     if (!s || ag__ops[n->op]->arity != 1) return false;
     for (const char *p = s; *p;) {
@@ -183,13 +183,13 @@ static void put_label(char *buf, size_t size, size_t *off, const char *label) {
     if (!plain) put(buf, size, off, ")");
 }
 
-static const char *label_of(ag_tr_graph *g, const ag_tensor *n) {
-    ag_tr_node *e = n ? ag__tr_find(g, n) : NULL;
+static const char *label_of(ag_trace_graph *g, const ag_tensor *n) {
+    ag_trace_node *e = n ? ag__trace_find(g, n) : NULL;
     return e ? e->label : "?";
 }
 
-char *ag__tr_formula(char *buf, size_t size, ag_tr_graph *g, const ag_tensor *n, int k,
-                     const ag_tr_fmt *f) {
+char *ag__trace_formula(char *buf, size_t size, ag_trace_graph *g, const ag_tensor *n, int k,
+                     const ag_trace_fmt *f) {
     size_t off = 0;
     buf[0] = '\0';
     const char *s = ag__ops[n->op]->local_grad;
@@ -204,7 +204,7 @@ char *ag__tr_formula(char *buf, size_t size, ag_tr_graph *g, const ag_tensor *n,
     if (pick < 0 && np == 1 && part_var(n, start[0], len[0]) == VAR_NONE) pick = 0;
     if (pick < 0) return buf;
     const char *p = start[pick], *end = p + len[pick];
-    const int ninputs = ag__ninputs(n);
+    const int ninputs = ag__op_ninputs(n);
     while (p < end) {
         if (!ident_start(*p)) {
             char ch[2] = {*p, '\0'};
@@ -219,7 +219,7 @@ char *ag__tr_formula(char *buf, size_t size, ag_tr_graph *g, const ag_tensor *n,
         int v = parse_ident(n, p, (size_t)(q - p), &partial, &core_end);
         if (v == VAR_NONE && q - p == 1 && *p == 'd') {
             /* "d exp(x)/dx": the operator; "∂exp(z)" reads better unspaced */
-            put(buf, size, &off, ag__tr_d(f));
+            put(buf, size, &off, ag__trace_d(f));
             if (!f->ascii && *q == ' ' && q + 1 < end && ident_start(q[1])) q++;
         } else if (v == VAR_NONE || (v >= 0 && v >= ninputs)) {
             char word[64];
@@ -229,9 +229,9 @@ char *ag__tr_formula(char *buf, size_t size, ag_tr_graph *g, const ag_tensor *n,
             put(buf, size, &off, word);
         } else {
             char num[48];
-            const char *label = v == VAR_CONST ? ag__tr_num(num, sizeof num, n->attr.c, f)
+            const char *label = v == VAR_CONST ? ag__trace_num(num, sizeof num, n->attr.c, f)
                                                : label_of(g, v == VAR_OUT ? n : ag__input(n, v));
-            if (partial) put(buf, size, &off, ag__tr_d(f));
+            if (partial) put(buf, size, &off, ag__trace_d(f));
             else if (off > 0 && isdigit((unsigned char)buf[off - 1]) &&
                      !(isalpha((unsigned char)label[0]) && !label[1]))
                 put(buf, size, &off, f->ascii ? "*" : "\u00b7"); /* 2x -> 2·n3, 2x stays */

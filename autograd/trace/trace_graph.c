@@ -6,14 +6,14 @@
 
 #include <stdlib.h>
 
-ag_tr_node *ag__tr_find(ag_tr_graph *g, const ag_tensor *n) {
-    ag_tr_node *e = NULL;
+ag_trace_node *ag__trace_find(ag_trace_graph *g, const ag_tensor *n) {
+    ag_trace_node *e = NULL;
     HASH_FIND_PTR(g->map, &n, e);
     return e;
 }
 
-static ag_tr_node *add(ag_tr_graph *g, ag_tensor *n) {
-    ag_tr_node *e = ag__tr_find(g, n);
+static ag_trace_node *add(ag_trace_graph *g, ag_tensor *n) {
+    ag_trace_node *e = ag__trace_find(g, n);
     if (e) return e;
     e = calloc(1, sizeof *e);
     if (!e) {
@@ -30,7 +30,7 @@ static ag_tr_node *add(ag_tr_graph *g, ag_tensor *n) {
     return e;
 }
 
-const char *ag__tr_kind(const ag_tensor *n) {
+const char *ag__trace_kind(const ag_tensor *n) {
     if (n->flags & AG_F_PARAM) return "param";
     if (!(n->flags & AG_F_ON_TAPE)) return "const"; /* computed in no-grad mode */
     if (n->flags & AG_F_LEAF) return (n->flags & AG_F_REQUIRES_GRAD) ? "input" : "const";
@@ -41,17 +41,17 @@ const char *ag__tr_kind(const ag_tensor *n) {
  * value computed in no-grad mode was cut from the graph. */
 static int inputs_of(const ag_tensor *n) {
     if ((n->flags & AG_F_LEAF) || !(n->flags & AG_F_ON_TAPE)) return 0;
-    return ag__ninputs(n);
+    return ag__op_ninputs(n);
 }
 
-static void place(ag_tr_graph *g, ag_tr_node *e) {
+static void place(ag_trace_graph *g, ag_trace_node *e) {
     e->ordered = true;
     g->order[g->count++] = e;
     e->id = (int)g->count;
 }
 
 /* An unnamed scalar constant reads best as its value, e.g. ∂(x·2)/∂x. */
-static void make_label(ag_tr_node *e) {
+static void make_label(ag_trace_node *e) {
     const ag_tensor *n = e->n;
     const char *name = ag_name(n);
     if (name && *name) {
@@ -70,10 +70,10 @@ static void make_label(ag_tr_node *e) {
         return;
     }
     if (n->ndim == 0 && !(n->flags & AG_F_REQUIRES_GRAD) && (n->flags & AG_F_LEAF)) {
-        ag_tr_fmt f = {.digits = 6};
+        ag_trace_fmt f = {.digits = 6};
         double v = ag__ld(ag__val((ag_tensor *)n), n->dtype, 0);
         char num[32];
-        ag__tr_num(num, sizeof num, v, &f);
+        ag__trace_num(num, sizeof num, v, &f);
         snprintf(e->buf, sizeof e->buf, v < 0 ? "(%s)" : "%s", num);
     } else {
         snprintf(e->buf, sizeof e->buf, "n%d", e->id);
@@ -81,15 +81,15 @@ static void make_label(ag_tr_node *e) {
     e->label = e->buf;
 }
 
-ag_status ag__tr_collect(ag_tape *t, ag_tensor *y, ag_tr_graph *g) {
-    *g = (ag_tr_graph){0};
+ag_status ag__trace_collect(ag_tape *t, ag_tensor *y, ag_trace_graph *g) {
+    *g = (ag_trace_graph){0};
     if (!add(g, y)) return AG_ERR_MEMORY;
     /* Reverse walk: mark the inputs of every needed node. */
     size_t iy = 0;
     bool y_on_tape = false;
     for (size_t i = t->nnodes; i-- > 0;) {
         ag_tensor *n = ag__tape_node(t, i);
-        ag_tr_node *e = ag__tr_find(g, n);
+        ag_trace_node *e = ag__trace_find(g, n);
         if (!e) continue;
         if (!y_on_tape) {
             iy = i;
@@ -106,26 +106,26 @@ ag_status ag__tr_collect(ag_tape *t, ag_tensor *y, ag_tr_graph *g) {
     g->count = 0;
     for (size_t i = 0; y_on_tape && i <= iy; i++) {
         ag_tensor *n = ag__tape_node(t, i);
-        ag_tr_node *e = ag__tr_find(g, n);
+        ag_trace_node *e = ag__trace_find(g, n);
         if (!e || !e->on_tape) continue;
         for (int k = 0, m = inputs_of(n); k < m; k++) {
-            ag_tr_node *in = ag__tr_find(g, ag__input(n, k));
+            ag_trace_node *in = ag__trace_find(g, ag__input(n, k));
             if (in && !in->on_tape && !in->ordered) place(g, in);
         }
         place(g, e);
     }
-    ag_tr_node *ey = ag__tr_find(g, y);
+    ag_trace_node *ey = ag__trace_find(g, y);
     if (!ey->ordered) place(g, ey); /* y itself off the tape: a parameter */
     AG_ASSERT(g->count == total);
     for (size_t i = 0; i < g->count; i++) make_label(g->order[i]);
     return AG_OK;
 }
 
-void ag__tr_free(ag_tr_graph *g) {
-    ag_tr_node *e, *tmp;
+void ag__trace_free(ag_trace_graph *g) {
+    ag_trace_node *e, *tmp;
     HASH_ITER(hh, g->map, e, tmp) {
         HASH_DEL(g->map, e);
-        for (ag_tr_term *u = e->terms, *next; u; u = next) {
+        for (ag_trace_term *u = e->terms, *next; u; u = next) {
             next = u->next;
             free(u->text);
             free(u);
@@ -134,5 +134,5 @@ void ag__tr_free(ag_tr_graph *g) {
         free(e);
     }
     free(g->order);
-    *g = (ag_tr_graph){0};
+    *g = (ag_trace_graph){0};
 }

@@ -21,91 +21,91 @@
 /* One gradient term a node received during a traced sweep: `from`'s
  * backward passed it through operand `slot` (0-based). Scalars keep the
  * value, tensors a short summary. */
-typedef struct ag_tr_term {
-    struct ag_tr_node *from;
+typedef struct ag_trace_term {
+    struct ag_trace_node *from;
     int slot;
     double v;
     char *text; /* tensors: malloc'd summary (NULL if none) */
-    struct ag_tr_term *next;
-} ag_tr_term;
+    struct ag_trace_term *next;
+} ag_trace_term;
 
 /* A node the output depends on. */
-typedef struct ag_tr_node {
+typedef struct ag_trace_node {
     ag_tensor *n;
     int id;                 /* display number n1, n2, ... in display order */
     bool on_tape;           /* recorded on the tape's node list */
     bool ordered;           /* placed in the display order already */
     const char *label;      /* name, constant's value or "n<id>" */
     char buf[40];           /* storage for a made-up label */
-    ag_tr_term *terms, *last; /* gradient terms received, in sweep order */
+    ag_trace_term *terms, *last; /* gradient terms received, in sweep order */
     int nterms;
     double before;          /* leaves: scalar gradient before the sweep */
     char *before_text;      /* leaves: tensor gradient before (NULL: all 0) */
     UT_hash_handle hh;
-} ag_tr_node;
+} ag_trace_node;
 
-typedef struct ag_tr_graph {
-    ag_tr_node *map;      /* by node pointer */
-    ag_tr_node **order;   /* display order: tape order, each off-tape input
+typedef struct ag_trace_graph {
+    ag_trace_node *map;      /* by node pointer */
+    ag_trace_node **order;   /* display order: tape order, each off-tape input
                              (parameter, no-grad constant) just before its
                              first use */
     size_t count;
     bool oom;
-} ag_tr_graph;
+} ag_trace_graph;
 
 /* Collects the nodes y depends on (one reverse walk over the tape), numbers
  * them and gives each a label. Returns AG_OK or AG_ERR_MEMORY; the caller
- * frees g with ag__tr_free either way. */
-ag_status ag__tr_collect(ag_tape *t, ag_tensor *y, ag_tr_graph *g);
-ag_tr_node *ag__tr_find(ag_tr_graph *g, const ag_tensor *n);
-void ag__tr_free(ag_tr_graph *g);
+ * frees g with ag__trace_free either way. */
+ag_status ag__trace_collect(ag_tape *t, ag_tensor *y, ag_trace_graph *g);
+ag_trace_node *ag__trace_find(ag_trace_graph *g, const ag_tensor *n);
+void ag__trace_free(ag_trace_graph *g);
 
 /* What kind of node: "param", "input" (a tape leaf with a gradient),
  * "const" (a leaf without one, or a value computed in no-grad mode), or
  * the op's name. */
-const char *ag__tr_kind(const ag_tensor *n);
+const char *ag__trace_kind(const ag_tensor *n);
 
 /* True when the node is a leaf whose gradient accumulates. */
-static inline bool ag__tr_is_leaf(const ag_tensor *n) {
+static inline bool ag__trace_is_leaf(const ag_tensor *n) {
     return (n->flags & (AG_F_LEAF | AG_F_PARAM)) && (n->flags & AG_F_REQUIRES_GRAD);
 }
 
 /* Whether op's formula uses the constant c (the _c ops): then c is the
  * node's attr.c, substituted into formulas and shown in the forward table. */
-bool ag__tr_uses_c(const ag_tensor *n);
+bool ag__trace_uses_c(const ag_tensor *n);
 
 /* ------------------------------------------------------------ formatting */
 
-typedef struct ag_tr_fmt {
+typedef struct ag_trace_fmt {
     bool ascii;
     int digits;    /* significant digits */
     int max_elems; /* tensor elements shown */
-} ag_tr_fmt;
+} ag_trace_fmt;
 
 /* A number with f->digits significant digits ("-0" printed as "0"). */
-char *ag__tr_num(char *buf, size_t size, double v, const ag_tr_fmt *f);
+char *ag__trace_num(char *buf, size_t size, double v, const ag_trace_fmt *f);
 
 /* A value: a scalar's number, or a tensor's "[2, 3] {1, 2, 3, 4, ...}"
  * from data of the given dtype. */
-char *ag__tr_values(char *buf, size_t size, int dtype, int ndim, const int64_t *shape,
-                    int64_t numel, const void *data, const ag_tr_fmt *f);
+char *ag__trace_values(char *buf, size_t size, int dtype, int ndim, const int64_t *shape,
+                    int64_t numel, const void *data, const ag_trace_fmt *f);
 
 /* The node's value, or its gradient buffer (NULL data prints "-"). */
-char *ag__tr_value_of(char *buf, size_t size, const ag_tensor *n, const ag_tr_fmt *f);
-char *ag__tr_grad_of(char *buf, size_t size, const ag_tensor *n, const ag_tr_fmt *f);
+char *ag__trace_value_of(char *buf, size_t size, const ag_tensor *n, const ag_trace_fmt *f);
+char *ag__trace_grad_of(char *buf, size_t size, const ag_tensor *n, const ag_trace_fmt *f);
 
 /* The op's local partial with respect to input k, rendered from the op
  * row's local_grad string: the part that differentiates by input k, with
  * the placeholders replaced by the labels of n's inputs and output (see
  * trace_fmt.c for the conventions), "d" as "∂" and "*" as "·" unless ascii.
  * Writes "" when the string has no part for input k. */
-char *ag__tr_formula(char *buf, size_t size, ag_tr_graph *g, const ag_tensor *n, int k,
-                     const ag_tr_fmt *f);
+char *ag__trace_formula(char *buf, size_t size, ag_trace_graph *g, const ag_tensor *n, int k,
+                     const ag_trace_fmt *f);
 
 /* Columns a UTF-8 string takes (code points). */
-size_t ag__tr_cols(const char *s);
+size_t ag__trace_cols(const char *s);
 
 /* The partial symbol: "∂" or "d". */
-static inline const char *ag__tr_d(const ag_tr_fmt *f) { return f->ascii ? "d" : "\u2202"; }
+static inline const char *ag__trace_d(const ag_trace_fmt *f) { return f->ascii ? "d" : "\u2202"; }
 
 #endif
