@@ -3,8 +3,8 @@
  * SGD update of the 337 scalar parameters, tape reset), the same model code
  * compiled from examples/moons_scalar.c. micrograd (Python 3.11) takes
  * 1,326 ms per step for its 65,818-node graph on this machine kind
- * (DESIGN.md); there is no live micrograd peer, so the speedup is printed
- * against that published figure. Target: >= 1000x, i.e. <= 1.326 ms. */
+ * (docs/design.md, "Figures the benchmarks compare against"); there is no
+ * live micrograd peer, so the speedup is printed against that figure. Target: >= 1000x, i.e. <= 1.326 ms. */
 #include "bench.h"
 
 #include "moons_scalar.h"

@@ -1,5 +1,5 @@
-/* The backward sweep: DESIGN.md's pitfalls, known values, the functional
- * form, and parameters. */
+/* The backward sweep: the pitfalls of docs/design.md, known values, the
+ * functional form, and parameters. */
 #include "testutil.h"
 
 #include <stdlib.h>

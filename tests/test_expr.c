@@ -357,7 +357,7 @@ START_TEST(gradients_match_hand_built_graphs) {
     ck_assert_double_eq(v, ag_item(y));
     /* fan-out: b = a + a; c = b * b → dc/da = 8a */
     ck_assert_double_eq(grad_of("b = a + a; c = b * b; c", 3.0, NULL), 24.0);
-    /* b = a + a; c = b + b → 4 (pitfall 1) */
+    /* b = a + a; c = b + b → 4 (pitfall 1 of docs/design.md) */
     ck_assert_double_eq(grad_of("b = a + a; b + b", 3.0, NULL), 4.0);
     /* negative base, constant exponent: value and derivative right */
     ck_assert_double_eq(grad_of("x^2", -3.0, &v), -6.0);

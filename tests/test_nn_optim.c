@@ -247,7 +247,7 @@ START_TEST(schedules) {
 }
 END_TEST
 
-/* ---------------------------------------------------- stale tape (pitfall 6) */
+/* ------------------------------------- stale tape (pitfall 6 of docs/design.md) */
 
 START_TEST(step_makes_old_tape_stale) {
     ag_tensor *p = ag_param_new(AG_F64, AG_SHAPE(3), P0);

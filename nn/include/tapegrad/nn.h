@@ -559,7 +559,8 @@ ag_tensor *nn_sparse_cross_entropy(ag_tape *t, ag_tensor *logits, int64_t n,
  *
  * The write bumps every parameter's version, so a backward through a tape
  * recorded before the step fails with AG_ERR_STATE instead of using stale
- * values (pitfall 6): reset the tape and record a new forward.
+ * values (pitfall 6 of docs/design.md): reset the tape and record a new
+ * forward.
  *
  * Update rules, per element, with p the value, g its gradient, lr the
  * learning rate, wd the weight decay and t the step count from 1 (as
