@@ -8,7 +8,8 @@
  *   AG_UNARY_OP(NAME, name, F, D, FORMULA, V)
  *
  * NAME is the op's enum name (AG_OP_NAME, listed in the family's .def),
- * name its lower-case name (the row's name, ag_name's recorder rec_name).
+ * name its lower-case name (the row's name; the recorder rec_name, which
+ * the public ag_name calls).
  * FORMULA is the derivative as text, for traces. The other arguments are C
  * expressions in these letters:
  *

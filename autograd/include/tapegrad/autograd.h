@@ -24,6 +24,7 @@
  *   pow(a, b): d/da = b·a^(b-1) (so 0 at a = 0 when b > 1, +-inf when b < 1);
  *     d/db = a^b·log(a) for a > 0, 0 for a = 0, NaN for a < 0 (the value is
  *     real only for integer b there, and has no real derivative in b).
+ *   atan2(y, x) at the origin: both partials NaN (0/0), as PyTorch.
  */
 #ifndef TAPEGRAD_AUTOGRAD_H
 #define TAPEGRAD_AUTOGRAD_H
