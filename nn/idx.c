@@ -1,6 +1,7 @@
 /* The IDX file format (MNIST): reader into doubles with full validation, and
  * an atomic writer. */
 #include "nn_internal.h"
+#include "nn_testing.h"
 
 #include <float.h>
 #include <math.h>
@@ -44,15 +45,8 @@ static double decode(int type, const unsigned char *p) {
     }
 }
 
-nn_idx *nn_idx_read(const char *path, size_t max_bytes) {
-    if (!path) {
-        nn__fail(NN_ERR_NULL, "idx: path is NULL");
-        return NULL;
-    }
+nn_idx *nn__idx_parse(const char *path, const unsigned char *b, size_t len, size_t max_bytes) {
     size_t cap = max_bytes ? max_bytes : DEFAULT_CAP;
-    unsigned char *b;
-    size_t len;
-    if (nn__read_file("idx", path, cap, &b, &len) != NN_OK) return NULL;
     nn_idx *a = NULL;
     nn_status s = NN_OK;
     int es = 0, ndim = 0;
@@ -104,6 +98,18 @@ nn_idx *nn_idx_read(const char *path, size_t max_bytes) {
         const unsigned char *p = b + 4 + 4 * ndim;
         for (uint64_t i = 0; i < numel; i++) a->data[i] = decode(b[2], p + i * (uint64_t)es);
     }
+    return a;
+}
+
+nn_idx *nn_idx_read(const char *path, size_t max_bytes) {
+    if (!path) {
+        nn__fail(NN_ERR_NULL, "idx: path is NULL");
+        return NULL;
+    }
+    unsigned char *b;
+    size_t len;
+    if (nn__read_file("idx", path, max_bytes ? max_bytes : DEFAULT_CAP, &b, &len) != NN_OK) return NULL;
+    nn_idx *a = nn__idx_parse(path, b, len, max_bytes);
     free(b);
     return a;
 }

@@ -94,6 +94,8 @@ nn_module *nn_linear_new(nn_params *ps, const char *prefix, int64_t in, int64_t 
         free(l);
         return NULL;
     }
+    /* torch.nn.Linear keeps its weight (out, in). */
+    nn_params_set_torch_layout(ps, wname, &nn_torch_transpose);
     nn_init_uniform(l->w, -bound, bound, rng);
     if (l->b) nn_init_uniform(l->b, -bound, bound, rng);
     return &l->base;

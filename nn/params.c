@@ -14,6 +14,7 @@ typedef struct entry {
     char *name;
     ag_tensor *p;
     size_t index; /* position in registration order */
+    const nn_torch_layout *torch; /* PyTorch's layout, when it differs */
     UT_hash_handle hh;
 } entry;
 
@@ -147,4 +148,31 @@ ag_tensor *nn__params_find(const nn_params *ps, const char *name, size_t len, si
     entry *e = find(ps, name, len);
     if (e && index) *index = e->index;
     return e ? e->p : NULL;
+}
+
+nn_status nn_params_set_torch_layout(nn_params *ps, const char *name, const nn_torch_layout *layout) {
+    if (!ps || !name) return nn__fail(NN_ERR_NULL, "params_set_torch_layout: %s is NULL", !ps ? "store" : "name");
+    entry *e = find(ps, name, strlen(name));
+    if (!e) return nn__fail(NN_ERR_ARG, "params_set_torch_layout: no parameter is registered as '%s'", name);
+    if (layout) {
+        int n;
+        int64_t shape[AG_MAX_DIMS];
+        char buf[128];
+        if (!layout->torch_shape || !layout->index_here)
+            return nn__fail(NN_ERR_ARG, "params_set_torch_layout: '%s': the layout lacks a function", name);
+        if (!layout->torch_shape(ag_ndim(e->p), ag_shape(e->p), &n, shape))
+            return nn__fail(NN_ERR_ARG, "params_set_torch_layout: '%s': the layout %s does not apply to shape %s",
+                            name, layout->name ? layout->name : "?", ag_shape_str(e->p, buf, sizeof buf));
+    }
+    e->torch = layout;
+    return NN_OK;
+}
+
+const nn_torch_layout *nn_params_torch_layout(const nn_params *ps, const char *name) {
+    entry *e = (ps && name) ? find(ps, name, strlen(name)) : NULL;
+    return e ? e->torch : NULL;
+}
+
+const nn_torch_layout *nn__params_layout_at(const nn_params *ps, size_t i) {
+    return i < ps->count ? ps->order[i]->torch : NULL;
 }

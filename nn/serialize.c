@@ -5,11 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* uthash must report a failed malloc instead of calling exit(). */
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(elt) (oom = 1)
-#include <uthash.h>
-
 static const unsigned char MAGIC[8] = {'T', 'G', 'P', 'A', 'R', 'A', 'M', 'S'};
 #define FORMAT_VERSION 1u
 #define HEADER_BYTES 16u   /* magic, version, count */
@@ -100,34 +95,13 @@ nn_status nn_save(const nn_params *ps, const char *path) {
 
 /* ------------------------------------------------------------------ load */
 
-typedef struct rec {
-    const char *name;   /* into the file buffer, not NUL-terminated */
-    size_t nlen;
-    int dtype, ndim;
-    int64_t shape[AG_MAX_DIMS];
-    int64_t numel;
-    const unsigned char *data;
-    ag_tensor *p;       /* the matching parameter, or NULL */
-    UT_hash_handle hh;  /* duplicate-name check */
-} rec;
-
 typedef struct loader {
     const char *path;
     const unsigned char *buf;
     size_t len, pos;
-    rec *recs;
+    nn__ftensor *recs;
     uint32_t count;
-    rec *names;         /* uthash of recs by name */
 } loader;
-
-/* A record's name as a printable C string (bytes outside 0x20..0x7e as '?'). */
-static const char *show_name(char *out, size_t size, const char *name, size_t n) {
-    size_t k = n < size - 1 ? n : size - 1;
-    for (size_t i = 0; i < k; i++)
-        out[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
-    out[k] = '\0';
-    return out;
-}
 
 static nn_status truncated(const loader *L, uint32_t i, const char *what) {
     return nn__fail(NN_ERR_FORMAT, "load: '%s': truncated: the file ends inside tensor %u's %s "
@@ -135,7 +109,7 @@ static nn_status truncated(const loader *L, uint32_t i, const char *what) {
 }
 
 /* Parses and checks record i at L->pos: sizes, dtype, ndim, and its CRC. */
-static nn_status parse_record(loader *L, uint32_t i, rec *r) {
+static nn_status parse_record(loader *L, uint32_t i, nn__ftensor *r) {
     const unsigned char *b = L->buf;
     size_t start = L->pos, left = L->len - TRAILER_BYTES - L->pos;
     char nm[64];
@@ -145,16 +119,18 @@ static nn_status parse_record(loader *L, uint32_t i, rec *r) {
         return nn__fail(NN_ERR_FORMAT, "load: '%s': tensor %u has a name length of %zu (must be 1 to %d)",
                         L->path, i, r->nlen, NN_NAME_MAX);
     if (left < 2 + r->nlen + 2) return truncated(L, i, "name");
-    r->name = (const char *)b + start + 2;
+    r->name = r->fname = (const char *)b + start + 2;
+    r->fnlen = r->nlen;
     if (memchr(r->name, '\0', r->nlen))
         return nn__fail(NN_ERR_FORMAT, "load: '%s': tensor %u's name contains a NUL byte", L->path, i);
-    show_name(nm, sizeof nm, r->name, r->nlen);
+    nn__show_name(nm, sizeof nm, r->name, r->nlen);
     size_t p = start + 2 + r->nlen;
-    r->dtype = b[p];
+    int dtype = b[p];
     r->ndim = b[p + 1];
     p += 2;
-    if (r->dtype != AG_F32 && r->dtype != AG_F64)
-        return nn__fail(NN_ERR_FORMAT, "load: '%s': tensor '%s' has unknown dtype code %d", L->path, nm, r->dtype);
+    if (dtype != AG_F32 && dtype != AG_F64)
+        return nn__fail(NN_ERR_FORMAT, "load: '%s': tensor '%s' has unknown dtype code %d", L->path, nm, dtype);
+    r->enc = dtype == AG_F32 ? NN__F32LE : NN__F64LE;
     if (r->ndim > AG_MAX_DIMS)
         return nn__fail(NN_ERR_FORMAT, "load: '%s': tensor '%s' has %d dimensions (at most %d)", L->path, nm,
                         r->ndim, AG_MAX_DIMS);
@@ -169,7 +145,7 @@ static nn_status parse_record(loader *L, uint32_t i, rec *r) {
         r->shape[d] = (int64_t)dim;
     }
     p += 8 * (size_t)r->ndim;
-    uint64_t data_bytes = numel * elsize(r->dtype);
+    uint64_t data_bytes = numel * elsize(dtype);
     if (too_big || data_bytes > bytes_left) return truncated(L, i, "data");
     if (bytes_left - data_bytes < 4) return truncated(L, i, "checksum");
     r->numel = (int64_t)numel;
@@ -220,114 +196,28 @@ static nn_status parse_file(loader *L) {
     return NN_OK;
 }
 
-/* Appends `name` to a comma-separated list in buf, or "..." once it is full. */
-static void list_add(char *buf, size_t size, const char *name) {
-    size_t n = strlen(buf);
-    if (n && strcmp(buf + n - 3, "...") == 0) return;
-    if (n + strlen(name) + 8 >= size) {
-        snprintf(buf + n, size - n, "%s...", n ? ", " : "");
-        return;
-    }
-    snprintf(buf + n, size - n, "%s'%s'", n ? ", " : "", name);
-}
-
-/* Names, dtypes and shapes against the store; fills each rec's p. */
-static nn_status match(loader *L, nn_params *ps, const nn_load_opts *o, bool *seen) {
-    char extra[200] = "", missing[200] = "", nm[NN_NAME_MAX + 1];
-    size_t n_extra = 0, n_missing = 0;
-    for (uint32_t i = 0; i < L->count; i++) {
-        rec *r = &L->recs[i], *dup = NULL;
-        show_name(nm, sizeof nm, r->name, r->nlen);
-        HASH_FIND(hh, L->names, r->name, r->nlen, dup);
-        if (dup) return nn__fail(NN_ERR_FORMAT, "load: '%s': the name '%s' appears twice", L->path, nm);
-        int oom = 0;
-        HASH_ADD_KEYPTR(hh, L->names, r->name, r->nlen, r);
-        if (oom) return nn__fail(NN_ERR_MEMORY, "load: out of memory");
-        size_t idx;
-        r->p = nn__params_find(ps, r->name, r->nlen, &idx);
-        if (!r->p) {
-            n_extra++;
-            list_add(extra, sizeof extra, nm);
-            continue;
-        }
-        seen[idx] = true;
-        ag_tensor *p = r->p;
-        if ((int)ag_dtype_of(p) != r->dtype)
-            return nn__fail(NN_ERR_MISMATCH, "load: '%s': '%s' is %s in the file but %s in the store",
-                            L->path, nm, ag_dtype_name((ag_dtype)r->dtype), ag_dtype_name(ag_dtype_of(p)));
-        bool same = ag_ndim(p) == r->ndim;
-        for (int d = 0; same && d < r->ndim; d++) same = ag_shape(p)[d] == r->shape[d];
-        if (!same) {
-            char a[128], b[128];
-            return nn__fail(NN_ERR_MISMATCH, "load: '%s': '%s' has shape %s in the file but %s in the store",
-                            L->path, nm, ag_format_shape(a, sizeof a, r->ndim, r->shape),
-                            ag_format_shape(b, sizeof b, ag_ndim(p), ag_shape(p)));
-        }
-    }
-    for (size_t i = 0; i < nn_params_count(ps); i++)
-        if (!seen[i]) {
-            n_missing++;
-            list_add(missing, sizeof missing, nn_params_name_at(ps, i));
-        }
-    if ((n_extra || n_missing) && !o->non_strict) {
-        if (n_extra && n_missing)
-            return nn__fail(NN_ERR_MISMATCH, "load: '%s': %zu name(s) in the store missing from the file: %s; "
-                            "%zu name(s) in the file not in the store: %s", L->path, n_missing, missing,
-                            n_extra, extra);
-        if (n_missing)
-            return nn__fail(NN_ERR_MISMATCH, "load: '%s': %zu name(s) in the store missing from the file: %s",
-                            L->path, n_missing, missing);
-        return nn__fail(NN_ERR_MISMATCH, "load: '%s': %zu name(s) in the file not in the store: %s",
-                        L->path, n_extra, extra);
-    }
-    return NN_OK;
-}
-
-/* Decodes a record's little-endian values into its parameter. */
-static void write_values(rec *r) {
-    unsigned char *dst = ag_data_mut(r->p);
-    for (int64_t i = 0; i < r->numel; i++) {
-        if (r->dtype == AG_F32) {
-            uint32_t v = nn__ld_le32(r->data + 4 * i);
-            memcpy(dst + 4 * i, &v, 4);
-        } else {
-            uint64_t v = nn__ld_le64(r->data + 8 * i);
-            memcpy(dst + 8 * i, &v, 8);
-        }
-    }
+nn_status nn__load_buffer(nn_params *ps, const char *path, const unsigned char *buf, size_t len,
+                          const nn_load_opts *opts) {
+    nn_load_opts o = opts ? *opts : (nn_load_opts){0};
+    loader L = {.path = path, .buf = buf, .len = len};
+    nn_status s = NN_OK;
+    bool *seen = calloc(nn_params_count(ps) + 1, sizeof *seen);
+    if (!seen) s = nn__fail(NN_ERR_MEMORY, "load: out of memory");
+    if (s == NN_OK) s = parse_file(&L);
+    if (s == NN_OK) s = nn__match("load", path, L.recs, L.count, ps, &o, false, seen);
+    if (s == NN_OK) nn__store_values(L.recs, L.count, ps, &o, seen); /* everything checked */
+    free(L.recs);
+    free(seen);
+    return s;
 }
 
 nn_status nn_load(nn_params *ps, const char *path, const nn_load_opts *opts) {
     if (!ps || !path) return nn__fail(NN_ERR_NULL, "load: %s is NULL", !ps ? "store" : "path");
-    nn_load_opts o = opts ? *opts : (nn_load_opts){0};
-    loader L = {.path = path};
     unsigned char *buf;
-    nn_status s = nn__read_file("load", path, o.max_bytes, &buf, &L.len);
+    size_t len;
+    nn_status s = nn__read_file("load", path, opts ? opts->max_bytes : 0, &buf, &len);
     if (s != NN_OK) return s;
-    L.buf = buf;
-    bool *seen = calloc(nn_params_count(ps) + 1, sizeof *seen);
-    if (!seen) s = nn__fail(NN_ERR_MEMORY, "load: out of memory");
-    if (s == NN_OK) s = parse_file(&L);
-    if (s == NN_OK) s = match(&L, ps, &o, seen);
-    if (s == NN_OK) {
-        /* Everything checked: report skips, then write. */
-        if (o.on_skip) {
-            char nm[NN_NAME_MAX + 1];
-            for (size_t i = 0; i < nn_params_count(ps); i++)
-                if (!seen[i]) o.on_skip(nn_params_name_at(ps, i), NN_SKIP_MISSING, o.ctx);
-            for (uint32_t i = 0; i < L.count; i++)
-                if (!L.recs[i].p) {
-                    memcpy(nm, L.recs[i].name, L.recs[i].nlen);
-                    nm[L.recs[i].nlen] = '\0';
-                    o.on_skip(nm, NN_SKIP_EXTRA, o.ctx);
-                }
-        }
-        for (uint32_t i = 0; i < L.count; i++)
-            if (L.recs[i].p) write_values(&L.recs[i]);
-    }
-    HASH_CLEAR(hh, L.names);
-    free(L.recs);
-    free(seen);
+    s = nn__load_buffer(ps, path, buf, len, opts);
     free(buf);
     return s;
 }

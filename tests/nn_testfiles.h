@@ -52,7 +52,7 @@ static inline void tf_rmdir(char *dir) {
     free(dir);
 }
 
-/* The whole file, malloc'd; *len gets its size. */
+/* The whole file, malloc'd and NUL-terminated; *len gets its size. */
 static inline unsigned char *tf_read(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     ck_assert_ptr_nonnull(f);
@@ -63,6 +63,7 @@ static inline unsigned char *tf_read(const char *path, size_t *len) {
     ck_assert_ptr_nonnull(b);
     ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
     fclose(f);
+    b[n] = '\0';
     *len = (size_t)n;
     return b;
 }

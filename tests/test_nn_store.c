@@ -6,25 +6,7 @@
 #include "nn_testing.h"
 
 #include "nn_testfiles.h"
-
-/* Fills p with seeded values, including -0, infinities, a NaN and a
- * subnormal in the first slots, so bit-exactness means something. */
-static void fill(ag_tensor *p, uint64_t seed) {
-    ag_rng r;
-    ag_rng_seed(&r, seed);
-    int64_t n = ag_numel(p);
-    bool f32 = ag_dtype_of(p) == AG_F32;
-    void *d = ag_data_mut(p);
-    for (int64_t i = 0; i < n; i++) {
-        double v = ag_rng_normal(&r) * 100;
-        if (i == 1) v = -0.0;
-        if (i == 2) v = INFINITY;
-        if (i == 3) v = NAN;
-        if (i == 4) v = f32 ? 1e-40 : 5e-320;
-        if (f32) ((float *)d)[i] = (float)v;
-        else ((double *)d)[i] = v;
-    }
-}
+#include "store_snapshot.h"
 
 /* The store used by most tests: f32 and f64, 0-d to 4-d, an empty tensor. */
 static nn_params *model(uint64_t seed) {
@@ -43,35 +25,6 @@ static nn_params *model(uint64_t seed) {
         fill(ts[i], seed + i);
     }
     return ps;
-}
-
-/* A copy of every parameter's bytes, in order. */
-typedef struct snapshot {
-    size_t n;
-    unsigned char *bytes[16];
-    size_t len[16];
-} snapshot;
-
-static snapshot snap(nn_params *ps) {
-    snapshot s = {.n = nn_params_count(ps)};
-    ck_assert_uint_le(s.n, 16);
-    for (size_t i = 0; i < s.n; i++) {
-        ag_tensor *p = nn_params_at(ps, i);
-        s.len[i] = (size_t)ag_numel(p) * (ag_dtype_of(p) == AG_F32 ? 4 : 8);
-        s.bytes[i] = malloc(s.len[i] + 1);
-        memcpy(s.bytes[i], ag_data(p), s.len[i]);
-    }
-    return s;
-}
-
-static bool same_as(nn_params *ps, const snapshot *s) {
-    for (size_t i = 0; i < s->n; i++)
-        if (memcmp(s->bytes[i], ag_data(nn_params_at(ps, i)), s->len[i]) != 0) return false;
-    return true;
-}
-
-static void snap_free(snapshot *s) {
-    for (size_t i = 0; i < s->n; i++) free(s->bytes[i]);
 }
 
 START_TEST(store_basics) {

@@ -34,6 +34,7 @@ typedef enum nn_status {
     NN_ERR_VERSION,   /* a saved file has a version this library cannot read */
     NN_ERR_MISMATCH,  /* a file does not fit the store: names, dtype or shape */
     NN_ERR_PARSE,     /* a text file has a bad field (CSV) */
+    NN_ERR_UNSUPPORTED, /* this build lacks an optional dependency (safetensors: Jansson) */
 } nn_status;
 
 /* Name of a status code, e.g. "file format error". */
