@@ -167,6 +167,13 @@ static nn_csv *parse(const char *src, const char *text, size_t len, bool has_hea
             s = NN_ERR_PARSE;
             break;
         }
+        /* A lone \r would otherwise end up inside a column name. */
+        const char *cr = memchr(q, '\r', (size_t)(e - q));
+        if (cr) {
+            FAIL(&P, line, 1, "a carriage return inside the line (lines end in \\n or \\r\\n)");
+            s = NN_ERR_PARSE;
+            break;
+        }
         if (!header_done) {
             header_done = true;
             if (!parse_header(&P, q, e)) s = nn__fail(NN_ERR_MEMORY, "csv: out of memory");

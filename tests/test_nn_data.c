@@ -303,6 +303,9 @@ START_TEST(csv_defects_give_line_and_column) {
     CSV_FAILS("1,nan\n", false, "line 1, column 2: non-numeric field 'nan' (not a finite number)");
     CSV_FAILS("1,\"2\"\n", false, "line 1, column 2: non-numeric field '\"2\"'");
     CSV_FAILS("1 2,3\n", false, "line 1, column 1: non-numeric field '1 2'");
+    /* Found by fuzz_csv: a lone \r stayed inside a column name ("c\r"). */
+    CSV_FAILS("a,c\r \n1,2\n", true, "line 1, column 1: a carriage return inside the line");
+    CSV_FAILS("1,2\r3,4\r", false, "line 1, column 1: a carriage return inside the line");
 }
 END_TEST
 

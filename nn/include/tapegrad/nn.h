@@ -235,7 +235,8 @@ typedef struct nn_csv {
  * is the 1-based line and C the 1-based field number: a non-numeric
  * or empty field, a ragged row (too many or too few fields), an empty file
  * (or a header without data rows), a value out of range of a double
- * (overflow), or a blank line between rows. */
+ * (overflow), a blank line between rows, or a carriage return inside a line
+ * (a lone \r: old Mac line endings, or damage). */
 nn_csv *nn_csv_parse(const char *text, size_t len, bool has_header);
 
 /* nn_csv_parse on the contents of a file (at most max_bytes, 0 = no
