@@ -4,6 +4,7 @@
 #define TAPEGRAD_NN_TESTFILES_H
 
 #include <check.h>
+#include <nn_testing.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,28 @@ static inline unsigned char *tf_read(const char *path, size_t *len) {
     b[n] = '\0';
     *len = (size_t)n;
     return b;
+}
+
+/* Calls write(ctx), an atomic writer of `path` (in dir, its only file),
+ * with the disk failing after 0, step, 2·step, ... bytes, up to the file's
+ * size now: each call must fail with NN_ERR_IO and leave the file byte for
+ * byte as it was, and no temporary file behind. */
+static inline void tf_assert_failed_writes_keep(const char *dir, const char *path, int64_t step,
+                                                nn_status (*write)(void *ctx), void *ctx) {
+    size_t n0;
+    unsigned char *before = tf_read(path, &n0);
+    for (int64_t cut = 0; cut < (int64_t)n0; cut += step) {
+        nn__test_fail_writes_after(cut);
+        nn_status s = write(ctx);
+        nn__test_fail_writes_after(-1);
+        ck_assert_int_eq(s, NN_ERR_IO);
+        size_t n;
+        unsigned char *after = tf_read(path, &n);
+        ck_assert(n == n0 && memcmp(before, after, n) == 0);
+        free(after);
+        ck_assert_int_eq(tf_count_entries(dir), 1);
+    }
+    free(before);
 }
 
 static inline void tf_write(const char *path, const void *data, size_t len) {
