@@ -220,18 +220,20 @@ int main(int argc, char **argv) {
         bool write = cmd[0] == 'w';
         nn_safetensors_opts o = {.layout = strcmp(argv[3], "pytorch") == 0 ? NN_LAYOUT_PYTORCH : NN_LAYOUT_TAPEGRAD};
         nn_params *ps = make_store(argc - 4, argv + 4, write);
+        int rc = 0;
         if (write) {
-            if (nn_save_safetensors(ps, file, &o) != NN_OK) return fail("save_safetensors");
+            if (nn_save_safetensors(ps, file, &o) != NN_OK) rc = fail("save_safetensors");
+        } else if (nn_load_safetensors(ps, file, &o) != NN_OK) {
+            rc = fail("load_safetensors");
         } else {
-            if (nn_load_safetensors(ps, file, &o) != NN_OK) return fail("load_safetensors");
             for (size_t i = 0; i < nn_params_count(ps); i++) {
                 ag_tensor *p = nn_params_at(ps, i);
                 print_values(nn_params_name_at(ps, i), ag_dtype_of(p), ag_ndim(p), ag_shape(p), ag_numel(p),
                              ag_data(p));
             }
         }
-        nn_params_free(ps);
-        return 0;
+        nn_params_free(ps); /* also on errors: the sanitizer build checks for leaks */
+        return rc;
     }
     if (strcmp(cmd, "mlp-train") == 0) return mlp_train(file);
     if (strcmp(cmd, "mlp-eval") == 0) return mlp_eval(file);
