@@ -11,14 +11,6 @@
 #define uthash_nonfatal_oom(elt) (oom = 1)
 #include <uthash.h>
 
-const char *nn__fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
-    size_t n = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-    return buf;
-}
-
 const char *nn__show_name(char *out, size_t size, const char *name, size_t n) {
     size_t k = n < size - 1 ? n : size - 1;
     for (size_t i = 0; i < k; i++)
@@ -60,15 +52,13 @@ void nn__decode(nn__enc e, const unsigned char *s, void *dst) {
     memcpy(dst, &u, 4);
 }
 
-static const char *dtype_name(ag_dtype d) { return d == AG_F32 ? "f32" : "f64"; }
-
 /* How a file's values are spelled in messages. */
 static const char *enc_name(nn__enc e) {
     switch (e) {
     case NN__F16LE:
     case NN__F16BE: return "f16 (read as f32)";
     case NN__BF16LE: return "bf16 (read as f32)";
-    default: return dtype_name(nn__enc_dtype(e));
+    default: return ag_dtype_name(nn__enc_dtype(e));
     }
 }
 
@@ -109,7 +99,7 @@ nn_status nn__layout_shape(const char *what, const char *path, const char *nm, c
     if (!L->torch_shape(*ndim, shape, &tn, ts) || tn < 0 || tn > AG_MAX_DIMS) {
         char s[128];
         return nn__fail(NN_ERR_ARG, "%s: '%s': the PyTorch layout of %s (%s) does not apply to its shape %s", what,
-                        path, nm, L->name, nn__fmt_shape(s, sizeof s, *ndim, shape));
+                        path, nm, L->name, ag_format_shape(s, sizeof s, *ndim, shape));
     }
     *ndim = tn;
     memcpy(shape, ts, sizeof *ts * (size_t)tn);
@@ -134,7 +124,7 @@ static nn_status match_one(const char *what, const char *path, nn__ftensor *t, c
     ag_tensor *p = t->p;
     if (ag_dtype_of(p) != nn__enc_dtype(t->enc))
         return nn__fail(NN_ERR_MISMATCH, "%s: '%s': %s is %s in the file but %s in the store", what, path, nm,
-                        enc_name(t->enc), dtype_name(ag_dtype_of(p)));
+                        enc_name(t->enc), ag_dtype_name(ag_dtype_of(p)));
     int ndim;
     int64_t want[AG_MAX_DIMS];
     nn_status s = nn__layout_shape(what, path, nm, p, t->layout, &ndim, want);
@@ -145,12 +135,12 @@ static nn_status match_one(const char *what, const char *path, nn__ftensor *t, c
         char a[128], b[128], c[128];
         if (t->layout)
             return nn__fail(NN_ERR_MISMATCH, "%s: '%s': %s has shape %s in the file, but the store's %s is %s "
-                            "in PyTorch's layout (%s)", what, path, nm, nn__fmt_shape(a, sizeof a, t->ndim, t->shape),
-                            nn__fmt_shape(b, sizeof b, ag_ndim(p), ag_shape(p)),
-                            nn__fmt_shape(c, sizeof c, ndim, want), t->layout->name);
+                            "in PyTorch's layout (%s)", what, path, nm, ag_format_shape(a, sizeof a, t->ndim, t->shape),
+                            ag_format_shape(b, sizeof b, ag_ndim(p), ag_shape(p)),
+                            ag_format_shape(c, sizeof c, ndim, want), t->layout->name);
         return nn__fail(NN_ERR_MISMATCH, "%s: '%s': %s has shape %s in the file but %s in the store", what, path,
-                        nm, nn__fmt_shape(a, sizeof a, t->ndim, t->shape),
-                        nn__fmt_shape(b, sizeof b, ag_ndim(p), ag_shape(p)));
+                        nm, ag_format_shape(a, sizeof a, t->ndim, t->shape),
+                        ag_format_shape(b, sizeof b, ag_ndim(p), ag_shape(p)));
     }
     return t->layout ? nn__layout_check(what, path, nm, p, t->layout) : NN_OK;
 }

@@ -155,9 +155,6 @@ nn_status nn__layout_shape(const char *what, const char *path, const char *nm, c
 nn_status nn__layout_check(const char *what, const char *path, const char *nm, const ag_tensor *p,
                            const nn_torch_layout *L);
 
-/* "[3, 4]" into buf; returns buf. */
-const char *nn__fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
-
 /* n bytes at name as a printable C string in out (bytes outside 0x20..0x7e
  * as '?'), cut to size - 1 bytes. */
 const char *nn__show_name(char *out, size_t size, const char *name, size_t n);

@@ -208,7 +208,7 @@ static nn_status parse(const char *path, const unsigned char *b, size_t len, siz
     }
     if (empty) numel = 0;
     char sh[128];
-    nn__fmt_shape(sh, sizeof sh, H.ndim, H.shape);
+    ag_format_shape(sh, sizeof sh, H.ndim, H.shape);
     if (too_big || numel * es > data)
         return nn__fail(NN_ERR_FORMAT, WHAT ": '%s': truncated data: shape %s needs more than the %llu bytes after "
                         "the header", path, sh, (unsigned long long)data);
@@ -275,10 +275,10 @@ nn_status nn__npy_load_buffer(ag_tensor *p, const char *path, const unsigned cha
     char x[128], y[128];
     if (a->dtype != ag_dtype_of(p))
         s = nn__fail(NN_ERR_MISMATCH, WHAT ": '%s': the file holds %s values, the parameter is %s", path,
-                     a->dtype == AG_F32 ? "f32" : "f64", ag_dtype_of(p) == AG_F32 ? "f32" : "f64");
+                     ag_dtype_name(a->dtype), ag_dtype_name(ag_dtype_of(p)));
     else if (!same)
         s = nn__fail(NN_ERR_MISMATCH, WHAT ": '%s': the file has shape %s, the parameter %s", path,
-                     nn__fmt_shape(x, sizeof x, a->ndim, a->shape), ag_shape_str(p, y, sizeof y));
+                     ag_format_shape(x, sizeof x, a->ndim, a->shape), ag_shape_str(p, y, sizeof y));
     else if (a->numel)
         memcpy(ag_data_mut(p), a->data, (size_t)a->numel * (a->dtype == AG_F32 ? 4 : 8));
     nn_array_free(a);

@@ -119,7 +119,7 @@ static nn_status parse_entry(st_file *F, const char *key, json_t *v, nn__ftensor
         return bad(F, key, "data_offsets [%llu, %llu] reach past the %llu data bytes (truncated or corrupt)", b0,
                    b1, (unsigned long long)F->data_len);
     char sh_s[128];
-    nn__fmt_shape(sh_s, sizeof sh_s, t->ndim, t->shape);
+    ag_format_shape(sh_s, sizeof sh_s, t->ndim, t->shape);
     if (too_big)
         return bad(F, key, "its shape %s of %s needs more bytes than the file has", sh_s, json_string_value(dt));
     if (numel * es != b1 - b0)

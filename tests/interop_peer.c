@@ -55,7 +55,7 @@ static int parse_dims(const char *s, int64_t *shape) {
 
 static void print_values(const char *name, ag_dtype dt, int ndim, const int64_t *shape, int64_t numel,
                          const void *data) {
-    printf("%s %s", name, dt == AG_F32 ? "f32" : "f64");
+    printf("%s %s", name, ag_dtype_name(dt));
     for (int d = 0; d < ndim; d++) printf(" %lld", (long long)shape[d]);
     printf("\n");
     for (int64_t i = 0; i < numel; i++) {
