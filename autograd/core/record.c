@@ -3,10 +3,12 @@
 #include "node.h"
 #include "op.h"
 #include "record.h"
+#include "shape.h"
 #include "tape.h"
 #include "scalar_path.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 
 /* Zeroes an ext in 64-byte pieces of constant size, which compilers expand
  * as a few vector stores; one memset of the whole ext (over 200 bytes)
@@ -50,19 +52,32 @@ bool ag__record_check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const
     return true;
 }
 
+bool ag__record_check_shape(ag_tape *t, const char *name, ag_dtype dtype, int ndim,
+                            const int64_t *shape, int64_t *numel, size_t *bytes) {
+    const char *bad = ag__shape_check(ndim, shape, ag__elsize(dtype), numel, bytes);
+    if (bad) {
+        char ss[AG_MAX_DIMS * 21 + 4];
+        ag__error_fail(t, AG_ERR_SHAPE, name, "shape %s (%s) %s", ag__error_fmt_shape(ss, sizeof ss, ndim, shape),
+                       dtype == AG_F32 ? "f32" : "f64", bad);
+    }
+    return !bad;
+}
+
 ag_tensor *ag__record_node_n(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
                       const int64_t *shape, int n, ag_tensor *const *xs) {
-    const char *name = ag__ops[op]->name;
+    return ag__record_node_as(t, ag__ops[op]->name, op, dtype, ndim, shape, n, xs);
+}
+
+ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype dtype, int ndim,
+                              const int64_t *shape, int n, ag_tensor *const *xs) {
     if (ndim < 0 || ndim > AG_MAX_DIMS)
         return ag__error_fail(t, AG_ERR_SHAPE, name, "%d dimensions (at most %d)", ndim, AG_MAX_DIMS);
     if (dtype != AG_F32 && dtype != AG_F64)
         return ag__error_fail(t, AG_ERR_DTYPE, name, "unknown dtype %d", (int)dtype);
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || (shape[i] && numel > INT64_MAX / shape[i]))
-            return ag__error_fail(t, AG_ERR_SHAPE, name, "bad dimension %lld", (long long)shape[i]);
-        numel *= shape[i];
-    }
+    /* The one size check of every tensor: numel and bytes without overflow. */
+    size_t bytes;
+    int64_t numel;
+    if (!ag__record_check_shape(t, name, dtype, ndim, shape, &numel, &bytes)) return NULL;
     bool recording = t->no_grad == 0;
     bool requires = false;
     for (int i = 0; i < n && recording; i++) requires |= ag__requires_grad(xs[i]);
@@ -83,12 +98,16 @@ ag_tensor *ag__record_node_n(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
     node->in[0] = n > 0 ? xs[0] : NULL;
     node->in[1] = n > 1 ? xs[1] : NULL;
     if (ndim > 0 || n > 2) {
-        size_t es = ag__elsize(dtype);
         ag_ext *ext = ag__tape_small(t, sizeof *ext);
-        void *val = ext ? ag__tape_alloc(t, (size_t)numel * es, name) : NULL;
-        void *grad = (val && requires) ? ag__tape_alloc(t, (size_t)numel * es, name) : NULL;
-        if (!ext || !val || (requires && !grad))
-            return ag__error_fail(t, AG_ERR_MEMORY, name, "tape memory cap %zu reached", t->mem_cap);
+        void *val = ext ? ag__tape_data(t, bytes) : NULL;
+        void *grad = (val && requires) ? ag__tape_data(t, bytes) : NULL;
+        if (!ext || !val || (requires && !grad)) {
+            char ss[AG_MAX_DIMS * 21 + 4], what[AG_MAX_DIMS * 21 + 16];
+            snprintf(what, sizeof what, "shape %s (%s)", ag__error_fmt_shape(ss, sizeof ss, ndim, shape),
+                     dtype == AG_F32 ? "f32" : "f64");
+            ag__tape_fail_memory(t, name, ext ? bytes : sizeof *ext, what);
+            return NULL;
+        }
         zero_ext(ext);
         for (int i = 0; i < ndim; i++) ext->shape[i] = shape[i];
         ext->numel = numel;

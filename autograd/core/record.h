@@ -22,6 +22,19 @@ ag_tensor *ag__record_node(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
 ag_tensor *ag__record_node_n(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
                       const int64_t *shape, int n, ag_tensor *const *xs);
 
+/* The size check of a shape (ag__shape_check) with its tape error, which
+ * names `name` and the shape. Ops that must refuse an output before other
+ * work (reading an index array) call it early; the recorder calls it for
+ * every node. */
+bool ag__record_check_shape(ag_tape *t, const char *name, ag_dtype dtype, int ndim,
+                            const int64_t *shape, int64_t *numel, size_t *bytes);
+
+/* ag__record_node_n whose errors name `name` rather than the op's row (a
+ * creation function's leaf says "zeros", not "leaf"). Every node is made
+ * here: the shape's size check (ag__shape_check) runs once for all ops. */
+ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype dtype, int ndim,
+                              const int64_t *shape, int n, ag_tensor *const *xs);
+
 /* Records a node and runs its forward kernel: what most ops do. */
 static inline ag_tensor *ag__record(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
                                     const int64_t *shape, ag_tensor *in0,

@@ -13,6 +13,17 @@ static inline int64_t ag__shape_numel(int ndim, const int64_t *shape) {
     return n;
 }
 
+/* Checks a tensor shape for elements of `elsize` bytes: no negative
+ * dimension, and no byte count or stride that overflows. The largest
+ * offset any kernel computes is the product of the nonzero dimensions
+ * times the element size, so that product must stay below 2^63 even when a
+ * dimension is 0 ([0, 2^62, 2^62] has no elements but overflowing strides).
+ * On success sets *numel and *bytes (numel * elsize) and returns NULL; else
+ * returns why, to follow the shape in an error message ("has a negative
+ * dimension", "is too large: ..."). */
+const char *ag__shape_check(int ndim, const int64_t *shape, size_t elsize, int64_t *numel,
+                            size_t *bytes);
+
 /* Normalises a possibly negative axis for ndim dimensions; -1 if invalid. */
 int ag__shape_axis(int axis, int ndim);
 

@@ -101,9 +101,14 @@ void ag_no_grad_end(ag_tape *t) {
 
 bool ag_grad_enabled(const ag_tape *t) { return t && t->no_grad == 0; }
 
+/* Whether `bytes` more may be reserved under the cap (no sum can wrap). */
+static bool within_cap(const ag_tape *t, size_t bytes) {
+    return !t->mem_cap || (bytes <= t->mem_cap && t->bytes_reserved <= t->mem_cap - bytes);
+}
+
 /* Reserves `bytes` more from malloc, within the cap. */
 static void *tape_malloc(ag_tape *t, size_t bytes) {
-    if (t->mem_cap && t->bytes_reserved + bytes > t->mem_cap) return NULL;
+    if (!within_cap(t, bytes)) return NULL;
     void *p = malloc(bytes);
     if (!p) return NULL;
     t->bytes_reserved += bytes;
@@ -121,7 +126,7 @@ static void *tape_malloc(ag_tape *t, size_t bytes) {
 _Static_assert(2 * AG_NODE_BLOCK * sizeof(ag_tensor) <= AG_HUGE_PAGE,
                "two node blocks must fit in one huge page");
 static ag_tensor *huge_pair(ag_tape *t) {
-    if (t->mem_cap && t->bytes_reserved + AG_HUGE_PAGE > t->mem_cap) return NULL;
+    if (!within_cap(t, AG_HUGE_PAGE)) return NULL;
     ag_tensor *p = aligned_alloc(AG_HUGE_PAGE, AG_HUGE_PAGE);
     if (!p) return NULL;
 #ifdef MADV_HUGEPAGE
@@ -167,13 +172,16 @@ ag_tensor *ag__tape_push_slow(ag_tape *t) {
     return t->next++;
 }
 
-/* Arena allocation, 64-byte aligned for tensors' data, 8 for small records. */
+/* Arena allocation, 64-byte aligned for tensors' data, 8 for small records.
+ * Every sum is checked: a request near SIZE_MAX must fail, not wrap. */
 static void *arena_alloc(ag_tape *t, size_t bytes, size_t align) {
+    size_t need; /* a chunk that surely fits the request, alignment included */
+    if (__builtin_add_overflow(bytes, align, &need) || need > SIZE_MAX - sizeof(ag_chunk)) return NULL;
     for (;;) {
         if (t->cur) {
             uintptr_t base = (uintptr_t)t->cur->data;
             size_t off = (size_t)(((base + t->cur_off + align - 1) & ~(uintptr_t)(align - 1)) - base);
-            if (off + bytes <= t->cur->size) {
+            if (off <= t->cur->size && bytes <= t->cur->size - off) {
                 t->cur_off = off + bytes;
                 t->arena_bytes += bytes;
                 return t->cur->data + off;
@@ -185,10 +193,10 @@ static void *arena_alloc(ag_tape *t, size_t bytes, size_t align) {
             }
         }
         size_t last = t->cur ? t->cur->size : AG_FIRST_CHUNK / 2;
-        size_t size = 2 * last;
-        if (size < bytes + align) size = bytes + align;
-        if (t->mem_cap && t->bytes_reserved + size + sizeof(ag_chunk) > t->mem_cap)
-            size = bytes + align; /* near the cap: take only what is needed */
+        size_t size = last <= (SIZE_MAX - sizeof(ag_chunk)) / 2 ? 2 * last : need;
+        if (size < need) size = need;
+        if (!within_cap(t, size + sizeof(ag_chunk)))
+            size = need; /* near the cap: take only what is needed */
         ag_chunk *c = tape_malloc(t, sizeof(ag_chunk) + size);
         if (!c) return NULL;
         c->size = size;
@@ -204,14 +212,33 @@ static void *arena_alloc(ag_tape *t, size_t bytes, size_t align) {
     }
 }
 
+void ag__tape_fail_memory(ag_tape *t, const char *op, size_t bytes, const char *what) {
+    if (!within_cap(t, bytes))
+        ag__error_fail(t, AG_ERR_MEMORY, op, "cannot allocate %zu bytes%s%s: over the tape's memory cap "
+                       "of %zu bytes (%zu reserved)", bytes, what ? " for " : "", what ? what : "",
+                       t->mem_cap, t->bytes_reserved);
+    else
+        ag__error_fail(t, AG_ERR_MEMORY, op, "cannot allocate %zu bytes%s%s: out of memory", bytes,
+                       what ? " for " : "", what ? what : "");
+}
+
 void *ag__tape_alloc(ag_tape *t, size_t bytes, const char *op) {
     void *p = arena_alloc(t, bytes ? bytes : 1, 64);
-    if (!p) {
-        ag__error_fail(t, AG_ERR_MEMORY, op, "cannot allocate %zu bytes: tape memory cap %zu reached "
-                 "(%zu reserved)", bytes, t->mem_cap, t->bytes_reserved);
-    }
+    if (!p) ag__tape_fail_memory(t, op, bytes, NULL);
     return p;
 }
+
+void *ag__tape_alloc_array(ag_tape *t, int64_t count, size_t elsize, const char *op) {
+    size_t bytes;
+    if (count < 0 || __builtin_mul_overflow((size_t)count, elsize, &bytes)) {
+        ag__error_fail(t, AG_ERR_MEMORY, op, "cannot allocate %lld items of %zu bytes: the size overflows",
+                       (long long)count, elsize);
+        return NULL;
+    }
+    return ag__tape_alloc(t, bytes, op);
+}
+
+void *ag__tape_data(ag_tape *t, size_t bytes) { return arena_alloc(t, bytes ? bytes : 1, 64); }
 
 /* A node outside the node list (no-grad mode), in the data arena. */
 ag_tensor *ag__tape_loose_node(ag_tape *t) {

@@ -69,6 +69,17 @@ static AG_ALWAYS_INLINE ag_tensor *ag__tape_push(ag_tape *t) {
  * error. Freed by ag_tape_reset. */
 void *ag__tape_alloc(ag_tape *t, size_t bytes, const char *op);
 
+/* ag__tape_alloc of count items of elsize bytes, the product checked. */
+void *ag__tape_alloc_array(ag_tape *t, int64_t count, size_t elsize, const char *op);
+
+/* ag__tape_alloc without setting an error: the recorder reports its own,
+ * naming the shape, through ag__tape_fail_memory. */
+void *ag__tape_data(ag_tape *t, size_t bytes);
+
+/* Sets AG_ERR_MEMORY for a failed request of `bytes` (for `what`, when not
+ * NULL): over the cap, or out of memory. */
+void ag__tape_fail_memory(ag_tape *t, const char *op, size_t bytes, const char *what);
+
 /* A node outside the node list (no-grad mode), in the data arena. */
 ag_tensor *ag__tape_loose_node(ag_tape *t);
 

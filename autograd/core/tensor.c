@@ -17,8 +17,7 @@ static ag_tensor *new_leaf(ag_tape *t, const char *op, ag_dtype dtype, int ndim,
                            const int64_t *shape) {
     if (!t || t->err != AG_OK) return NULL;
     if (ndim > 0 && !shape) return ag__error_fail(t, AG_ERR_NULL, op, "shape is NULL");
-    (void)op;
-    return ag__record_node(t, AG_OP_LEAF, dtype, ndim, shape, NULL, NULL);
+    return ag__record_node_as(t, op, AG_OP_LEAF, dtype, ndim, shape, 0, NULL);
 }
 
 ag_tensor *ag_tensor_new(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape,
@@ -41,20 +40,26 @@ ag_tensor *ag_from_doubles(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *
     return x;
 }
 
-ag_tensor *ag_full(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape, double value) {
-    ag_tensor *x = new_leaf(t, "full", dtype, ndim, shape);
+/* ag_full under the name of the function the caller called. */
+static ag_tensor *fill(ag_tape *t, const char *op, ag_dtype dtype, int ndim, const int64_t *shape,
+                       double value) {
+    ag_tensor *x = new_leaf(t, op, dtype, ndim, shape);
     if (!x) return NULL;
     void *v = ag__val(x);
     for (int64_t i = 0, n = ag__numel(x); i < n; i++) ag__st(v, dtype, i, value);
     return x;
 }
 
+ag_tensor *ag_full(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape, double value) {
+    return fill(t, "full", dtype, ndim, shape, value);
+}
+
 ag_tensor *ag_zeros(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape) {
-    return ag_full(t, dtype, ndim, shape, 0.0);
+    return fill(t, "zeros", dtype, ndim, shape, 0.0);
 }
 
 ag_tensor *ag_ones(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape) {
-    return ag_full(t, dtype, ndim, shape, 1.0);
+    return fill(t, "ones", dtype, ndim, shape, 1.0);
 }
 
 ag_tensor *ag_arange(ag_tape *t, ag_dtype dtype, double start, double stop, double step) {
@@ -62,6 +67,10 @@ ag_tensor *ag_arange(ag_tape *t, ag_dtype dtype, double start, double stop, doub
     if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step))
         return ag__error_fail(t, AG_ERR_ARG, "arange", "bad range start %g stop %g step %g", start, stop, step);
     double count = ceil((stop - start) / step);
+    /* 2^63 and up (or inf, when stop - start overflows) is no int64. */
+    if (!(count < 0x1p63))
+        return ag__error_fail(t, AG_ERR_SHAPE, "arange", "start %g stop %g step %g gives %g elements, "
+                              "more than a tensor can hold (2^63 - 1)", start, stop, step, count);
     int64_t n = count > 0 ? (int64_t)count : 0;
     ag_tensor *x = new_leaf(t, "arange", dtype, 1, (int64_t[]){n});
     if (!x) return NULL;
@@ -78,7 +87,7 @@ ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
             return x;
         }
     }
-    return ag_full(t, dtype, 0, NULL, value);
+    return fill(t, "scalar", dtype, 0, NULL, value);
 }
 
 ag_tensor *ag_scalar(ag_tape *t, double value) { return ag_scalar_of(t, AG_F64, value); }
@@ -289,18 +298,21 @@ ag_tensor *ag_param_new(ag_dtype dtype, int ndim, const int64_t *shape, const vo
         ag__error_set_last("param_new: bad shape (ndim %d)", ndim);
         return NULL;
     }
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || (shape[i] && numel > (INT64_MAX / 16) / shape[i])) {
-            ag__error_set_last("param_new: bad dimension %lld", (long long)shape[i]);
-            return NULL;
-        }
-        numel *= shape[i];
-    }
-    size_t es = ag__elsize(dtype), bytes = ndim ? (size_t)numel * es : 0;
-    /* One block: node, ext, values, gradient. */
+    int64_t numel;
+    size_t es = ag__elsize(dtype), bytes, total;
+    const char *bad = ag__shape_check(ndim, shape, es, &numel, &bytes);
+    /* One block: node, ext, values, gradient (each 64-aligned). */
     size_t head = (sizeof(ag_tensor) + sizeof(ag_ext) + 63) & ~(size_t)63;
-    unsigned char *block = calloc(1, head + 2 * bytes + 64);
+    if (!ndim) bytes = 0;
+    if (!bad && (__builtin_mul_overflow(bytes, 2, &total) || __builtin_add_overflow(total, head + 128, &total)))
+        bad = "is too large: its size in bytes does not fit in 63 bits";
+    if (bad) {
+        char ss[AG_MAX_DIMS * 21 + 4];
+        ag__error_set_last("param_new: shape %s (%s) %s", ag__error_fmt_shape(ss, sizeof ss, ndim, shape),
+                           dtype == AG_F32 ? "f32" : "f64", bad);
+        return NULL;
+    }
+    unsigned char *block = calloc(1, total);
     if (!block) {
         ag__error_set_last("param_new: out of memory for %lld elements", (long long)numel);
         return NULL;

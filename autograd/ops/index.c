@@ -138,14 +138,16 @@ static int64_t *tape_indices(ag_tape *t, const char *op, const ag_tensor *x, int
             return NULL;
         }
     }
-    int64_t *idx = ag__tape_alloc(t, (size_t)count * sizeof *idx, op);
+    int64_t *idx = ag__tape_alloc_array(t, count, sizeof *idx, op);
     if (!idx) return NULL;
     for (int64_t i = 0; i < count; i++) idx[i] = index[i] < 0 ? index[i] + len : index[i];
     return idx;
 }
 
 /* Checks x, the axis and the count (k or n) of a picking op; fills x's
- * shape with count on the axis, and returns the axis or -1 (error set). */
+ * shape with count on the axis, and returns the axis or -1 (error set). An
+ * output too large to exist is refused here, before the index array (as
+ * long as it) is read. */
 static int pick_shape(ag_tape *t, const char *op, ag_tensor *x, int axis, int64_t count,
                       const char *what, int64_t *shape) {
     if (!ag__record_check_inputs(t, op, 1, &x)) return -1;
@@ -159,6 +161,9 @@ static int pick_shape(ag_tape *t, const char *op, ag_tensor *x, int axis, int64_
     }
     memcpy(shape, x->ext->shape, sizeof x->ext->shape);
     shape[a] = count;
+    int64_t numel;
+    size_t bytes;
+    if (!ag__record_check_shape(t, op, (ag_dtype)x->dtype, x->ndim, shape, &numel, &bytes)) return -1;
     return a;
 }
 
@@ -205,7 +210,7 @@ ag_tensor *ag_one_hot(ag_tape *t, ag_dtype dtype, int64_t n, const int64_t *inde
             return ag__error_fail(t, AG_ERR_AXIS, "one_hot",
                                   "index[%lld] = %lld is out of range for %lld classes", (long long)i,
                                   (long long)index[i], (long long)classes);
-    ag_tensor *y = ag__record_node(t, AG_OP_LEAF, dtype, AG_SHAPE(n, classes), NULL, NULL);
+    ag_tensor *y = ag__record_node_as(t, "one_hot", AG_OP_LEAF, dtype, AG_SHAPE(n, classes), 0, NULL);
     if (!y) return NULL;
     void *v = ag__val(y); // (n, classes)
     memset(v, 0, (size_t)(n * classes) * ag__elsize(dtype));
