@@ -2,7 +2,10 @@
  * functional form, and parameters. */
 #include "testutil.h"
 
+#include "backward.h" /* white box: the sweep counter's test hook */
+
 #include <stdlib.h>
+#include <string.h>
 
 START_TEST(fan_out_sums_paths) { /* pitfall 1: b = a + a; c = b + b gives 4 */
     ag_tape *t = ag_tape_new(0);
@@ -172,9 +175,13 @@ START_TEST(functional_grad_leaves_stored_gradients) {
     }
     ck_assert_double_eq(ag_item(g[1]), 14.0);
     ck_assert_double_eq(ag_grad_item(w), 14.0);
-    /* An input y does not depend on gets zeros. */
+    /* An input y does not depend on is an error (as in PyTorch), or zeros
+     * with allow_unused. */
     ag_tensor *z = ag_requires_grad(t, ag_scalar(t, 1.0));
-    ck_assert_int_eq(ag_grad(t, y, NULL, 1, &z, g), AG_OK);
+    ck_assert_int_eq(ag_grad(t, y, NULL, 1, &z, g), AG_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "was not used"));
+    ag_tape_clear_error(t);
+    ck_assert_int_eq(ag_grad_ex(t, y, 1, &z, g, &(ag_backward_opts){.allow_unused = true}), AG_OK);
     ck_assert_double_eq(ag_item(g[0]), 0.0);
     ag_param_free(w);
     ag_tape_free(t);
@@ -231,6 +238,38 @@ START_TEST(no_grad_and_detach) {
 }
 END_TEST
 
+/* The sweep number is 32 bits. The call whose sweep wrapped it renumbered
+ * the stamps but then compared them with the number from before the wrap,
+ * and returned zeros with status OK (after 2^32 calls on one tape). */
+START_TEST(sweep_counter_wrap) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_scalar(t, 3.0));
+    ag_tensor *v = ag_requires_grad(t, ag_full(t, AG_F64, AG_SHAPE(2), 0.5));
+    ag_tensor *h = ag_mul(t, v, x);                 /* an intermediate tensor */
+    ag_tensor *y = ag_add(t, ag_mul(t, x, x), ag_sum(t, h, AG_ALL, false));
+    ag_tensor *xs[2] = {x, v}, *g[2];
+    ck_assert_int_eq(ag_backward(t, y), AG_OK); /* stamps to renumber */
+    ag__sweep_test_set_epoch(t, UINT32_MAX - 3);
+    for (int k = 0; k < 4; k++) { /* eight sweeps, the wrap among them */
+        ck_assert_int_eq(ag_grad(t, y, NULL, 2, xs, g), AG_OK);
+        ck_assert_double_eq(ag_item(g[0]), 7.0); /* 2x + sum(v) */
+        ck_assert_double_eq(ag_get(g[1], 1), 3.0);
+        ag_tensor *gh;
+        ck_assert_int_eq(ag_grad(t, y, NULL, 1, &h, &gh), AG_OK);
+        ck_assert_double_eq(ag_get(gh, 0), 1.0);
+    }
+    ck_assert_double_eq(ag_grad_item(x), 7.0); /* the first backward's, untouched */
+    ag_tensor *other = ag_mul_c(t, x, 2.0);
+    ag__sweep_test_set_epoch(t, UINT32_MAX);
+    ck_assert_int_eq(ag_backward(t, other), AG_OK); /* wraps without reaching h */
+    ck_assert_double_eq(ag_grad_get(h, 1), 1.0); /* reached before the wrap: still readable */
+    ck_assert_double_eq(ag_grad_item(x), 9.0);
+    ck_assert_int_eq(ag_backward(t, y), AG_OK);
+    ck_assert_double_eq(ag_grad_item(x), 16.0);
+    ag_tape_free(t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("backward");
     TCase *tc = tcase_create("backward");
@@ -246,6 +285,7 @@ int main(void) {
     tcase_add_test(tc, seeded_backward_of_tensor_output);
     tcase_add_test(tc, params_survive_reset);
     tcase_add_test(tc, no_grad_and_detach);
+    tcase_add_test(tc, sweep_counter_wrap);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

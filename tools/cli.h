@@ -80,8 +80,10 @@ bool fd_hessian(evaluator *ev, const double *x, double *fd);
 
 /* The Hessian of y over its n scalar inputs through the recorded backward:
  * g = dy/dx as nodes (create_graph), then one numeric reverse pass per row,
- * h[i*n + j] = d(dy/dx_i)/dx_j (h may be NULL: only run it). False on a tape
- * error or out of memory. */
+ * h[i*n + j] = d(dy/dx_i)/dx_j (h may be NULL: only run it), read off the
+ * inputs' stored gradients (zero on entry and on return). Rows record
+ * nothing on t. An input y does not use gives zeros. False on a tape error
+ * or out of memory. */
 bool autodiff_hessian(ag_tape *t, ag_tensor *y, int n, ag_tensor **in, double *h);
 
 /* Compares analytic a with numeric b (count entries), updating s; ok[i]

@@ -201,7 +201,8 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
         goto done;
     }
     r.value = ag_item(y);
-    if (ag_grad(t, y, NULL, n, in, gr) != AG_OK) {
+    /* An input the program does not use gets 0. */
+    if (ag_grad_ex(t, y, n, in, gr, &(ag_backward_opts){.allow_unused = true}) != AG_OK) {
         fprintf(stderr, "tapegrad grad: %s\n", ag_tape_error(t));
         rc = EXIT_ERROR;
         goto done;

@@ -36,7 +36,7 @@ bool eval_gradient(evaluator *ev, const double *x, double *g) {
                                  in, NULL, &err);
     bool ok = y != NULL;
     if (!ok) report_tape_error(&err);
-    if (ok && ag_grad(ev->scratch, y, NULL, ev->n, in, gr) != AG_OK) {
+    if (ok && ag_grad_ex(ev->scratch, y, ev->n, in, gr, &(ag_backward_opts){.allow_unused = true}) != AG_OK) {
         fprintf(stderr, "tapegrad grad: %s\n", ag_tape_error(ev->scratch));
         ok = false;
     }
@@ -126,13 +126,21 @@ bool eval_constant(const char *formula, const char *what, double *out) {
 }
 
 bool autodiff_hessian(ag_tape *t, ag_tensor *y, int n, ag_tensor **in, double *h) {
-    ag_tensor **g = malloc(((size_t)n + 1) * 2 * sizeof *g);
+    ag_tensor **g = malloc(((size_t)n + 1) * sizeof *g);
     if (!g) return false;
-    ag_tensor **row = g + n + 1;
-    bool ok = ag_grad_ex(t, y, n, in, g, &(ag_backward_opts){.create_graph = true}) == AG_OK;
+    ag_backward_opts o = {.create_graph = true, .allow_unused = true};
+    bool ok = ag_grad_ex(t, y, n, in, g, &o) == AG_OK;
+    /* Each row is a numeric backward from g[i], read off the inputs' stored
+     * gradients and zeroed again: rows record nothing, so the cost is n
+     * passes over a tape of fixed size. (A row by ag_grad recorded n zero
+     * tensors: the tape grew by n nodes a row, the run with the cube of n.)
+     * A constant g[i] (y linear in x_i, or not using it) is a zero row. */
     for (int i = 0; ok && i < n; i++) {
-        ok = ag_grad(t, g[i], NULL, n, in, row) == AG_OK;
-        for (int j = 0; ok && h && j < n; j++) h[i * n + j] = ag_item(row[j]);
+        if (ag_grad_data(g[i])) ok = ag_backward(t, g[i]) == AG_OK;
+        for (int j = 0; ok && j < n; j++) {
+            if (h) h[(size_t)i * n + j] = ag_grad_item(in[j]);
+            ag_zero_grad(in[j]);
+        }
     }
     free(g);
     return ok;

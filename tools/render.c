@@ -81,8 +81,9 @@ int render(const grad_args *a, ag_tape *t, ag_tensor *y, FILE *trace_out) {
             return EXIT_ERROR;
         }
     } else if (a->dot || a->svg || a->png) {
-        /* The pictures show gradients: run one backward first. */
-        if (ag_backward(t, y) != AG_OK) {
+        /* The pictures show gradients: run one backward first (none for a
+         * program that depends on no input). */
+        if (ag_backward_ex(t, y, &(ag_backward_opts){.allow_unused = true}) != AG_OK) {
             fprintf(stderr, "tapegrad grad: %s\n", ag_tape_error(t));
             return EXIT_ERROR;
         }

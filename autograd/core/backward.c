@@ -27,11 +27,29 @@ ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional) {
     ag_status st = ag__sweep_check_versions(t);
     if (st != AG_OK) return st;
     *s = (ag_sweep){.tape = t, .epoch = ++t->epoch, .functional = functional};
-    if (s->epoch == 0) { /* wrapped after 2^32 sweeps: clear stale stamps */
-        for (size_t i = 0; i < t->nnodes; i++) ag__tape_node(t, i)->epoch = 0;
-        s->epoch = t->epoch = 1;
+    if (s->epoch == 0) {
+        /* Wrapped after 2^32 sweeps: renumber. A node some sweep reached
+         * keeps a nonzero stamp (so reading its gradient still gives that
+         * sweep's value), all older than the sweep now starting. */
+        for (size_t i = 0; i < t->nnodes; i++) {
+            ag_tensor *n = ag__tape_node(t, i);
+            if (n->epoch) n->epoch = 1;
+        }
+        s->epoch = t->epoch = 2;
     }
     return AG_OK;
+}
+
+/* The test hook of the wrap: the next sweep takes epoch + 1. */
+void ag__sweep_test_set_epoch(ag_tape *t, uint32_t epoch) { t->epoch = epoch; }
+
+ag_status ag__sweep_check_requires(ag_tape *t, const char *op, ag_tensor *y) {
+    if (y->flags & AG_F_REQUIRES_GRAD) return AG_OK;
+    char a[128];
+    ag__error_fail(t, AG_ERR_STATE, op, "the output %s does not require a gradient: it depends on no "
+                   "leaf made with ag_requires_grad and no parameter (as PyTorch says, element 0 of "
+                   "tensors does not require grad)", ag__error_fmt_operand(a, sizeof a, y));
+    return AG_ERR_STATE;
 }
 
 bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
@@ -113,6 +131,7 @@ ag_status ag_backward(ag_tape *t, ag_tensor *y) { return ag_backward_seed(t, y, 
 
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed) {
     ag_status st = ag__sweep_check_output(t, "backward", y, seed, true);
+    if (st == AG_OK) st = ag__sweep_check_requires(t, "backward", y);
     if (st != AG_OK) return st;
     return sweep(t, y, seed, false);
 }
@@ -134,19 +153,35 @@ ag_status ag__sweep_check_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
     return AG_OK;
 }
 
-ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
-                  ag_tensor **grads) {
+ag_status ag__grad_unused(ag_tape *t, int i, ag_tensor *x) {
+    char a[128];
+    bool requires = x->flags & AG_F_REQUIRES_GRAD;
+    ag__error_fail(t, AG_ERR_STATE, "grad", "input %d %s %s; pass allow_unused (ag_grad_ex) to get "
+                   "zeros for it", i + 1, ag__error_fmt_operand(a, sizeof a, x),
+                   requires ? "was not used to compute the output"
+                            : "does not require a gradient (ag_requires_grad, or a parameter)");
+    return AG_ERR_STATE;
+}
+
+ag_status ag__grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                           ag_tensor **grads, bool allow_unused) {
     ag_status st = ag__sweep_check_args(t, y, seed, n, xs, grads);
     if (st != AG_OK) return st;
+    bool constant = !(y->flags & AG_F_REQUIRES_GRAD);
+    if (constant && !allow_unused) return ag__sweep_check_requires(t, "grad", y);
     /* Wanted leaves lend their gradient buffers: save, zero, sweep, copy out,
      * restore. Intermediate nodes need nothing: each sweep starts them at 0. */
-    void **saved = ag__tape_alloc(t, (size_t)(n ? n : 1) * sizeof *saved, "grad");
+    void **saved = ag__tape_alloc_array(t, n ? n : 1, sizeof *saved, "grad");
     if (!saved) return t->err;
     for (int i = 0; i < n; i++) {
         ag_tensor *x = xs[i];
         saved[i] = NULL;
         grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
         if (!grads[i]) return t->err;
+        /* A stamp no sweep gives (the last one's), so x->epoch equals the
+         * new sweep's epoch afterwards exactly when this sweep reached x:
+         * a parameter's stamp may come from another tape's sweep. */
+        x->epoch = t->epoch;
         if ((x->flags & AG_F_LEAF) && (x->flags & AG_F_REQUIRES_GRAD) && !(x->flags & AG_F_WANTED)) {
             size_t bytes = (size_t)ag__numel(x) * ag__elsize(x->dtype);
             saved[i] = ag__tape_alloc(t, bytes, "grad");
@@ -156,17 +191,24 @@ ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *c
             x->flags |= AG_F_WANTED;
         }
     }
-    uint32_t epoch_before = t->epoch;
-    st = sweep(t, y, seed, true);
+    st = constant ? AG_OK : sweep(t, y, seed, true);
+    int unused = -1; /* the first input the sweep did not reach */
     for (int i = 0; i < n; i++) {
         ag_tensor *x = xs[i];
         size_t bytes = (size_t)ag__numel(x) * ag__elsize(x->dtype);
-        bool got = (x->flags & AG_F_REQUIRES_GRAD) && x->epoch > epoch_before;
+        bool got = !constant && (x->flags & AG_F_REQUIRES_GRAD) && x->epoch == t->epoch;
         if (st == AG_OK && got) memcpy(ag__val(grads[i]), ag__grad(x), bytes);
+        if (!got && unused < 0) unused = i;
         if (saved[i]) {
             memcpy(ag__grad(x), saved[i], bytes);
             x->flags &= (uint8_t)~AG_F_WANTED;
         }
     }
+    if (st == AG_OK && unused >= 0 && !allow_unused) return ag__grad_unused(t, unused, xs[unused]);
     return st;
+}
+
+ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                  ag_tensor **grads) {
+    return ag__grad_numeric(t, y, seed, n, xs, grads, false);
 }

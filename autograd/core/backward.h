@@ -24,6 +24,22 @@ ag_status ag__sweep_check_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
  * then takes a new epoch (so every intermediate gradient starts at zero). */
 ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional);
 
+/* AG_OK when y requires a gradient, else AG_ERR_STATE saying so (ag_backward
+ * and ag_grad of a constant are errors, as in PyTorch). */
+ag_status ag__sweep_check_requires(ag_tape *t, const char *op, ag_tensor *y);
+
+/* ag_grad's numeric path; allow_unused gives zeros for inputs the sweep did
+ * not reach (and for all of them when y is a constant). */
+ag_status ag__grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                           ag_tensor **grads, bool allow_unused);
+
+/* The error for input i of ag_grad, which y did not reach (or which does
+ * not require a gradient). Returns AG_ERR_STATE. */
+ag_status ag__grad_unused(ag_tape *t, int i, ag_tensor *x);
+
+/* Tests only: sets the tape's last sweep number, to reach the wrap. */
+void ag__sweep_test_set_epoch(ag_tape *t, uint32_t epoch);
+
 /* Adds the seed (NULL = ones) into y's gradient; false when y needs none. */
 bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed);
 

@@ -5,6 +5,15 @@
 #include "record.h"
 #include "tape.h"
 
+/* ag_grad_ex with allow_unused: as torch.autograd.functional does (strict
+ * off), an input the output does not depend on has a zero derivative here,
+ * e.g. the Hessian of a linear function. */
+static ag_status grad_or_zeros(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                               ag_tensor **grads, bool create_graph) {
+    ag_backward_opts o = {.seed = seed, .create_graph = create_graph, .allow_unused = true};
+    return ag_grad_ex(t, y, n, xs, grads, &o);
+}
+
 /* Same shape and dtype, or a tape error naming `op`. */
 static bool same_layout(ag_tape *t, const char *op, const char *what, const ag_tensor *a,
                         const ag_tensor *b) {
@@ -37,7 +46,7 @@ ag_status ag_hvp(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tenso
     /* First reverse pass, recorded: g = dy/dx as nodes. */
     ag_tensor **g = ag__tape_alloc(t, (size_t)n * sizeof *g, "hvp");
     if (!g) return t->err;
-    ag_status st = ag_grad_ex(t, y, n, xs, g, &(ag_backward_opts){.create_graph = true});
+    ag_status st = grad_or_zeros(t, y, NULL, n, xs, g, true);
     if (st != AG_OK) return st;
     /* Second reverse pass, numeric: d/dx (g · v) = H v. */
     ag_tensor *dot = NULL;
@@ -46,7 +55,7 @@ ag_status ag_hvp(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tenso
         dot = dot ? ag_add(t, dot, term) : term;
     }
     if (!dot) return t->err;
-    return ag_grad(t, dot, NULL, n, xs, hv);
+    return grad_or_zeros(t, dot, NULL, n, xs, hv, false);
 }
 
 ag_tensor *ag_jacobian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
@@ -60,7 +69,7 @@ ag_tensor *ag_jacobian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
     for (int64_t i = 0; i < m; i++) {
         ag__st(ag__val(seed), seed->dtype, i, 1.0);
         ag_tensor *row;
-        if (ag_grad(t, y, seed, 1, &x, &row) != AG_OK) return NULL;
+        if (grad_or_zeros(t, y, seed, 1, &x, &row, false) != AG_OK) return NULL;
         ag__st(ag__val(seed), seed->dtype, i, 0.0);
         memcpy((char *)ag__val(jac) + (size_t)(i * k) * ag__elsize(x->dtype), ag__val(row),
                (size_t)k * ag__elsize(x->dtype));
@@ -75,7 +84,7 @@ ag_tensor *ag_hessian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
         return ag__error_fail(t, AG_ERR_SHAPE, "hessian", "output must be a scalar, not %lld elements",
                         (long long)ag__numel(y));
     ag_tensor *g;
-    if (ag_grad_ex(t, y, 1, &x, &g, &(ag_backward_opts){.create_graph = true}) != AG_OK) return NULL;
+    if (grad_or_zeros(t, y, NULL, 1, &x, &g, true) != AG_OK) return NULL;
     return ag_jacobian(t, g, x);
 }
 
@@ -87,10 +96,9 @@ ag_tensor *ag_jvp(ag_tape *t, ag_tensor *y, ag_tensor *x, ag_tensor *u) {
     ag_tensor *v = ag_requires_grad(t, ag_zeros(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y)));
     if (!v) return NULL;
     ag_tensor *r;
-    if (ag_grad_ex(t, y, 1, &x, &r, &(ag_backward_opts){.seed = v, .create_graph = true}) != AG_OK)
-        return NULL;
+    if (grad_or_zeros(t, y, v, 1, &x, &r, true) != AG_OK) return NULL;
     ag_tensor *dot = ag_sum(t, ag_mul(t, r, ag_detach(t, u)), AG_ALL, false);
     ag_tensor *ju;
-    if (!dot || ag_grad(t, dot, NULL, 1, &v, &ju) != AG_OK) return NULL;
+    if (!dot || grad_or_zeros(t, dot, NULL, 1, &v, &ju, false) != AG_OK) return NULL;
     return ju;
 }

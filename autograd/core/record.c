@@ -57,8 +57,8 @@ bool ag__record_check_shape(ag_tape *t, const char *name, ag_dtype dtype, int nd
     const char *bad = ag__shape_check(ndim, shape, ag__elsize(dtype), numel, bytes);
     if (bad) {
         char ss[AG_MAX_DIMS * 21 + 4];
-        ag__error_fail(t, AG_ERR_SHAPE, name, "shape %s (%s) %s", ag__error_fmt_shape(ss, sizeof ss, ndim, shape),
-                       dtype == AG_F32 ? "f32" : "f64", bad);
+        ag__error_fail(t, AG_ERR_SHAPE, name, "shape %s (%s) %s", ag_format_shape(ss, sizeof ss, ndim, shape),
+                       ag_dtype_name(dtype), bad);
     }
     return !bad;
 }
@@ -103,8 +103,8 @@ ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype d
         void *grad = (val && requires) ? ag__tape_data(t, bytes) : NULL;
         if (!ext || !val || (requires && !grad)) {
             char ss[AG_MAX_DIMS * 21 + 4], what[AG_MAX_DIMS * 21 + 16];
-            snprintf(what, sizeof what, "shape %s (%s)", ag__error_fmt_shape(ss, sizeof ss, ndim, shape),
-                     dtype == AG_F32 ? "f32" : "f64");
+            snprintf(what, sizeof what, "shape %s (%s)", ag_format_shape(ss, sizeof ss, ndim, shape),
+                     ag_dtype_name(dtype));
             ag__tape_fail_memory(t, name, ext ? bytes : sizeof *ext, what);
             return NULL;
         }

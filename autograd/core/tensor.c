@@ -204,9 +204,13 @@ double ag_item(const ag_tensor *x) {
     return ag_get(x, 0);
 }
 
+/* An intermediate tensor no sweep has reached (stamp 0): its gradient
+ * buffer was never written. */
+static bool never_reached(const ag_tensor *x) { return !(x->flags & AG_F_LEAF) && x->epoch == 0; }
+
 double ag_grad_get(const ag_tensor *x, int64_t i) {
     if (!x || i < 0 || i >= ag__numel(x)) return NAN;
-    if (!(x->flags & AG_F_REQUIRES_GRAD)) return 0.0;
+    if (!(x->flags & AG_F_REQUIRES_GRAD) || never_reached(x)) return 0.0;
     const void *g = ag__grad((ag_tensor *)x);
     return g ? ag__ld(g, x->dtype, i) : 0.0;
 }
@@ -226,6 +230,8 @@ void *ag_data_mut(ag_tensor *x) {
 
 void *ag_grad_data(ag_tensor *x) {
     if (!x || !(x->flags & AG_F_REQUIRES_GRAD)) return NULL;
+    if (never_reached(x)) /* zeros, as ag_grad_get reads it; a sweep overwrites them */
+        memset(ag__grad(x), 0, (size_t)ag__numel(x) * ag__elsize(x->dtype));
     return ag__grad(x);
 }
 
@@ -308,8 +314,8 @@ ag_tensor *ag_param_new(ag_dtype dtype, int ndim, const int64_t *shape, const vo
         bad = "is too large: its size in bytes does not fit in 63 bits";
     if (bad) {
         char ss[AG_MAX_DIMS * 21 + 4];
-        ag__error_set_last("param_new: shape %s (%s) %s", ag__error_fmt_shape(ss, sizeof ss, ndim, shape),
-                           dtype == AG_F32 ? "f32" : "f64", bad);
+        ag__error_set_last("param_new: shape %s (%s) %s", ag_format_shape(ss, sizeof ss, ndim, shape),
+                           ag_dtype_name(dtype), bad);
         return NULL;
     }
     unsigned char *block = calloc(1, total);

@@ -108,14 +108,22 @@ static ag_tensor **map_slot(grad_map *m, const ag_tensor *k) {
         AG_ASSERT(i < m->count);
         return &m->dense[i];
     }
-    uint64_t h = (uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing */
+    uint64_t h = (uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing, as map_get */
     size_t i = (size_t)(h >> 20) & m->mask;
     while (m->keys[i] && m->keys[i] != k) i = (i + 1) & m->mask;
     m->keys[i] = (ag_tensor *)k;
     return &m->vals[i];
 }
 
-static ag_tensor *map_get(grad_map *m, const ag_tensor *k) { return *map_slot(m, k); }
+/* k's gradient so far, or NULL. Looks only: a parameter the sweep never
+ * reached takes no slot (asking for many would fill the table). */
+static ag_tensor *map_get(grad_map *m, const ag_tensor *k) {
+    if (k->flags & AG_F_ON_TAPE) return *map_slot(m, k);
+    uint64_t h = (uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15ull;
+    for (size_t i = (size_t)(h >> 20) & m->mask; m->keys[i]; i = (i + 1) & m->mask)
+        if (m->keys[i] == k) return m->vals[i];
+    return NULL;
+}
 
 typedef struct graph_sweep {
     ag_tape *t;
@@ -195,9 +203,10 @@ static bool settle_leaf(ag_tape *t, grad_map *map, ag_tensor *x) {
 
 ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts) {
     ag_backward_opts o = opts ? *opts : (ag_backward_opts){0};
-    if (!o.create_graph) return ag_backward_seed(t, y, o.seed);
     ag_status st = ag__sweep_check_output(t, "backward", y, o.seed, true);
     if (st != AG_OK) return st;
+    if (!(y->flags & AG_F_REQUIRES_GRAD)) return o.allow_unused ? AG_OK : ag__sweep_check_requires(t, "backward", y);
+    if (!o.create_graph) return ag_backward_seed(t, y, o.seed);
     size_t count = t->nnodes;
     grad_map map;
     st = graph_sweep_run(t, y, o.seed, false, &map);
@@ -212,18 +221,23 @@ ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts)
 ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tensor **grads,
                      const ag_backward_opts *opts) {
     ag_backward_opts o = opts ? *opts : (ag_backward_opts){0};
-    if (!o.create_graph) return ag_grad(t, y, o.seed, n, xs, grads);
+    if (!o.create_graph) return ag__grad_numeric(t, y, o.seed, n, xs, grads, o.allow_unused);
     ag_status st = ag__sweep_check_args(t, y, o.seed, n, xs, grads);
     if (st != AG_OK) return st;
-    /* Mark the wanted leaves: only they receive gradients among leaves. */
-    for (int i = 0; i < n; i++) xs[i]->flags |= AG_F_WANTED;
-    grad_map map;
-    st = graph_sweep_run(t, y, o.seed, true, &map);
-    for (int i = 0; i < n; i++) xs[i]->flags &= (uint8_t)~AG_F_WANTED;
-    if (st != AG_OK) return st;
+    bool constant = !(y->flags & AG_F_REQUIRES_GRAD);
+    if (constant && !o.allow_unused) return ag__sweep_check_requires(t, "grad", y);
+    grad_map map = {0};
+    if (!constant) {
+        /* Mark the wanted leaves: only they receive gradients among leaves. */
+        for (int i = 0; i < n; i++) xs[i]->flags |= AG_F_WANTED;
+        st = graph_sweep_run(t, y, o.seed, true, &map);
+        for (int i = 0; i < n; i++) xs[i]->flags &= (uint8_t)~AG_F_WANTED;
+        if (st != AG_OK) return st;
+    }
     for (int i = 0; i < n; i++) {
         ag_tensor *x = xs[i];
-        grads[i] = map_get(&map, x);
+        grads[i] = constant ? NULL : map_get(&map, x);
+        if (!grads[i] && !o.allow_unused) return ag__grad_unused(t, i, x);
         if (!grads[i]) grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
         if (!grads[i]) return t->err;
     }

@@ -194,8 +194,11 @@ int64_t ag_numel(const ag_tensor *x);
 double ag_item(const ag_tensor *x);
 double ag_get(const ag_tensor *x, int64_t i);
 
-/* The gradient after backward, read as doubles (0 where none was received;
- * NaN for NULL or an index out of range). */
+/* The gradient after backward, read as doubles (NaN for NULL or an index
+ * out of range). A gradient that no backward has reached reads as 0: a
+ * leaf's or parameter's starts at 0 and accumulates; an intermediate
+ * tensor's is the one the last backward that reached it gave (0 if none
+ * did, and 0 for a tensor that requires no gradient). */
 double ag_grad_item(const ag_tensor *x);
 double ag_grad_get(const ag_tensor *x, int64_t i);
 
@@ -411,6 +414,11 @@ ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int axis);
  * was written (ag_data_mut) after the tape recorded it. No recursion: the
  * depth of the graph does not touch the C stack. */
 ag_status ag_backward(ag_tape *t, ag_tensor *y);
+/* An output that does not require a gradient (it depends on no leaf made
+ * with ag_requires_grad and no parameter) is an error, AG_ERR_STATE, as in
+ * PyTorch ("element 0 of tensors does not require grad"): nothing would
+ * receive a gradient. ag_backward_ex with allow_unused accepts it and does
+ * nothing. */
 
 /* Like ag_backward for an output of any shape: `seed` (same shape and dtype
  * as y) is the gradient of the final quantity with respect to y. */
@@ -420,7 +428,10 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed);
  * scalar, or of any shape with `seed`, which may be NULL for a scalar y) with
  * respect to each of xs[0..n-1], returned in grads[0..n-1] as new constant
  * tensors on the tape. Stored gradients of leaves and parameters are left
- * untouched. An x that y does not depend on gets zeros. */
+ * untouched. As in PyTorch, an x that y was not computed from, or that does
+ * not require a gradient, is an error (AG_ERR_STATE naming the input), and
+ * so is a y that requires no gradient; ag_grad_ex with allow_unused gives
+ * zeros for such inputs instead. */
 ag_status ag_grad(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
                   ag_tensor *const *xs, ag_tensor **grads);
 
@@ -436,6 +447,10 @@ typedef struct ag_backward_opts {
     ag_tensor *seed;   /* gradient w.r.t. y (y's shape); NULL = 1 for a scalar y.
                           With create_graph it may itself require a gradient. */
     bool create_graph; /* record the backward pass on the tape */
+    bool allow_unused; /* ag_grad_ex: zeros (not an error) for an input y was not
+                          computed from or that requires no gradient, and for
+                          every input when y requires none; ag_backward_ex:
+                          a y that requires no gradient does nothing */
 } ag_backward_opts;
 
 /* ag_backward with options (opts may be NULL). With create_graph, leaves'
@@ -444,8 +459,9 @@ typedef struct ag_backward_opts {
 ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts);
 
 /* ag_grad with options (opts may be NULL). With create_graph, grads[i] are
- * recorded nodes (differentiable again; zeros for an x that y does not
- * depend on); stored gradients are untouched. Typical second order:
+ * recorded nodes (differentiable again; with allow_unused, zeros for an x
+ * that y does not depend on); stored gradients are untouched. Typical
+ * second order:
  *   ag_grad_ex(t, y, 1, &x, &g, &(ag_backward_opts){.create_graph = true});
  *   ag_grad(t, g, NULL, 1, &x, &h);    // h = d²y/dx² for scalar x */
 ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tensor **grads,
