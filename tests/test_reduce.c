@@ -5,6 +5,7 @@
 #include "op_rows.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const tu_op_table *const tables[] = {&tu_rows_reduce, &tu_rows_softmax};
 
@@ -183,6 +184,54 @@ START_TEST(bad_reductions) {
 }
 END_TEST
 
+/* A row's call at a fixed point, as gradcheck's function. */
+typedef struct row_at {
+    const tu_op_row *row;
+    tu_point p;
+} row_at;
+
+static ag_tensor *apply_row(ag_tape *t, ag_tensor *const *x, void *ctx) {
+    const row_at *c = ctx;
+    return tu_call_run(&c->row->call, t, x, &c->p);
+}
+
+/* A 0-d tensor along axis 0 or -1: reductions refused it while softmax took
+ * it; both now take it, as PyTorch does (torch.sum(x, 0) of a 0-d x is x),
+ * and refuse any other axis. */
+START_TEST(zero_d_along_axis_0_and_minus_1) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_scalar(t, 1.5);
+    for (int k = 0; k < tu_rows_reduce.n; k++) {
+        const tu_op_row *row = &tu_rows_reduce.rows[k];
+        const char *name = tu_row_name(row);
+        if (strcmp(name, "var(1)") == 0) continue; /* one element, correction 1: refused, as for [1] */
+        for (int axis = -1; axis <= 0; axis++) {
+            for (int keep = 0; keep < 2; keep++) {
+                row_at c = {row, {.axis = axis, .keep = keep}};
+                ag_tensor *y = apply_row(t, &x, &c);
+                ck_assert_msg(y != NULL, "%s axis %d: %s", name, axis, ag_tape_error(t));
+                ck_assert_int_eq(ag_ndim(y), 0);
+                ck_assert_double_eq_tol(ag_item(y), strcmp(name, "var(0)") == 0 ? 0.0 : 1.5, 1e-15);
+                ag_tensor *in = ag_scalar(t, 0.7);
+                ag_gradcheck_report r;
+                ck_assert_msg(ag_gradcheck(apply_row, &c, 1, &in, NULL, &r), "%s: %s", name, r.message);
+            }
+        }
+        for (int axis = -2; axis <= 1; axis += 3) {
+            row_at c = {row, {.axis = axis}};
+            ck_assert_ptr_null(apply_row(t, &x, &c));
+            ck_assert_int_eq(ag_tape_status(t), AG_ERR_AXIS);
+            ag_tape_clear_error(t);
+        }
+    }
+    ck_assert_double_eq(ag_item(ag_softmax(t, x, 0)), 1.0);
+    ck_assert_double_eq(ag_item(ag_log_softmax(t, x, -1)), 0.0);
+    ck_assert_ptr_null(ag_softmax(t, x, 1));
+    ck_assert_int_eq(ag_tape_status(t), AG_ERR_AXIS);
+    ag_tape_free(t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("reduce");
     TCase *tc = tcase_create("reduce");
@@ -195,6 +244,7 @@ int main(void) {
     tcase_add_test(tc, log_softmax_huge_logits_finite);
     tcase_add_test(tc, softmax_f32_matches_f64);
     tcase_add_test(tc, bad_reductions);
+    tcase_add_test(tc, zero_d_along_axis_0_and_minus_1);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -48,13 +48,13 @@ static void tally_add(ag_gradcheck_report *r, tally *s, const ag_gradcheck_opts 
                       int64_t k, double analytic, double numeric) {
     r->checked++;
     if (!isfinite(numeric) || !isfinite(analytic)) {
-        s->nonfinite = true;
-        if (r->worst_input < 0) {
+        if (!s->nonfinite) { /* the first one is the one reported */
             r->worst_input = i;
             r->worst_index = k;
             r->worst_analytic = analytic;
             r->worst_numeric = numeric;
         }
+        s->nonfinite = true;
         return;
     }
     s->any_analytic |= analytic != 0;
@@ -63,9 +63,11 @@ static void tally_add(ag_gradcheck_report *r, tally *s, const ag_gradcheck_opts 
     double rel = err / fmax(fabs(numeric), o->atol);
     if (err > r->max_abs_err) r->max_abs_err = err;
     if (rel > r->max_rel_err) r->max_rel_err = rel;
+    /* The worst element is the one closest to (or furthest past) its
+     * tolerance, on a pass as on a mismatch. */
     double excess = err - (o->atol + o->rtol * fabs(numeric));
-    if (excess > s->worst_excess || (r->worst_input < 0 && err >= r->max_abs_err)) {
-        if (excess > s->worst_excess) s->worst_excess = excess;
+    if (!s->nonfinite && excess > s->worst_excess) {
+        s->worst_excess = excess;
         r->worst_input = i;
         r->worst_index = k;
         r->worst_analytic = analytic;
@@ -98,8 +100,16 @@ static bool check_start(ag_gradcheck_report *r, const char *what, ag_fn f, int n
     memset(r, 0, sizeof *r);
     r->worst_input = -1;
     r->worst_index = -1;
-    if (!f || n <= 0 || !inputs || !(o->eps > 0)) {
-        finish(r, AG_GRADCHECK_ERROR, "%s: bad arguments (need a function, inputs and eps > 0)", what);
+    if (!f || n <= 0 || !inputs) {
+        finish(r, AG_GRADCHECK_ERROR, "%s: bad arguments (need a function and inputs)", what);
+        return false;
+    }
+    /* A NaN tolerance would make every comparison false: a mismatch would pass. */
+    if (!(o->eps > 0 && isfinite(o->eps)) || !(o->atol >= 0 && isfinite(o->atol)) ||
+        !(o->rtol >= 0 && isfinite(o->rtol)) || o->max_elements < 0) {
+        finish(r, AG_GRADCHECK_ERROR, "%s: bad options (eps %g must be finite and > 0, atol %g and rtol %g "
+               "finite and >= 0, max_elements %lld >= 0)", what, o->eps, o->atol, o->rtol,
+               (long long)o->max_elements);
         return false;
     }
     for (int i = 0; i < n; i++) {
@@ -158,7 +168,7 @@ bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_
         goto out;
     }
     /* Numeric gradients, element by element, compared as they come. */
-    tally tl = {0};
+    tally tl = {.worst_excess = -INFINITY};
     for (int i = 0; i < n; i++) {
         int64_t m = ag__numel(ps[i]);
         int64_t count = (o.max_elements > 0 && o.max_elements < m) ? o.max_elements : m;
@@ -273,7 +283,7 @@ bool ag_gradgradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
         goto out;
     }
     /* Numeric: central differences of the analytic first gradient. */
-    tally tl = {0};
+    tally tl = {.worst_excess = -INFINITY};
     for (int i = 0; i < n; i++) {
         int64_t m = ag__numel(ps[i]);
         int64_t count = (o.max_elements > 0 && o.max_elements < m) ? o.max_elements : m;

@@ -31,3 +31,8 @@ int ag__shape_check_axis(ag_tape *t, const char *op, const ag_tensor *x, int axi
     }
     return a;
 }
+
+int ag__shape_check_reduce_axis(ag_tape *t, const char *op, const ag_tensor *x, int axis) {
+    if (axis == AG_ALL || (x->ndim == 0 && (axis == 0 || axis == -1))) return AG_ALL;
+    return ag__shape_check_axis(t, op, x, axis);
+}

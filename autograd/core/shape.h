@@ -31,6 +31,11 @@ int ag__shape_axis(int axis, int ndim);
  * op, the axis and x's shape. */
 int ag__shape_check_axis(ag_tape *t, const char *op, const ag_tensor *x, int axis);
 
+/* The axis of a reduction or softmax: ag__shape_check_axis, except that
+ * AG_ALL stays AG_ALL and a 0-d tensor takes axis 0 or -1 as AG_ALL (as
+ * PyTorch does: its one element). */
+int ag__shape_check_reduce_axis(ag_tape *t, const char *op, const ag_tensor *x, int axis);
+
 /* A tensor viewed as (outer, len, inner) around one axis: element k of the
  * slot (o, i) is at (o * len + k) * inner + i. Reductions and softmax walk
  * their axis this way; axis AG_ALL is outer = inner = 1. */

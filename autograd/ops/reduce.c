@@ -255,7 +255,7 @@ static ag_tensor *reduce(ag_tape *t, ag_op op, ag_tensor *x, int axis, bool keep
                          int32_t flag, int64_t min_len) {
     const char *name = ag__ops[op]->name;
     if (!ag__record_check_inputs(t, name, 1, &x)) return NULL;
-    int a = axis == AG_ALL ? AG_ALL : ag__shape_check_axis(t, name, x, axis);
+    int a = ag__shape_check_reduce_axis(t, name, x, axis);
     if (a == -1) return NULL;
     int64_t len = a == AG_ALL ? ag__numel(x) : x->ext->shape[a];
     if (len < min_len) {

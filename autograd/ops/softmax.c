@@ -74,8 +74,10 @@ const ag_op_info ag__op_LOG_SOFTMAX = {"log_softmax", 1, fwd_softmax, bwd_softma
 static ag_tensor *softmax_op(ag_tape *t, ag_op op, ag_tensor *x, int axis) {
     const char *name = ag__ops[op]->name;
     if (!ag__record_check_inputs(t, name, 1, &x)) return NULL;
-    /* A 0-d tensor is a one-element slot (softmax 1, log_softmax 0). */
-    int a = x->ndim || (axis != 0 && axis != -1) ? ag__shape_check_axis(t, name, x, axis) : AG_ALL;
+    /* A 0-d tensor is a one-element slot (softmax 1, log_softmax 0); AG_ALL
+     * is no axis here. */
+    int a = axis == AG_ALL ? ag__shape_check_axis(t, name, x, axis)
+                           : ag__shape_check_reduce_axis(t, name, x, axis);
     if (a == -1) return NULL;
     ag_attr attr = {.r = {.axis = a}};
     return ag__record(t, op, (ag_dtype)x->dtype, x->ndim, ag__shape(x), x, NULL, attr);

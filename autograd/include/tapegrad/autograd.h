@@ -304,7 +304,9 @@ ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b);
 
 /* Reductions over one axis (negative counts from the end) or over all
  * elements (axis = AG_ALL). keepdims keeps the reduced axis with size 1.
- * Reducing an empty axis fails with AG_ERR_SHAPE, except for sum (0). */
+ * Reducing an empty axis fails with AG_ERR_SHAPE, except for sum (0). A 0-d
+ * tensor reduces along axis 0 or -1 (its one element), as in PyTorch and as
+ * softmax takes it. */
 ag_tensor *ag_sum(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
 ag_tensor *ag_mean(ag_tape *t, ag_tensor *x, int axis, bool keepdims);
 /* max and min: at a tie (several elements equal to the extreme) the
@@ -511,6 +513,9 @@ typedef struct ag_gradcheck_opts {
                              a seeded random sample (0 = all, the default) */
     uint64_t seed;        /* seed of the sample and of the output weights */
 } ag_gradcheck_opts;
+/* Options out of range (eps not finite and > 0, atol or rtol NaN, infinite
+ * or negative, max_elements negative) give the verdict AG_GRADCHECK_ERROR:
+ * a NaN tolerance would otherwise pass every comparison. */
 
 /* The defaults above, like PyTorch's gradcheck. */
 ag_gradcheck_opts ag_gradcheck_defaults(void);
@@ -529,7 +534,9 @@ typedef struct ag_gradcheck_report {
     int64_t checked;        /* elements compared */
     double max_abs_err;     /* max |analytic - numeric| */
     double max_rel_err;     /* max |analytic - numeric| / max(|numeric|, atol) */
-    int worst_input;        /* where the tolerance was exceeded most (-1: none) */
+    int worst_input;        /* the element closest to its tolerance or furthest
+                               past it, on a pass too (for NONFINITE: the first
+                               non-finite one; -1: none) */
     int64_t worst_index;    /* flat index within that input */
     double worst_analytic;
     double worst_numeric;
