@@ -96,7 +96,11 @@ START_TEST(bad_axes) {
         ag_tape_clear_error(t);
     }
     ck_assert_ptr_nonnull(ag_sum(t, a, -2, false));
-    ck_assert_ptr_null(ag_sum(t, ag_scalar(t, 1), 0, false)); /* a scalar has no axis 0 */
+    /* A 0-d tensor takes axis 0 and -1 (its one element, as in PyTorch and
+     * softmax), and no other. */
+    ck_assert_ptr_nonnull(ag_sum(t, ag_scalar(t, 1), 0, false));
+    ck_assert_ptr_null(ag_sum(t, ag_scalar(t, 1), 1, false));
+    ck_assert_int_eq(ag_tape_status(t), AG_ERR_AXIS);
     ag_tape_free(t);
 }
 END_TEST
