@@ -287,6 +287,7 @@ static double train_xor(int steps, size_t allocs[2]) {
                                                     .beta2 = 0.999, .eps = 1e-8});
     ck_assert_ptr_nonnull(o);
     ag_tape *t = ag_tape_new(0);
+    ag_tape_set_debug(t, false); /* counts release-mode reuse (debug mode allocates afresh) */
     double loss = NAN;
     for (int s = 0; s < steps; s++) {
         ag_tape_reset(t);

@@ -11,9 +11,12 @@ typedef ag_tensor *(*unary_fn)(ag_tape *, ag_tensor *);
 
 static const int64_t s5[] = {5};
 
-/* A small MLP-like composition over parameters: tanh(x W1 + b1) W2, summed. */
+/* A small MLP-like composition over parameters: tanh(x W1 + b1) W2, summed.
+ * x, a constant of the test's tape, is copied onto the checker's tape t:
+ * tensors of two tapes cannot meet in one op. */
 static ag_tensor *mlp_fn(ag_tape *t, ag_tensor *const *p, void *ctx) {
-    ag_tensor *x = ctx;
+    const ag_tensor *c = ctx;
+    ag_tensor *x = ag_tensor_new(t, ag_dtype_of(c), ag_ndim(c), ag_shape(c), ag_data(c));
     ag_tensor *h = ag_tanh(t, ag_add(t, ag_matmul(t, x, p[0]), p[1]));
     return ag_sum(t, ag_square(t, ag_matmul(t, h, p[2])), AG_ALL, false);
 }

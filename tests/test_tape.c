@@ -9,6 +9,7 @@ static void one_step(ag_tape *t, ag_tensor *w) {
 
 START_TEST(reset_reuses_memory) {
     ag_tape *t = ag_tape_new(0);
+    ag_tape_set_debug(t, false); /* release mode's reuse (debug mode allocates afresh) */
     ag_tensor *w = ag_param_new(AG_F64, AG_SHAPE(8), NULL);
     for (int i = 0; i < 3; i++) {
         ag_tape_reset(t);

@@ -103,6 +103,9 @@ ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_te
         ag__error_fail(t, AG_ERR_NULL, op, "output is NULL");
         return AG_ERR_NULL;
     }
+    ag_tensor *ys[2] = {y, seed};
+    for (int i = 0; i < (seed ? 2 : 1); i++)
+        if (!ag__tape_owns(t, ys[i])) return ag__tape_foreign(t, op, i, seed ? 2 : 1, ys);
     char a[64], b[64];
     if (!seed && need_seed_if_not_scalar && ag__numel(y) != 1) {
         ag__error_fail(t, AG_ERR_SHAPE, op, "output has shape %s: give a seed gradient of that shape, "
@@ -149,6 +152,7 @@ ag_status ag__sweep_check_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
             ag__error_fail(t, AG_ERR_NULL, "grad", "input %d is NULL", i + 1);
             return AG_ERR_NULL;
         }
+        if (!ag__tape_owns(t, xs[i])) return ag__tape_foreign(t, "grad", i, n, xs);
     }
     return AG_OK;
 }

@@ -38,6 +38,14 @@ bool ag__record_check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const
             return false;
         }
     }
+    /* A tensor of another tape would make this tape's backward write that
+     * tape's gradients, and read freed memory once it is freed. */
+    for (int i = 0; i < n; i++) {
+        if (!ag__tape_owns(t, xs[i])) {
+            ag__tape_foreign(t, op, i, n, xs);
+            return false;
+        }
+    }
     for (int i = 1; i < n; i++) {
         if (xs[i]->dtype != xs[0]->dtype) {
             char a[128], b[128];
@@ -52,14 +60,28 @@ bool ag__record_check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const
     return true;
 }
 
+/* The error for a shape ag__shape_check refused (out of line: rare). */
+static AG_NOINLINE void bad_shape(ag_tape *t, const char *name, ag_dtype dtype, int ndim,
+                                  const int64_t *shape, const char *why) {
+    char ss[AG_MAX_DIMS * 21 + 4];
+    ag__error_fail(t, AG_ERR_SHAPE, name, "shape %s (%s) %s", ag_format_shape(ss, sizeof ss, ndim, shape),
+                   ag_dtype_name(dtype), why);
+}
+
+/* The error for memory the recorder could not get: `bytes` for a node (or
+ * its data) of the given shape. Out of line: rare. */
+static AG_NOINLINE void no_memory(ag_tape *t, const char *name, ag_dtype dtype, int ndim,
+                                  const int64_t *shape, size_t bytes, const char *what) {
+    char ss[AG_MAX_DIMS * 21 + 4], w[AG_MAX_DIMS * 21 + 40];
+    snprintf(w, sizeof w, "%s %s (%s)", what, ag_format_shape(ss, sizeof ss, ndim, shape),
+             ag_dtype_name(dtype));
+    ag__tape_fail_memory(t, name, bytes, w);
+}
+
 bool ag__record_check_shape(ag_tape *t, const char *name, ag_dtype dtype, int ndim,
                             const int64_t *shape, int64_t *numel, size_t *bytes) {
     const char *bad = ag__shape_check(ndim, shape, ag__elsize(dtype), numel, bytes);
-    if (bad) {
-        char ss[AG_MAX_DIMS * 21 + 4];
-        ag__error_fail(t, AG_ERR_SHAPE, name, "shape %s (%s) %s", ag_format_shape(ss, sizeof ss, ndim, shape),
-                       ag_dtype_name(dtype), bad);
-    }
+    if (bad) bad_shape(t, name, dtype, ndim, shape, bad);
     return !bad;
 }
 
@@ -77,15 +99,14 @@ ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype d
     /* The one size check of every tensor: numel and bytes without overflow. */
     size_t bytes;
     int64_t numel;
-    if (!ag__record_check_shape(t, name, dtype, ndim, shape, &numel, &bytes)) return NULL;
+    const char *bad = ag__shape_check(ndim, shape, ag__elsize(dtype), &numel, &bytes);
+    if (bad) return bad_shape(t, name, dtype, ndim, shape, bad), NULL;
     bool recording = t->no_grad == 0;
     bool requires = false;
     for (int i = 0; i < n && recording; i++) requires |= ag__requires_grad(xs[i]);
 
     ag_tensor *node = recording ? ag__tape_push(t) : ag__tape_loose_node(t);
-    if (!node)
-        return ag__error_fail(t, AG_ERR_MEMORY, name, "cannot record a node: tape memory cap %zu reached",
-                        t->mem_cap);
+    if (!node) return no_memory(t, name, dtype, ndim, shape, recording ? AG_REGION : sizeof *node, "a node of shape"), NULL;
     memset(node, 0, sizeof *node);
     node->op = (uint8_t)op;
     node->dtype = (uint8_t)dtype;
@@ -101,13 +122,8 @@ ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype d
         ag_ext *ext = ag__tape_small(t, sizeof *ext);
         void *val = ext ? ag__tape_data(t, bytes) : NULL;
         void *grad = (val && requires) ? ag__tape_data(t, bytes) : NULL;
-        if (!ext || !val || (requires && !grad)) {
-            char ss[AG_MAX_DIMS * 21 + 4], what[AG_MAX_DIMS * 21 + 16];
-            snprintf(what, sizeof what, "shape %s (%s)", ag_format_shape(ss, sizeof ss, ndim, shape),
-                     ag_dtype_name(dtype));
-            ag__tape_fail_memory(t, name, ext ? bytes : sizeof *ext, what);
-            return NULL;
-        }
+        if (!ext || !val || (requires && !grad))
+            return no_memory(t, name, dtype, ndim, shape, ext ? bytes : sizeof *ext, "shape"), NULL;
         zero_ext(ext);
         for (int i = 0; i < ndim; i++) ext->shape[i] = shape[i];
         ext->numel = numel;

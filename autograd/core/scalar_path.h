@@ -45,9 +45,14 @@ static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
  * ag__record_node_n writes for the same op and inputs (every field, ext NULL,
  * epoch 0, gradient slot 0), so the sweeps cannot tell them apart. */
 
-/* Whether x can be an input of a fast-path scalar node on tape t. */
+/* Whether x can be an input of a fast-path scalar node on tape t: a 0-d
+ * node of t's node list (its region's head names t), or a parameter t has
+ * noted. Anything else (another tape's node, a no-grad node) takes the
+ * generic path, whose checks report what is wrong. */
 static inline bool ag__scalar_input(const ag_tape *t, const ag_tensor *x) {
-    return x && x->ndim == 0 && (!(x->flags & AG_F_PARAM) || x->ext->seen_gen == t->gen);
+    if (!x || x->ndim != 0) return false;
+    if (x->flags & AG_F_PARAM) return x->ext->seen_gen == t->gen;
+    return (x->flags & AG_F_ON_TAPE) && ag__region_head(x)->tape == t;
 }
 static inline bool ag__scalar_tape(const ag_tape *t) {
     return t && t->err == AG_OK && t->no_grad == 0;

@@ -1,21 +1,7 @@
-/* Shapes: the size check every tensor goes through, axis normalisation and its error. */
+/* Shapes: axis normalisation and its error. */
 #include "shape.h"
 
 #include "error.h"
-
-const char *ag__shape_check(int ndim, const int64_t *shape, size_t elsize, int64_t *numel,
-                            size_t *bytes) {
-    int64_t n = 1, span = (int64_t)elsize; /* span: bytes of the nonzero dimensions */
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return "has a negative dimension";
-        if (shape[i] > 1 && __builtin_mul_overflow(span, shape[i], &span))
-            return "is too large: its size in bytes does not fit in 63 bits";
-        n *= shape[i]; /* n <= span / elsize: no overflow */
-    }
-    *numel = n;
-    *bytes = (size_t)n * elsize;
-    return NULL;
-}
 
 int ag__shape_axis(int axis, int ndim) {
     if (axis < 0) axis += ndim;

@@ -21,8 +21,19 @@ static inline int64_t ag__shape_numel(int ndim, const int64_t *shape) {
  * On success sets *numel and *bytes (numel * elsize) and returns NULL; else
  * returns why, to follow the shape in an error message ("has a negative
  * dimension", "is too large: ..."). */
-const char *ag__shape_check(int ndim, const int64_t *shape, size_t elsize, int64_t *numel,
-                            size_t *bytes);
+static inline const char *ag__shape_check(int ndim, const int64_t *shape, size_t elsize,
+                                          int64_t *numel, size_t *bytes) {
+    int64_t n = 1, span = (int64_t)elsize; /* span: bytes of the nonzero dimensions */
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return "has a negative dimension";
+        if (shape[i] > 1 && __builtin_mul_overflow(span, shape[i], &span))
+            return "is too large: its size in bytes does not fit in 63 bits";
+        n *= shape[i]; /* n <= span / elsize: no overflow */
+    }
+    *numel = n;
+    *bytes = (size_t)n * elsize;
+    return NULL;
+}
 
 /* Normalises a possibly negative axis for ndim dimensions; -1 if invalid. */
 int ag__shape_axis(int axis, int ndim);

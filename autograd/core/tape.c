@@ -1,12 +1,14 @@
 /* The tape: a node list in fixed-size blocks plus a data arena of chunks.
  * Reset is O(1) and keeps all memory, so a training loop stops allocating
- * after its first step. */
+ * after its first step (except in debug mode, tape_debug.c). */
 #include "error.h"
 #include "node.h"
 #include "tape.h"
+#include "tape_debug.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -26,19 +28,23 @@ ag_tape *ag_tape_new(size_t mem_cap_bytes) {
     }
     t->mem_cap = mem_cap_bytes;
     t->gen = next_generation();
+    t->debug = ag__tape_debug_from_env();
     return t;
+}
+
+void ag__tape_free_memory(ag_tensor **blocks, size_t nblocks, ag_chunk *chunks) {
+    for (size_t i = 0; i < nblocks; i += 2) free(blocks[i]); /* a region per two blocks */
+    for (ag_chunk *c = chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
 }
 
 void ag_tape_free(ag_tape *t) {
     if (!t) return;
-    for (size_t i = 0; i < t->nblocks; i++)
-        if (!t->block_tail[i]) free(t->blocks[i]);
+    ag__tape_free_memory(t->blocks, t->nblocks, t->first);
+    ag__tape_debug_free_retired(t);
     free(t->blocks);
-    free(t->block_tail);
-    for (ag_chunk *c = t->first, *next; c; c = next) {
-        next = c->next;
-        free(c);
-    }
     free(t->uses);
     free(t);
 }
@@ -51,6 +57,7 @@ void ag_tape_reset(ag_tape *t) {
     if (!t) return;
     size_t used = bytes_in_use(t);
     if (used > t->peak_bytes) t->peak_bytes = used;
+    if (t->debug) ag__tape_debug_retire(t); /* fresh memory from now on */
     t->nnodes = 0;
     t->next = t->nblocks ? t->blocks[0] : NULL;
     t->end = t->nblocks ? t->blocks[0] + AG_NODE_BLOCK : NULL;
@@ -116,27 +123,30 @@ static void *tape_malloc(ag_tape *t, size_t bytes) {
     return p;
 }
 
-/* ag__tape_push when the current block is full: moves to the next block,
- * allocating it when the tape has not grown this far before. */
-/* Two node blocks in one 2 MiB-aligned 2 MiB region the kernel may back
- * with a transparent huge page: a large tape's node list is streamed from
- * memory by every recording and sweep, and 4 KiB pages cost a TLB miss
- * every 73 nodes. NULL (nothing reserved) when the cap or malloc refuses. */
-#define AG_HUGE_PAGE ((size_t)2 << 20)
-_Static_assert(2 * AG_NODE_BLOCK * sizeof(ag_tensor) <= AG_HUGE_PAGE,
-               "two node blocks must fit in one huge page");
-static ag_tensor *huge_pair(ag_tape *t) {
-    if (!within_cap(t, AG_HUGE_PAGE)) return NULL;
-    ag_tensor *p = aligned_alloc(AG_HUGE_PAGE, AG_HUGE_PAGE);
+/* A region for two node blocks: 2 MiB, 2 MiB-aligned, so the kernel may
+ * back it with one transparent huge page (a large tape's node list is
+ * streamed from memory by every recording and sweep, and 4 KiB pages cost
+ * a TLB miss every 73 nodes), and so a node's address finds the region's
+ * head (ag__region_head). The first region asks for small pages, so a small
+ * tape stays small; the others for huge ones. NULL (nothing reserved) when
+ * the cap or malloc refuses. */
+static ag_tensor *new_region(ag_tape *t, bool huge) {
+    if (!within_cap(t, AG_REGION)) return NULL;
+    ag_tensor *p = aligned_alloc(AG_REGION, AG_REGION);
     if (!p) return NULL;
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, AG_HUGE_PAGE, MADV_HUGEPAGE); /* a hint: failure is fine */
+    (void)huge; /* madvise is a hint: failure is fine */
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    (void)madvise(p, AG_REGION, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #endif
-    t->bytes_reserved += AG_HUGE_PAGE;
+    ag_region_head *h = (ag_region_head *)((char *)p + AG_REGION_HEAD_OFFSET);
+    *h = (ag_region_head){.tape = t};
+    t->bytes_reserved += AG_REGION;
     t->allocations++;
     return p;
 }
 
+/* ag__tape_push when the current block is full: moves to the next block,
+ * allocating a region when the tape has not grown this far before. */
 ag_tensor *ag__tape_push_slow(ag_tape *t) {
     size_t b = t->nnodes >> AG_NODE_BLOCK_SHIFT;
     AG_ASSERT((t->nnodes & (AG_NODE_BLOCK - 1)) == 0);
@@ -146,25 +156,12 @@ ag_tensor *ag__tape_push_slow(ag_tape *t) {
             ag_tensor **blocks = realloc(t->blocks, cap * sizeof *blocks);
             if (!blocks) return NULL;
             t->blocks = blocks;
-            bool *tail = realloc(t->block_tail, cap * sizeof *tail);
-            if (!tail) return NULL;
-            t->block_tail = tail;
             t->cap_blocks = cap;
         }
-        /* Small tapes keep plain blocks; from the third on, blocks come in
-         * huge-page pairs where the cap allows (else one plain block). */
-        ag_tensor *pair = b >= 2 ? huge_pair(t) : NULL;
-        if (pair) {
-            t->block_tail[t->nblocks] = false;
-            t->blocks[t->nblocks++] = pair;
-            t->block_tail[t->nblocks] = true; /* freed with its head */
-            t->blocks[t->nblocks++] = pair + AG_NODE_BLOCK;
-        } else {
-            ag_tensor *block = tape_malloc(t, AG_NODE_BLOCK * sizeof(ag_tensor));
-            if (!block) return NULL;
-            t->block_tail[t->nblocks] = false;
-            t->blocks[t->nblocks++] = block;
-        }
+        ag_tensor *region = new_region(t, t->nblocks >= 2);
+        if (!region) return NULL;
+        t->blocks[t->nblocks++] = region;
+        t->blocks[t->nblocks++] = region + AG_NODE_BLOCK;
     }
     t->next = t->blocks[b];
     t->end = t->next + AG_NODE_BLOCK;
@@ -172,44 +169,52 @@ ag_tensor *ag__tape_push_slow(ag_tape *t) {
     return t->next++;
 }
 
-/* Arena allocation, 64-byte aligned for tensors' data, 8 for small records.
- * Every sum is checked: a request near SIZE_MAX must fail, not wrap. */
-static void *arena_alloc(ag_tape *t, size_t bytes, size_t align) {
+/* Arena allocation, 64-byte aligned for tensors' data, 8 for small records:
+ * a bump in the current chunk (inlined in each caller), else arena_grow. */
+static void *arena_grow(ag_tape *t, size_t bytes, size_t align);
+
+static inline void *arena_alloc(ag_tape *t, size_t bytes, size_t align) {
+    if (t->cur) {
+        uintptr_t base = (uintptr_t)t->cur->data;
+        size_t off = (size_t)(((base + t->cur_off + align - 1) & ~(uintptr_t)(align - 1)) - base);
+        if (off <= t->cur->size && bytes <= t->cur->size - off) { /* no sum can wrap */
+            t->cur_off = off + bytes;
+            t->arena_bytes += bytes;
+            return t->cur->data + off;
+        }
+    }
+    return arena_grow(t, bytes, align);
+}
+
+/* Moves on to the next kept chunk, or adds one (twice the last one's size,
+ * or what the request needs), then allocates there. Every sum is checked:
+ * a request near SIZE_MAX must fail, not wrap. */
+static AG_NOINLINE void *arena_grow(ag_tape *t, size_t bytes, size_t align) {
     size_t need; /* a chunk that surely fits the request, alignment included */
     if (__builtin_add_overflow(bytes, align, &need) || need > SIZE_MAX - sizeof(ag_chunk)) return NULL;
-    for (;;) {
-        if (t->cur) {
-            uintptr_t base = (uintptr_t)t->cur->data;
-            size_t off = (size_t)(((base + t->cur_off + align - 1) & ~(uintptr_t)(align - 1)) - base);
-            if (off <= t->cur->size && bytes <= t->cur->size - off) {
-                t->cur_off = off + bytes;
-                t->arena_bytes += bytes;
-                return t->cur->data + off;
-            }
-            if (t->cur->next) { /* move on to a kept chunk */
-                t->cur = t->cur->next;
-                t->cur_off = 0;
-                continue;
-            }
-        }
-        size_t last = t->cur ? t->cur->size : AG_FIRST_CHUNK / 2;
-        size_t size = last <= (SIZE_MAX - sizeof(ag_chunk)) / 2 ? 2 * last : need;
-        if (size < need) size = need;
-        if (!within_cap(t, size + sizeof(ag_chunk)))
-            size = need; /* near the cap: take only what is needed */
-        ag_chunk *c = tape_malloc(t, sizeof(ag_chunk) + size);
-        if (!c) return NULL;
-        c->size = size;
-        c->next = NULL;
-        if (t->cur) {
-            c->next = t->cur->next;
-            t->cur->next = c;
-        } else {
-            t->first = c;
-        }
-        t->cur = c;
+    while (t->cur && t->cur->next) { /* kept chunks, from before the reset */
+        t->cur = t->cur->next;
         t->cur_off = 0;
+        if (bytes + align <= t->cur->size) return arena_alloc(t, bytes, align);
     }
+    size_t last = t->cur ? t->cur->size : AG_FIRST_CHUNK / 2;
+    size_t size = last <= (SIZE_MAX - sizeof(ag_chunk)) / 2 ? 2 * last : need;
+    if (size < need) size = need;
+    if (!within_cap(t, size + sizeof(ag_chunk)))
+        size = need; /* near the cap: take only what is needed */
+    ag_chunk *c = tape_malloc(t, sizeof(ag_chunk) + size);
+    if (!c) return NULL;
+    c->size = size;
+    c->next = NULL;
+    if (t->cur) {
+        c->next = t->cur->next;
+        t->cur->next = c;
+    } else {
+        t->first = c;
+    }
+    t->cur = c;
+    t->cur_off = 0;
+    return arena_alloc(t, bytes, align);
 }
 
 void ag__tape_fail_memory(ag_tape *t, const char *op, size_t bytes, const char *what) {
@@ -243,6 +248,40 @@ void *ag__tape_data(ag_tape *t, size_t bytes) { return arena_alloc(t, bytes ? by
 /* A node outside the node list (no-grad mode), in the data arena. */
 ag_tensor *ag__tape_loose_node(ag_tape *t) {
     return arena_alloc(t, sizeof(ag_tensor), 8);
+}
+
+bool ag__tape_owns_loose(const ag_tape *t, const ag_tensor *x) {
+    uintptr_t p = (uintptr_t)x;
+    /* The chunks used since the reset: the first ones whole, the current
+     * one up to its fill. */
+    for (const ag_chunk *c = t->first; c; c = c->next) {
+        uintptr_t base = (uintptr_t)c->data, used = c == t->cur ? t->cur_off : c->size;
+        if (p >= base && p - base < used) return true;
+        if (c == t->cur) break;
+    }
+    return false;
+}
+
+ag_status ag__tape_foreign(ag_tape *t, const char *op, int i, int n, ag_tensor *const *xs) {
+    const ag_tensor *x = xs[i];
+    bool stale = (x->flags & AG_F_ON_TAPE) ? ag__region_head(x)->retired_from == t
+                                          : ag__tape_debug_holds(t, x);
+    char a[128], b[160] = "";
+    ag__error_fmt_operand(a, sizeof a, x);
+    if (n == 2) {
+        char o[128];
+        snprintf(b, sizeof b, " (the other operand is %s)", ag__error_fmt_operand(o, sizeof o, xs[1 - i]));
+    }
+    if (stale) {
+        ag__error_fail(t, AG_ERR_STATE, op, "operand %d %s was recorded on this tape before its last "
+                       "ag_tape_reset%s: a tensor must not be used after the reset of its tape (caught "
+                       "by the tape's debug mode)", i + 1, a, b);
+        return AG_ERR_STATE;
+    }
+    ag__error_fail(t, AG_ERR_ARG, op, "operand %d %s was recorded on another tape%s; tensors of two "
+                   "tapes cannot meet in one op (only parameters, which belong to no tape, can)", i + 1,
+                   a, b);
+    return AG_ERR_ARG;
 }
 
 void *ag__tape_small(ag_tape *t, size_t bytes) { return arena_alloc(t, bytes, 8); }

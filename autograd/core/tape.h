@@ -22,10 +22,35 @@ typedef struct ag_param_use {
     uint32_t version;
 } ag_param_use;
 
+/* Node blocks come two by two in 2 MiB-aligned regions (a transparent huge
+ * page each, see tape.c), and each region ends with its head, which says
+ * whose nodes it holds: from a node's address alone the recorder finds its
+ * tape, to refuse operands of another tape (or, in debug mode, recorded
+ * before the last reset) at the cost of a mask and a load. */
+#define AG_REGION ((size_t)2 << 20)
+#define AG_REGION_HEAD_OFFSET (2 * AG_NODE_BLOCK * sizeof(ag_tensor))
+
+typedef struct ag_region_head {
+    const ag_tape *tape;         /* the owner; NULL once retired (debug mode) */
+    const ag_tape *retired_from; /* debug mode: the tape whose reset retired it */
+} ag_region_head;
+
+_Static_assert(AG_REGION_HEAD_OFFSET + sizeof(ag_region_head) <= AG_REGION,
+               "two node blocks and the head must fit in a region");
+
+/* The head of the region holding node n, which must be on a node list
+ * (AG_F_ON_TAPE). */
+static inline const ag_region_head *ag__region_head(const ag_tensor *n) {
+    return (const ag_region_head *)(((uintptr_t)n & ~(uintptr_t)(AG_REGION - 1)) + AG_REGION_HEAD_OFFSET);
+}
+
+/* Debug mode keeps what resets retire here (see ag_tape_set_debug). */
+typedef struct ag_retired ag_retired;
+
 struct ag_tape {
-    /* The node list: fixed-size blocks, so a reverse walk is two loops. */
+    /* The node list: fixed-size blocks, so a reverse walk is two loops.
+     * Block 2k is the start of region k, block 2k + 1 its second half. */
     ag_tensor **blocks;
-    bool *block_tail;     /* block i is the second of a huge-page pair (tape.c) */
     size_t nblocks, cap_blocks;
     size_t nnodes;
     /* The next free slot and the end of its block: recording a node is a
@@ -48,6 +73,10 @@ struct ag_tape {
     size_t nuses, cap_uses;
     ag_status err;
     char msg[512];
+    /* Debug mode: resets retire memory instead of reusing it. */
+    bool debug;
+    ag_retired *retired, *retired_last; /* oldest first */
+    size_t retired_bytes;
 };
 
 /* The i-th recorded node. */
@@ -82,6 +111,21 @@ void ag__tape_fail_memory(ag_tape *t, const char *op, size_t bytes, const char *
 
 /* A node outside the node list (no-grad mode), in the data arena. */
 ag_tensor *ag__tape_loose_node(ag_tape *t);
+
+/* Whether x may be an operand of an op on tape t: a parameter (on no
+ * tape), a node of t's node list, or a node t made in no-grad mode since
+ * its last reset (found in its arena: slower, and rare). */
+bool ag__tape_owns_loose(const ag_tape *t, const ag_tensor *x);
+static inline bool ag__tape_owns(const ag_tape *t, const ag_tensor *x) {
+    if (x->flags & AG_F_PARAM) return true;
+    if (x->flags & AG_F_ON_TAPE) return ag__region_head(x)->tape == t;
+    return ag__tape_owns_loose(t, x);
+}
+
+/* The tape error for operand i (0-based) of `op` that t does not own:
+ * recorded on another tape, or (debug mode) before t's last reset. n and
+ * xs are all the operands, for the message. Returns AG_ERR_STATE. */
+ag_status ag__tape_foreign(ag_tape *t, const char *op, int i, int n, ag_tensor *const *xs);
 
 /* Small tape memory (8-byte aligned): exts, input lists, names. NULL at
  * the memory cap, without setting an error. */

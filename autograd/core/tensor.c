@@ -94,6 +94,7 @@ ag_tensor *ag_scalar(ag_tape *t, double value) { return ag_scalar_of(t, AG_F64, 
 
 ag_tensor *ag_requires_grad(ag_tape *t, ag_tensor *x) {
     if (!t || t->err != AG_OK || !x) return x ? NULL : (t ? ag__error_fail(t, AG_ERR_NULL, "requires_grad", "tensor is NULL") : NULL);
+    if (!ag__tape_owns(t, x)) return ag__tape_foreign(t, "requires_grad", 0, 1, &x), NULL;
     if (!(x->flags & AG_F_LEAF))
         return ag__error_fail(t, AG_ERR_ARG, "requires_grad", "only a leaf can require a gradient "
                         "(this tensor was made by '%s')", ag__ops[x->op]->name);
@@ -263,6 +264,7 @@ ag_tensor *ag_set_name(ag_tape *t, ag_tensor *x, const char *name) {
         }
     } else {
         if (!t) return NULL;
+        if (!ag__tape_owns(t, x)) return ag__tape_foreign(t, "set_name", 0, 1, &x), NULL;
         ag_ext *ext = ag__record_ext(t, x);
         copy = ext ? ag__tape_small(t, len) : NULL;
         if (!copy) return ag__error_fail(t, AG_ERR_MEMORY, "set_name", "tape memory cap reached");

@@ -85,11 +85,29 @@ void ag_tape_free(ag_tape *t);
 
 /* Drops every tensor recorded since the last reset in O(1) and keeps the
  * memory for reuse; clears the sticky error. Parameters are not affected.
- * Tensors recorded on the tape must not be used after this. */
+ * Tensors recorded on the tape must not be used after this (see
+ * ag_tape_set_debug for finding such a use). */
 void ag_tape_reset(ag_tape *t);
 
 /* Sets the memory cap (0 = none). Memory already reserved is kept. */
 void ag_tape_set_mem_cap(ag_tape *t, size_t mem_cap_bytes);
+
+/* Debug mode, for finding a tensor used after the reset of its tape.
+ * Release contract: a tensor recorded on a tape must not be used after
+ * ag_tape_reset (or ag_tape_free) of that tape; the handle is a pointer into
+ * memory the next recording reuses, so such a use reads whatever is there
+ * now and no cheap check can tell. In debug mode a reset does not reuse
+ * memory: it retires it (keeping about the last 64 MiB retired, then
+ * freeing the oldest), so a later op given a stale tensor fails cleanly
+ * with AG_ERR_STATE ("recorded on this tape before its last ag_tape_reset")
+ * or, in a build with AddressSanitizer, where retired memory is poisoned,
+ * stops with an ASan report whose stack names the op. Memory is then
+ * allocated afresh after every reset (slower; ag_tape_get_stats shows it).
+ * A tape starts in debug mode when the environment variable
+ * TAPEGRAD_DEBUG_TAPE is set to anything but "0" when ag_tape_new runs, so
+ * a whole test suite can turn it on. Turning it off frees what it retired. */
+void ag_tape_set_debug(ag_tape *t, bool on);
+bool ag_tape_debug(const ag_tape *t);
 
 typedef struct ag_tape_stats {
     size_t nodes;          /* recorded nodes since the last reset */
