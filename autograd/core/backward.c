@@ -135,8 +135,11 @@ ag_status ag_backward(ag_tape *t, ag_tensor *y) { return ag_backward_seed(t, y, 
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *y, ag_tensor *seed) {
     ag_status st = ag__sweep_check_output(t, "backward", y, seed, true);
     if (st == AG_OK) st = ag__sweep_check_requires(t, "backward", y);
+    if (st == AG_OK) st = ag__tape_lock_params(t, "backward");
     if (st != AG_OK) return st;
-    return sweep(t, y, seed, false);
+    st = sweep(t, y, seed, false);
+    ag__tape_unlock_params(t);
+    return st;
 }
 
 ag_status ag__sweep_check_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
@@ -167,12 +170,11 @@ ag_status ag__grad_unused(ag_tape *t, int i, ag_tensor *x) {
     return AG_ERR_STATE;
 }
 
-ag_status ag__grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
-                           ag_tensor **grads, bool allow_unused) {
-    ag_status st = ag__sweep_check_args(t, y, seed, n, xs, grads);
-    if (st != AG_OK) return st;
-    bool constant = !(y->flags & AG_F_REQUIRES_GRAD);
-    if (constant && !allow_unused) return ag__sweep_check_requires(t, "grad", y);
+/* ag__grad_numeric once the arguments are checked and the parameters
+ * taken (ag__tape_lock_params). */
+static ag_status grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                              ag_tensor **grads, bool allow_unused, bool constant) {
+    ag_status st;
     /* Wanted leaves lend their gradient buffers: save, zero, sweep, copy out,
      * restore. Intermediate nodes need nothing: each sweep starts them at 0. */
     void **saved = ag__tape_alloc_array(t, n ? n : 1, sizeof *saved, "grad");
@@ -186,13 +188,13 @@ ag_status ag__grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_
          * new sweep's epoch afterwards exactly when this sweep reached x:
          * a parameter's stamp may come from another tape's sweep. */
         x->epoch = t->epoch;
-        if ((x->flags & AG_F_LEAF) && (x->flags & AG_F_REQUIRES_GRAD) && !(x->flags & AG_F_WANTED)) {
+        if ((x->flags & AG_F_LEAF) && (x->flags & AG_F_REQUIRES_GRAD) && !ag__wanted(x)) {
             size_t bytes = (size_t)ag__numel(x) * ag__elsize(x->dtype);
             saved[i] = ag__tape_alloc(t, bytes, "grad");
             if (!saved[i]) return t->err;
             memcpy(saved[i], ag__grad(x), bytes);
             memset(ag__grad(x), 0, bytes);
-            x->flags |= AG_F_WANTED;
+            ag__set_wanted(x, true);
         }
     }
     st = constant ? AG_OK : sweep(t, y, seed, true);
@@ -205,10 +207,22 @@ ag_status ag__grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_
         if (!got && unused < 0) unused = i;
         if (saved[i]) {
             memcpy(ag__grad(x), saved[i], bytes);
-            x->flags &= (uint8_t)~AG_F_WANTED;
+            ag__set_wanted(x, false);
         }
     }
     if (st == AG_OK && unused >= 0 && !allow_unused) return ag__grad_unused(t, unused, xs[unused]);
+    return st;
+}
+
+ag_status ag__grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
+                           ag_tensor **grads, bool allow_unused) {
+    ag_status st = ag__sweep_check_args(t, y, seed, n, xs, grads);
+    if (st != AG_OK) return st;
+    bool constant = !(y->flags & AG_F_REQUIRES_GRAD);
+    if (constant && !allow_unused) return ag__sweep_check_requires(t, "grad", y);
+    if ((st = ag__tape_lock_params(t, "grad")) != AG_OK) return st;
+    st = grad_numeric(t, y, seed, n, xs, grads, allow_unused, constant);
+    ag__tape_unlock_params(t);
     return st;
 }
 

@@ -9,7 +9,7 @@
 struct ag_sweep {
     ag_tape *tape;
     uint32_t epoch;
-    bool functional; /* ag_grad: only AG_F_WANTED leaves receive gradients */
+    bool functional; /* ag_grad: only wanted leaves (ag__wanted) receive gradients */
 };
 
 /* Fails (AG_ERR_STATE) if a parameter was written after being recorded. */
@@ -52,7 +52,7 @@ ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_te
  * functional sweep (ag_grad) a leaf only when it was asked for. */
 static inline bool ag__sweep_wants(const ag_sweep *s, const ag_tensor *in) {
     if (!(in->flags & AG_F_REQUIRES_GRAD)) return false;
-    return !((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED));
+    return !((in->flags & AG_F_LEAF) && s->functional && !ag__wanted(in));
 }
 
 /* Like ag__sweep_acc but without zeroing: *fresh says whether the buffer

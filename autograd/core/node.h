@@ -7,13 +7,14 @@
 #include <tapegrad/autograd.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 enum {
     AG_F_REQUIRES_GRAD = 1u << 0, /* gradient flows into this node */
     AG_F_LEAF = 1u << 1,          /* no inputs; its gradient accumulates */
     AG_F_PARAM = 1u << 2,         /* malloc'd parameter, off the tape */
-    AG_F_WANTED = 1u << 3,        /* temporary: requested by ag_grad */
+    AG_F_WANTED = 1u << 3,        /* temporary: requested by ag_grad (tape leaves; see ag__wanted) */
     AG_F_ON_TAPE = 1u << 4,       /* recorded on the tape's node list */
 };
 
@@ -40,10 +41,16 @@ typedef struct ag_ext {
     double dattr[2];                /* op-owned doubles: clamp bounds */
     void *aux;                      /* op-owned memory on the tape (indices) */
     uint32_t version;               /* parameters: writes through ag_data_mut */
-    uint32_t seen_gen;              /* parameters: tape generation last seen */
-    uint32_t seen_version;          /* parameters: version when first recorded */
+    /* Parameters: the generation of the tape that last noted it. Tapes of
+     * several threads may record one parameter at once, so it is atomic
+     * (relaxed: a plain load or store on common CPUs). */
+    _Atomic uint32_t seen_gen;
     struct ag_node *graph_grad;     /* leaves: gradient of the last create_graph backward */
     uint32_t graph_grad_gen;        /* tape generation graph_grad belongs to */
+    bool wanted;                    /* parameters: asked for by the running ag_grad */
+    /* Parameters: the thread whose backward is writing its gradient (0:
+     * none); see ag__tape_lock_params. */
+    _Atomic uint64_t writer;
 } ag_ext;
 
 /* A node: 56 bytes, stored in the tape's node list. A scalar (ndim 0) keeps
@@ -82,6 +89,17 @@ static inline ag_tensor *ag__input(const ag_tensor *n, int i) {
 }
 static inline bool ag__requires_grad(const ag_tensor *n) {
     return n && (n->flags & AG_F_REQUIRES_GRAD);
+}
+
+/* Whether leaf x is asked for by the running ag_grad. A parameter keeps the
+ * mark in its ext: its flags are read by every recorder, in any thread, so
+ * a sweep must not write them. */
+static inline bool ag__wanted(const ag_tensor *x) {
+    return (x->flags & AG_F_PARAM) ? x->ext->wanted : (x->flags & AG_F_WANTED);
+}
+static inline void ag__set_wanted(ag_tensor *x, bool on) {
+    if (x->flags & AG_F_PARAM) x->ext->wanted = on;
+    else x->flags = (uint8_t)(on ? x->flags | AG_F_WANTED : x->flags & ~AG_F_WANTED);
 }
 
 /* Loads/stores element i of a buffer of the given dtype as a double. */

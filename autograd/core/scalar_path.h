@@ -31,6 +31,8 @@ static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
     }
 }
 
+#include <stdatomic.h>
+
 #ifndef AG_RECORD_PREFETCH
 #define AG_RECORD_PREFETCH 2048 /* bytes ahead of the next node slot */
 #endif
@@ -51,7 +53,8 @@ static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
  * generic path, whose checks report what is wrong. */
 static inline bool ag__scalar_input(const ag_tape *t, const ag_tensor *x) {
     if (!x || x->ndim != 0) return false;
-    if (x->flags & AG_F_PARAM) return x->ext->seen_gen == t->gen;
+    if (x->flags & AG_F_PARAM)
+        return atomic_load_explicit(&x->ext->seen_gen, memory_order_relaxed) == t->gen;
     return (x->flags & AG_F_ON_TAPE) && ag__region_head(x)->tape == t;
 }
 static inline bool ag__scalar_tape(const ag_tape *t) {

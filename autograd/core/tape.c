@@ -287,9 +287,11 @@ ag_status ag__tape_foreign(ag_tape *t, const char *op, int i, int n, ag_tensor *
 void *ag__tape_small(ag_tape *t, size_t bytes) { return arena_alloc(t, bytes, 8); }
 
 /* Notes that the tape recorded parameter p, with its version, once per
- * reset: ag_backward compares the versions to detect writes in between. */
+ * reset: ag_backward compares the versions to detect writes in between.
+ * Tapes of other threads may note p at the same time: seen_gen is atomic,
+ * and whichever tape wrote it last has it; another one notes p again. */
 bool ag__tape_note_param(ag_tape *t, ag_tensor *p) {
-    if (p->ext->seen_gen == t->gen) return true;
+    if (atomic_load_explicit(&p->ext->seen_gen, memory_order_relaxed) == t->gen) return true;
     if (t->nuses == t->cap_uses) {
         size_t cap = t->cap_uses ? 2 * t->cap_uses : 64;
         ag_param_use *u = realloc(t->uses, cap * sizeof *u);
@@ -298,7 +300,49 @@ bool ag__tape_note_param(ag_tape *t, ag_tensor *p) {
         t->cap_uses = cap;
     }
     t->uses[t->nuses++] = (ag_param_use){p, p->ext->version};
-    p->ext->seen_gen = t->gen;
+    atomic_store_explicit(&p->ext->seen_gen, t->gen, memory_order_relaxed);
     return true;
+}
+
+/* The calling thread's number, from 1 (0 means no thread in ext->writer). */
+static uint64_t thread_number(void) {
+    static atomic_uint_fast64_t next = 1;
+    static _Thread_local uint64_t mine;
+    if (!mine) mine = atomic_fetch_add(&next, 1);
+    return mine;
+}
+
+ag_status ag__tape_lock_params(ag_tape *t, const char *op) {
+    uint64_t me = thread_number();
+    for (size_t i = 0; i < t->nuses; i++) {
+        ag_ext *e = t->uses[i].param->ext;
+        uint64_t none = 0;
+        /* acquire: this backward sees every write of the one before it */
+        if (atomic_compare_exchange_strong_explicit(&e->writer, &none, me, memory_order_acquire,
+                                                    memory_order_relaxed) || none == me)
+            continue;
+        for (size_t k = 0; k < i; k++) { /* give back what this call took */
+            ag_ext *taken = t->uses[k].param->ext;
+            uint64_t mine = me;
+            atomic_compare_exchange_strong_explicit(&taken->writer, &mine, 0, memory_order_release,
+                                                    memory_order_relaxed);
+        }
+        const char *name = e->name;
+        ag__error_fail(t, AG_ERR_STATE, op, "parameter %s%s%s is being written by a backward "
+                       "in another thread; backward calls that reach one parameter must not overlap "
+                       "(see Threads in autograd.h)", name ? "'" : "", name ? name : "(unnamed)",
+                       name ? "'" : "");
+        return AG_ERR_STATE;
+    }
+    return AG_OK;
+}
+
+void ag__tape_unlock_params(ag_tape *t) {
+    uint64_t me = thread_number();
+    for (size_t i = 0; i < t->nuses; i++) {
+        uint64_t mine = me; /* a parameter noted twice is given back once */
+        atomic_compare_exchange_strong_explicit(&t->uses[i].param->ext->writer, &mine, 0,
+                                                memory_order_release, memory_order_relaxed);
+    }
 }
 

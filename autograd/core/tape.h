@@ -136,4 +136,14 @@ void *ag__tape_small(ag_tape *t, size_t bytes);
  * False when out of memory. */
 bool ag__tape_note_param(ag_tape *t, ag_tensor *p);
 
+/* A backward (numeric or recorded, ag_grad, the trace) writes the gradient
+ * and marks of every parameter it reaches; tapes of other threads may have
+ * recorded the same parameters. Before it starts it takes each parameter
+ * the tape noted for the calling thread (ext->writer), and gives them back
+ * when done: a backward of another thread that reaches one of them in the
+ * meantime fails with AG_ERR_STATE instead of racing, and calls that do
+ * not overlap are ordered (acquire/release), so none loses an update. */
+ag_status ag__tape_lock_params(ag_tape *t, const char *op);
+void ag__tape_unlock_params(ag_tape *t);
+
 #endif /* TAPEGRAD_CORE_TAPE_H */

@@ -135,7 +135,7 @@ typedef struct graph_sweep {
 static bool accumulate(graph_sweep *s, ag_tensor *in, ag_tensor *c) {
     if (!c) return false;
     if (!(in->flags & AG_F_REQUIRES_GRAD)) return true;
-    if ((in->flags & AG_F_LEAF) && s->functional && !(in->flags & AG_F_WANTED)) return true;
+    if ((in->flags & AG_F_LEAF) && s->functional && !ag__wanted(in)) return true;
     c = ag__vjp_sum_to(s->t, c, in);
     if (!c) return false;
     ag_tensor **slot = map_slot(&s->map, in);
@@ -207,15 +207,16 @@ ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts)
     if (st != AG_OK) return st;
     if (!(y->flags & AG_F_REQUIRES_GRAD)) return o.allow_unused ? AG_OK : ag__sweep_check_requires(t, "backward", y);
     if (!o.create_graph) return ag_backward_seed(t, y, o.seed);
-    size_t count = t->nnodes;
+    if ((st = ag__tape_lock_params(t, "backward")) != AG_OK) return st;
+    size_t count = t->nnodes, nuses = t->nuses;
     grad_map map;
     st = graph_sweep_run(t, y, o.seed, false, &map);
-    if (st != AG_OK) return st;
-    for (size_t i = 0; i < count; i++)
-        if (!settle_leaf(t, &map, ag__tape_node(t, i))) return t->err;
-    for (size_t i = 0; i < t->nuses; i++)
-        if (!settle_leaf(t, &map, t->uses[i].param)) return t->err;
-    return AG_OK;
+    for (size_t i = 0; st == AG_OK && i < count; i++)
+        if (!settle_leaf(t, &map, ag__tape_node(t, i))) st = t->err;
+    for (size_t i = 0; st == AG_OK && i < nuses; i++)
+        if (!settle_leaf(t, &map, t->uses[i].param)) st = t->err;
+    ag__tape_unlock_params(t);
+    return st;
 }
 
 ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tensor **grads,
@@ -228,10 +229,12 @@ ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_t
     if (constant && !o.allow_unused) return ag__sweep_check_requires(t, "grad", y);
     grad_map map = {0};
     if (!constant) {
+        if ((st = ag__tape_lock_params(t, "grad")) != AG_OK) return st;
         /* Mark the wanted leaves: only they receive gradients among leaves. */
-        for (int i = 0; i < n; i++) xs[i]->flags |= AG_F_WANTED;
+        for (int i = 0; i < n; i++) ag__set_wanted(xs[i], true);
         st = graph_sweep_run(t, y, o.seed, true, &map);
-        for (int i = 0; i < n; i++) xs[i]->flags &= (uint8_t)~AG_F_WANTED;
+        for (int i = 0; i < n; i++) ag__set_wanted(xs[i], false);
+        ag__tape_unlock_params(t);
         if (st != AG_OK) return st;
     }
     for (int i = 0; i < n; i++) {

@@ -450,6 +450,8 @@ static bool note_before(tw *w) {
     return true;
 }
 
+static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
+
 ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
     if (!t) return AG_ERR_NULL;
     if (!out) {
@@ -457,7 +459,16 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
         return t->err;
     }
     ag_status st = ag__sweep_check_output(t, "trace", y, NULL, true);
+    if (st == AG_OK) st = ag__tape_lock_params(t, "trace");
     if (st != AG_OK) return st;
+    st = traced_sweep(out, t, y, opts);
+    ag__tape_unlock_params(t);
+    return st;
+}
+
+/* ag_trace once its checks passed and the parameters are taken. */
+static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+    ag_status st;
     ag_sweep s;
     if ((st = ag__sweep_begin(t, &s, false)) != AG_OK) return st;
 

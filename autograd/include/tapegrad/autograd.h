@@ -583,6 +583,30 @@ bool ag_gradgradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
 /* Prints the report in a few lines. */
 void ag_gradcheck_print(FILE *out, const ag_gradcheck_report *r);
 
+/* --------------------------------------------------------------- threads
+ *
+ * The contract (tests/test_threads.c checks it under ThreadSanitizer, with
+ * 2 and 4 threads):
+ *   - Tapes are independent: threads may use different tapes at the same
+ *     time without locks. A tape, and every tensor recorded on it, is used
+ *     by one thread at a time.
+ *   - A parameter may be recorded, in grad or no-grad mode, by the tapes of
+ *     any number of threads at once: recording only reads it (its
+ *     bookkeeping is atomic).
+ *   - A backward (ag_backward*, ag_grad*, ag_trace, the second-order
+ *     utilities) writes the gradients and marks of the parameters its tape
+ *     recorded. Two such calls whose tapes share a parameter must not
+ *     overlap in time: the one that would is refused with AG_ERR_STATE
+ *     ("parameter 'w' is being written by a backward in another thread")
+ *     instead of racing, so serialise them (a mutex around the backward).
+ *     Calls that do not overlap are ordered by that check: gradients then
+ *     accumulate exactly.
+ *   - Writing a parameter's values (ag_data_mut, an optimizer step) or
+ *     clearing its gradient (ag_zero_grad) while another thread records or
+ *     reads it is a data race the program must prevent.
+ *   - ag_set_assert_handler is process-wide: set it before starting threads.
+ *     ag_last_error is per thread. */
+
 /* ------------------------------------------------------------ invariants */
 
 /* Broken internal invariants (never bad input) go through one handler. The
