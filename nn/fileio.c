@@ -15,17 +15,34 @@ static _Thread_local int64_t fail_after = -1;
 
 void nn__test_fail_writes_after(int64_t bytes) { fail_after = bytes; }
 
+nn_status nn__open_regular(const char *what, const char *path, FILE **f, struct stat *st) {
+    *f = NULL;
+    /* O_NONBLOCK: opening a FIFO for reading waits for a writer, forever
+     * if none comes; this way the open returns and fstat refuses it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return nn__fail(NN_ERR_IO, "%s: cannot open '%s': %s", what, path, strerror(errno));
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(fd);
+        return nn__fail(NN_ERR_IO, "%s: '%s' is not a regular file", what, path);
+    }
+    int flags = fcntl(fd, F_GETFL); /* blocking reads from here on */
+    if (flags >= 0 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0) *f = fdopen(fd, "rb");
+    if (!*f) {
+        nn_status s = nn__fail(NN_ERR_IO, "%s: cannot read '%s': %s", what, path, strerror(errno));
+        close(fd);
+        return s;
+    }
+    return NN_OK;
+}
+
 nn_status nn__read_file(const char *what, const char *path, size_t max_bytes,
                         unsigned char **buf, size_t *len) {
     *buf = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return nn__fail(NN_ERR_IO, "%s: cannot open '%s': %s", what, path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return nn__fail(NN_ERR_IO, "%s: '%s' is not a regular file", what, path);
-    }
+    FILE *f;
+    nn_status s = nn__open_regular(what, path, &f, &st);
+    if (s != NN_OK) return s;
     if (max_bytes && (uint64_t)st.st_size > max_bytes) {
         fclose(f);
         return nn__fail(NN_ERR_MEMORY, "%s: '%s' has %lld bytes, over the limit of %zu", what,

@@ -7,6 +7,7 @@
 #include <tapegrad/nn_io.h>
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 #if defined(__GNUC__)
 #define NN__PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -43,7 +44,12 @@ static inline void nn__st_be(unsigned char *p, int n, uint64_t v) {
     for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = (unsigned char)v;
 }
 
-/* Reads the whole of `path` into a malloc'd buffer (*buf, *len; free with
+/* Opens `path` for reading if it is a regular file, which every reader
+ * needs first: a FIFO, device or folder is refused (NN_ERR_IO) without
+ * blocking. Fills *st (fstat). Every file reader opens through here. */
+nn_status nn__open_regular(const char *what, const char *path, FILE **f, struct stat *st);
+
+/* Reads the whole of `path` (opened with nn__open_regular) into a malloc'd buffer (*buf, *len; free with
  * free). Files over max_bytes (0 = no limit) are refused with NN_ERR_MEMORY.
  * `what` names the caller in messages, e.g. "load". */
 nn_status nn__read_file(const char *what, const char *path, size_t max_bytes,

@@ -1,5 +1,7 @@
-/* The parameter store: named parameters in a uthash map, plus an array that
- * keeps registration order. The store owns its parameters. */
+/* The parameter store: named parameters in a uthash map (and a second one
+ * keyed by the parameter, so a parameter registered twice is found without
+ * a scan), plus an array that keeps registration order. The store owns its
+ * parameters. */
 #include "nn_internal.h"
 
 #include <stdlib.h>
@@ -15,11 +17,13 @@ typedef struct entry {
     ag_tensor *p;
     size_t index; /* position in registration order */
     const nn_torch_layout *torch; /* PyTorch's layout, when it differs */
-    UT_hash_handle hh;
+    UT_hash_handle hh;    /* by name */
+    UT_hash_handle by_p;  /* by parameter (the pointer) */
 } entry;
 
 struct nn_params {
-    entry *map;      /* uthash head */
+    entry *map;      /* uthash head, by name */
+    entry *of_param; /* uthash head, by parameter */
     entry **order;   /* registration order */
     size_t count, cap;
 };
@@ -33,6 +37,7 @@ nn_params *nn_params_new(void) {
 void nn_params_free(nn_params *ps) {
     if (!ps) return;
     HASH_CLEAR(hh, ps->map);
+    HASH_CLEAR(by_p, ps->of_param);
     for (size_t i = 0; i < ps->count; i++) {
         ag_param_free(ps->order[i]->p);
         free(ps->order[i]->name);
@@ -57,10 +62,10 @@ nn_status nn_params_add(nn_params *ps, const char *name, ag_tensor *p) {
     if (!ag_is_param(p))
         return nn__fail(NN_ERR_ARG, "params_add: '%s' is not a parameter (make it with ag_param_new)", name);
     if (find(ps, name, len)) return nn__fail(NN_ERR_EXISTS, "params_add: '%s' is already registered", name);
-    for (size_t i = 0; i < ps->count; i++)
-        if (ps->order[i]->p == p)
-            return nn__fail(NN_ERR_EXISTS, "params_add: the parameter is already registered as '%s'",
-                            ps->order[i]->name);
+    entry *same = NULL;
+    HASH_FIND(by_p, ps->of_param, &p, sizeof p, same);
+    if (same)
+        return nn__fail(NN_ERR_EXISTS, "params_add: the parameter is already registered as '%s'", same->name);
     if (ps->count == ps->cap) {
         size_t cap = ps->cap ? 2 * ps->cap : 16;
         entry **o = realloc(ps->order, cap * sizeof *o);
@@ -81,6 +86,10 @@ nn_status nn_params_add(nn_params *ps, const char *name, ag_tensor *p) {
     e->index = ps->count;
     int oom_flag = 0;
     HASH_ADD_KEYPTR(hh, ps->map, e->name, len, e);
+    if (!oom_flag) {
+        HASH_ADD(by_p, ps->of_param, p, sizeof p, e);
+        if (oom_flag) HASH_DELETE(hh, ps->map, e);
+    }
     if (oom_flag) {
         free(copy);
         free(e);

@@ -261,6 +261,51 @@ START_TEST(deep_chain_no_recursion) {
 }
 END_TEST
 
+/* A leaf used 5,000 times gets 5,000 terms in its sum. The sum showed at
+ * most 4,096 (the rest silently dropped), and found repeated operands by a
+ * scan per term, so a 1 MB program took 80 s to trace. */
+START_TEST(long_sums_in_full) {
+    enum { USES = 5000 };
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 0.5)), "x");
+    ag_tensor *y = NULL;
+    double total = 0;
+    for (int i = 1; i <= USES; i++) {
+        ag_tensor *term = ag_mul_c(t, x, (double)(i % 7));
+        total += i % 7;
+        y = y ? ag_add(t, y, term) : term;
+    }
+    ag_tensor *sq = ag_mul(t, x, x); /* and one node passing two terms (operands named) */
+    y = ag_add(t, y, sq);
+    total += 2 * 0.5;
+    /* Through a temporary file: GCC 12 takes strstr results into
+     * open_memstream's buffer for dangling pointers (-Wdangling-pointer). */
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ag_trace(f, t, y, &(ag_trace_opts){.width = 100}), AG_OK);
+    long len = ftell(f);
+    char *out = malloc((size_t)len + 1);
+    rewind(f);
+    ck_assert_uint_eq(fread(out, 1, (size_t)len, f), (size_t)len);
+    out[len] = '\0';
+    fclose(f);
+    const char *sec = strstr(out, "x   (input, a leaf)");
+    ck_assert_ptr_nonnull(sec);
+    const char *end = strstr(sec, "Gradients now stored");
+    ck_assert_ptr_nonnull(end);
+    int terms = 0;
+    for (const char *p = sec; (p = strstr(p, "(from ")) && p < end; p++) terms++;
+    ck_assert_int_eq(terms, USES + 2);
+    char want[64];
+    snprintf(want, sizeof want, "=   %g", total);
+    ck_assert_msg(strstr(sec, want) && strstr(sec, want) < end, "no total line '%s'", want);
+    ck_assert_ptr_nonnull(strstr(sec, ", operand 1)"));
+    ck_assert_ptr_nonnull(strstr(sec, ", operand 2)"));
+    free(out);
+    ag_tape_free(t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("trace");
     TCase *tc = tcase_create("trace");
@@ -271,6 +316,7 @@ int main(void) {
     tcase_add_test(tc, errors);
     tcase_add_test(tc, dot_structure);
     tcase_add_test(tc, deep_chain_no_recursion);
+    tcase_add_test(tc, long_sums_in_full);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

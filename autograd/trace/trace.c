@@ -170,11 +170,12 @@ static void forward_table(tw *w) {
 
 /* -------------------------------------------------------- gradient sums */
 
-/* Whether `from` passed more than one term to e (then operands are named). */
-static bool repeated(const ag_trace_node *e, const ag_trace_node *from) {
-    int c = 0;
-    for (const ag_trace_term *u = e->terms; u; u = u->next) c += u->from == from;
-    return c > 1;
+/* Whether term u's node passed e more than one term (then operands are
+ * named). A node's step adds all its terms to e at once, so they are
+ * neighbours in e's list: a look at both sides, not a scan (a scan per term
+ * made a node with 10^5 terms take minutes). */
+static bool repeated(const ag_trace_term *prev, const ag_trace_term *u) {
+    return (prev && prev->from == u->from) || (u->next && u->next->from == u->from);
 }
 
 /* The line "∂y/∂x = term (from a) + term (from b) = total": the gradient x
@@ -186,10 +187,9 @@ static void sum_lines(tw *w, const char *head, ag_trace_node *e, bool seed) {
     char lhs[160], total[LINE], val[LINE], line[LINE], note[160];
     partial(lhs, sizeof lhs, w, w->ylabel, e->label);
     ag__trace_grad_of(total, sizeof total, n, &w->f);
-    enum { MAXT = 4096 };
-    /* Collect (value, note) pairs. */
-    int nt = 0;
-    char **vals = calloc(MAXT, sizeof *vals), **notes = calloc(MAXT, sizeof *notes);
+    /* Collect (value, note) pairs: the kept gradient, the seed, the terms. */
+    int cap = e->nterms + 2, nt = 0;
+    char **vals = calloc((size_t)cap, sizeof *vals), **notes = calloc((size_t)cap, sizeof *notes);
     if (!vals || !notes) {
         free(vals), free(notes);
         sfmt(line, sizeof line, "%s = %s", lhs, total);
@@ -205,9 +205,9 @@ static void sum_lines(tw *w, const char *head, ag_trace_node *e, bool seed) {
         vals[nt] = strdup("1");
         notes[nt++] = strdup("the seed");
     }
-    for (const ag_trace_term *u = e->terms; u && nt < MAXT; u = u->next) {
+    for (const ag_trace_term *u = e->terms, *prev = NULL; u && nt < cap; prev = u, u = u->next) {
         vals[nt] = strdup(scalar ? ag__trace_num(val, sizeof val, u->v, &w->f) : (u->text ? u->text : "?"));
-        if (repeated(e, u->from)) sfmt(note, sizeof note, "from %s, operand %d", u->from->label, u->slot + 1);
+        if (repeated(prev, u)) sfmt(note, sizeof note, "from %s, operand %d", u->from->label, u->slot + 1);
         else sfmt(note, sizeof note, "from %s", u->from->label);
         notes[nt++] = strdup(note);
     }
