@@ -217,6 +217,31 @@ int64_t nn_batcher_next(nn_batcher *b, const int64_t **idx);
 /* Number of batches per epoch. */
 int64_t nn_batcher_batches(const nn_batcher *b);
 
+/* One shard of a batcher, for data-parallel training over `world`
+ * processes (see nn_ddp.h): every shard shuffles the same order from the
+ * same seed, cuts it into global batches of batch_size · world samples, and
+ * shard `rank` (0 <= rank < world) gets the rank-th of the world equal
+ * slices of each global batch, batch_size samples (fewer in a last,
+ * smaller global batch). The shards of an epoch are disjoint; the order is
+ * the one nn_batcher_new(ds, batch_size · world, shuffle, seed, ...) visits,
+ * so each global batch is the concatenation of the shards' batches in rank
+ * order. So that every batch splits equally, the n mod world samples at the
+ * end of each epoch's order sit out that epoch (a different few each epoch
+ * when shuffled; with drop_last, every incomplete global batch does). Every shard has the same number of batches per epoch.
+ * With world 1 this is nn_batcher_new. NULL with nn_last_error() on a bad
+ * argument. */
+nn_batcher *nn_batcher_new_shard(const nn_dataset *ds, int64_t batch_size, bool shuffle,
+                                 uint64_t seed, bool drop_last, int rank, int world);
+
+/* Moves the batcher to the start of epoch `epoch` (>= 0), as if it had run
+ * the epochs before it: to resume training from a checkpoint. Replays the
+ * earlier epochs' shuffles, so it costs O(epoch · n). */
+void nn_batcher_set_epoch(nn_batcher *b, int64_t epoch);
+
+/* The current epoch: the one the batches come from, or the next one after
+ * nn_batcher_next returned 0 (0 for NULL). */
+int64_t nn_batcher_epoch(const nn_batcher *b);
+
 /* ------------------------------------------------------------------- CSV */
 
 /* A numeric CSV table: rows × cols doubles, row-major, and the header's
