@@ -660,6 +660,29 @@ void nn_optim_set_lr(nn_optim *o, double lr);
 /* Steps taken so far (t in the rules above after the last step). */
 int64_t nn_optim_steps(const nn_optim *o);
 
+/* The optimizer's state as tensors, for checkpoints (PyTorch's
+ * optimizer.state_dict): "step" (0-d, the step count) and, per parameter
+ * named N (its ag_name, or "#i" for the i-th when unnamed), f64 tensors of
+ * its shape: "momentum_buffer.N" for SGD with momentum, "exp_avg.N" and
+ * "exp_avg_sq.N" (m and v) for Adam and AdamW; plain SGD keeps only the
+ * step. Before the first step the buffers are zeros. The options (lr,
+ * betas, ...) are not part of it: they come from the code.
+ *
+ * Export registers these into `out`, which must be empty (free it with
+ * nn_params_free). Import copies them back: `in` must have exactly the
+ * names, and f64 tensors of the shapes, that an export of `o` has, else
+ * NN_ERR_MISMATCH naming the first difference and nothing changes. After an
+ * import the next nn_optim_step continues exactly as the exporting
+ * optimizer's would have (the same update, bit for bit). */
+nn_status nn_optim_state_export(const nn_optim *o, nn_params *out);
+nn_status nn_optim_state_import(nn_optim *o, const nn_params *in);
+
+/* The state in a file of nn_save's format (nn/FORMAT.md), atomically; and
+ * read back, validated strictly against the optimizer's own export (files
+ * over max_bytes are refused, 0 = no limit) before anything changes. */
+nn_status nn_optim_save(const nn_optim *o, const char *path);
+nn_status nn_optim_load(nn_optim *o, const char *path, size_t max_bytes);
+
 /* Gradient clipping by global norm: with N = sqrt(sum over all the
  * parameters' gradient elements of g²), when N > max_norm every gradient is
  * multiplied by max_norm / N (so the new norm is max_norm; PyTorch divides
