@@ -35,6 +35,7 @@ typedef enum nn_status {
     NN_ERR_MISMATCH,  /* a file does not fit the store: names, dtype or shape */
     NN_ERR_PARSE,     /* a text file has a bad field (CSV) */
     NN_ERR_UNSUPPORTED, /* this build lacks an optional dependency (safetensors: Jansson) */
+    NN_ERR_COMM,        /* communication between processes failed (MPI, nn_ddp.h) */
 } nn_status;
 
 /* Name of a status code, e.g. "file format error". */
