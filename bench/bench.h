@@ -91,5 +91,6 @@ void bench_hvp(void);
 void bench_scalar_node_bytes(void);
 void bench_scalar_moons(void);
 void bench_mlp_step(void);
+void bench_ddp_step(void);
 
 #endif /* TAPEGRAD_BENCH_H */
