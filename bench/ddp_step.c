@@ -60,13 +60,8 @@ static bool launch(const char *worker, int np, const char *dtype, int batch, dou
              "OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_pml=ob1 "
              "timeout 300 %s %s --bind-to core --map-by core -np %d '%s' %s %d %d 2>&1",
              TAPEGRAD_BENCH_MPIRUN, geteuid() == 0 ? "--allow-run-as-root" : "", np, worker, dtype, batch, STEPS);
-    fflush(stdout);
-    FILE *f = popen(cmd, "r");
-    if (!f) return false;
     char out[8192];
-    size_t len = fread(out, 1, sizeof out - 1, f);
-    out[len] = '\0';
-    int rc = pclose(f);
+    int rc = bench_command(cmd, out, sizeof out);
     const char *line = strstr(out, "{\"ranks\"");
     if (rc != 0 || !line) {
         snprintf(err, esize, "%.*s", (int)strcspn(out, "\n"), out);
@@ -74,16 +69,6 @@ static bool launch(const char *worker, int np, const char *dtype, int batch, dou
     }
     for (int i = 0; i < NFIG; i++) fig[i] = json_get(line, FIGS[i]);
     return true;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median3(double *v) {
-    qsort(v, ROUNDS, sizeof *v, cmp);
-    return v[ROUNDS / 2];
 }
 
 typedef struct runs_of_dtype {
@@ -115,7 +100,7 @@ static void report(runs_of_dtype *R, const bench_peer *peer) {
     }
     double med[3][NFIG];
     for (int k = 0; k < 3; k++)
-        for (int i = 0; i < NFIG; i++) med[k][i] = median3(R->fig[k][i]);
+        for (int i = 0; i < NFIG; i++) med[k][i] = bench_median_of(R->fig[k][i], ROUNDS);
     double t1 = med[0][0], t2 = med[1][0], th = med[2][0];
     const char *label[3] = {"1rank", "2ranks", "2ranks_half"};
     const char *what[3] = {"1 rank, batch 128", "2 ranks, batch 128 each (256 per step)",
@@ -156,8 +141,7 @@ static bench_peer median_peer(const bench_peer *p, int n) {
         int k = 0;
         for (int r = 0; r < n; r++)
             if (p[r].ok && bench_peer_get(&p[r], m.keys[i], &v[k])) k++;
-        qsort(v, (size_t)k, sizeof *v, cmp);
-        m.vals[i] = k ? v[k / 2] : NAN;
+        m.vals[i] = k ? bench_median_of(v, k) : NAN;
     }
     return m;
 }

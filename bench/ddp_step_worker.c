@@ -23,6 +23,8 @@
 #include <tapegrad/nn.h>
 #include <tapegrad/nn_mpi.h>
 
+#include "bench.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +36,6 @@ static double cpu_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 int main(int argc, char **argv) {
@@ -110,7 +102,7 @@ int main(int argc, char **argv) {
     double cpu_wall = (cpu_seconds() - c0) / (MPI_Wtime() - w0);
     nn_ddp_stats s1 = nn_ddp_get_stats(d);
     double pack = (s1.pack_seconds - s0.pack_seconds) / steps;
-    double step_ms = 1e3 * median(t_step, steps), ar_ms = 1e3 * median(t_ar, steps);
+    double step_ms = 1e3 * bench_median_of(t_step, steps), ar_ms = 1e3 * bench_median_of(t_ar, steps);
     /* The all-reduce alone, the ranks started together. */
     for (int s = 0; s < steps; s++) {
         MPI_Barrier(nn_ddp_comm(d));
@@ -118,7 +110,7 @@ int main(int argc, char **argv) {
         if (nn_ddp_allreduce_grads(d) != NN_OK) nn_ddp_abort(d, 2, nn_last_error());
         t_ar[s] = MPI_Wtime() - a;
     }
-    double synced_ms = 1e3 * median(t_ar, steps);
+    double synced_ms = 1e3 * bench_median_of(t_ar, steps);
     if (rank == 0)
         printf("{\"ranks\": %d, \"batch\": %lld, \"step_ms\": %.6g, \"allreduce_ms\": %.6g, \"synced_ms\": %.6g, "
                "\"pack_ms\": %.6g, \"bytes\": %lld, \"buckets\": %d, \"cpu_wall\": %.4g, \"loss0\": %.6g, "

@@ -8,6 +8,8 @@
 #   --bind-to none         no pinning: the machine is shared
 #   btl self,vader         shared memory between the ranks only (no network probing)
 #   vader single copy none no CMA (process_vm_readv), which containers often forbid
+#   yield when idle        a waiting rank gives its core away instead of spinning on it,
+#                          which on a loaded machine lets the rank it waits for run
 set -u
 np=$1 seconds=$2
 shift 2
@@ -16,4 +18,5 @@ args=(--oversubscribe --bind-to none --timeout "$seconds" -np "$np")
 export OMPI_MCA_btl=self,vader
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_pml=ob1
+export OMPI_MCA_mpi_yield_when_idle=1
 exec timeout -k 5 $((seconds + 15)) mpirun "${args[@]}" "$@"
