@@ -5,6 +5,7 @@
  *   1 rank,  batch 128
  *   2 ranks, batch 128 each (weak scaling: twice the samples per step)
  *   2 ranks, batch 64 each  (strong scaling: the same 128 per step)
+ *   2 ranks, batch 128 each, with sleep_while_waiting
  * Figures:
  *   step_time_1rank, step_time_2ranks, step_time_2ranks_half
  *   scaling_efficiency   weak: step time on 1 rank / on 2 ranks (100 % =
@@ -54,12 +55,14 @@ static bool worker_path(char *buf, size_t size) {
 }
 
 /* One launch: fills fig[NFIG]; false (with the output in err) on failure. */
-static bool launch(const char *worker, int np, const char *dtype, int batch, double *fig, char *err, size_t esize) {
+static bool launch(const char *worker, int np, const char *dtype, int batch, bool sleep, double *fig, char *err,
+                   size_t esize) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_pml=ob1 "
-             "timeout 300 %s %s --bind-to core --map-by core -np %d '%s' %s %d %d 2>&1",
-             TAPEGRAD_BENCH_MPIRUN, geteuid() == 0 ? "--allow-run-as-root" : "", np, worker, dtype, batch, STEPS);
+             "timeout 300 %s %s --bind-to core --map-by core -np %d '%s' %s %d %d %s 2>&1",
+             TAPEGRAD_BENCH_MPIRUN, geteuid() == 0 ? "--allow-run-as-root" : "", np, worker, dtype, batch, STEPS,
+             sleep ? "sleep" : "");
     char out[8192];
     int rc = bench_command(cmd, out, sizeof out);
     const char *line = strstr(out, "{\"ranks\"");
@@ -73,18 +76,21 @@ static bool launch(const char *worker, int np, const char *dtype, int batch, dou
 
 typedef struct runs_of_dtype {
     const char *dt;
-    double fig[3][NFIG][ROUNDS]; /* launch, figure, round */
+    double fig[4][NFIG][ROUNDS]; /* launch, figure, round */
     bool ok;
     char err[256];
 } runs_of_dtype;
 
-static const struct { int np, batch; } RUNS[3] = {{1, 128}, {2, 128}, {2, 64}};
+static const struct {
+    int np, batch;
+    bool sleep;
+} RUNS[4] = {{1, 128, false}, {2, 128, false}, {2, 64, false}, {2, 128, true}};
 
 /* One round of the three launches for a dtype. */
 static void round_of(const char *worker, runs_of_dtype *R, int r) {
-    for (int k = 0; k < 3 && R->ok; k++) {
+    for (int k = 0; k < 4 && R->ok; k++) {
         double f[NFIG];
-        R->ok = launch(worker, RUNS[k].np, R->dt, RUNS[k].batch, f, R->err, sizeof R->err);
+        R->ok = launch(worker, RUNS[k].np, R->dt, RUNS[k].batch, RUNS[k].sleep, f, R->err, sizeof R->err);
         for (int i = 0; R->ok && i < NFIG; i++) R->fig[k][i][r] = f[i];
     }
 }
@@ -98,15 +104,16 @@ static void report(runs_of_dtype *R, const bench_peer *peer) {
         bench_emit(peer, &(bench_row){W, metric, NAN, "ms", NULL, NAN, note});
         return;
     }
-    double med[3][NFIG];
-    for (int k = 0; k < 3; k++)
+    double med[4][NFIG];
+    for (int k = 0; k < 4; k++)
         for (int i = 0; i < NFIG; i++) med[k][i] = bench_median_of(R->fig[k][i], ROUNDS);
     double t1 = med[0][0], t2 = med[1][0], th = med[2][0];
-    const char *label[3] = {"1rank", "2ranks", "2ranks_half"};
-    const char *what[3] = {"1 rank, batch 128", "2 ranks, batch 128 each (256 per step)",
-                           "2 ranks, batch 64 each (128 per step)"};
-    const char *pkey[3] = {"1r", "2r", "2r_half"};
-    for (int k = 0; k < 3; k++) {
+    const char *label[4] = {"1rank", "2ranks", "2ranks_half", "2ranks_sleep"};
+    const char *what[4] = {"1 rank, batch 128", "2 ranks, batch 128 each (256 per step)",
+                           "2 ranks, batch 64 each (128 per step)",
+                           "2 ranks, batch 128 each, sleep_while_waiting"};
+    const char *pkey[4] = {"1r", "2r", "2r_half", "2r"};
+    for (int k = 0; k < 4; k++) {
         snprintf(metric, sizeof metric, "step_time_%s_%s", label[k], dt);
         snprintf(key, sizeof key, "ms_%s_%s", dt, pkey[k]);
         snprintf(note, sizeof note, "%s; rank 0 CPU/wall %.2f; loss -> %.3f", what[k], med[k][6], med[k][7]);
@@ -114,8 +121,8 @@ static void report(runs_of_dtype *R, const bench_peer *peer) {
     }
     snprintf(metric, sizeof metric, "scaling_efficiency_%s", dt);
     snprintf(key, sizeof key, "eff_%s", dt);
-    snprintf(note, sizeof note, "weak: 1-rank / 2-rank step (higher is better); strong: 1-rank / (2 x half) = %.0f %%",
-             100 * t1 / (2 * th));
+    snprintf(note, sizeof note, "weak: 1-rank / 2-rank step (higher is better); strong: 1-rank / (2 x half) = %.0f %%; "
+             "weak, sleeping while waiting: %.0f %%", 100 * t1 / (2 * th), 100 * t1 / med[3][0]);
     bench_emit(peer, &(bench_row){W, metric, 100 * t1 / t2, "%", key, NAN, note});
     snprintf(metric, sizeof metric, "allreduce_in_step_%s", dt);
     snprintf(note, sizeof note, "2 ranks, in nn_ddp_allreduce_grads, waits included; %.1f %% of the step; "

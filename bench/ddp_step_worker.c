@@ -1,12 +1,12 @@
 /* The ranks of the ddp_step benchmark (bench/ddp_step.c starts them with
  * mpirun, one core each):
  *
- *   ddp_step_worker f32|f64 BATCH_PER_RANK STEPS
+ *   ddp_step_worker f32|f64 BATCH_PER_RANK STEPS [sleep]
  *
  * Every rank trains mlp_step's model (MLP 784-256-128-10, relu, sparse
  * cross-entropy, SGD lr 0.01) data-parallel on its own fixed batch, one
  * BLAS thread: zero-grad, forward, backward, nn_ddp_allreduce_grads, step,
- * tape reset. After 5 warm-up steps it times STEPS steps, then STEPS
+ * tape reset ("sleep": with nn_ddp_opts.sleep_while_waiting). After 5 warm-up steps it times STEPS steps, then STEPS
  * all-reduces alone, each after a barrier, so the ranks start together
  * and the time is the transfer's, not the wait for a slower rank. Rank 0
  * prints one JSON line:
@@ -39,8 +39,8 @@ static double cpu_seconds(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: ddp_step_worker f32|f64 BATCH_PER_RANK STEPS\n");
+    if (argc != 4 && !(argc == 5 && strcmp(argv[4], "sleep") == 0)) {
+        fprintf(stderr, "usage: ddp_step_worker f32|f64 BATCH_PER_RANK STEPS [sleep]\n");
         return 2;
     }
     ag_dtype dt = strcmp(argv[1], "f32") == 0 ? AG_F32 : AG_F64;
@@ -52,7 +52,8 @@ int main(int argc, char **argv) {
     ag_rng_seed(&r, 11);
     nn_params *ps = nn_params_new();
     nn_module *mlp = nn_mlp_new(ps, "mlp", 4, SIZES, NN_RELU, dt, &r);
-    nn_ddp *d = mlp ? nn_ddp_init(&argc, &argv, ps, NULL) : NULL;
+    nn_ddp_opts dopts = {.sleep_while_waiting = argc == 5};
+    nn_ddp *d = mlp ? nn_ddp_init(&argc, &argv, ps, &dopts) : NULL;
     if (!d) {
         fprintf(stderr, "ddp_step_worker: %s\n", nn_last_error());
         return 2;

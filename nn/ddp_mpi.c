@@ -6,6 +6,7 @@
 #include <tapegrad/nn_mpi.h>
 
 #include <stdlib.h>
+#include <time.h>
 
 /* d->comm: the communicator, and whether this ddp started MPI. */
 typedef struct mpi_state {
@@ -27,9 +28,23 @@ static MPI_Datatype mpi_type(ag_dtype dt) { return dt == AG_F32 ? MPI_FLOAT : MP
 
 static nn_status mpi_allreduce(nn_ddp *d, void *buf, int count, ag_dtype dtype, nn__reduce_op op,
                                const char *what) {
-    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, count, mpi_type(dtype), op == NN__SUM ? MPI_SUM : MPI_MAX,
-                           comm_of(d));
-    return rc == MPI_SUCCESS ? NN_OK : mpi_fail(d->rank, d->size, rc, what, "MPI_Allreduce");
+    MPI_Op mop = op == NN__SUM ? MPI_SUM : MPI_MAX;
+    if (!d->opts.sleep_while_waiting) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf, count, mpi_type(dtype), mop, comm_of(d));
+        return rc == MPI_SUCCESS ? NN_OK : mpi_fail(d->rank, d->size, rc, what, "MPI_Allreduce");
+    }
+    /* Tested, with a sleep between tests: each test also moves the
+     * reduction on (MPI progresses non-blocking collectives inside its
+     * calls), and between them this rank's core is free for the others. */
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, count, mpi_type(dtype), mop, comm_of(d), &req);
+    if (rc != MPI_SUCCESS) return mpi_fail(d->rank, d->size, rc, what, "MPI_Iallreduce");
+    for (int done = 0;;) {
+        if ((rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE)) != MPI_SUCCESS)
+            return mpi_fail(d->rank, d->size, rc, what, "MPI_Test");
+        if (done) return NN_OK;
+        nanosleep(&(struct timespec){0, 20000}, NULL);
+    }
 }
 
 static nn_status mpi_bcast(nn_ddp *d, void *buf, int bytes, const char *what) {
@@ -56,11 +71,12 @@ static const nn__ddp_transport mpi_transport = {mpi_allreduce, mpi_bcast, mpi_ab
 bool nn_ddp_available(void) { return true; }
 
 /* The options the ranks must share, as bytes for the check. */
-static uint32_t opts_crc(uint32_t crc, const nn_ddp_opts *o) {
-    unsigned char b[10];
+static uint32_t opts_crc(uint32_t crc, const nn_ddp_opts *o, bool sleep_while_waiting) {
+    unsigned char b[11]; /* blocking and non-blocking collectives do not match: all must agree */
     nn__st_le64(b, (uint64_t)o->bucket_bytes);
     b[8] = (unsigned char)o->reduce_dtype;
     b[9] = o->keep_params;
+    b[10] = sleep_while_waiting;
     return nn_crc32(crc, b, sizeof b);
 }
 
@@ -107,8 +123,13 @@ nn_ddp *nn_ddp_new(MPI_Comm comm, nn_params *ps, const nn_ddp_opts *opts) {
     }
     d->tr = &mpi_transport;
     d->comm = s;
-    nn_status st = nn__ddp_same(d, opts_crc(nn__ddp_store_crc(0, ps), &d->opts),
+    /* The check itself waits the blocking way: a rank that would wait the
+     * other way could not meet the others in it. */
+    bool sleep = d->opts.sleep_while_waiting;
+    d->opts.sleep_while_waiting = false;
+    nn_status st = nn__ddp_same(d, opts_crc(nn__ddp_store_crc(0, ps), &d->opts, sleep),
                                 "ddp_new: the parameter stores (names, dtypes, shapes) or the options");
+    d->opts.sleep_while_waiting = sleep;
     if (st == NN_OK && !d->opts.keep_params) st = nn_ddp_broadcast(d, ps);
     if (st != NN_OK) {
         nn_ddp_free(d);

@@ -5,8 +5,8 @@
  * process that trains on the concatenation of both ranks' batches (the
  * shards of the same seeded epochs, rank 0's first), to 1e-12 in f64, for
  * SGD, SGD with Nesterov momentum in 5-element buckets (parameters span
- * buckets), Adam, and drop_last; to 1e-5 in f32 and with f64 gradients
- * reduced in f32. The ranks start from different initialisations, so the
+ * buckets), Adam (also with MPI_Iallreduce and sleeps), and drop_last; to
+ * 1e-5 in f32 and with f64 gradients reduced in f32. The ranks start from different initialisations, so the
  * creation's broadcast is tested too. Any failed check ends the job. */
 #include "ddp_testutil.h"
 
@@ -137,6 +137,8 @@ static void mismatches(int rank, const nn_dataset *ds) {
     DT_CHECK(strstr(nn_last_error(), "differ between the ranks"), "message: %s", nn_last_error());
     nn_ddp_opts by_rank = {.bucket_bytes = 1000 + (size_t)rank};
     DT_CHECK(!nn_ddp_new(MPI_COMM_WORLD, ps, &by_rank), "different options were accepted");
+    by_rank = (nn_ddp_opts){.sleep_while_waiting = rank == 1};
+    DT_CHECK(!nn_ddp_new(MPI_COMM_WORLD, ps, &by_rank), "different ways of waiting were accepted");
     DT_CHECK(!nn_ddp_new(MPI_COMM_NULL, ps, NULL), "MPI_COMM_NULL was accepted");
     DT_CHECK(strstr(nn_last_error(), "MPI_COMM_NULL"), "message: %s", nn_last_error());
     DT_CHECK(!nn_ddp_new(MPI_COMM_WORLD, ps, &(nn_ddp_opts){.reduce_dtype = 7}), "a bad dtype was accepted");
@@ -238,6 +240,8 @@ int main(int argc, char **argv) {
         {"Adam f64", nn_adam_opts(0.05), {0}, AG_F64, 1e-12, 4, false, 1},
         {"Adam f32", nn_adam_opts(0.05), {0}, AG_F32, 1e-5, 4, false, 1},
         {"SGD f64 reduced in f32", nn_sgd_opts(0.5), {.reduce_dtype = AG_F32}, AG_F64, 1e-5, 4, false, 1},
+        {"Adam f64, sleeping while waiting", nn_adam_opts(0.05), {.sleep_while_waiting = true}, AG_F64, 1e-12, 4,
+         false, 1},
     };
     for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) equality(&configs[i], ds, rank, size);
     mixed_dtypes(rank);

@@ -72,6 +72,16 @@ typedef struct nn_ddp_opts {
      * every rank, so the ranks start equal whatever their initialisation.
      * true: they are left as they are (already equal). */
     bool keep_params;
+    /* false (the default): all-reduces wait the way MPI waits, polling
+     * (fastest on cores of their own, as on a cluster node). true: each
+     * all-reduce is an MPI_Iallreduce tested every 20 µs with a sleep
+     * between tests, so a rank waiting for a slower one gives its core
+     * away. On a machine shared with other work a polling rank starves
+     * the rank it waits for (mlp_step's model on 2 ranks of this project's
+     * 2-core machine at load 15: 13-22 ms per step against 36-48 ms
+     * polling); on cores of their own the sleeps only slow the transfer
+     * (0.94 MB: 2.5-8 ms against 0.2-0.8 ms polling, at that load). */
+    bool sleep_while_waiting;
 } nn_ddp_opts;
 
 /* True when this tapegrad was built with MPI (so nn_ddp_init can work). */
