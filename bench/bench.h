@@ -31,6 +31,13 @@ double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_s
 double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, int min_pairs,
                     double min_seconds, double *t_base, double *t_fn);
 
+/* The median of v[0..n-1] (n >= 1; sorts v). */
+double bench_median_of(double *v, int n);
+
+/* Runs the shell command `cmd`, its standard output into out (at most
+ * size - 1 bytes, NUL-terminated); returns pclose's status (0: exit 0). */
+int bench_command(const char *cmd, char *out, size_t size);
+
 /* Default repetition bounds: at least 5 runs and 0.3 s. */
 #define BENCH_MIN_REPS 5
 #define BENCH_MIN_SECONDS 0.3
@@ -91,5 +98,6 @@ void bench_hvp(void);
 void bench_scalar_node_bytes(void);
 void bench_scalar_moons(void);
 void bench_mlp_step(void);
+void bench_ddp_step(void);
 
 #endif /* TAPEGRAD_BENCH_H */

@@ -20,7 +20,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median_of(double *v, int n) {
+double bench_median_of(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -38,7 +38,7 @@ double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_s
         times[n] = bench_now() - t0;
         total += times[n++];
     }
-    return median_of(times, n);
+    return bench_median_of(times, n);
 }
 
 #define BENCH_MAX_PAIRS 1000
@@ -63,9 +63,9 @@ double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, i
         tr[n] = tf[n] / tb[n];
         n++;
     }
-    *t_base = median_of(tb, n);
-    *t_fn = median_of(tf, n);
-    return median_of(tr, n);
+    *t_base = bench_median_of(tb, n);
+    *t_fn = bench_median_of(tf, n);
+    return bench_median_of(tr, n);
 }
 
 /* ---------------------------------------------------------------- output */
@@ -198,14 +198,18 @@ bench_peer bench_run_peer(const char *workload) {
                  workload) >=
         (int)sizeof cmd)
         return p;
-    fflush(stdout);
-    FILE *f = popen(cmd, "r");
-    if (!f) return p;
     char buf[4096];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    buf[len] = '\0';
-    int rc = pclose(f);
-    if (rc != 0) return p;
+    if (bench_command(cmd, buf, sizeof buf) != 0) return p;
     parse_peer(&p, buf);
     return p;
+}
+
+int bench_command(const char *cmd, char *out, size_t size) {
+    fflush(stdout);
+    out[0] = '\0';
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    size_t len = fread(out, 1, size - 1, f);
+    out[len] = '\0';
+    return pclose(f);
 }

@@ -168,8 +168,82 @@ def mlp_step():
     return out
 
 
+def _ddp_rank(rank, world, init_path, result_path):
+    """One process of ddp_step's peer: mlp_step's model under
+    DistributedDataParallel on gloo, pinned like the C ranks (one core, one
+    thread), its own fixed batch; rank 0 writes its figures to result_path."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[rank % len(cpus)]})
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method="file://" + init_path, rank=rank, world_size=world)
+    out = {"rank_threads": torch.get_num_threads()}
+    for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
+        for batch, suffix in ((128, ""), (64, "_half")) if world == 2 else ((128, ""),):
+            torch.manual_seed(11)
+            model = DistributedDataParallel(torch.nn.Sequential(
+                torch.nn.Linear(784, 256), torch.nn.ReLU(),
+                torch.nn.Linear(256, 128), torch.nn.ReLU(),
+                torch.nn.Linear(128, 10)).to(dtype))
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+            g = torch.Generator().manual_seed(100 + rank)
+            x = torch.rand(batch, 784, dtype=dtype, generator=g)
+            y = torch.randint(0, 10, (batch,), generator=g)
+            times = []
+            for s in range(-5, 60):  # the same step count on every rank: DDP is collective
+                if s == 0:
+                    c0, w0 = time.process_time(), time.perf_counter()
+                t0 = time.perf_counter()
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                opt.step()
+                if s >= 0:
+                    times.append(time.perf_counter() - t0)
+            cpu_wall = (time.process_time() - c0) / (time.perf_counter() - w0)
+            out["ms_%s_%dr%s" % (name, world, suffix)] = statistics.median(times) * 1e3
+            if world == 2 and batch == 128:
+                out["cpu_wall_2r"] = cpu_wall
+        if world == 2:  # gloo's all-reduce of the same bytes, the ranks started together
+            flat = torch.zeros(235146, dtype=dtype)
+            times = []
+            for s in range(60):
+                dist.barrier()
+                t0 = time.perf_counter()
+                dist.all_reduce(flat)
+                times.append(time.perf_counter() - t0)
+            out["allreduce_ms_" + name] = statistics.median(times) * 1e3
+    if rank == 0:
+        with open(result_path, "w") as f:
+            json.dump(out, f)
+    dist.destroy_process_group()
+
+
+def ddp_step():
+    """As bench/ddp_step.c: mlp_step on 1 and 2 processes under
+    DistributedDataParallel (gloo), batch 128 per process, and 64 per
+    process on 2; gloo's all_reduce of 235146 values; the weak scaling
+    efficiency (1-process step / 2-process step)."""
+    import tempfile
+    import torch.multiprocessing as mp
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # the children's, before they import torch
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for world in (1, 2):
+            init, result = os.path.join(tmp, "init%d" % world), os.path.join(tmp, "out%d" % world)
+            mp.spawn(_ddp_rank, args=(world, init, result), nprocs=world)
+            with open(result) as f:
+                out.update(json.load(f))
+    for name in ("f32", "f64"):
+        out["eff_" + name] = 100 * out["ms_%s_1r" % name] / out["ms_%s_2r" % name]
+    return out
+
+
 WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp,
-             "mlp_step": mlp_step}
+             "mlp_step": mlp_step, "ddp_step": ddp_step}
 
 
 def main():
