@@ -1,0 +1,397 @@
+/* The f32 vector math kernels, written once over a small vector layer and
+ * compiled once per vector level: vmath_<level>.c defines the layer (types
+ * VF, VI, VM, width VW, the v_* operations, VM_FMA when v_fma is fused) and
+ * VM_TABLE, the name of the ag_vmath it defines, then includes this file.
+ *
+ * Each kernel reduces its argument exactly (or with the rounding error
+ * carried on), evaluates a minimax polynomial whose own error is below
+ * 0.05 ulp, and keeps the number of roundings after it small; README
+ * "Vector math" gives the algorithms and the measured errors. The
+ * polynomial coefficients were fitted for this file (Lawson's iteration on
+ * a 40-digit reference) and rounded to float. */
+#include <math.h>
+#include <string.h>
+
+#include "vmath.h"
+
+/* ---- helpers over the layer ---- */
+
+#define K(c) v_set((float)(c))
+
+/* c0 + v c1 + v^2 c2 + ... by Horner's rule. */
+#define POLY2(v, c0, c1, c2) v_fma(v_fma(K(c2), v, K(c1)), v, K(c0))
+#define POLY3(v, c0, c1, c2, c3) v_fma(POLY2(v, c1, c2, c3), v, K(c0))
+#define POLY4(v, c0, c1, c2, c3, c4) v_fma(POLY3(v, c1, c2, c3, c4), v, K(c0))
+#define POLY5(v, c0, c1, c2, c3, c4, c5) v_fma(POLY4(v, c1, c2, c3, c4, c5), v, K(c0))
+
+static inline VF v_neg(VF a) { return v_xor(a, K(-0.0f)); }
+/* |a| with the sign of s. */
+static inline VF v_copysign(VF a, VF s) { return v_or(v_andnot(K(-0.0f), a), v_and(K(-0.0f), s)); }
+
+/* a·b - p exactly, for p = fl(a·b) (no overflow or underflow). */
+static inline VF v_prod_err(VF a, VF b, VF p) {
+#if VM_FMA
+    return v_fma(a, b, v_neg(p));
+#else /* Dekker's product: a and b split into 12-bit halves */
+    VF ca = v_mul(K(4097.0f), a), cb = v_mul(K(4097.0f), b);
+    VF ah = v_sub(ca, v_sub(ca, a)), al = v_sub(a, ah);
+    VF bh = v_sub(cb, v_sub(cb, b)), bl = v_sub(b, bh);
+    VF e = v_sub(v_mul(ah, bh), p);
+    e = v_add(e, v_mul(ah, bl));
+    e = v_add(e, v_mul(al, bh));
+    return v_add(e, v_mul(al, bl));
+#endif
+}
+
+/* y·2^n for integral n in [-217, 129] (float), with correct overflow to
+ * inf and rounding into the denormals. */
+static inline VF v_scale(VF y, VF n) {
+#ifdef v_scalef
+    return v_scalef(y, n);
+#else
+    VI ni = v_cvt_i(n);
+    if (!m_any(m_or(v_lt(n, K(-126.0f)), v_gt(n, K(127.0f)))))
+        return v_mul(y, v_as_f(vi_shl(vi_add(ni, vi_set(127)), 23)));
+    /* 2^n as two normal factors: y·2^n1 is exact, the second rounds once. */
+    VI n1 = vi_sra(ni, 1), n2 = vi_sub(ni, n1);
+    VF s1 = v_as_f(vi_shl(vi_add(n1, vi_set(127)), 23));
+    VF s2 = v_as_f(vi_shl(vi_add(n2, vi_set(127)), 23));
+    return v_mul(v_mul(y, s1), s2);
+#endif
+}
+
+/* ---- exp ---- */
+
+#define LOG2E 0x1.715476p+0f
+#define L2HI 0x1.62e4p-1f        /* ln 2 to 15 bits: n·L2HI is exact for |n| < 512 */
+#define L2LO 0x1.7f7d1cp-20f     /* ln 2 - L2HI */
+
+/* The exp in three steps, so callers can carry extra bits into the reduced
+ * argument and fold a factor into the result:
+ *   n = round(x / ln 2), r = x - n ln 2 in |r| <= 0.354 (callers' own
+ *   reduction, exact up to its last addition),
+ *   e^r - 1 = r + r^2 P(r) (P of degree 4, error 3.5e-9 relative),
+ *   w·e^x = (w + w·(e^r - 1))·2^n: one rounding for the factor w, and a
+ *   result in the denormals rounded once, after everything else. */
+static inline VF exp_n(VF x) { return v_round(v_mul(x, K(LOG2E))); }
+
+static inline VF expm1_reduced(VF r) {
+    VF p = POLY4(r, 0.4999999403953552, 0.16666509211063385, 0.04166853055357933,
+                 0.008370140567421913, 0.0013811651151627302);
+    return v_fma(v_mul(r, r), p, r);
+}
+
+static inline VF exp_finish(VF em1, VF w, VF n) { return v_scale(v_fma(em1, w, w), n); }
+
+/* Arguments are clamped to [-150, 89] first: beyond, the result is 0 or
+ * inf, and the clamped one still rounds to it. */
+static inline VF v_clamp_exp(VF x) { return v_max(v_min(x, K(89.0f)), K(-150.0f)); }
+
+static inline VF k_exp(VF x) {
+    x = v_clamp_exp(x);
+    VF n = exp_n(x);
+    VF r = v_fnma(n, K(L2LO), v_fnma(n, K(L2HI), x));
+    return v_scale(v_add(expm1_reduced(r), K(1.0f)), n);
+}
+
+/* ---- log and log1p ---- */
+
+#define SQRT_HALF_BITS 0x3f3504f3
+
+/* ln(1 + f) for f in [sqrt(1/2) - 1, sqrt 2 - 1] (exact) plus e·ln 2:
+ * f - f^2/2 + f^3 P(f), P of degree 7 (error 6e-9 relative), summed from
+ * the small terms up so the roundings stay below the final one. */
+static inline VF log1p_reduced(VF f, VF e) {
+    VF s = v_mul(f, f), hs = v_mul(K(0.5f), s);
+    VF lo = POLY3(f, 0.3333333134651184, -0.25000837445259094, 0.2000129222869873,
+                  -0.16622765362262726);
+    VF hi = POLY3(f, 0.14199694991111755, -0.13164186477661133, 0.12779119610786438,
+                  -0.07646109163761139);
+    VF s2 = v_mul(s, s);
+    VF poly = v_fma(s2, hi, lo); /* P(f) = lo(f) + f^4 hi(f) */
+    VF r = v_fma(v_mul(s, f), poly, v_mul(e, K(L2LO)));
+    return v_fma(e, K(L2HI), v_sub(f, v_sub(hs, r)));
+}
+
+static inline VF k_log(VF x) {
+    /* Denormals are scaled into the normal range first. */
+    VM den = v_lt(x, K(0x1p-126f));
+    VF xs = v_sel(den, v_mul(x, K(0x1p23f)), x);
+    VI ix = vi_sub(v_as_i(xs), vi_set(SQRT_HALF_BITS));
+    VF e = v_sub(v_i2f(vi_sra(ix, 23)), v_sel(den, K(23.0f), K(0.0f)));
+    VF m = v_as_f(vi_add(vi_and(ix, vi_set(0x7fffff)), vi_set(SQRT_HALF_BITS)));
+    VF y = log1p_reduced(v_sub(m, K(1.0f)), e);
+    /* x = +inf: inf; x = 0: -inf; x < 0 or NaN: NaN. */
+    y = v_sel(v_eq(x, K(INFINITY)), x, y);
+    y = v_sel(v_eq(x, K(0.0f)), K(-INFINITY), y);
+    return v_sel(m_or(v_lt(x, K(0.0f)), v_isnan(x)), K(NAN), y);
+}
+
+/* ln(1 + e) for e in [0, 1]: e itself or (e - 1)/2 (both exact) is the
+ * reduced argument, so no rounding of 1 + e is ever made. */
+static inline VF log1p_unit(VF e) {
+    VM up = v_ge(e, K(0x1.a8279ap-2f)); /* sqrt 2 - 1 */
+    VF f = v_sel(up, v_mul(v_sub(e, K(1.0f)), K(0.5f)), e);
+    return log1p_reduced(f, v_sel(up, K(1.0f), K(0.0f)));
+}
+
+/* ---- tanh, sigmoid, softplus ---- */
+
+/* |x| < 0.625: x + x^3 P(x^2) (degree 5); beyond: 1 - 2/(e^(2|x|) + 1). */
+static inline VF k_tanh(VF x) {
+    VF s = v_mul(x, x);
+    VF p = POLY5(s, -0.3333333134651184, 0.1333320587873459, -0.05394676327705383,
+                 0.021700702607631683, -0.008177397772669792, 0.0021429613698273897);
+    VF small = v_fma(v_mul(x, s), p, x);
+    VF a = v_abs(x);
+    VF e = k_exp(v_add(a, a));
+    VF big = v_copysign(v_sub(K(1.0f), v_div(K(2.0f), v_add(e, K(1.0f)))), x);
+    return v_sel(v_eq(x, K(0.0f)), x, v_sel(v_lt(a, K(0.625f)), small, big)); /* keeps -0 */
+}
+
+/* e = e^-|x| in (0, 1]: 1/(1 + e) for x >= 0, e/(1 + e) below, one
+ * division either way, and no overflow. 1 + e is rounded, but its rounding
+ * error (exact, as 1 >= e) corrects the quotient: q·(1 - lo/d), with 1/d
+ * there to 9 % by a line, which is plenty for a term of 2^-25. */
+static inline VF k_sigmoid(VF x) {
+    VF e = k_exp(v_neg(v_abs(x)));
+    VF d = v_add(e, K(1.0f)), dlo = v_add(v_sub(K(1.0f), d), e);
+    VF y = v_div(v_sel(v_ge(x, K(0.0f)), K(1.0f), e), d);
+    return v_fnma(y, v_mul(dlo, v_fma(d, K(-0.5f), K(1.457f))), y);
+}
+
+/* max(x, 0) + ln(1 + e^-|x|). */
+static inline VF k_softplus(VF x) {
+    VF e = k_exp(v_neg(v_abs(x)));
+    return v_add(v_max(x, K(0.0f)), log1p_unit(e));
+}
+
+/* ---- sin, cos ---- */
+
+#define TWO_OVER_PI 0x1.45f306p-1f
+#if VM_FMA
+/* pi/2 in three floats. x - q·P1 is exact (a fused product, and a
+ * difference below 1 on the grid of x); q·P2 is split exactly into two
+ * floats and the rounding of the subtraction is kept, so r = rh + rl
+ * carries 72 bits of pi/2 less those of q. */
+#define TRIG_MAX 0x1p17f
+#define PIO2_1 0x1.921fb6p+0f
+#define PIO2_2 -0x1.777a5cp-25f
+#define PIO2_3 -0x1.ee59dap-50f
+#else
+/* Without fused products, in double: P1 of 33 bits is exact times any
+ * q < 2^20, P2 has 53, x - q·P1 is exact (a difference below 1 on a 2^-32
+ * grid), so r = rh + rl keeps 86 bits of pi/2 less those of q. */
+#define TRIG_MAX 0x1p20f
+#define PIO2_1 0x1.921fb544p+0
+#define PIO2_2 0x1.0b4611a626331p-34
+#endif
+
+/* sin(x + qoff·pi/2): qoff 0 sin, 1 cos, 2 -sin. q = round(x·2/pi),
+ * r = x - q·pi/2 = rh + rl in |r| <= 0.8, then by the quadrant
+ *   sin r = rh + (rh^3 S(rh^2) + rl (1 - rh^2/2)),
+ *   cos r = 1 - rh^2/2 + rh^4 C(rh^2) - rh rl,
+ * the first-order terms in rl being all it needs (rl < 2^-23 |rh|).
+ * |x| above TRIG_MAX, inf and NaN take C's sin and cos in double, lane by
+ * lane: the rare huge argument needs pi/2 to hundreds of bits. */
+static inline VF k_sincos(VF x, int qoff) {
+    VF q = v_round(v_mul(x, K(TWO_OVER_PI)));
+    VF rh, rl;
+#if VM_FMA
+    VF r1 = v_fnma(q, K(PIO2_1), x);
+    VF p2 = v_mul(q, K(PIO2_2)), p2e = v_prod_err(q, K(PIO2_2), p2);
+    rh = v_sub(r1, p2);
+    rl = v_sub(v_sub(v_sub(r1, rh), p2), v_fma(q, K(PIO2_3), p2e));
+#else
+    v_sub2_prod_f64(x, q, PIO2_1, PIO2_2, &rh, &rl);
+#endif
+    VF s = v_mul(rh, rh);
+    VF ps = POLY3(s, -0.1666666716337204, 0.008333329111337662, -0.0001983914989978075,
+                  2.7166040581505513e-06);
+    VF hs = v_mul(K(0.5f), s);
+    VF sn = v_add(rh, v_fma(v_mul(rh, s), ps, v_fnma(rl, hs, rl)));
+    VF pc = POLY3(s, 0.0416666679084301, -0.001388888224028051, 2.479928298271261e-05,
+                  -2.7191424578631995e-07);
+    /* w = 1 - rh^2/2 rounded, and (1 - w) - rh^2/2 its rounding error. */
+    VF w = v_sub(K(1.0f), hs);
+    VF cs = v_add(w, v_fma(v_mul(s, s), pc, v_fnma(rh, rl, v_sub(v_sub(K(1.0f), w), hs))));
+    VI qi = vi_add(v_cvt_i(q), vi_set(qoff));
+    VF y = v_sel(vi_eq(vi_and(qi, vi_set(1)), vi_set(1)), cs, sn);
+    y = v_xor(y, v_as_f(vi_shl(vi_and(qi, vi_set(2)), 30))); /* quadrants 2, 3: negate */
+    if (qoff != 1) y = v_sel(v_eq(x, K(0.0f)), qoff ? v_neg(x) : x, y); /* sin(-0) = -0 */
+    VM big = m_not(v_le(v_abs(x), K(TRIG_MAX)));              /* also inf and NaN */
+    if (m_any(big)) {
+        float xs[VW], ys[VW];
+        v_store(xs, x);
+        v_store(ys, y);
+        for (int i = 0; i < VW; i++) {
+            double d = xs[i];
+            if (!(fabs(d) <= (double)TRIG_MAX))
+                ys[i] = (float)(qoff == 0 ? sin(d) : qoff == 1 ? cos(d) : -sin(d));
+        }
+        y = v_load(ys);
+    }
+    return y;
+}
+
+static inline VF k_sin(VF x) { return k_sincos(x, 0); }
+static inline VF k_cos(VF x) { return k_sincos(x, 1); }
+static inline VF k_neg_sin(VF x) { return k_sincos(x, 2); }
+
+/* ---- the normal distribution: Phi, gelu and its derivatives ---- */
+
+#define PHI_K 4.0f
+#define PHI_C (-1.5f)
+
+#define LN_SQRT_2PI_HI 0x1.d68p-1f     /* ln sqrt(2 pi) on the 2^-15 grid */
+#define LN_SQRT_2PI_LO -0x1.c6f368p-18f
+
+/* hi on the 2^-16 grid, its rest added to *lo: then hi plus a constant of
+ * the 2^-15 grid sums exactly while the sum is below 8. hi <= 150. */
+static inline VF v_to_grid(VF hi, VF *lo) {
+    VF g = v_sub(v_add(hi, K(96.0f)), K(96.0f));
+    *lo = v_add(*lo, v_sub(hi, g));
+    return g;
+}
+
+/* w·phi(z) = w·e^(-z^2/2 - ln sqrt(2 pi)) for z^2/2 = hi + lo: the constant
+ * goes into the exact part of the reduced argument, not into a rounded
+ * factor. */
+static inline VF normal_pdf(VF hi, VF lo, VF w) {
+    hi = v_to_grid(v_min(hi, K(150.0f)), &lo);
+    VF n = exp_n(v_neg(v_add(hi, K(LN_SQRT_2PI_HI))));
+    VF r = v_sub(v_fnma(n, K(L2HI), K(-LN_SQRT_2PI_HI)), hi);
+    r = v_fnma(n, K(L2LO), v_sub(r, v_add(lo, K(LN_SQRT_2PI_LO))));
+    return exp_finish(expm1_reduced(r), w, n);
+}
+
+/* For z = |x| (at most 15; Phi(-15) is far below the denormals):
+ *   *tail = m·Phi(-z) = m·u·exp(-z^2/2 + C + 2u - 1 + R(u - 1/2)),
+ *   u = K/(K + z),
+ * R fitted to ln(Phi(-z) e^(z^2/2) / u) - C - 2u + 1 on u in [4/19, 1]
+ * (degree 11, error 1.1e-9; |R| < 0.25). Every rounding before the exp is
+ * carried into its reduced argument: z^2 as hi + lo, the rounding of K + z
+ * and the remainder of the division (through H(u) = d ln(Phi(-z)
+ * e^(z^2/2))/d ln u, fitted to 1 %); the big terms -hi + C - 1 - n ln 2 and
+ * 2u are exact and added by TwoSum, so the argument is off by one rounding
+ * at its own size, about 2^-26. Sets *pdf to mp·phi(z), phi(z) =
+ * e^(-z^2/2)/sqrt(2 pi), when pdf is not NULL. Both factors m and mp are
+ * applied before the final scaling. */
+static inline void normal_tail(VF z, VF m, VF *tail, VF *pdf, VF mp) {
+    VF zz = v_mul(z, z);
+    VF hi = v_mul(zz, K(0.5f)), lo = v_mul(v_prod_err(z, z, zz), K(0.5f));
+    VF d = v_add(K(PHI_K), z);
+    VF dlo = v_sub(v_min(z, K(PHI_K)), v_sub(d, v_max(z, K(PHI_K)))); /* K + z - d */
+    VF u = v_div(K(PHI_K), d);
+    VF ud = v_mul(u, d);
+    VF rem = v_sub(v_sub(v_sub(K(PHI_K), ud), v_prod_err(u, d, ud)), v_mul(u, dlo));
+    VF t = v_sub(u, K(0.5f));
+    VF p = POLY5(t, 0.1334577202796936, 0.35412362217903137, 0.030143989250063896,
+                 -0.34533652663230896, -0.07053450495004654, 0.2140939086675644);
+    p = v_fma(p, t, K(-0.2951675355434418));
+    p = v_fma(p, t, K(-0.36854681372642517));
+    p = v_fma(p, t, K(0.06562861055135727));
+    p = v_fma(p, t, K(0.7546951174736023));
+    p = v_fma(p, t, K(1.6097142696380615 - 2.0));
+    p = v_fma(p, t, K(-0.16695430874824524));
+    VF h = POLY2(u, 0.9334889650344849, 1.2520970106124878, 1.0378801822662354);
+    VF u2 = v_add(u, u);
+    /* With hi on the grid, C - 1 - n·L2HI - hi is exact (below 4). */
+    VF lor = lo, hig = v_to_grid(hi, &lor);
+    VF small = v_add(v_sub(p, lor), v_mul(v_mul(rem, K(1.0f / PHI_K)), h));
+    VF n = exp_n(v_add(v_sub(K(PHI_C - 1.0f), hig), v_add(u2, small)));
+    VF e1 = v_sub(v_fnma(n, K(L2HI), K(PHI_C - 1.0f)), hig);
+    VF s = v_add(e1, u2), sb = v_sub(s, e1);
+    VF err = v_add(v_sub(e1, v_sub(s, sb)), v_sub(u2, sb)); /* e1 + u2 - s exactly */
+    VF r = v_add(s, v_fnma(n, K(L2LO), v_add(err, small)));
+    *tail = exp_finish(expm1_reduced(r), v_mul(m, u), n);
+    if (pdf) *pdf = normal_pdf(hi, lo, mp);
+}
+
+static inline VF v_clamp_z(VF x) { return v_min(v_abs(x), K(15.0f)); }
+
+/* Phi(x) = Phi(-|x|) left of 0, 1 - Phi(-|x|) right of it. */
+static inline VF k_normcdf(VF x) {
+    VF tail;
+    normal_tail(v_clamp_z(x), K(1.0f), &tail, NULL, K(0.0f));
+    return v_sel(v_lt(x, K(0.0f)), tail, v_sub(K(1.0f), tail));
+}
+
+/* x Phi(x): the tail times x before its scaling left of 0 (no double
+ * rounding in the denormals), x - x·Phi(-x) in one rounding right of it.
+ * gelu(±0) = ±0, gelu(+inf) = inf and gelu(-inf) = NaN, as x·Phi(x) in
+ * double gives. */
+static inline VF k_gelu(VF x) {
+    VM neg = v_lt(x, K(0.0f));
+    VF tail;
+    normal_tail(v_clamp_z(x), v_sel(neg, v_max(x, K(-16.0f)), K(1.0f)), &tail, NULL, K(0.0f));
+    VF y = v_sel(neg, tail, v_fnma(x, tail, x));
+    y = v_sel(m_or(v_eq(x, K(INFINITY)), v_eq(x, K(0.0f))), x, y);
+    return v_sel(v_eq(x, K(-INFINITY)), K(NAN), y);
+}
+
+/* Phi(x) + x phi(x), x phi(x) with x multiplied in before the scaling.
+ * gelu'(±inf) = NaN, as the formula in double gives (inf·0). */
+static inline VF k_gelu_grad(VF x) {
+    VF tail, xpdf;
+    VF xc = v_max(v_min(x, K(16.0f)), K(-16.0f));
+    normal_tail(v_clamp_z(x), K(1.0f), &tail, &xpdf, xc);
+    VF cdf = v_sel(v_lt(x, K(0.0f)), tail, v_sub(K(1.0f), tail));
+    return v_sel(v_eq(v_abs(x), K(INFINITY)), K(NAN), v_add(cdf, xpdf));
+}
+
+/* phi(x) (2 - x^2), 2 - x^2 from x^2 as hi + lo so it is exact near sqrt 2,
+ * and multiplied in before the exp's scaling. */
+static inline VF k_gelu_grad2(VF x) {
+    VF xx = v_mul(x, x), lo = v_prod_err(x, x, xx);
+    VF two_minus = v_sub(v_sub(K(2.0f), xx), lo);
+    VF y = normal_pdf(v_mul(xx, K(0.5f)), v_mul(lo, K(0.5f)), two_minus);
+    /* Beyond |x| = 15 the result is -0 (phi underflows; x^2 may overflow),
+     * at ±inf NaN (0·-inf, as in double). */
+    y = v_sel(v_gt(v_abs(x), K(15.0f)), K(-0.0f), y);
+    return v_sel(v_eq(v_abs(x), K(INFINITY)), K(NAN), y);
+}
+
+/* ---- the array loops ---- */
+
+/* y[i] = k(x[i]): whole vectors, then the last partial one through a
+ * zero-padded buffer, so every element takes the same path. */
+#define VM_ARRAY(name)                                                       \
+    static void a_##name(const float *x, float *y, int64_t n) {             \
+        int64_t i = 0;                                                       \
+        for (; i + VW <= n; i += VW) v_store(y + i, k_##name(v_load(x + i))); \
+        if (i < n) {                                                         \
+            float buf[VW] = {0};                                             \
+            memcpy(buf, x + i, (size_t)(n - i) * sizeof *buf);               \
+            v_store(buf, k_##name(v_load(buf)));                             \
+            memcpy(y + i, buf, (size_t)(n - i) * sizeof *buf);               \
+        }                                                                    \
+    }
+
+VM_ARRAY(exp)
+VM_ARRAY(log)
+VM_ARRAY(tanh)
+VM_ARRAY(sigmoid)
+VM_ARRAY(softplus)
+VM_ARRAY(sin)
+VM_ARRAY(cos)
+VM_ARRAY(neg_sin)
+VM_ARRAY(normcdf)
+VM_ARRAY(gelu)
+VM_ARRAY(gelu_grad)
+VM_ARRAY(gelu_grad2)
+
+const ag_vmath VM_TABLE = {
+    .exp = a_exp,
+    .log = a_log,
+    .tanh = a_tanh,
+    .sigmoid = a_sigmoid,
+    .softplus = a_softplus,
+    .sin = a_sin,
+    .cos = a_cos,
+    .neg_sin = a_neg_sin,
+    .normcdf = a_normcdf,
+    .gelu = a_gelu,
+    .gelu_grad = a_gelu_grad,
+    .gelu_grad2 = a_gelu_grad2,
+};

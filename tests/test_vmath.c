@@ -1,0 +1,222 @@
+/* The f32 vector math (kernels/vmath.h) against double-precision libm, on
+ * every implementation this machine can run: the portable C one and one per
+ * vector level up to the CPU's. Each kernel must be within 2 ulp of the
+ * double reference over a sweep of the whole float range, and give C's
+ * special values (NaN, ±inf, signed zeros, denormals, overflow and
+ * underflow thresholds, huge arguments of sin and cos) exactly. The
+ * exhaustive check of all 2^32 floats is ./dev accuracy. */
+#include "testutil.h"
+
+#include <float.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "vmath.h"
+
+static double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+static double normal_pdf(double x) { return exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
+
+static double r_exp(double x) { return exp(x); }
+static double r_log(double x) { return log(x); }
+static double r_tanh(double x) { return tanh(x); }
+static double r_sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+static double r_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static double r_sin(double x) { return sin(x); }
+static double r_cos(double x) { return cos(x); }
+static double r_neg_sin(double x) { return -sin(x); }
+static double r_gelu(double x) { return x * normal_cdf(x); }
+static double r_gelu_grad(double x) { return normal_cdf(x) + x * normal_pdf(x); }
+static double r_gelu_grad2(double x) { return normal_pdf(x) * (2 - x * x); }
+/* gelu' cancels left of gelu's minimum: its bound is 2 ulp of Phi(x). */
+static double scale_gelu_grad(double x) { return fmax(normal_cdf(x), fabs(x * normal_pdf(x))); }
+
+typedef struct kernel {
+    const char *name;
+    size_t offset; /* of the function in ag_vmath */
+    double (*ref)(double);
+    double (*scale)(double); /* what the ulp is of (NULL: the result) */
+} kernel;
+
+#define KERNEL(f, ...) {#f, offsetof(ag_vmath, f), r_##f, __VA_ARGS__}
+static const kernel kernels[] = {
+    KERNEL(exp, NULL),      KERNEL(log, NULL),       KERNEL(tanh, NULL),
+    KERNEL(sigmoid, NULL),  KERNEL(softplus, NULL),  KERNEL(sin, NULL),
+    KERNEL(cos, NULL),      KERNEL(neg_sin, NULL),   {"normcdf", offsetof(ag_vmath, normcdf), normal_cdf, NULL},
+    KERNEL(gelu, NULL),     KERNEL(gelu_grad, scale_gelu_grad), KERNEL(gelu_grad2, NULL),
+};
+#define NKERNELS ((int)(sizeof kernels / sizeof kernels[0]))
+
+static ag_vfun *fun(const ag_vmath *vm, const kernel *k) {
+    return *(ag_vfun *const *)((const char *)vm + k->offset);
+}
+
+/* The implementations to test: generic, then every level the CPU has. */
+static int paths(const ag_vmath **out, const char **names) {
+    int n = 0;
+    out[n] = &ag__vmath_generic;
+    names[n++] = "generic";
+    for (int isa = AG_ISA_SSE2; isa <= AG_ISA_AVX512; isa++) {
+        const ag_vmath *vm = ag__vmath_for((ag_isa)isa);
+        if (vm && vm != &ag__vmath_generic) {
+            out[n] = vm;
+            names[n++] = ag__cpu_isa_name((ag_isa)isa);
+        }
+    }
+    return n;
+}
+
+/* The ulp of a float at r: 2^(exponent - 23), 2^-149 in the denormals. */
+static double ulp_at(double r) {
+    double a = fabs(r);
+    if (a < 0x1p-126) return 0x1p-149;
+    int e;
+    frexp(a, &e);
+    return ldexp(1.0, e - 24);
+}
+
+/* The error of y = f(x) in ulp, or -1 when a special value is wrong: NaN
+ * where the reference has none (or none where it has), an infinity other
+ * than the rounded reference's, an exact zero of the wrong sign (sin(-0)). */
+static double error_ulp(const kernel *k, float x, float y) {
+    double r = k->ref(x);
+    float rf = (float)r;
+    if (isnan(rf) || isnan(y)) return isnan(rf) && isnan(y) ? 0 : -1;
+    if (isinf(rf) || isinf(y)) return rf == y ? 0 : -1;
+    if (r == 0 && y == 0) return !signbit(r) == !signbit(y) ? 0 : -1;
+    return fabs(y - r) / ulp_at(k->scale ? k->scale(x) : r);
+}
+
+enum { BATCH = 4096 };
+
+/* Runs f over xs[0..n) and returns the worst error (-1 for a wrong special
+ * value), with its argument in *worst. */
+static double worst_error(const kernel *k, ag_vfun *f, const float *xs, int n, float *worst) {
+    static float ys[BATCH];
+    f(xs, ys, n);
+    double max = 0;
+    for (int i = 0; i < n; i++) {
+        double e = error_ulp(k, xs[i], ys[i]);
+        if (e < 0 || e > max) {
+            max = e;
+            *worst = xs[i];
+            if (e < 0) break;
+        }
+    }
+    return max;
+}
+
+static void check_batch(const kernel *k, const char *path, ag_vfun *f, const float *xs, int n) {
+    float worst = 0;
+    double e = worst_error(k, f, xs, n, &worst);
+    float y;
+    f(&worst, &y, 1);
+    ck_assert_msg(e >= 0 && e <= 2.0, "%s (%s): %s(%a) = %a, reference %a: %g ulp", k->name, path,
+                  k->name, worst, y, (float)k->ref(worst), e);
+}
+
+/* A sweep of the whole float range (every 32771st bit pattern, both
+ * signs), and a dense one of [-20, 20] where the kernels switch formulas. */
+START_TEST(within_two_ulp) {
+    const kernel *k = &kernels[_i];
+    const ag_vmath *vms[4];
+    const char *names[4];
+    int np = paths(vms, names);
+    static float xs[BATCH];
+    for (int p = 0; p < np; p++) {
+        ag_vfun *f = fun(vms[p], k);
+        int n = 0;
+        for (uint64_t b = 12345; b < (1ull << 32); b += 32771) {
+            uint32_t bits = (uint32_t)b;
+            memcpy(&xs[n++], &bits, sizeof bits);
+            if (n == BATCH) check_batch(k, names[p], f, xs, n), n = 0;
+        }
+        for (int i = 0; i < 25 * BATCH; i++) {
+            xs[n++] = -20.0f + 40.0f * (float)i / (25 * BATCH) + 1e-4f * (float)(i % 7);
+            if (n == BATCH) check_batch(k, names[p], f, xs, n), n = 0;
+        }
+        if (n) check_batch(k, names[p], f, xs, n);
+    }
+}
+END_TEST
+
+/* The edges: zeros, infinities, NaN, denormals, the largest floats, where
+ * exp overflows and underflows, sin's argument reductions switching
+ * method, and the far tail of the normal distribution. */
+START_TEST(special_values) {
+    static const float xs[] = {
+        0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 0x1p-149f, -0x1p-149f, 0x1.fffffcp-127f,
+        0x1p-126f, -0x1p-126f, FLT_MAX, -FLT_MAX, FLT_MIN, 1.0f, -1.0f, 0.5f, 88.72283f,
+        88.72284f, 89.0f, -87.33654f, -87.33655f, -103.9720f, -103.9721f, -104.0f, -150.0f,
+        0.625f, -0.625f, 9.01f, 44.4f, -44.4f, 0x1.a8279ap-2f, 1e5f, 0x1p17f, 0x1.000002p17f,
+        0x1p20f, 0x1.000002p20f, 1e30f, -1e30f, 3.14159265f, 1.57079633f, 0x1.921fb6p+1f,
+        -14.0f, -13.5f, -14.5f, -15.0f, -16.0f, 15.0f, 0.75179f, -0.75179f, 1.41421356f,
+        -5.3f, 5.3f, 1e-20f, -1e-20f, 1e-40f, -1e-40f};
+    const int n = (int)(sizeof xs / sizeof xs[0]);
+    const ag_vmath *vms[4];
+    const char *names[4];
+    int np = paths(vms, names);
+    for (int p = 0; p < np; p++)
+        for (int ki = 0; ki < NKERNELS; ki++) check_batch(&kernels[ki], names[p], fun(vms[p], &kernels[ki]), xs, n);
+}
+END_TEST
+
+/* Every length from 0 to 40 (whole vectors and the padded tail), out of
+ * place and in place: each element as computed alone, nothing written past
+ * n. */
+START_TEST(lengths_and_in_place) {
+    const kernel *k = &kernels[_i];
+    const ag_vmath *vms[4];
+    const char *names[4];
+    int np = paths(vms, names);
+    float x[48], y[48], z[48], one;
+    for (int p = 0; p < np; p++) {
+        ag_vfun *f = fun(vms[p], k);
+        for (int n = 0; n <= 40; n++) {
+            for (int i = 0; i < 48; i++) {
+                x[i] = 0.37f * (float)(i - 20) + 0.01f;
+                y[i] = z[i] = -7.0f;
+            }
+            f(x, y, n);
+            memcpy(z, x, sizeof z);
+            f(z, z, n); /* in place */
+            for (int i = 0; i < 48; i++) {
+                if (i >= n) {
+                    ck_assert_msg(y[i] == -7.0f, "%s (%s) n=%d wrote y[%d]", k->name, names[p], n, i);
+                    ck_assert(z[i] == x[i]);
+                    continue;
+                }
+                f(&x[i], &one, 1);
+                ck_assert_msg(memcmp(&y[i], &one, sizeof one) == 0 && memcmp(&z[i], &one, sizeof one) == 0,
+                              "%s (%s) n=%d: element %d differs", k->name, names[p], n, i);
+            }
+        }
+    }
+}
+END_TEST
+
+/* ag__vmath follows the vector level in use, including a lowered one. */
+START_TEST(dispatch_follows_level) {
+    ag_isa saved = ag__cpu_isa();
+    for (int isa = AG_ISA_SSE2; isa <= (int)ag__cpu_isa_detected(); isa++) {
+        ck_assert(ag__cpu_set_isa((ag_isa)isa));
+        ck_assert_ptr_nonnull(ag__vmath_for((ag_isa)isa));
+        ck_assert_ptr_eq(ag__vmath(), ag__vmath_for((ag_isa)isa));
+    }
+    if (ag__cpu_isa_detected() < AG_ISA_AVX512) ck_assert_ptr_null(ag__vmath_for(AG_ISA_AVX512));
+    ck_assert(ag__cpu_set_isa(saved));
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("vmath");
+    TCase *tc = tcase_create("vmath");
+    tcase_set_timeout(tc, 240);
+    tcase_add_loop_test(tc, within_two_ulp, 0, NKERNELS);
+    tcase_add_test(tc, special_values);
+    tcase_add_loop_test(tc, lengths_and_in_place, 0, NKERNELS);
+    tcase_add_test(tc, dispatch_follows_level);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
