@@ -25,10 +25,8 @@ static double r_sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) /
 static double r_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 static double r_sin(double x) { return sin(x); }
 static double r_cos(double x) { return cos(x); }
-static double r_neg_sin(double x) { return -sin(x); }
 static double r_gelu(double x) { return x * normal_cdf(x); }
 static double r_gelu_grad(double x) { return normal_cdf(x) + x * normal_pdf(x); }
-static double r_gelu_grad2(double x) { return normal_pdf(x) * (2 - x * x); }
 /* gelu' cancels left of gelu's minimum: its bound is 2 ulp of Phi(x). */
 static double scale_gelu_grad(double x) { return fmax(normal_cdf(x), fabs(x * normal_pdf(x))); }
 
@@ -43,13 +41,44 @@ typedef struct kernel {
 static const kernel kernels[] = {
     KERNEL(exp, NULL),      KERNEL(log, NULL),       KERNEL(tanh, NULL),
     KERNEL(sigmoid, NULL),  KERNEL(softplus, NULL),  KERNEL(sin, NULL),
-    KERNEL(cos, NULL),      KERNEL(neg_sin, NULL),   {"normcdf", offsetof(ag_vmath, normcdf), normal_cdf, NULL},
-    KERNEL(gelu, NULL),     KERNEL(gelu_grad, scale_gelu_grad), KERNEL(gelu_grad2, NULL),
+    KERNEL(cos, NULL),      {"normcdf", offsetof(ag_vmath, normcdf), normal_cdf, NULL},
+    KERNEL(gelu, NULL),     KERNEL(gelu_grad, scale_gelu_grad),
 };
 #define NKERNELS ((int)(sizeof kernels / sizeof kernels[0]))
 
-static ag_vfun *fun(const ag_vmath *vm, const kernel *k) {
-    return *(ag_vfun *const *)((const char *)vm + k->offset);
+/* The backward kernels: f' as the rule lines of ops/unary_rules.h write it
+ * in double, from x and the f32 forward output y. */
+static double d_exp(double x, double y) { (void)x; return y; }
+static double d_log(double x, double y) { (void)y; return 1 / x; }
+static double d_tanh(double x, double y) { (void)x; return 1 - y * y; }
+static double d_sigmoid(double x, double y) { (void)x; return y * (1 - y); }
+static double d_softplus(double x, double y) { (void)y; return r_sigmoid(x); }
+static double d_sin(double x, double y) { (void)y; return cos(x); }
+static double d_cos(double x, double y) { (void)y; return -sin(x); }
+static double d_gelu(double x, double y) { (void)y; return r_gelu_grad(x); }
+static double d_gelu_grad(double x, double y) { (void)y; return normal_pdf(x) * (2 - x * x); }
+
+typedef struct grad_kernel {
+    const char *name;
+    size_t offset, fwd_offset; /* of the backward and the forward kernel */
+    double (*ref)(double x, double y);
+    double (*scale)(double);
+} grad_kernel;
+
+#define GRAD(f, ...) {#f "_bwd", offsetof(ag_vmath, f##_bwd), offsetof(ag_vmath, f), d_##f, __VA_ARGS__}
+static const grad_kernel grads[] = {
+    GRAD(exp, NULL),  GRAD(log, NULL), GRAD(tanh, NULL),  GRAD(sigmoid, NULL),
+    GRAD(softplus, NULL), GRAD(sin, NULL), GRAD(cos, NULL),
+    GRAD(gelu, scale_gelu_grad), GRAD(gelu_grad, NULL),
+};
+#define NGRADS ((int)(sizeof grads / sizeof grads[0]))
+
+static ag_vfun *fun(const ag_vmath *vm, size_t offset) {
+    return *(ag_vfun *const *)((const char *)vm + offset);
+}
+
+static ag_vgrad *grad_fun(const ag_vmath *vm, size_t offset) {
+    return *(ag_vgrad *const *)((const char *)vm + offset);
 }
 
 /* The implementations to test: generic, then every level the CPU has. */
@@ -79,13 +108,17 @@ static double ulp_at(double r) {
 /* The error of y = f(x) in ulp, or -1 when a special value is wrong: NaN
  * where the reference has none (or none where it has), an infinity other
  * than the rounded reference's, an exact zero of the wrong sign (sin(-0)). */
-static double error_ulp(const kernel *k, float x, float y) {
-    double r = k->ref(x);
+static double error_of(double r, double scale, float y) {
     float rf = (float)r;
     if (isnan(rf) || isnan(y)) return isnan(rf) && isnan(y) ? 0 : -1;
     if (isinf(rf) || isinf(y)) return rf == y ? 0 : -1;
     if (r == 0 && y == 0) return !signbit(r) == !signbit(y) ? 0 : -1;
-    return fabs(y - r) / ulp_at(k->scale ? k->scale(x) : r);
+    return fabs(y - r) / ulp_at(scale);
+}
+
+static double error_ulp(const kernel *k, float x, float y) {
+    double r = k->ref(x);
+    return error_of(r, k->scale ? k->scale(x) : r, y);
 }
 
 enum { BATCH = 4096 };
@@ -125,7 +158,7 @@ START_TEST(within_two_ulp) {
     int np = paths(vms, names);
     static float xs[BATCH];
     for (int p = 0; p < np; p++) {
-        ag_vfun *f = fun(vms[p], k);
+        ag_vfun *f = fun(vms[p], k->offset);
         int n = 0;
         for (uint64_t b = 12345; b < (1ull << 32); b += 32771) {
             uint32_t bits = (uint32_t)b;
@@ -158,7 +191,7 @@ START_TEST(special_values) {
     const char *names[4];
     int np = paths(vms, names);
     for (int p = 0; p < np; p++)
-        for (int ki = 0; ki < NKERNELS; ki++) check_batch(&kernels[ki], names[p], fun(vms[p], &kernels[ki]), xs, n);
+        for (int ki = 0; ki < NKERNELS; ki++) check_batch(&kernels[ki], names[p], fun(vms[p], kernels[ki].offset), xs, n);
 }
 END_TEST
 
@@ -172,7 +205,7 @@ START_TEST(lengths_and_in_place) {
     int np = paths(vms, names);
     float x[48], y[48], z[48], one;
     for (int p = 0; p < np; p++) {
-        ag_vfun *f = fun(vms[p], k);
+        ag_vfun *f = fun(vms[p], k->offset);
         for (int n = 0; n <= 40; n++) {
             for (int i = 0; i < 48; i++) {
                 x[i] = 0.37f * (float)(i - 20) + 0.01f;
@@ -196,6 +229,92 @@ START_TEST(lengths_and_in_place) {
 }
 END_TEST
 
+/* Each backward kernel with g = 1 onto gx = -0 gives f' itself: within
+ * 2 ulp of f' in double over the sweeps of within_two_ulp; then onto
+ * gx = 0.5 with g = -1.5 it accumulates gx + g f'. */
+START_TEST(backward_within_two_ulp) {
+    const grad_kernel *k = &grads[_i];
+    const ag_vmath *vms[4];
+    const char *names[4];
+    int np = paths(vms, names);
+    static float xs[BATCH], ys[BATCH], gs[BATCH], gx[BATCH];
+    for (int p = 0; p < np; p++) {
+        ag_vgrad *f = grad_fun(vms[p], k->offset);
+        for (int round = 0; round < 40; round++) {
+            for (int i = 0; i < BATCH; i++) {
+                if (round < 20) {
+                    uint32_t bits = (uint32_t)(12345u + 52361u * (uint32_t)(round * BATCH + i));
+                    memcpy(&xs[i], &bits, sizeof bits);
+                } else {
+                    xs[i] = -20.0f + 40.0f * (float)((round - 20) * BATCH + i) / (20 * BATCH);
+                }
+                gs[i] = 1.0f;
+                gx[i] = -0.0f; /* -0 + d is d, signed zeros too */
+            }
+            fun(vms[p], k->fwd_offset)(xs, ys, BATCH);
+            f(xs, ys, gs, gx, BATCH);
+            for (int i = 0; i < BATCH; i++) {
+                double r = k->ref(xs[i], ys[i]);
+                double e = error_of(r, k->scale ? k->scale(xs[i]) : r, gx[i]);
+                ck_assert_msg(e >= 0 && e <= 2.0, "%s (%s): at x = %a (y = %a): %a, reference %a: %g ulp",
+                              k->name, names[p], xs[i], ys[i], gx[i], (float)r, e);
+            }
+        }
+        for (int i = 0; i < 37; i++) {
+            xs[i] = 0.3f * (float)(i - 18) + 0.05f;
+            gs[i] = -1.5f;
+            gx[i] = 0.5f;
+        }
+        fun(vms[p], k->fwd_offset)(xs, ys, 37);
+        f(xs, ys, gs, gx, 37);
+        for (int i = 0; i < 37; i++) {
+            double r = 0.5 - 1.5 * k->ref(xs[i], ys[i]);
+            if (isnan(r)) continue; /* log of a negative x */
+            ck_assert_msg(fabs(gx[i] - r) <= 1e-6 * (0.5 + fabs(r)), "%s (%s): accumulated %a, reference %a",
+                          k->name, names[p], gx[i], r);
+        }
+    }
+}
+END_TEST
+
+/* exp_shift: e^(x - shift) for shifts that are not floats (a log-sum in
+ * double, split by ag__vmath_split), strided and contiguous, within 2 ulp
+ * of the difference taken in double; infinite differences give 0 and inf;
+ * and ag__vmath_sum_exp sums what it writes. */
+START_TEST(exp_shift_within_two_ulp) {
+    static const double shifts[] = {0.0, 3.7000000001, -50.25, 87.123456789, 1e-7, -0.693147180559945};
+    const ag_vmath *vms[4];
+    const char *names[4];
+    int np = paths(vms, names);
+    enum { N = 3001 };
+    static float xs[3 * N], ys[N];
+    for (int i = 0; i < 3 * N; i++) xs[i] = -130.0f + 230.0f * (float)i / (3 * N) + 1e-3f * (float)(i % 11);
+    for (int p = 0; p < np; p++) {
+        for (size_t si = 0; si < sizeof shifts / sizeof shifts[0]; si++) {
+            float hi, lo;
+            ag__vmath_split(shifts[si], &hi, &lo);
+            for (int stride = 1; stride <= 3; stride += 2) {
+                vms[p]->exp_shift(xs, stride, ys, N, hi, lo);
+                for (int i = 0; i < N; i++) {
+                    double r = exp((double)xs[i * stride] - shifts[si]);
+                    double e = error_of(r, r, ys[i]);
+                    ck_assert_msg(e >= 0 && e <= 2.0, "exp_shift (%s): e^(%a - %.17g) = %a, reference %a: %g ulp",
+                                  names[p], xs[i * stride], shifts[si], ys[i], (float)r, e);
+                }
+            }
+        }
+        const float special[4] = {-INFINITY, INFINITY, NAN, 1.0f};
+        float out[4];
+        vms[p]->exp_shift(special, 1, out, 4, 2.5f, 0.0f);
+        ck_assert(out[0] == 0.0f && out[1] == INFINITY && isnan(out[2]));
+        ck_assert_float_eq_tol(out[3], (float)exp(-1.5), 1e-7f);
+    }
+    double sum = ag__vmath_sum_exp(xs, 3, 700, 1.25), ref = 0;
+    for (int i = 0; i < 700; i++) ref += exp((double)xs[3 * i] - 1.25);
+    ck_assert_double_eq_tol(sum, ref, 1e-6 * ref);
+}
+END_TEST
+
 /* ag__vmath follows the vector level in use, including a lowered one. */
 START_TEST(dispatch_follows_level) {
     ag_isa saved = ag__cpu_isa();
@@ -215,6 +334,8 @@ int main(void) {
     tcase_set_timeout(tc, 240);
     tcase_add_loop_test(tc, within_two_ulp, 0, NKERNELS);
     tcase_add_test(tc, special_values);
+    tcase_add_loop_test(tc, backward_within_two_ulp, 0, NGRADS);
+    tcase_add_test(tc, exp_shift_within_two_ulp);
     tcase_add_loop_test(tc, lengths_and_in_place, 0, NKERNELS);
     tcase_add_test(tc, dispatch_follows_level);
     suite_add_tcase(s, tc);

@@ -94,6 +94,19 @@ static inline VF k_exp(VF x) {
     return v_scale(v_add(expm1_reduced(r), K(1.0f)), n);
 }
 
+/* e^(x - (hi + lo)): a = x - hi and its rounding error by TwoSum, less lo,
+ * go into the reduced argument as exp's a and b. An infinite difference
+ * gives 0 or inf (the TwoSum error would be NaN). */
+static inline VF k_exp_shift(VF x, VF hi, VF lo) {
+    VF nhi = v_neg(hi), a = v_add(x, nhi), ab = v_sub(a, x);
+    VF b = v_sub(v_add(v_sub(x, v_sub(a, ab)), v_sub(nhi, ab)), lo);
+    VF ac = v_clamp_exp(a);
+    VF n = exp_n(ac);
+    VF r = v_fnma(n, K(L2LO), v_add(v_fnma(n, K(L2HI), ac), b));
+    VF y = v_scale(v_add(expm1_reduced(r), K(1.0f)), n);
+    return v_sel(v_eq(v_abs(a), K(INFINITY)), v_sel(v_gt(a, K(0.0f)), a, K(0.0f)), y);
+}
+
 /* ---- log and log1p ---- */
 
 #define SQRT_HALF_BITS 0x3f3504f3
@@ -368,6 +381,51 @@ static inline VF k_gelu_grad2(VF x) {
         }                                                                    \
     }
 
+/* gx[i] += g[i]·D, D an expression of the vectors xv and yv; the last
+ * partial vector through zero-padded buffers, as above. */
+#define VM_GRAD_ARRAY(name, D)                                               \
+    static inline VF d_##name(VF xv, VF yv) {                               \
+        (void)xv;                                                            \
+        (void)yv;                                                            \
+        return D;                                                            \
+    }                                                                        \
+    static void b_##name(const float *x, const float *y, const float *g, float *gx, int64_t n) { \
+        int64_t i = 0;                                                       \
+        for (; i + VW <= n; i += VW)                                         \
+            v_store(gx + i, v_fma(v_load(g + i), d_##name(v_load(x + i), v_load(y + i)), v_load(gx + i))); \
+        if (i < n) {                                                         \
+            float bx[VW] = {0}, by[VW] = {0}, bg[VW] = {0}, bgx[VW] = {0};   \
+            size_t rest = (size_t)(n - i) * sizeof *bx;                      \
+            memcpy(bx, x + i, rest);                                         \
+            memcpy(by, y + i, rest);                                         \
+            memcpy(bg, g + i, rest);                                         \
+            memcpy(bgx, gx + i, rest);                                       \
+            v_store(bgx, v_fma(v_load(bg), d_##name(v_load(bx), v_load(by)), v_load(bgx))); \
+            memcpy(gx + i, bgx, rest);                                       \
+        }                                                                    \
+    }
+
+static void a_exp_shift(const float *x, int64_t stride, float *y, int64_t n, float hi, float lo) {
+    const VF h = K(hi), l = K(lo);
+    float buf[VW] = {0};
+    for (int64_t i = 0; i < n; i += VW) {
+        const int64_t m = n - i < VW ? n - i : VW;
+        VF xv;
+        if (stride == 1 && m == VW) {
+            xv = v_load(x + i);
+        } else { /* gathered, and the last partial vector zero-padded */
+            for (int64_t k = 0; k < m; k++) buf[k] = x[(i + k) * stride];
+            xv = v_load(buf);
+        }
+        if (m == VW) {
+            v_store(y + i, k_exp_shift(xv, h, l));
+        } else {
+            v_store(buf, k_exp_shift(xv, h, l));
+            memcpy(y + i, buf, (size_t)m * sizeof *buf);
+        }
+    }
+}
+
 VM_ARRAY(exp)
 VM_ARRAY(log)
 VM_ARRAY(tanh)
@@ -375,11 +433,21 @@ VM_ARRAY(sigmoid)
 VM_ARRAY(softplus)
 VM_ARRAY(sin)
 VM_ARRAY(cos)
-VM_ARRAY(neg_sin)
 VM_ARRAY(normcdf)
 VM_ARRAY(gelu)
 VM_ARRAY(gelu_grad)
-VM_ARRAY(gelu_grad2)
+
+/* 1 - y^2 as (1 - y)(1 + y), and 1 - y in sigmoid's: exact where y is
+ * near 1, so no cancellation. */
+VM_GRAD_ARRAY(exp, yv)
+VM_GRAD_ARRAY(log, v_div(K(1.0f), xv))
+VM_GRAD_ARRAY(tanh, v_mul(v_sub(K(1.0f), yv), v_add(K(1.0f), yv)))
+VM_GRAD_ARRAY(sigmoid, v_mul(yv, v_sub(K(1.0f), yv)))
+VM_GRAD_ARRAY(softplus, k_sigmoid(xv))
+VM_GRAD_ARRAY(sin, k_cos(xv))
+VM_GRAD_ARRAY(cos, k_neg_sin(xv))
+VM_GRAD_ARRAY(gelu, k_gelu_grad(xv))
+VM_GRAD_ARRAY(gelu_grad, k_gelu_grad2(xv))
 
 const ag_vmath VM_TABLE = {
     .exp = a_exp,
@@ -389,9 +457,17 @@ const ag_vmath VM_TABLE = {
     .softplus = a_softplus,
     .sin = a_sin,
     .cos = a_cos,
-    .neg_sin = a_neg_sin,
     .normcdf = a_normcdf,
     .gelu = a_gelu,
     .gelu_grad = a_gelu_grad,
-    .gelu_grad2 = a_gelu_grad2,
+    .exp_shift = a_exp_shift,
+    .exp_bwd = b_exp,
+    .log_bwd = b_log,
+    .tanh_bwd = b_tanh,
+    .sigmoid_bwd = b_sigmoid,
+    .softplus_bwd = b_softplus,
+    .sin_bwd = b_sin,
+    .cos_bwd = b_cos,
+    .gelu_bwd = b_gelu,
+    .gelu_grad_bwd = b_gelu_grad,
 };

@@ -61,6 +61,7 @@
 #include "shape.h"
 #include "tape.h"
 #include "vjp.h"
+#include "vmath.h"
 
 /* Runs KERNEL(dt, ...) with dt the constant for `dtype` (AG_F64 or AG_F32). */
 #define AG_BY_DTYPE(dtype, KERNEL, ...)                                      \
@@ -206,11 +207,52 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         }                                                                    \
     } while (0)
 
-/* The unary form of AG_BINARY_BWD_S. */
-#define AG_UNARY_BWD_S(S, N, DT, D)                                          \
+/* The f32 vector kernels of a unary op, named in its rule line: AG_VEC(k)
+ * is kernels/vmath.h's k (y = f(x)) and k_bwd (gx += g f'), at the vector
+ * level in use; AG_NO_VEC, none. Every f32 node of the op runs them in
+ * place of the formula in double, 0-d ones too (one element), so an f32
+ * value is the same bits whatever the shape it is computed in. */
+#define AG_VEC(k) ag__vmath()->k, ag__vmath()->k##_bwd
+#define AG_NO_VEC NULL, NULL
+#define AG_VEC_FWD(...) AG_VEC_FWD_(__VA_ARGS__)
+#define AG_VEC_FWD_(fwd, bwd) (fwd)
+#define AG_VEC_BWD(...) AG_VEC_BWD_(__VA_ARGS__)
+#define AG_VEC_BWD_(fwd, bwd) (bwd)
+
+static inline bool ag__unary_fwd_vec(ag_tensor *n, ag_vfun *f) {
+    if (!f) return false;
+    f(ag__val(n->in[0]), ag__val(n), ag__numel(n));
+    return true;
+}
+
+static inline bool ag__unary_bwd_vec(ag_sweep *s, ag_tensor *n, ag_vgrad *f) {
+    if (!f) return false;
+    float *gx = ag__sweep_acc(s, n->in[0]);
+    if (gx) f(ag__val(n->in[0]), ag__val(n), ag__grad(n), gx, ag__numel(n));
+    return true;
+}
+
+/* f(x) for one f32 x, by the vector kernel: the scalar recorder's value. */
+static inline double ag__vec_one(ag_vfun *f, double x) {
+    float xf = (float)x, y;
+    f(&xf, &y, 1);
+    return y;
+}
+
+/* The unary form of AG_BINARY_BWD_S; an f32 node with a vector backward
+ * kernel VB adds through it, as its tensor form does. */
+#define AG_UNARY_BWD_S(S, N, DT, D, VB)                                      \
     do {                                                                     \
         ag_tensor *X_ = (N)->in[0];                                          \
         if (!ag__sweep_wants(S, X_)) break;                                  \
+        ag_vgrad *vb_ = (DT) == AG_F32 ? (VB) : NULL;                        \
+        if (vb_) {                                                           \
+            float x_ = (float)ag__scalar_get(X_, DT), y_ = (float)ag__scalar_get(N, DT); \
+            float g_ = (float)ag__scalar_grad(N, DT), acc_ = ag__sweep_scalar_f32_begin(S, X_); \
+            vb_(&x_, &y_, &g_, &acc_, 1);                                    \
+            ag__sweep_scalar_f32_end(X_, acc_);                              \
+            break;                                                           \
+        }                                                                    \
         const double x = ag__scalar_get(X_, DT), y = ag__scalar_get(N, DT);  \
         const double c = (N)->attr.c;                                        \
         (void)x; (void)y; (void)c;                                           \
@@ -218,26 +260,26 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
     } while (0)
 
 /* The unary form of AG_BINARY_SBWD. */
-#define AG_UNARY_SBWD(NAME, D)                                               \
+#define AG_UNARY_SBWD(NAME, D, ...) /* ...: the op's VEC */              \
     static inline void ag__sbwd_##NAME(const ag_sweep *s, ag_tensor *n) {   \
-        if (n->dtype == AG_F64) AG_UNARY_BWD_S(s, n, AG_F64, D);             \
-        else AG_UNARY_BWD_S(s, n, AG_F32, D);                                \
+        if (n->dtype == AG_F64) AG_UNARY_BWD_S(s, n, AG_F64, D, NULL);       \
+        else AG_UNARY_BWD_S(s, n, AG_F32, D, AG_VEC_BWD(__VA_ARGS__));       \
     }
 
 /* Defines fwd_NAME, bwd_NAME, vjp_NAME and the row ag__op_NAME, with
  * ag__sbwd_NAME and rec_NAME as for binary ops. V is the input's share of
  * the upstream gradient node G as graph ops, from the nodes X and Y (the
- * output) and the constant C, on tape t. */
-#define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA, V)                        \
+ * output) and the constant C, on tape t; VEC the f32 vector kernels. */
+#define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA, V, ...) /* ...: VEC */   \
     static void fwd_##name(ag_tensor *n) {                                   \
         if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F);                \
-        else AG_UNARY_FWD_T(float, n, F);                                    \
+        else if (!ag__unary_fwd_vec(n, AG_VEC_FWD(__VA_ARGS__))) AG_UNARY_FWD_T(float, n, F); \
     }                                                                        \
-    AG_UNARY_SBWD(NAME, D)                                                   \
+    AG_UNARY_SBWD(NAME, D, __VA_ARGS__)                                         \
     static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
         if (!n->ndim) ag__sbwd_##NAME(s, n);                                 \
         else if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, s, n, D);        \
-        else AG_UNARY_BWD_T(float, s, n, D);                                 \
+        else if (!ag__unary_bwd_vec(s, n, AG_VEC_BWD(__VA_ARGS__))) AG_UNARY_BWD_T(float, s, n, D); \
     }                                                                        \
     static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
         ag_tensor *X = n->in[0], *Y = n;                                     \
@@ -246,7 +288,7 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         return (gin[0] = (V)) != NULL;                                       \
     }                                                                        \
     const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA, vjp_##name}; \
-    AG_UNARY_SCALAR_REC(NAME, name, F)
+    AG_UNARY_SCALAR_REC(NAME, name, F, __VA_ARGS__)
 
 /* Recorders with the scalar fast path (core/scalar_path.h): rec_NAME(t, a, b) and
  * rec_NAME(t, x, c) record a 0-d node computing F inline, from the same
@@ -274,13 +316,14 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_);                          \
     }
 
-#define AG_UNARY_SCALAR_REC(NAME, name, F)                                   \
+#define AG_UNARY_SCALAR_REC(NAME, name, F, ...) /* ...: the op's VEC */   \
     static inline ag_tensor *rec_s_##name(ag_tape *t, ag_tensor *x_, double c, int dt) { \
         ag_tensor *n = ag__scalar_push(t, AG_OP_##NAME, dt, x_->flags & AG_F_REQUIRES_GRAD, \
                                        x_, NULL, (ag_attr){.c = c});         \
         if (n) {                                                             \
             const double x = ag__scalar_get(x_, dt);                         \
-            ag__scalar_set(n, dt, (F));                                      \
+            ag_vfun *vf_ = dt == AG_F32 ? AG_VEC_FWD(__VA_ARGS__) : NULL;    \
+            ag__scalar_set(n, dt, vf_ ? ag__vec_one(vf_, x) : (F));          \
         }                                                                    \
         return n;                                                            \
     }                                                                        \
