@@ -35,6 +35,12 @@ bool ag__record_check_shape(ag_tape *t, const char *name, ag_dtype dtype, int nd
 ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype dtype, int ndim,
                               const int64_t *shape, int n, ag_tensor *const *xs);
 
+/* A node for `op` on the single input x (a tensor, ndim >= 1) whose values
+ * are x's own storage, not a copy: a view, flagged AG_F_VIEW, for ops that
+ * keep every element where it is (reshape). ndim >= 1, same element count;
+ * only its gradient gets storage of its own. No forward kernel to run. */
+ag_tensor *ag__record_view(ag_tape *t, ag_op op, ag_tensor *x, int ndim, const int64_t *shape);
+
 /* Records a node and runs its forward kernel: what most ops do. */
 static inline ag_tensor *ag__record(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
                                     const int64_t *shape, ag_tensor *in0,

@@ -225,7 +225,11 @@ const void *ag_data(const ag_tensor *x) { return x ? ag__val((ag_tensor *)x) : N
 
 void *ag_data_mut(ag_tensor *x) {
     if (!x) return NULL;
-    if (x->flags & AG_F_PARAM) x->ext->version++;
+    /* A view writes its base's storage: a write through it is a write to
+     * the base, and counts a version when the base is a parameter. */
+    ag_tensor *base = x;
+    while (base->flags & AG_F_VIEW) base = base->in[0];
+    if (base->flags & AG_F_PARAM) base->ext->version++;
     return ag__val(x);
 }
 

@@ -223,7 +223,9 @@ double ag_grad_get(const ag_tensor *x, int64_t i);
 /* Raw storage: float* for AG_F32, double* for AG_F64. ag_data_mut is the
  * only way to write a parameter's values: it counts a new version, so a
  * backward through values recorded before the write is refused (see
- * ag_backward). ag_grad_data is NULL when x has no gradient buffer. */
+ * ag_backward); on a view (ag_reshape) it writes the viewed storage and
+ * counts the version on the parameter viewed. ag_grad_data is NULL when x
+ * has no gradient buffer. */
 const void *ag_data(const ag_tensor *x);
 void *ag_data_mut(ag_tensor *x);
 void *ag_grad_data(ag_tensor *x);
@@ -371,8 +373,11 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x);
 /* ------------------------------------------------------------- shape ops */
 
 /* Same values, new shape with the same element count. One entry of shape
- * may be -1 and is then inferred. The values are copied, so a later write to
- * x (ag_data_mut) does not show through. */
+ * may be -1 and is then inferred. The result is a view: it shares x's
+ * storage (no copy), so a write to either (ag_data_mut) shows in the other,
+ * and a write through a view of a parameter counts as a write to the
+ * parameter (ag_param_version). The gradient is its own buffer, added into
+ * x's by backward. A reshape to or from a 0-d tensor (one value) copies. */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
 
 /* Broadcasts x to `shape` by NumPy rules (x's dimensions align at the end;
