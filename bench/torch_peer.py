@@ -239,11 +239,37 @@ def ddp_step():
                 out.update(json.load(f))
     for name in ("f32", "f64"):
         out["eff_" + name] = 100 * out["ms_%s_1r" % name] / out["ms_%s_2r" % name]
+def f32_math():
+    """As bench/f32_math.c: f32 exp, tanh, sigmoid and gelu (exact, erf) on
+    10^6 elements in [-4, 4], forward under no_grad and forward + backward
+    of f(x).sum(), pinned to one thread (intra-op; elementwise ops use no
+    BLAS). cpu_per_wall is this process's CPU time over wall time while it
+    measured: 1.0 when it truly ran on one core."""
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(1_000_000, generator=g) * 8 - 4).requires_grad_()
+    fns = {"exp": torch.exp, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+           "gelu": torch.nn.functional.gelu}
+    out = {}
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for name, f in fns.items():
+        def fwd():
+            with torch.no_grad():
+                f(x)
+
+        def step():
+            x.grad = None
+            f(x).sum().backward()
+
+        out[name + "_fwd"] = median_time(fwd) * 1e3
+        out[name + "_fwd_bwd"] = median_time(step) * 1e3
+    out["cpu_per_wall"] = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     return out
 
 
 WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp,
-             "mlp_step": mlp_step, "ddp_step": ddp_step}
+             "mlp_step": mlp_step, "ddp_step": ddp_step,
+             "f32_math": f32_math}
 
 
 def main():

@@ -149,7 +149,7 @@ static void check_batch(const kernel *k, const char *path, ag_vfun *f, const flo
                   k->name, worst, y, (float)k->ref(worst), e);
 }
 
-/* A sweep of the whole float range (every 32771st bit pattern, both
+/* A sweep of the whole float range (every 262139th bit pattern, both
  * signs), and a dense one of [-20, 20] where the kernels switch formulas. */
 START_TEST(within_two_ulp) {
     const kernel *k = &kernels[_i];
@@ -160,13 +160,13 @@ START_TEST(within_two_ulp) {
     for (int p = 0; p < np; p++) {
         ag_vfun *f = fun(vms[p], k->offset);
         int n = 0;
-        for (uint64_t b = 12345; b < (1ull << 32); b += 32771) {
+        for (uint64_t b = 12345; b < (1ull << 32); b += 262139) {
             uint32_t bits = (uint32_t)b;
             memcpy(&xs[n++], &bits, sizeof bits);
             if (n == BATCH) check_batch(k, names[p], f, xs, n), n = 0;
         }
-        for (int i = 0; i < 25 * BATCH; i++) {
-            xs[n++] = -20.0f + 40.0f * (float)i / (25 * BATCH) + 1e-4f * (float)(i % 7);
+        for (int i = 0; i < 6 * BATCH; i++) {
+            xs[n++] = -20.0f + 40.0f * (float)i / (6 * BATCH) + 1e-4f * (float)(i % 7);
             if (n == BATCH) check_batch(k, names[p], f, xs, n), n = 0;
         }
         if (n) check_batch(k, names[p], f, xs, n);
@@ -240,13 +240,13 @@ START_TEST(backward_within_two_ulp) {
     static float xs[BATCH], ys[BATCH], gs[BATCH], gx[BATCH];
     for (int p = 0; p < np; p++) {
         ag_vgrad *f = grad_fun(vms[p], k->offset);
-        for (int round = 0; round < 40; round++) {
+        for (int round = 0; round < 8; round++) {
             for (int i = 0; i < BATCH; i++) {
-                if (round < 20) {
-                    uint32_t bits = (uint32_t)(12345u + 52361u * (uint32_t)(round * BATCH + i));
+                if (round < 4) {
+                    uint32_t bits = (uint32_t)(12345u + 262139u * (uint32_t)(round * BATCH + i));
                     memcpy(&xs[i], &bits, sizeof bits);
                 } else {
-                    xs[i] = -20.0f + 40.0f * (float)((round - 20) * BATCH + i) / (20 * BATCH);
+                    xs[i] = -20.0f + 40.0f * (float)((round - 4) * BATCH + i) / (4 * BATCH);
                 }
                 gs[i] = 1.0f;
                 gx[i] = -0.0f; /* -0 + d is d, signed zeros too */
