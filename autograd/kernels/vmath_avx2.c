@@ -48,6 +48,13 @@ static inline VM m_or(VM a, VM b) { return _mm256_or_ps(a, b); }
 static inline VM m_not(VM a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
 static inline int m_any(VM a) { return _mm256_movemask_ps(a) != 0; }
 static inline VF v_sel(VM m, VF a, VF b) { return _mm256_blendv_ps(b, a, m); }
+/* tab[i] in each lane, for a table of 16 floats (i in 0..15): a permute
+ * of each half and a blend. */
+static inline VF v_lookup16(const float *tab, VI i) {
+    VF lo = _mm256_permutevar8x32_ps(_mm256_load_ps(tab), i);
+    VF hi = _mm256_permutevar8x32_ps(_mm256_load_ps(tab + 8), i);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(i, _mm256_set1_epi32(7))));
+}
 
 #define VM_TABLE ag__vmath_avx2
 #include "vmath_impl.h"

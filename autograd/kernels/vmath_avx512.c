@@ -50,6 +50,8 @@ static inline VM m_or(VM a, VM b) { return (VM)(a | b); }
 static inline VM m_not(VM a) { return (VM)~a; }
 static inline int m_any(VM a) { return a != 0; }
 static inline VF v_sel(VM m, VF a, VF b) { return _mm512_mask_blend_ps(m, b, a); }
+/* tab[i] in each lane, for a table of 16 floats: one permute. */
+static inline VF v_lookup16(const float *tab, VI i) { return _mm512_permutexvar_ps(i, _mm512_load_ps(tab)); }
 /* y·2^n, rounding into the denormals and overflowing to inf as one multiply would. */
 #define v_scalef(y, n) _mm512_scalef_ps((y), (n))
 

@@ -62,6 +62,7 @@ static inline VM m_or(VM a, VM b) { return a || b; }
 static inline VM m_not(VM a) { return !a; }
 static inline int m_any(VM a) { return a; }
 static inline VF v_sel(VM m, VF a, VF b) { return m ? a : b; }
+static inline VF v_lookup16(const float *tab, VI i) { return tab[i]; }
 #if !VM_FMA
 /* x - q·c1 - q·c2 in double, as the float pair hi + lo. */
 static inline void v_sub2_prod_f64(VF x, VF q, double c1, double c2, VF *hi, VF *lo) {

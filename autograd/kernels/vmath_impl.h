@@ -253,9 +253,8 @@ static inline VF k_neg_sin(VF x) { return k_sincos(x, 2); }
 
 /* ---- the normal distribution: Phi, gelu and its derivatives ---- */
 
-#define PHI_K 4.0f
-#define PHI_C (-1.5f)
-
+#define INV_SQRT_2PI 0x1.988454p-2f        /* 1/sqrt(2 pi) as hi + lo */
+#define INV_SQRT_2PI_LO -0x1.857936p-27f
 #define LN_SQRT_2PI_HI 0x1.d68p-1f     /* ln sqrt(2 pi) on the 2^-15 grid */
 #define LN_SQRT_2PI_LO -0x1.c6f368p-18f
 
@@ -278,79 +277,119 @@ static inline VF normal_pdf(VF hi, VF lo, VF w) {
     return exp_finish(expm1_reduced(r), w, n);
 }
 
-/* For z = |x| (at most 15; Phi(-15) is far below the denormals):
- *   *tail = m·Phi(-z) = m·u·exp(-z^2/2 + C + 2u - 1 + R(u - 1/2)),
- *   u = K/(K + z),
- * R fitted to ln(Phi(-z) e^(z^2/2) / u) - C - 2u + 1 on u in [4/19, 1]
- * (degree 11, error 1.1e-9; |R| < 0.25). Every rounding before the exp is
- * carried into its reduced argument: z^2 as hi + lo, the rounding of K + z
- * and the remainder of the division (through H(u) = d ln(Phi(-z)
- * e^(z^2/2))/d ln u, fitted to 1 %); the big terms -hi + C - 1 - n ln 2 and
- * 2u are exact and added by TwoSum, so the argument is off by one rounding
- * at its own size, about 2^-26. Sets *pdf to mp·phi(z), phi(z) =
- * e^(-z^2/2)/sqrt(2 pi), when pdf is not NULL. Both factors m and mp are
- * applied before the final scaling. */
-static inline void normal_tail(VF z, VF m, VF *tail, VF *pdf, VF mp) {
-    VF zz = v_mul(z, z);
-    VF hi = v_mul(zz, K(0.5f)), lo = v_mul(v_prod_err(z, z, zz), K(0.5f));
-    VF d = v_add(K(PHI_K), z);
-    VF dlo = v_sub(v_min(z, K(PHI_K)), v_sub(d, v_max(z, K(PHI_K)))); /* K + z - d */
-    VF u = v_div(K(PHI_K), d);
-    VF ud = v_mul(u, d);
-    VF rem = v_sub(v_sub(v_sub(K(PHI_K), ud), v_prod_err(u, d, ud)), v_mul(u, dlo));
-    VF t = v_sub(u, K(0.5f));
-    VF p = POLY5(t, 0.1334577202796936, 0.35412362217903137, 0.030143989250063896,
-                 -0.34533652663230896, -0.07053450495004654, 0.2140939086675644);
-    p = v_fma(p, t, K(-0.2951675355434418));
-    p = v_fma(p, t, K(-0.36854681372642517));
-    p = v_fma(p, t, K(0.06562861055135727));
-    p = v_fma(p, t, K(0.7546951174736023));
-    p = v_fma(p, t, K(1.6097142696380615 - 2.0));
-    p = v_fma(p, t, K(-0.16695430874824524));
-    VF h = POLY2(u, 0.9334889650344849, 1.2520970106124878, 1.0378801822662354);
-    VF u2 = v_add(u, u);
-    /* With hi on the grid, C - 1 - n·L2HI - hi is exact (below 4). */
-    VF lor = lo, hig = v_to_grid(hi, &lor);
-    VF small = v_add(v_sub(p, lor), v_mul(v_mul(rem, K(1.0f / PHI_K)), h));
-    VF n = exp_n(v_add(v_sub(K(PHI_C - 1.0f), hig), v_add(u2, small)));
-    VF e1 = v_sub(v_fnma(n, K(L2HI), K(PHI_C - 1.0f)), hig);
-    VF s = v_add(e1, u2), sb = v_sub(s, e1);
-    VF err = v_add(v_sub(e1, v_sub(s, sb)), v_sub(u2, sb)); /* e1 + u2 - s exactly */
-    VF r = v_add(s, v_fnma(n, K(L2LO), v_add(err, small)));
-    *tail = exp_finish(expm1_reduced(r), v_mul(m, u), n);
-    if (pdf) *pdf = normal_pdf(hi, lo, mp);
+/* Q(z) = Phi(-z) e^(z^2/2), smooth and between 0.03 and 0.5 on [0, 14.5],
+ * on 16 intervals [L, L + w): w = 1/4 on [0, 1), 1/2 on [1, 3), 1 on
+ * [3, 7), 2 on [7, 15), so the interval is the top bits of z + 1. There
+ * Q = (c0h + c0l) + t R(t), t = z - L (exact), c0 = Q(L) to 48 bits and R
+ * of degree 6, fitted for this file with each coefficient refitted after
+ * the ones before it were rounded (error 4.7e-10 relative). Rows: L, c0h,
+ * c0l, then R's coefficients from t^0. */
+_Alignas(64) static const float PHI_TAB[10][16] = {
+    {0.0f, 0.25f, 0.5f, 0.75f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f, 9.0f,
+     11.0f, 13.0f},
+    {0.5f, 0.414032102f, 0.349618822f, 0.30023247f, 0.261578292f, 0.20578067f, 0.168101996f,
+     0.14133133f, 0.121513948f, 0.094410643f, 0.0769193023f, 0.0647793114f, 0.0558934808f,
+     0.0437987894f, 0.03597489f, 0.0305094142f},
+    {0.0f, 1.31657085e-09f, 1.23842012e-08f, -7.69560238e-09f, 2.10536574e-10f,
+     -3.06941161e-09f, 5.03977526e-09f, 1.43882573e-09f, 5.11056863e-10f, -1.67956027e-09f,
+     2.63068411e-09f, 2.90591351e-09f, 1.66280001e-09f, -5.11114095e-10f, -3.72533254e-10f,
+     3.43946233e-10f},
+    {-0.398942292f, -0.295434266f, -0.224132866f, -0.173767939f, -0.137363985f, -0.0902712792f,
+     -0.062738277f, -0.045613952f, -0.0344004333f, -0.0212997142f, -0.0143457558f,
+     -0.0102663944f, -0.00768790301f, -0.00475318031f, -0.00321849459f, -0.00231989194f},
+    {0.250000566f, 0.170087352f, 0.118776329f, 0.0849535316f, 0.0621070638f, 0.0351868533f,
+     0.0213126987f, 0.0136482259f, 0.00915628951f, 0.00460587721f, 0.00259526703f,
+     0.00159047253f, 0.00103907334f, 0.000510080194f, 0.000285724731f, 0.000175409339f},
+    {-0.132989645f, -0.0843133703f, -0.0549168177f, -0.0366886146f, -0.0250846483f,
+     -0.0124967294f, -0.00670406083f, -0.00383111672f, -0.00231023133f, -0.000958644843f,
+     -0.000456489099f, -0.000241177695f, -0.000138083051f, -5.41426925e-05f, -2.51740421e-05f,
+     -1.31893667e-05f},
+    {0.06255427f, 0.0373100936f, 0.0228398759f, 0.0143861137f, 0.00924886111f, 0.00410833023f,
+     0.00197499525f, 0.00101741182f, 0.000555037695f, 0.000192503867f, 7.82091156e-05f,
+     3.58245088e-05f, 1.79948001e-05f, 5.67836332e-06f, 2.2002996e-06f, 9.86545956e-07f},
+    {-0.0266751703f, -0.0151021332f, -0.00870195217f, -0.00522587774f, -0.00313707837f,
+     -0.00125682796f, -0.000547030184f, -0.000256317056f, -0.000125424325f, -3.69808149e-05f,
+     -1.29898535e-05f, -5.18872776e-06f, -2.24049336e-06f, -5.80268591e-07f, -1.89034964e-07f,
+     -7.38170698e-08f},
+    {0.00998545252f, 0.00529315975f, 0.00292578829f, 0.0016010846f, 0.000935852353f,
+     0.000342689484f, 0.000137808136f, 5.91041789e-05f, 2.43802169e-05f, 6.33055743e-06f,
+     1.96819565e-06f, 6.98391148e-07f, 2.37106079e-07f, 5.30707318e-08f, 1.48707224e-08f,
+     5.646136e-09f},
+    {-0.00224192231f, -0.000842837908f, -0.000586830662f, -8.29260971e-05f, -0.000186880847f,
+     -6.36891491e-05f, -2.48532706e-05f, -9.69722805e-06f, -2.92548361e-06f, -7.08068455e-07f,
+     -2.0023316e-07f, -6.65347599e-08f, -1.49396762e-08f, -3.12182169e-09f, -7.80748854e-10f,
+     -3.77571946e-10f},
+};
+
+static inline VI phi_interval(VF z) {
+    VI top = vi_sra(v_as_i(v_add(z, K(1.0f))), 21); /* exponent and 2 mantissa bits */
+    return vi_and(vi_sub(top, vi_set(127 << 2)), vi_set(15)); /* the mask keeps NaN in range */
 }
 
-static inline VF v_clamp_z(VF x) { return v_min(v_abs(x), K(15.0f)); }
+/* For z in [0, 14.5]: t R(t) into *rest and c0h, c0l of Q(z) = c0h + c0l +
+ * t R(t); and e^(-z^2/2) = (1 + *em1)·2^*n, from z^2/2 as hi + lo (the
+ * reduced argument exact up to its last addition). */
+static inline VF normal_parts(VF z, VF *c0h, VF *c0l, VF *em1, VF *n) {
+    VF zz = v_mul(z, z);
+    VF hi = v_mul(zz, K(0.5f)), lo = v_mul(v_prod_err(z, z, zz), K(0.5f));
+    *n = exp_n(v_neg(hi));
+    VF r = v_fnma(*n, K(L2LO), v_sub(v_fnma(*n, K(L2HI), v_neg(hi)), lo));
+    *em1 = expm1_reduced(r);
+    VI i = phi_interval(z);
+    VF t = v_sub(z, v_lookup16(PHI_TAB[0], i));
+    VF p = v_lookup16(PHI_TAB[9], i);
+    for (int k = 8; k >= 3; k--) p = v_fma(p, t, v_lookup16(PHI_TAB[k], i));
+    *c0h = v_lookup16(PHI_TAB[1], i);
+    *c0l = v_lookup16(PHI_TAB[2], i);
+    return v_mul(t, p);
+}
+
+/* m·Phi(-z) = m·Q(z)·e^(-z^2/2), z = min(|x|, 14.5) (beyond, Phi(-z) is
+ * far below the denormals), m a factor of the result (|m| <= 16) applied
+ * before the final scaling so a denormal result rounds once. m·Q is kept as
+ * wh + wl (wh = m·c0h, its rounding error exact), and
+ *   m·Q·(1 + em1) = wh + (wh·em1 + wl·(1 + em1)),
+ * so the roundings are those of the small terms and the last addition. */
+static inline VF normal_tail(VF z, VF m) {
+    VF c0h, c0l, em1, n;
+    VF rest = normal_parts(z, &c0h, &c0l, &em1, &n);
+    VF wh = v_mul(m, c0h);
+    VF wl = v_fma(m, v_add(c0l, rest), v_prod_err(m, c0h, wh));
+    return v_scale(v_add(wh, v_fma(em1, wh, v_fma(em1, wl, wl))), n);
+}
+
+static inline VF v_clamp_z(VF x) { return v_min(v_abs(x), K(14.5f)); }
 
 /* Phi(x) = Phi(-|x|) left of 0, 1 - Phi(-|x|) right of it. */
 static inline VF k_normcdf(VF x) {
-    VF tail;
-    normal_tail(v_clamp_z(x), K(1.0f), &tail, NULL, K(0.0f));
+    VF tail = normal_tail(v_clamp_z(x), K(1.0f));
     return v_sel(v_lt(x, K(0.0f)), tail, v_sub(K(1.0f), tail));
 }
 
-/* x Phi(x): the tail times x before its scaling left of 0 (no double
- * rounding in the denormals), x - x·Phi(-x) in one rounding right of it.
- * gelu(±0) = ±0, gelu(+inf) = inf and gelu(-inf) = NaN, as x·Phi(x) in
- * double gives. */
+/* x Phi(x): x multiplied into the tail before its scaling left of 0,
+ * x - x·Phi(-x) in one rounding right of it (x capped at 16 in the product,
+ * where Phi(-x) is 0, so gelu(+inf) = inf). gelu(±0) = ±0 and gelu(-inf) =
+ * NaN, as x·Phi(x) in double gives. */
 static inline VF k_gelu(VF x) {
     VM neg = v_lt(x, K(0.0f));
-    VF tail;
-    normal_tail(v_clamp_z(x), v_sel(neg, v_max(x, K(-16.0f)), K(1.0f)), &tail, NULL, K(0.0f));
-    VF y = v_sel(neg, tail, v_fnma(x, tail, x));
-    y = v_sel(m_or(v_eq(x, K(INFINITY)), v_eq(x, K(0.0f))), x, y);
+    VF tail = normal_tail(v_clamp_z(x), v_sel(neg, v_max(x, K(-16.0f)), K(1.0f)));
+    VF y = v_sel(neg, tail, v_fnma(v_min(x, K(16.0f)), tail, x));
+    y = v_sel(v_eq(x, K(0.0f)), x, y);
     return v_sel(v_eq(x, K(-INFINITY)), K(NAN), y);
 }
 
-/* Phi(x) + x phi(x), x phi(x) with x multiplied in before the scaling.
- * gelu'(±inf) = NaN, as the formula in double gives (inf·0). */
+/* Phi(x) + x phi(x) = d left of 0 and 1 - d right of it, for
+ * d = e^(-z^2/2) (Q(z) - z/sqrt(2 pi)): one exp for both terms. gelu'(±inf)
+ * = NaN, as the formula in double gives (inf·0). */
 static inline VF k_gelu_grad(VF x) {
-    VF tail, xpdf;
-    VF xc = v_max(v_min(x, K(16.0f)), K(-16.0f));
-    normal_tail(v_clamp_z(x), K(1.0f), &tail, &xpdf, xc);
-    VF cdf = v_sel(v_lt(x, K(0.0f)), tail, v_sub(K(1.0f), tail));
-    return v_sel(v_eq(v_abs(x), K(INFINITY)), K(NAN), v_add(cdf, xpdf));
+    VF z = v_clamp_z(x), c0h, c0l, em1, n;
+    VF rest = normal_parts(z, &c0h, &c0l, &em1, &n);
+    VF zc = v_mul(z, K(INV_SQRT_2PI)), zc_err = v_prod_err(z, K(INV_SQRT_2PI), zc);
+    VF small = v_sub(v_add(c0l, rest), v_fma(z, K(INV_SQRT_2PI_LO), zc_err));
+    VF dq = v_add(v_sub(c0h, zc), small); /* Q - z/sqrt(2 pi), the constant to 48 bits */
+    VF d = v_scale(v_fma(em1, dq, dq), n);
+    VF y = v_sel(v_lt(x, K(0.0f)), d, v_sub(K(1.0f), d));
+    return v_sel(v_eq(v_abs(x), K(INFINITY)), K(NAN), y);
 }
 
 /* phi(x) (2 - x^2), 2 - x^2 from x^2 as hi + lo so it is exact near sqrt 2,

@@ -55,6 +55,13 @@ static inline VM m_or(VM a, VM b) { return _mm_or_ps(a, b); }
 static inline VM m_not(VM a) { return _mm_xor_ps(a, _mm_castsi128_ps(_mm_set1_epi32(-1))); }
 static inline int m_any(VM a) { return _mm_movemask_ps(a) != 0; }
 static inline VF v_sel(VM m, VF a, VF b) { return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b)); }
+/* tab[i] in each lane (i in 0..15): SSE2 has no variable permute, so the
+ * lanes are looked up one by one. */
+static inline VF v_lookup16(const float *tab, VI i) {
+    _Alignas(16) int32_t k[4];
+    _mm_store_si128((__m128i *)k, i);
+    return _mm_setr_ps(tab[k[0]], tab[k[1]], tab[k[2]], tab[k[3]]);
+}
 /* x - q·c1 - q·c2 in double, as the float pair hi + lo (the reduction
  * of sin and cos without fused products). */
 static inline void v_sub2_prod_f64(VF x, VF q, double c1, double c2, VF *hi, VF *lo) {
