@@ -56,6 +56,10 @@ bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
     bool fresh;
     void *gy = ag__sweep_dst(s, y, &fresh);
     if (!gy) return false;
+    if (fresh && seed && seed->dtype == y->dtype) { /* the common case: a copy */
+        memcpy(gy, ag__val(seed), (size_t)ag__numel(y) * ag__elsize(y->dtype));
+        return true;
+    }
     for (int64_t i = 0, n = ag__numel(y); i < n; i++) {
         double v = (seed ? ag__ld(ag__val(seed), seed->dtype, i) : 1.0);
         ag__st(gy, y->dtype, i, fresh ? v : ag__ld(gy, y->dtype, i) + v);

@@ -18,6 +18,7 @@ static inline VF v_mul(VF a, VF b) { return _mm256_mul_ps(a, b); }
 static inline VF v_div(VF a, VF b) { return _mm256_div_ps(a, b); }
 static inline VF v_fma(VF a, VF b, VF c) { return _mm256_fmadd_ps(a, b, c); }
 static inline VF v_fnma(VF a, VF b, VF c) { return _mm256_fnmadd_ps(a, b, c); }
+static inline VF v_fms(VF a, VF b, VF c) { return _mm256_fmsub_ps(a, b, c); }
 /* min and max return a NaN first operand as it is. */
 static inline VF v_min(VF a, VF b) { return _mm256_min_ps(b, a); }
 static inline VF v_max(VF a, VF b) { return _mm256_max_ps(b, a); }

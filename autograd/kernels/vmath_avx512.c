@@ -20,6 +20,7 @@ static inline VF v_mul(VF a, VF b) { return _mm512_mul_ps(a, b); }
 static inline VF v_div(VF a, VF b) { return _mm512_div_ps(a, b); }
 static inline VF v_fma(VF a, VF b, VF c) { return _mm512_fmadd_ps(a, b, c); }
 static inline VF v_fnma(VF a, VF b, VF c) { return _mm512_fnmadd_ps(a, b, c); }
+static inline VF v_fms(VF a, VF b, VF c) { return _mm512_fmsub_ps(a, b, c); }
 /* min and max return a NaN first operand as it is. */
 static inline VF v_min(VF a, VF b) { return _mm512_min_ps(b, a); }
 static inline VF v_max(VF a, VF b) { return _mm512_max_ps(b, a); }

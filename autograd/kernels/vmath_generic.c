@@ -26,6 +26,7 @@ static inline VF v_div(VF a, VF b) { return a / b; }
 #if VM_FMA
 static inline VF v_fma(VF a, VF b, VF c) { return fmaf(a, b, c); }
 static inline VF v_fnma(VF a, VF b, VF c) { return fmaf(-a, b, c); }
+static inline VF v_fms(VF a, VF b, VF c) { return fmaf(a, b, -c); }
 #else
 static inline VF v_fma(VF a, VF b, VF c) { VF p = a * b; return p + c; }
 static inline VF v_fnma(VF a, VF b, VF c) { VF p = a * b; return c - p; }

@@ -1,7 +1,8 @@
 /* The f32 vector math kernels, written once over a small vector layer and
  * compiled once per vector level: vmath_<level>.c defines the layer (types
- * VF, VI, VM, width VW, the v_* operations, VM_FMA when v_fma is fused) and
- * VM_TABLE, the name of the ag_vmath it defines, then includes this file.
+ * VF, VI, VM, width VW, the v_* operations, VM_FMA when v_fma is fused and
+ * v_fms exists) and VM_TABLE, the name of the ag_vmath it defines, then
+ * includes this file.
  *
  * Each kernel reduces its argument exactly (or with the rounding error
  * carried on), evaluates a minimax polynomial whose own error is below
@@ -31,7 +32,7 @@ static inline VF v_copysign(VF a, VF s) { return v_or(v_andnot(K(-0.0f), a), v_a
 /* a·b - p exactly, for p = fl(a·b) (no overflow or underflow). */
 static inline VF v_prod_err(VF a, VF b, VF p) {
 #if VM_FMA
-    return v_fma(a, b, v_neg(p));
+    return v_fms(a, b, p);
 #else /* Dekker's product: a and b split into 12-bit halves */
     VF ca = v_mul(K(4097.0f), a), cb = v_mul(K(4097.0f), b);
     VF ah = v_sub(ca, v_sub(ca, a)), al = v_sub(a, ah);
@@ -331,9 +332,9 @@ static inline VI phi_interval(VF z) {
  * reduced argument exact up to its last addition). */
 static inline VF normal_parts(VF z, VF *c0h, VF *c0l, VF *em1, VF *n) {
     VF zz = v_mul(z, z);
-    VF hi = v_mul(zz, K(0.5f)), lo = v_mul(v_prod_err(z, z, zz), K(0.5f));
-    *n = exp_n(v_neg(hi));
-    VF r = v_fnma(*n, K(L2LO), v_sub(v_fnma(*n, K(L2HI), v_neg(hi)), lo));
+    VF nhi = v_mul(zz, K(-0.5f)), nlo = v_mul(v_prod_err(z, z, zz), K(-0.5f)); /* -z^2/2 */
+    *n = exp_n(nhi);
+    VF r = v_fnma(*n, K(L2LO), v_add(v_fnma(*n, K(L2HI), nhi), nlo));
     *em1 = expm1_reduced(r);
     VI i = phi_interval(z);
     VF t = v_sub(z, v_lookup16(PHI_TAB[0], i));
