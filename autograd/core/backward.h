@@ -4,6 +4,7 @@
 #ifndef TAPEGRAD_CORE_BACKWARD_H
 #define TAPEGRAD_CORE_BACKWARD_H
 
+#include "hints.h"
 #include "op.h"
 
 struct ag_sweep {
@@ -86,14 +87,14 @@ static inline void *ag__sweep_acc(ag_sweep *s, ag_tensor *in) {
  * and stores the sum with ag__sweep_scalar_f32_end. For
  * ag__sweep_scalar_acc, and for kernels that do the adding themselves (the
  * f32 vector kernels). */
-static inline float ag__sweep_scalar_f32_begin(const ag_sweep *s, ag_tensor *in) {
+static AG_ALWAYS_INLINE float ag__sweep_scalar_f32_begin(const ag_sweep *s, ag_tensor *in) {
     bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
     in->epoch = s->epoch;
     float f = 0.0f;
     if (!fresh) memcpy(&f, &in->d.s.grad, sizeof f);
     return f;
 }
-static inline void ag__sweep_scalar_f32_end(ag_tensor *in, float f) {
+static AG_ALWAYS_INLINE void ag__sweep_scalar_f32_end(ag_tensor *in, float f) {
     memcpy(&in->d.s.grad, &f, sizeof f);
 }
 
@@ -101,7 +102,7 @@ static inline void ag__sweep_scalar_f32_end(ag_tensor *in, float f) {
  * ag__sweep_wants, in doubles: the scalar backward kernels' accumulation.
  * Same arithmetic as the tensor kernels: a fresh gradient is 0 + v, and an
  * f32 one adds in float. */
-static inline void ag__sweep_scalar_acc(const ag_sweep *s, ag_tensor *in, int dt, double v) {
+static AG_ALWAYS_INLINE void ag__sweep_scalar_acc(const ag_sweep *s, ag_tensor *in, int dt, double v) {
     if (dt == AG_F64) {
         bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
         in->epoch = s->epoch;
