@@ -1,5 +1,5 @@
 /* The f32 ops that run on the vector math (kernels/vmath.h): exp, log,
- * tanh, sigmoid, softplus, sin, cos, gelu and gelu's derivative op, and
+ * tanh, sigmoid, softplus, sin, cos, gelu and gelu's derivative op, erf, and
  * softmax, log_softmax and logsumexp, against the same ops in f64, values
  * and gradients, element by element in ulp, over wide ranges (the tails
  * included) and at every vector level the CPU has. */
@@ -44,6 +44,7 @@ static const f32_case cases[] = {
     {"cos", ag_cos, -1e4, 1e4, false, NULL, NULL, NULL},
     {"gelu", ag_gelu, -14, 8, false, NULL, scale_gelu_grad, NULL},
     {"gelu_grad", ag__unary_gelu_grad, -14, 8, false, scale_gelu_grad, scale_gelu_grad2, NULL},
+    {"erf", ag_erf, -6, 6, false, NULL, NULL, NULL},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 

@@ -27,6 +27,7 @@ static double r_sin(double x) { return sin(x); }
 static double r_cos(double x) { return cos(x); }
 static double r_gelu(double x) { return x * normal_cdf(x); }
 static double r_gelu_grad(double x) { return normal_cdf(x) + x * normal_pdf(x); }
+static double r_erf(double x) { return erf(x); }
 /* gelu' cancels left of gelu's minimum: its bound is 2 ulp of Phi(x). */
 static double scale_gelu_grad(double x) { return fmax(normal_cdf(x), fabs(x * normal_pdf(x))); }
 
@@ -42,7 +43,7 @@ static const kernel kernels[] = {
     KERNEL(exp, NULL),      KERNEL(log, NULL),       KERNEL(tanh, NULL),
     KERNEL(sigmoid, NULL),  KERNEL(softplus, NULL),  KERNEL(sin, NULL),
     KERNEL(cos, NULL),      {"normcdf", offsetof(ag_vmath, normcdf), normal_cdf, NULL},
-    KERNEL(gelu, NULL),     KERNEL(gelu_grad, scale_gelu_grad),
+    KERNEL(gelu, NULL),     KERNEL(gelu_grad, scale_gelu_grad), KERNEL(erf, NULL),
 };
 #define NKERNELS ((int)(sizeof kernels / sizeof kernels[0]))
 
@@ -57,6 +58,7 @@ static double d_sin(double x, double y) { (void)y; return cos(x); }
 static double d_cos(double x, double y) { (void)y; return -sin(x); }
 static double d_gelu(double x, double y) { (void)y; return r_gelu_grad(x); }
 static double d_gelu_grad(double x, double y) { (void)y; return normal_pdf(x) * (2 - x * x); }
+static double d_erf(double x, double y) { (void)y; return M_2_SQRTPI * exp(-x * x); }
 
 typedef struct grad_kernel {
     const char *name;
@@ -69,7 +71,7 @@ typedef struct grad_kernel {
 static const grad_kernel grads[] = {
     GRAD(exp, NULL),  GRAD(log, NULL), GRAD(tanh, NULL),  GRAD(sigmoid, NULL),
     GRAD(softplus, NULL), GRAD(sin, NULL), GRAD(cos, NULL),
-    GRAD(gelu, scale_gelu_grad), GRAD(gelu_grad, NULL),
+    GRAD(gelu, scale_gelu_grad), GRAD(gelu_grad, NULL), GRAD(erf, NULL),
 };
 #define NGRADS ((int)(sizeof grads / sizeof grads[0]))
 

@@ -47,11 +47,13 @@ typedef struct ag_vmath {
      * two terms cancel, so there the error is bounded by 2 ulp of the
      * larger term Phi(x), not of the result. */
     ag_vfun *gelu_grad;
-    /* The backward kernels, f' being: y; 1/x; (1 - y)(1 + y); y (1 - y);
-     * sigmoid(x); cos x; -sin x; gelu'(x); gelu''(x) = phi(x) (2 - x^2). */
+    ag_vfun *erf;
     ag_vexp_shift *exp_shift;
+    /* The backward kernels, f' being: y; 1/x; (1 - y)(1 + y); y (1 - y);
+     * sigmoid(x); cos x; -sin x; gelu'(x); gelu''(x) = phi(x) (2 - x^2);
+     * 2/sqrt(pi) e^(-x^2). */
     ag_vgrad *exp_bwd, *log_bwd, *tanh_bwd, *sigmoid_bwd, *softplus_bwd, *sin_bwd, *cos_bwd,
-        *gelu_bwd, *gelu_grad_bwd;
+        *gelu_bwd, *gelu_grad_bwd, *erf_bwd;
 } ag_vmath;
 
 /* The kernels for the vector level in use now (ag__cpu_isa()). */

@@ -267,15 +267,20 @@ static inline VF v_to_grid(VF hi, VF *lo) {
     return g;
 }
 
-/* w·phi(z) = w·e^(-z^2/2 - ln sqrt(2 pi)) for z^2/2 = hi + lo: the constant
- * goes into the exact part of the reduced argument, not into a rounded
- * factor. */
-static inline VF normal_pdf(VF hi, VF lo, VF w) {
+/* w·e^(-(hi + lo) - (ch + cl)), hi <= 150, ch a constant on the 2^-15
+ * grid: it goes into the exact part of the reduced argument, not into a
+ * rounded factor. */
+static inline VF exp_neg_shifted(VF hi, VF lo, float ch, float cl, VF w) {
     hi = v_to_grid(v_min(hi, K(150.0f)), &lo);
-    VF n = exp_n(v_neg(v_add(hi, K(LN_SQRT_2PI_HI))));
-    VF r = v_sub(v_fnma(n, K(L2HI), K(-LN_SQRT_2PI_HI)), hi);
-    r = v_fnma(n, K(L2LO), v_sub(r, v_add(lo, K(LN_SQRT_2PI_LO))));
+    VF n = exp_n(v_neg(v_add(hi, K(ch))));
+    VF r = v_sub(v_fnma(n, K(L2HI), K(-ch)), hi);
+    r = v_fnma(n, K(L2LO), v_sub(r, v_add(lo, K(cl))));
     return exp_finish(expm1_reduced(r), w, n);
+}
+
+/* w·phi(z) = w·e^(-z^2/2 - ln sqrt(2 pi)) for z^2/2 = hi + lo. */
+static inline VF normal_pdf(VF hi, VF lo, VF w) {
+    return exp_neg_shifted(hi, lo, LN_SQRT_2PI_HI, LN_SQRT_2PI_LO, w);
 }
 
 /* Q(z) = Phi(-z) e^(z^2/2), smooth and between 0.03 and 0.5 on [0, 14.5],
@@ -327,12 +332,10 @@ static inline VI phi_interval(VF z) {
     return vi_and(vi_sub(top, vi_set(127 << 2)), vi_set(15)); /* the mask keeps NaN in range */
 }
 
-/* For z in [0, 14.5]: t R(t) into *rest and c0h, c0l of Q(z) = c0h + c0l +
- * t R(t); and e^(-z^2/2) = (1 + *em1)·2^*n, from z^2/2 as hi + lo (the
- * reduced argument exact up to its last addition). */
-static inline VF normal_parts(VF z, VF *c0h, VF *c0l, VF *em1, VF *n) {
-    VF zz = v_mul(z, z);
-    VF nhi = v_mul(zz, K(-0.5f)), nlo = v_mul(v_prod_err(z, z, zz), K(-0.5f)); /* -z^2/2 */
+/* For z in [0, 14.5]: returns t R(t) and sets c0h, c0l of Q(z) = c0h +
+ * c0l + t R(t); and e^(-z^2/2) = (1 + *em1)·2^*n, from -z^2/2 given as
+ * nhi + nlo (the reduced argument exact up to its last addition). */
+static inline VF normal_parts_from(VF z, VF nhi, VF nlo, VF *c0h, VF *c0l, VF *em1, VF *n) {
     *n = exp_n(nhi);
     VF r = v_fnma(*n, K(L2LO), v_add(v_fnma(*n, K(L2HI), nhi), nlo));
     *em1 = expm1_reduced(r);
@@ -345,18 +348,29 @@ static inline VF normal_parts(VF z, VF *c0h, VF *c0l, VF *em1, VF *n) {
     return v_mul(t, p);
 }
 
+/* The same for z itself, -z^2/2 split exactly. */
+static inline VF normal_parts(VF z, VF *c0h, VF *c0l, VF *em1, VF *n) {
+    VF zz = v_mul(z, z);
+    VF nhi = v_mul(zz, K(-0.5f)), nlo = v_mul(v_prod_err(z, z, zz), K(-0.5f)); /* -z^2/2 */
+    return normal_parts_from(z, nhi, nlo, c0h, c0l, em1, n);
+}
+
 /* m·Phi(-z) = m·Q(z)·e^(-z^2/2), z = min(|x|, 14.5) (beyond, Phi(-z) is
  * far below the denormals), m a factor of the result (|m| <= 16) applied
  * before the final scaling so a denormal result rounds once. m·Q is kept as
  * wh + wl (wh = m·c0h, its rounding error exact), and
  *   m·Q·(1 + em1) = wh + (wh·em1 + wl·(1 + em1)),
  * so the roundings are those of the small terms and the last addition. */
-static inline VF normal_tail(VF z, VF m) {
-    VF c0h, c0l, em1, n;
-    VF rest = normal_parts(z, &c0h, &c0l, &em1, &n);
+static inline VF tail_from_parts(VF rest, VF c0h, VF c0l, VF em1, VF n, VF m) {
     VF wh = v_mul(m, c0h);
     VF wl = v_fma(m, v_add(c0l, rest), v_prod_err(m, c0h, wh));
     return v_scale(v_add(wh, v_fma(em1, wh, v_fma(em1, wl, wl))), n);
+}
+
+static inline VF normal_tail(VF z, VF m) {
+    VF c0h, c0l, em1, n;
+    VF rest = normal_parts(z, &c0h, &c0l, &em1, &n);
+    return tail_from_parts(rest, c0h, c0l, em1, n, m);
 }
 
 static inline VF v_clamp_z(VF x) { return v_min(v_abs(x), K(14.5f)); }
@@ -403,6 +417,42 @@ static inline VF k_gelu_grad2(VF x) {
      * at ±inf NaN (0·-inf, as in double). */
     y = v_sel(v_gt(v_abs(x), K(15.0f)), K(-0.0f), y);
     return v_sel(v_eq(v_abs(x), K(INFINITY)), K(NAN), y);
+}
+
+/* erf x = x (c0 + x^2 R(x^2)) for |x| < 1 (c0 = 2/sqrt pi as hi + lo, R of
+ * degree 6, error 4.2e-11), else ±(1 - 2 Phi(-sqrt 2 |x|)), sqrt 2 |x| as
+ * zh + zl: zl goes into the exp's argument as -zh·zl, where a rounded zh
+ * alone would cost up to an ulp near 1. */
+#define SQRT2_HI 0x1.6a09e6p+0f
+#define SQRT2_LO 0x1.9fcef4p-26f
+#define TWO_OVER_SQRT_PI_HI 0x1.20dd76p+0f
+#define TWO_OVER_SQRT_PI_LO -0x1.f7ac92p-25f
+static inline VF k_erf(VF x) {
+    VF a = v_abs(x), s = v_mul(x, x);
+    VF p = POLY5(s, 0.112837829, -0.0268654097, 0.00522091705, -0.000848181371, 0.000112460431,
+                 -9.60173293e-06);
+    VF r = v_fma(s, v_fma(p, s, K(-0.376126379f)), K(TWO_OVER_SQRT_PI_LO)); /* c0l + s R(s) */
+    VF small = v_fma(x, K(TWO_OVER_SQRT_PI_HI), v_mul(x, r));
+    VF ac = v_min(a, K(10.25f)); /* sqrt 2 ac <= 14.5; beyond, erf is ±1 */
+    VF zh = v_mul(ac, K(SQRT2_HI));
+    VF zl = v_fma(ac, K(SQRT2_LO), v_prod_err(ac, K(SQRT2_HI), zh));
+    VF zz = v_mul(zh, zh);
+    VF nhi = v_mul(zz, K(-0.5f));
+    VF nlo = v_fnma(zh, zl, v_mul(v_prod_err(zh, zh, zz), K(-0.5f)));
+    VF c0h, c0l, em1, n;
+    VF rest = normal_parts_from(zh, nhi, nlo, &c0h, &c0l, &em1, &n);
+    VF big = v_copysign(v_sub(K(1.0f), tail_from_parts(rest, c0h, c0l, em1, n, K(2.0f))), x);
+    VF y = v_sel(v_lt(a, K(1.0f)), small, v_sel(v_isnan(x), x, big));
+    return v_sel(v_eq(x, K(0.0f)), x, y); /* erf(-0) = -0 */
+}
+
+/* erf'(x) = 2/sqrt(pi) e^(-x^2) = e^(-x^2 - ln(sqrt(pi)/2)). */
+#define LN_HALF_SQRT_PI_HI -0x1.eecp-4f
+#define LN_HALF_SQRT_PI_LO 0x1.a93dacp-18f
+static inline VF k_erf_grad(VF x) {
+    VF xx = v_mul(x, x);
+    VF y = exp_neg_shifted(xx, v_prod_err(x, x, xx), LN_HALF_SQRT_PI_HI, LN_HALF_SQRT_PI_LO, K(1.0f));
+    return v_sel(v_gt(v_abs(x), K(12.0f)), K(0.0f), y); /* x^2 may overflow; e^-144 is 0 */
 }
 
 /* ---- the array loops ---- */
@@ -476,6 +526,7 @@ VM_ARRAY(cos)
 VM_ARRAY(normcdf)
 VM_ARRAY(gelu)
 VM_ARRAY(gelu_grad)
+VM_ARRAY(erf)
 
 /* 1 - y^2 as (1 - y)(1 + y), and 1 - y in sigmoid's: exact where y is
  * near 1, so no cancellation. */
@@ -488,6 +539,7 @@ VM_GRAD_ARRAY(sin, k_cos(xv))
 VM_GRAD_ARRAY(cos, k_neg_sin(xv))
 VM_GRAD_ARRAY(gelu, k_gelu_grad(xv))
 VM_GRAD_ARRAY(gelu_grad, k_gelu_grad2(xv))
+VM_GRAD_ARRAY(erf, k_erf_grad(xv))
 
 const ag_vmath VM_TABLE = {
     .exp = a_exp,
@@ -500,6 +552,7 @@ const ag_vmath VM_TABLE = {
     .normcdf = a_normcdf,
     .gelu = a_gelu,
     .gelu_grad = a_gelu_grad,
+    .erf = a_erf,
     .exp_shift = a_exp_shift,
     .exp_bwd = b_exp,
     .log_bwd = b_log,
@@ -510,4 +563,5 @@ const ag_vmath VM_TABLE = {
     .cos_bwd = b_cos,
     .gelu_bwd = b_gelu,
     .gelu_grad_bwd = b_gelu_grad,
+    .erf_bwd = b_erf,
 };

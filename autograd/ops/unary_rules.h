@@ -66,7 +66,7 @@ AG_UNARY_OP(    SQUARE,     square,     x * x,                   2.0 * x,       
  * differentiates to any order. */
 AG_UNARY_OP(    ERF,        erf,        erf(x),                  M_2_SQRTPI * exp(-x * x),
                 "d erf(x)/dx = 2 exp(-x^2)/sqrt(pi)",
-                ag_mul(t, G, ag_mul_c(t, ag_exp(t, ag_neg(t, ag_square(t, X))), M_2_SQRTPI)), AG_NO_VEC)
+                ag_mul(t, G, ag_mul_c(t, ag_exp(t, ag_neg(t, ag_square(t, X))), M_2_SQRTPI)), AG_VEC(erf))
 /* clamp: the gradient passes on [lo, hi], bounds included, as PyTorch. */
 AG_UNARY_OP(    CLAMP,      clamp,      x < n->ext->dattr[0] ? n->ext->dattr[0] : (x > n->ext->dattr[1] ? n->ext->dattr[1] : x),
                 (x >= n->ext->dattr[0] && x <= n->ext->dattr[1]) ? 1.0 : 0.0,
