@@ -432,7 +432,12 @@ static inline VF k_erf(VF x) {
     VF p = POLY5(s, 0.112837829, -0.0268654097, 0.00522091705, -0.000848181371, 0.000112460431,
                  -9.60173293e-06);
     VF r = v_fma(s, v_fma(p, s, K(-0.376126379f)), K(TWO_OVER_SQRT_PI_LO)); /* c0l + s R(s) */
+#if VM_FMA
     VF small = v_fma(x, K(TWO_OVER_SQRT_PI_HI), v_mul(x, r));
+#else /* x·c0h exactly as two floats, so only the sum rounds */
+    VF xh = v_mul(x, K(TWO_OVER_SQRT_PI_HI));
+    VF small = v_add(xh, v_add(v_prod_err(x, K(TWO_OVER_SQRT_PI_HI), xh), v_mul(x, r)));
+#endif
     VF ac = v_min(a, K(10.25f)); /* sqrt 2 ac <= 14.5; beyond, erf is ±1 */
     VF zh = v_mul(ac, K(SQRT2_HI));
     VF zl = v_fma(ac, K(SQRT2_LO), v_prod_err(ac, K(SQRT2_HI), zh));
