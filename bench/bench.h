@@ -21,6 +21,11 @@ double bench_now(void);
  * times), and returns the median time of one run in seconds. */
 double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds);
 
+/* As bench_median, but each run is timed by the CPU time of the calling
+ * thread, so the time other work had the core does not count: for one-thread
+ * workloads on a shared machine (the peer then does the same). */
+double bench_cpu_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds);
+
 /* Times a baseline `base` and a measured `fn` interleaved, in pairs (the
  * order alternating from pair to pair), after one warm-up of each, until at
  * least `min_pairs` pairs and `min_seconds` in total (at most 1000 pairs).

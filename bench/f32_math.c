@@ -13,7 +13,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #define N 1000000
 
@@ -37,34 +36,6 @@ static void fwd_bwd(void *p) {
     ag_tape_reset(c->tape);
     c->status = ag_backward_seed(c->tape, c->fn(c->tape, c->x), c->seed);
     bench_sink = ag_grad_get(c->x, 0);
-}
-
-static double thread_cpu(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median thread CPU time of one run of fn, after a warm-up. */
-static double cpu_median(void (*fn)(void *), void *c) {
-    enum { MAX = 2000 };
-    static double t[MAX];
-    fn(c);
-    int n = 0;
-    double total = 0;
-    while (n < MAX && (n < 10 || total < 0.3)) {
-        double t0 = thread_cpu();
-        fn(c);
-        t[n] = thread_cpu() - t0;
-        total += t[n++];
-    }
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return t[n / 2];
 }
 
 void bench_f32_math(void) {
@@ -94,15 +65,16 @@ void bench_f32_math(void) {
         double ours[NOPS][2];
         for (int k = 0; k < NOPS; k++) {
             c.fn = ops[k].fn;
-            ours[k][0] = cpu_median(fwd, &c);
-            ours[k][1] = cpu_median(fwd_bwd, &c);
+            ours[k][0] = bench_cpu_median(fwd, &c, 10, 0.3);
+            ours[k][1] = bench_cpu_median(fwd_bwd, &c, 10, 0.3);
             if (c.status != AG_OK) fprintf(stderr, "%s: backward failed: %s\n", W, ag_tape_error(c.tape));
         }
         bench_peer peer = bench_run_peer(W);
         double proc = NAN;
         bench_peer_get(&peer, "proc_per_thread_cpu", &proc);
         char note[80];
-        snprintf(note, sizeof note, "thread CPU, 1 thread; torch proc/thread CPU %.2f", proc);
+        if (isfinite(proc)) snprintf(note, sizeof note, "thread CPU, 1 thread; torch proc/thread CPU %.2f", proc);
+        else snprintf(note, sizeof note, "thread CPU, 1 thread");
         int met = 0;
         for (int k = 0; k < NOPS; k++) {
             char mf[32], ms[32];

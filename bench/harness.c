@@ -27,18 +27,33 @@ double bench_median_of(double *v, int n) {
 
 #define BENCH_MAX_REPS 100000
 
-double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds) {
+static double thread_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double median_by(double (*clock)(void), void (*fn)(void *ctx), void *ctx, int min_reps,
+                        double min_seconds) {
     static double times[BENCH_MAX_REPS];
     fn(ctx); /* warm-up: caches, page faults, the tape's first allocations */
     int n = 0;
     double total = 0;
     while (n < BENCH_MAX_REPS && (n < min_reps || total < min_seconds)) {
-        double t0 = bench_now();
+        double t0 = clock();
         fn(ctx);
-        times[n] = bench_now() - t0;
+        times[n] = clock() - t0;
         total += times[n++];
     }
     return bench_median_of(times, n);
+}
+
+double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds) {
+    return median_by(bench_now, fn, ctx, min_reps, min_seconds);
+}
+
+double bench_cpu_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds) {
+    return median_by(thread_cpu, fn, ctx, min_reps, min_seconds);
 }
 
 #define BENCH_MAX_PAIRS 1000

@@ -14,22 +14,7 @@
 
 #include "cpu.h"
 #include "vmath.h"
-
-static double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
-static double normal_pdf(double x) { return exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
-
-static double r_exp(double x) { return exp(x); }
-static double r_log(double x) { return log(x); }
-static double r_tanh(double x) { return tanh(x); }
-static double r_sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
-static double r_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-static double r_sin(double x) { return sin(x); }
-static double r_cos(double x) { return cos(x); }
-static double r_gelu(double x) { return x * normal_cdf(x); }
-static double r_gelu_grad(double x) { return normal_cdf(x) + x * normal_pdf(x); }
-static double r_erf(double x) { return erf(x); }
-/* gelu' cancels left of gelu's minimum: its bound is 2 ulp of Phi(x). */
-static double scale_gelu_grad(double x) { return fmax(normal_cdf(x), fabs(x * normal_pdf(x))); }
+#include "vmath_ref.h"
 
 typedef struct kernel {
     const char *name;
@@ -38,12 +23,12 @@ typedef struct kernel {
     double (*scale)(double); /* what the ulp is of (NULL: the result) */
 } kernel;
 
-#define KERNEL(f, ...) {#f, offsetof(ag_vmath, f), r_##f, __VA_ARGS__}
+#define KERNEL(f, ...) {#f, offsetof(ag_vmath, f), ref_##f, __VA_ARGS__}
 static const kernel kernels[] = {
     KERNEL(exp, NULL),      KERNEL(log, NULL),       KERNEL(tanh, NULL),
     KERNEL(sigmoid, NULL),  KERNEL(softplus, NULL),  KERNEL(sin, NULL),
-    KERNEL(cos, NULL),      {"normcdf", offsetof(ag_vmath, normcdf), normal_cdf, NULL},
-    KERNEL(gelu, NULL),     KERNEL(gelu_grad, scale_gelu_grad), KERNEL(erf, NULL),
+    KERNEL(cos, NULL),      {"normcdf", offsetof(ag_vmath, normcdf), ref_normal_cdf, NULL},
+    KERNEL(gelu, NULL),     KERNEL(gelu_grad, ref_scale_gelu_grad), KERNEL(erf, NULL),
 };
 #define NKERNELS ((int)(sizeof kernels / sizeof kernels[0]))
 
@@ -53,11 +38,11 @@ static double d_exp(double x, double y) { (void)x; return y; }
 static double d_log(double x, double y) { (void)y; return 1 / x; }
 static double d_tanh(double x, double y) { (void)x; return 1 - y * y; }
 static double d_sigmoid(double x, double y) { (void)x; return y * (1 - y); }
-static double d_softplus(double x, double y) { (void)y; return r_sigmoid(x); }
+static double d_softplus(double x, double y) { (void)y; return ref_sigmoid(x); }
 static double d_sin(double x, double y) { (void)y; return cos(x); }
 static double d_cos(double x, double y) { (void)y; return -sin(x); }
-static double d_gelu(double x, double y) { (void)y; return r_gelu_grad(x); }
-static double d_gelu_grad(double x, double y) { (void)y; return normal_pdf(x) * (2 - x * x); }
+static double d_gelu(double x, double y) { (void)y; return ref_gelu_grad(x); }
+static double d_gelu_grad(double x, double y) { (void)y; return ref_normal_pdf(x) * (2 - x * x); }
 static double d_erf(double x, double y) { (void)y; return M_2_SQRTPI * exp(-x * x); }
 
 typedef struct grad_kernel {
@@ -71,7 +56,7 @@ typedef struct grad_kernel {
 static const grad_kernel grads[] = {
     GRAD(exp, NULL),  GRAD(log, NULL), GRAD(tanh, NULL),  GRAD(sigmoid, NULL),
     GRAD(softplus, NULL), GRAD(sin, NULL), GRAD(cos, NULL),
-    GRAD(gelu, scale_gelu_grad), GRAD(gelu_grad, NULL), GRAD(erf, NULL),
+    GRAD(gelu, ref_scale_gelu_grad), GRAD(gelu_grad, NULL), GRAD(erf, NULL),
 };
 #define NGRADS ((int)(sizeof grads / sizeof grads[0]))
 
@@ -98,15 +83,6 @@ static int paths(const ag_vmath **out, const char **names) {
     return n;
 }
 
-/* The ulp of a float at r: 2^(exponent - 23), 2^-149 in the denormals. */
-static double ulp_at(double r) {
-    double a = fabs(r);
-    if (a < 0x1p-126) return 0x1p-149;
-    int e;
-    frexp(a, &e);
-    return ldexp(1.0, e - 24);
-}
-
 /* The error of y = f(x) in ulp, or -1 when a special value is wrong: NaN
  * where the reference has none (or none where it has), an infinity other
  * than the rounded reference's, an exact zero of the wrong sign (sin(-0)). */
@@ -115,7 +91,7 @@ static double error_of(double r, double scale, float y) {
     if (isnan(rf) || isnan(y)) return isnan(rf) && isnan(y) ? 0 : -1;
     if (isinf(rf) || isinf(y)) return rf == y ? 0 : -1;
     if (r == 0 && y == 0) return !signbit(r) == !signbit(y) ? 0 : -1;
-    return fabs(y - r) / ulp_at(scale);
+    return fabs(y - r) / ref_ulp(scale);
 }
 
 static double error_ulp(const kernel *k, float x, float y) {

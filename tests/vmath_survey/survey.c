@@ -18,20 +18,7 @@
 #include "cpu.h"
 #include "survey.h"
 #include "vmath.h"
-
-static double phi(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
-static double pdf(double x) { return exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
-static double r_exp(double x) { return exp(x); }
-static double r_log(double x) { return log(x); }
-static double r_tanh(double x) { return tanh(x); }
-static double r_sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
-static double r_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-static double r_sin(double x) { return sin(x); }
-static double r_cos(double x) { return cos(x); }
-static double r_gelu(double x) { return x * phi(x); }
-static double r_gelu_grad(double x) { return phi(x) + x * pdf(x); }
-static double r_erf(double x) { return erf(x); }
-static double s_gelu_grad(double x) { return fmax(phi(x), fabs(x * pdf(x))); }
+#include "vmath_ref.h"
 
 typedef struct kernel {
     const char *name;
@@ -44,24 +31,16 @@ typedef struct kernel {
 
 #define K_(f, r, s, sl, lo, hi) {#f, offsetof(ag_vmath, f), r, s, sl, lo, hi}
 static const kernel kernels[] = {
-    K_(exp, r_exp, NULL, SV_EXP, -4, 4),       K_(log, r_log, NULL, SV_LOG, 0.1f, 4),
-    K_(tanh, r_tanh, NULL, SV_TANH, -4, 4),    K_(sigmoid, r_sigmoid, NULL, SV_SIGMOID, -4, 4),
-    K_(softplus, r_softplus, NULL, -1, -4, 4), K_(sin, r_sin, NULL, SV_SIN, -4, 4),
-    K_(cos, r_cos, NULL, SV_COS, -4, 4),       K_(normcdf, phi, NULL, SV_NORMCDF, -4, 4),
-    K_(gelu, r_gelu, NULL, SV_GELU, -4, 4),    K_(gelu_grad, r_gelu_grad, s_gelu_grad, -1, -4, 4),
-    K_(erf, r_erf, NULL, SV_ERF, -4, 4),
+    K_(exp, ref_exp, NULL, SV_EXP, -4, 4),       K_(log, ref_log, NULL, SV_LOG, 0.1f, 4),
+    K_(tanh, ref_tanh, NULL, SV_TANH, -4, 4),    K_(sigmoid, ref_sigmoid, NULL, SV_SIGMOID, -4, 4),
+    K_(softplus, ref_softplus, NULL, -1, -4, 4), K_(sin, ref_sin, NULL, SV_SIN, -4, 4),
+    K_(cos, ref_cos, NULL, SV_COS, -4, 4),       K_(normcdf, ref_normal_cdf, NULL, SV_NORMCDF, -4, 4),
+    K_(gelu, ref_gelu, NULL, SV_GELU, -4, 4),    K_(gelu_grad, ref_gelu_grad, ref_scale_gelu_grad, -1, -4, 4),
+    K_(erf, ref_erf, NULL, SV_ERF, -4, 4),
 };
 enum { NK = sizeof kernels / sizeof kernels[0] };
 
 static ag_vfun *fun(const ag_vmath *vm, size_t off) { return *(ag_vfun *const *)((const char *)vm + off); }
-
-static double ulp_at(double r) {
-    double a = fabs(r);
-    if (a < 0x1p-126) return 0x1p-149;
-    int e;
-    frexp(a, &e);
-    return ldexp(1.0, e - 24);
-}
 
 /* Largest error (ulp) of f over the bit patterns 0, stride, 2 stride, ...;
  * a wrong special value (NaN, inf, exact zero's sign) counts in *bad. */
@@ -87,7 +66,7 @@ static double survey(const kernel *k, ag_vfun *f, uint64_t stride, float *worst,
                 *bad += !ok;
                 continue;
             }
-            double e = fabs(y - r) / ulp_at(k->scale ? k->scale(xs[i]) : r);
+            double e = fabs(y - r) / ref_ulp(k->scale ? k->scale(xs[i]) : r);
             if (e > max) max = e, *worst = xs[i];
         }
     }
@@ -124,7 +103,7 @@ static double speed(ag_vfun *f, const float *x, float *y, int n) {
 LIBM(exp, exp((double)x[i]))
 LIBM(log, log((double)x[i]))
 LIBM(tanh, tanh((double)x[i]))
-LIBM(gelu, r_gelu(x[i]))
+LIBM(gelu, ref_gelu(x[i]))
 LIBM(erf, erf((double)x[i]))
 
 int main(int argc, char **argv) {
