@@ -401,8 +401,11 @@ static inline VF k_gelu_grad(VF x) {
     VF rest = normal_parts(z, &c0h, &c0l, &em1, &n);
     VF zc = v_mul(z, K(INV_SQRT_2PI)), zc_err = v_prod_err(z, K(INV_SQRT_2PI), zc);
     VF small = v_sub(v_add(c0l, rest), v_fma(z, K(INV_SQRT_2PI_LO), zc_err));
-    VF dq = v_add(v_sub(c0h, zc), small); /* Q - z/sqrt(2 pi), the constant to 48 bits */
-    VF d = v_scale(v_fma(em1, dq, dq), n);
+    /* Q - z/sqrt(2 pi) = dh + dl: c0h - zc by TwoSum (exact), then as the
+     * tail: (dh + dl)(1 + em1) = dh + (dh em1 + dl (1 + em1)). */
+    VF dh = v_sub(c0h, zc), bb = v_sub(dh, c0h);
+    VF dl = v_add(v_add(v_sub(c0h, v_sub(dh, bb)), v_sub(v_neg(zc), bb)), small);
+    VF d = v_scale(v_add(dh, v_fma(em1, dh, v_fma(em1, dl, dl))), n);
     VF y = v_sel(v_lt(x, K(0.0f)), d, v_sub(K(1.0f), d));
     return v_sel(v_eq(v_abs(x), K(INFINITY)), K(NAN), y);
 }
