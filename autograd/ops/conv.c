@@ -19,15 +19,9 @@
  * cap, and shared with the nodes its graph-form backward makes (the sweeps
  * run one rule at a time); a 1x1 kernel at stride 1 without padding needs
  * none: x is its own column matrix. */
-#include "gemm.h"
-#include "im2col.h"
-#include "error.h"
-#include "node.h"
-#include "op.h"
-#include "backward.h"
-#include "record.h"
-#include "tape.h"
 #include "conv.h"
+#include "im2col.h"
+#include "kernels.h"
 
 /* The geometry of a convolution, shared by its three ops (ext->aux). */
 typedef struct conv_geom {
@@ -66,163 +60,162 @@ static const conv_geom *geom_of(const ag_tensor *n) { return n->ext->aux; }
  * copies to and from obuf compact wide rows or expand them with zeros.
  * Other strides take im2col, P = OH·OW. A 1x1 kernel at stride 1 without
  * padding reads x in place, one GEMM per image. */
-#define CONV_KERNELS(T, SUF, GEMM)                                           \
-    /* image group xg (Cg, H, W)'s P columns at col, row stride ld */        \
-    static void cols_##SUF(const conv_geom *g, const T *xg, T *col, int64_t ld) { \
-        if (!g->wide) {                                                      \
-            ag__im2col_##SUF(&g->im, xg, col, ld);                           \
-            return;                                                          \
-        }                                                                    \
-        const T *src = xg;                                                   \
-        if (g->padded) {                                                     \
-            const ag_im2col_geom *w = &g->wim;                               \
-            T *xp = g->xpad;                                                 \
-            memset(xp, 0, (size_t)(w->C * w->H * w->W) * sizeof(T));         \
-            for (int64_t c = 0; c < w->C; c++)                               \
-                ag__copy2d_##SUF(g->im.H, g->im.W, xg + c * g->HW, g->im.W,  \
-                                 xp + (c * w->H + g->im.ph) * w->W + g->im.pw, w->W, false); \
-            src = xp;                                                        \
-        }                                                                    \
-        ag__im2col_wide_##SUF(&g->wim, src, col, ld);                        \
-    }                                                                        \
-    /* dx image group dxg += col2im of its P columns at col, row stride ld */ \
-    static void uncols_##SUF(const conv_geom *g, const T *col, int64_t ld, T *dxg) { \
-        if (!g->wide) {                                                      \
-            ag__col2im_##SUF(&g->im, col, ld, dxg);                          \
-        } else if (!g->padded) {                                             \
-            ag__col2im_wide_##SUF(&g->wim, col, ld, dxg);                    \
-        } else {                                                             \
-            const ag_im2col_geom *w = &g->wim;                               \
-            T *xp = g->xpad;                                                 \
-            memset(xp, 0, (size_t)(w->C * w->H * w->W) * sizeof(T));         \
-            ag__col2im_wide_##SUF(w, col, ld, xp);                           \
-            for (int64_t c = 0; c < w->C; c++)                               \
-                ag__copy2d_##SUF(g->im.H, g->im.W, xp + (c * w->H + g->im.ph) * w->W + g->im.pw, \
-                                 w->W, dxg + c * g->HW, g->im.W, true);      \
-        }                                                                    \
-    }                                                                        \
-    /* An image's (Og, OH·OW) block yg from (Og, P) at ob, row stride ld,   \
-     * or the other way (to_buf, with zeros in the wide gaps). */            \
-    static void out_copy_##SUF(const conv_geom *g, T *ob, int64_t ld, T *yg, bool to_buf, bool acc) { \
-        const int64_t rows = g->wide ? g->im.OH : 1, cols = g->wide ? g->im.OW : g->OHW; \
-        const int64_t stride = g->wide ? g->wim.W : g->OHW;                  \
-        for (int64_t o = 0; o < g->Og; o++) {                                \
-            if (!to_buf) {                                                   \
-                ag__copy2d_##SUF(rows, cols, ob + o * ld, stride, yg + o * g->OHW, cols, acc); \
-                continue;                                                    \
-            }                                                                \
-            if (g->wide) memset(ob + o * ld, 0, (size_t)g->P * sizeof(T));   \
-            ag__copy2d_##SUF(rows, cols, yg + o * g->OHW, cols, ob + o * ld, stride, false); \
-        }                                                                    \
-    }                                                                        \
-    /* y (N, O, OHW) = conv(x, w), or += when acc */                         \
-    static void conv_y_##SUF(const conv_geom *g, const T *x, const T *w, T *y, bool acc) { \
-        for (int64_t gr = 0; gr < g->G; gr++) {                              \
-            const T *wg = w + gr * g->Og * g->Kc;                            \
-            for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {                \
-                const int64_t m = g->N - n0 < g->chunk ? g->N - n0 : g->chunk, ld = m * g->P; \
-                if (g->direct) {                                             \
-                    for (int64_t n = n0; n < n0 + m; n++)                    \
-                        GEMM(false, false, g->Og, g->OHW, g->Kc, 1, wg, g->Kc, \
-                             x + (n * g->C + gr * g->Cg) * g->HW, g->OHW, acc ? 1 : 0, \
-                             y + (n * g->O + gr * g->Og) * g->OHW, g->OHW);   \
-                    continue;                                                \
-                }                                                            \
-                T *col = g->col, *ob = g->obuf;                              \
-                for (int64_t n = 0; n < m; n++)                              \
-                    cols_##SUF(g, x + ((n0 + n) * g->C + gr * g->Cg) * g->HW, col + n * g->P, ld); \
-                GEMM(false, false, g->Og, ld, g->Kc, 1, wg, g->Kc, col, ld, 0, ob, ld); \
-                for (int64_t n = 0; n < m; n++)                              \
-                    out_copy_##SUF(g, ob + n * g->P, ld, y + ((n0 + n) * g->O + gr * g->Og) * g->OHW, \
-                                   false, acc);                              \
-            }                                                                \
-        }                                                                    \
-    }                                                                        \
-    /* dx (N, C, HW) = conv_input_grad(gy, w), or += when acc */             \
-    static void conv_dx_##SUF(const conv_geom *g, const T *gy, const T *w, T *dx, bool acc) { \
-        if (!acc && !g->direct) memset(dx, 0, (size_t)(g->N * g->C * g->HW) * sizeof(T)); \
-        for (int64_t gr = 0; gr < g->G; gr++) {                              \
-            const T *wg = w + gr * g->Og * g->Kc;                            \
-            for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {                \
-                const int64_t m = g->N - n0 < g->chunk ? g->N - n0 : g->chunk, ld = m * g->P; \
-                if (g->direct) {                                             \
-                    for (int64_t n = n0; n < n0 + m; n++)                    \
-                        GEMM(true, false, g->Kc, g->OHW, g->Og, 1, wg, g->Kc, \
-                             gy + (n * g->O + gr * g->Og) * g->OHW, g->OHW, acc ? 1 : 0, \
-                             dx + (n * g->C + gr * g->Cg) * g->HW, g->OHW);  \
-                    continue;                                                \
-                }                                                            \
-                T *col = g->col, *ob = g->obuf;                              \
-                for (int64_t n = 0; n < m; n++)                              \
-                    out_copy_##SUF(g, ob + n * g->P, ld,                     \
-                                   (T *)gy + ((n0 + n) * g->O + gr * g->Og) * g->OHW, true, false); \
-                GEMM(true, false, g->Kc, ld, g->Og, 1, wg, g->Kc, ob, ld, 0, col, ld); \
-                for (int64_t n = 0; n < m; n++)                              \
-                    uncols_##SUF(g, col + n * g->P, ld, dx + ((n0 + n) * g->C + gr * g->Cg) * g->HW); \
-            }                                                                \
-        }                                                                    \
-    }                                                                        \
-    /* dw (O, Kc) = conv_weight_grad(x, gy), or += when acc */               \
-    static void conv_dw_##SUF(const conv_geom *g, const T *x, const T *gy, T *dw, bool acc) { \
-        if (!acc && g->N == 0) memset(dw, 0, (size_t)(g->O * g->Kc) * sizeof(T)); \
-        for (int64_t gr = 0; gr < g->G; gr++) {                              \
-            T *dwg = dw + gr * g->Og * g->Kc;                                \
-            for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {                \
-                const int64_t m = g->N - n0 < g->chunk ? g->N - n0 : g->chunk, ld = m * g->P; \
-                if (g->direct) {                                             \
-                    for (int64_t n = n0; n < n0 + m; n++)                    \
-                        GEMM(false, true, g->Og, g->Kc, g->OHW, 1,           \
-                             gy + (n * g->O + gr * g->Og) * g->OHW, g->OHW,  \
-                             x + (n * g->C + gr * g->Cg) * g->HW, g->OHW, (acc || n > 0) ? 1 : 0, \
-                             dwg, g->Kc);                                    \
-                    continue;                                                \
-                }                                                            \
-                T *col = g->col, *ob = g->obuf;                              \
-                for (int64_t n = 0; n < m; n++) {                            \
-                    cols_##SUF(g, x + ((n0 + n) * g->C + gr * g->Cg) * g->HW, col + n * g->P, ld); \
-                    out_copy_##SUF(g, ob + n * g->P, ld,                     \
-                                   (T *)gy + ((n0 + n) * g->O + gr * g->Og) * g->OHW, true, false); \
-                }                                                            \
-                GEMM(false, true, g->Og, g->Kc, ld, 1, ob, ld, col, ld, (acc || n0 > 0) ? 1 : 0, dwg, \
-                     g->Kc);                                                 \
-            }                                                                \
-        }                                                                    \
-    }                                                                        \
-    /* y[n, o, :] += b[o] */                                                 \
-    static void bias_add_##SUF(const conv_geom *g, const T *b, T *y) {       \
-        for (int64_t n = 0; n < g->N; n++)                                   \
-            for (int64_t o = 0; o < g->O; o++) {                             \
-                T *row = y + (n * g->O + o) * g->OHW;                        \
-                for (int64_t p = 0; p < g->OHW; p++) row[p] += b[o];         \
-            }                                                                \
-    }                                                                        \
-    /* db[o] += sum over n and positions of gy[n, o, :] */                   \
-    static void bias_grad_##SUF(const conv_geom *g, const T *gy, T *db) {    \
-        for (int64_t n = 0; n < g->N; n++)                                   \
-            for (int64_t o = 0; o < g->O; o++) {                             \
-                const T *row = gy + (n * g->O + o) * g->OHW;                 \
-                double s = 0;                                                \
-                for (int64_t p = 0; p < g->OHW; p++) s += row[p];            \
-                db[o] += (T)s;                                               \
-            }                                                                \
+/* The im2col layer (kernels/im2col.h) on untyped buffers of dtype dt. */
+static void im2col(int dt, const ag_im2col_geom *g, const void *x, void *col, int64_t ld, bool wide) {
+    if (dt == AG_F64) (wide ? ag__im2col_wide_f64 : ag__im2col_f64)(g, x, col, ld);
+    else (wide ? ag__im2col_wide_f32 : ag__im2col_f32)(g, x, col, ld);
+}
+static void col2im(int dt, const ag_im2col_geom *g, const void *col, int64_t ld, void *x, bool wide) {
+    if (dt == AG_F64) (wide ? ag__col2im_wide_f64 : ag__col2im_f64)(g, col, ld, x);
+    else (wide ? ag__col2im_wide_f32 : ag__col2im_f32)(g, col, ld, x);
+}
+static void copy2d(int dt, int64_t rows, int64_t cols, const void *src, int64_t sld, void *dst, int64_t dld,
+                   bool add) {
+    if (dt == AG_F64) ag__copy2d_f64(rows, cols, src, sld, dst, dld, add);
+    else ag__copy2d_f32(rows, cols, src, sld, dst, dld, add);
+}
+
+/* Element i of buffer p (dtype dt). */
+#define AT(p, i) ag__kernel_at((p), dt, (i))
+
+/* The padded image of group xg (Cg, H, W) in xpad, (Cg, Hp, Wp). */
+static void pad_image(int dt, const conv_geom *g, const void *xg) {
+    const ag_im2col_geom *w = &g->wim;
+    memset(g->xpad, 0, (size_t)(w->C * w->H * w->W) * ag__elsize(dt));
+    for (int64_t c = 0; c < w->C; c++)
+        copy2d(dt, g->im.H, g->im.W, AT(xg, c * g->HW), g->im.W,
+               AT(g->xpad, (c * w->H + g->im.ph) * w->W + g->im.pw), w->W, false);
+}
+
+/* Image group xg (Cg, H, W)'s P columns at col, row stride ld. */
+static void cols(int dt, const conv_geom *g, const void *xg, void *col, int64_t ld) {
+    if (!g->wide) {
+        im2col(dt, &g->im, xg, col, ld, false);
+        return;
     }
+    if (g->padded) pad_image(dt, g, xg);
+    im2col(dt, &g->wim, g->padded ? g->xpad : xg, col, ld, true);
+}
 
-CONV_KERNELS(float, f32, ag__gemm_f32)
-CONV_KERNELS(double, f64, ag__gemm_f64)
+/* dx image group dxg += col2im of its P columns at col, row stride ld. */
+static void uncols(int dt, const conv_geom *g, const void *col, int64_t ld, void *dxg) {
+    if (!g->wide || !g->padded) {
+        col2im(dt, g->wide ? &g->wim : &g->im, col, ld, dxg, g->wide);
+        return;
+    }
+    const ag_im2col_geom *w = &g->wim;
+    memset(g->xpad, 0, (size_t)(w->C * w->H * w->W) * ag__elsize(dt));
+    col2im(dt, w, col, ld, g->xpad, true);
+    for (int64_t c = 0; c < w->C; c++) /* the padded image's inside, added to dx */
+        copy2d(dt, g->im.H, g->im.W, AT(g->xpad, (c * w->H + g->im.ph) * w->W + g->im.pw), w->W,
+               AT(dxg, c * g->HW), g->im.W, true);
+}
 
-/* The three products on untyped buffers, by dtype. */
+/* An image's (Og, OH·OW) block yg from its (Og, P) columns at ob, row
+ * stride ld (+= when acc); or, to_buf, the other way, with zeros in the
+ * wide gaps. */
+static void out_copy(int dt, const conv_geom *g, void *ob, int64_t ld, void *yg, bool to_buf, bool acc) {
+    const int64_t rows = g->wide ? g->im.OH : 1, ncols = g->wide ? g->im.OW : g->OHW;
+    const int64_t stride = g->wide ? g->wim.W : g->OHW;
+    for (int64_t o = 0; o < g->Og; o++) {
+        if (!to_buf) {
+            copy2d(dt, rows, ncols, AT(ob, o * ld), stride, AT(yg, o * g->OHW), ncols, acc);
+            continue;
+        }
+        if (g->wide) memset(AT(ob, o * ld), 0, (size_t)g->P * ag__elsize(dt));
+        copy2d(dt, rows, ncols, AT(yg, o * g->OHW), ncols, AT(ob, o * ld), stride, false);
+    }
+}
+
+/* The images in the chunk from image n0: at most g->chunk. */
+static int64_t chunk_len(const conv_geom *g, int64_t n0) { return g->N - n0 < g->chunk ? g->N - n0 : g->chunk; }
+
+/* Offsets (elements) of image n, group gr in x, y and w. */
+static int64_t x_at(const conv_geom *g, int64_t n, int64_t gr) { return (n * g->C + gr * g->Cg) * g->HW; }
+static int64_t y_at(const conv_geom *g, int64_t n, int64_t gr) { return (n * g->O + gr * g->Og) * g->OHW; }
+static int64_t w_at(const conv_geom *g, int64_t gr) { return gr * g->Og * g->Kc; }
+
+/* y (N, O, OHW) = conv(x, w), or += when acc */
 static void conv_y(int dt, const conv_geom *g, const void *x, const void *w, void *y, bool acc) {
-    if (dt == AG_F64) conv_y_f64(g, x, w, y, acc);
-    else conv_y_f32(g, x, w, y, acc);
+    for (int64_t gr = 0; gr < g->G; gr++) {
+        const void *wg = AT(w, w_at(g, gr));
+        if (g->direct) {
+            for (int64_t n = 0; n < g->N; n++)
+                ag__kernel_gemm(dt, false, false, g->Og, g->OHW, g->Kc, wg, g->Kc, AT(x, x_at(g, n, gr)),
+                                g->OHW, acc ? 1 : 0, AT(y, y_at(g, n, gr)), g->OHW);
+            continue;
+        }
+        for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {
+            const int64_t m = chunk_len(g, n0), ld = m * g->P; /* the chunk's columns side by side */
+            for (int64_t n = 0; n < m; n++) cols(dt, g, AT(x, x_at(g, n0 + n, gr)), AT(g->col, n * g->P), ld);
+            ag__kernel_gemm(dt, false, false, g->Og, ld, g->Kc, wg, g->Kc, g->col, ld, 0, g->obuf, ld);
+            for (int64_t n = 0; n < m; n++)
+                out_copy(dt, g, AT(g->obuf, n * g->P), ld, AT(y, y_at(g, n0 + n, gr)), false, acc);
+        }
+    }
 }
+
+/* dx (N, C, HW) = conv_input_grad(gy, w), or += when acc */
 static void conv_dx(int dt, const conv_geom *g, const void *gy, const void *w, void *dx, bool acc) {
-    if (dt == AG_F64) conv_dx_f64(g, gy, w, dx, acc);
-    else conv_dx_f32(g, gy, w, dx, acc);
+    if (!acc && !g->direct) memset(dx, 0, (size_t)(g->N * g->C * g->HW) * ag__elsize(dt));
+    for (int64_t gr = 0; gr < g->G; gr++) {
+        const void *wg = AT(w, w_at(g, gr));
+        if (g->direct) {
+            for (int64_t n = 0; n < g->N; n++)
+                ag__kernel_gemm(dt, true, false, g->Kc, g->OHW, g->Og, wg, g->Kc, AT(gy, y_at(g, n, gr)),
+                                g->OHW, acc ? 1 : 0, AT(dx, x_at(g, n, gr)), g->OHW);
+            continue;
+        }
+        for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {
+            const int64_t m = chunk_len(g, n0), ld = m * g->P; /* the chunk's columns side by side */
+            for (int64_t n = 0; n < m; n++)
+                out_copy(dt, g, AT(g->obuf, n * g->P), ld, AT(gy, y_at(g, n0 + n, gr)), true, false);
+            ag__kernel_gemm(dt, true, false, g->Kc, ld, g->Og, wg, g->Kc, g->obuf, ld, 0, g->col, ld);
+            for (int64_t n = 0; n < m; n++) uncols(dt, g, AT(g->col, n * g->P), ld, AT(dx, x_at(g, n0 + n, gr)));
+        }
+    }
 }
+
+/* dw (O, Kc) = conv_weight_grad(x, gy), or += when acc */
 static void conv_dw(int dt, const conv_geom *g, const void *x, const void *gy, void *dw, bool acc) {
-    if (dt == AG_F64) conv_dw_f64(g, x, gy, dw, acc);
-    else conv_dw_f32(g, x, gy, dw, acc);
+    if (!acc && g->N == 0) memset(dw, 0, (size_t)(g->O * g->Kc) * ag__elsize(dt));
+    for (int64_t gr = 0; gr < g->G; gr++) {
+        void *dwg = AT(dw, w_at(g, gr));
+        if (g->direct) {
+            for (int64_t n = 0; n < g->N; n++)
+                ag__kernel_gemm(dt, false, true, g->Og, g->Kc, g->OHW, AT(gy, y_at(g, n, gr)), g->OHW,
+                                AT(x, x_at(g, n, gr)), g->OHW, (acc || n > 0) ? 1 : 0, dwg, g->Kc);
+            continue;
+        }
+        for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {
+            const int64_t m = chunk_len(g, n0), ld = m * g->P; /* the chunk's columns side by side */
+            for (int64_t n = 0; n < m; n++) {
+                cols(dt, g, AT(x, x_at(g, n0 + n, gr)), AT(g->col, n * g->P), ld);
+                out_copy(dt, g, AT(g->obuf, n * g->P), ld, AT(gy, y_at(g, n0 + n, gr)), true, false);
+            }
+            ag__kernel_gemm(dt, false, true, g->Og, g->Kc, ld, g->obuf, ld, g->col, ld, (acc || n0 > 0) ? 1 : 0,
+                            dwg, g->Kc);
+        }
+    }
 }
+
+/* y[n, o, :] += b[o] */
+static AG_ALWAYS_INLINE void bias_add_k(int dt, const conv_geom *g, const void *b, void *y) {
+    for (int64_t row = 0; row < g->N * g->O; row++) {
+        const double bo = ag__ld(b, dt, row % g->O);
+        for (int64_t p = 0; p < g->OHW; p++) ag__kernel_acc(y, dt, row * g->OHW + p, bo);
+    }
+}
+
+/* db[o] += sum over n and positions of gy[n, o, :] */
+static AG_ALWAYS_INLINE void bias_grad_k(int dt, const conv_geom *g, const void *gy, void *db) {
+    for (int64_t row = 0; row < g->N * g->O; row++) {
+        double sum = 0;
+        for (int64_t p = 0; p < g->OHW; p++) sum += ag__ld(gy, dt, row * g->OHW + p);
+        ag__kernel_acc(db, dt, row % g->O, sum);
+    }
+}
+#undef AT
 
 /* --------------------------------------------------------- recording */
 
@@ -255,10 +248,7 @@ static ag_tensor *rec_weight_grad(ag_tape *t, const conv_geom *g, ag_tensor *x, 
 static void fwd_conv(ag_tensor *n) {
     const conv_geom *g = geom_of(n);
     conv_y(n->dtype, g, ag__val(n->in[0]), ag__val(n->in[1]), ag__val(n), false);
-    if (ag__op_ninputs(n) == 3) {
-        if (n->dtype == AG_F64) bias_add_f64(g, ag__val(ag__input(n, 2)), ag__val(n));
-        else bias_add_f32(g, ag__val(ag__input(n, 2)), ag__val(n));
-    }
+    if (ag__op_ninputs(n) == 3) AG_BY_DTYPE(n->dtype, bias_add_k, g, ag__val(ag__input(n, 2)), ag__val(n));
 }
 
 /* dx = conv_input_grad(dy, w), dw = conv_weight_grad(x, dy), db = Σ dy. */
@@ -272,8 +262,7 @@ static void bwd_conv(ag_sweep *s, ag_tensor *n) {
     void *dw = ag__sweep_dst(s, w, &fresh);
     if (dw) conv_dw(n->dtype, g, ag__val(x), gy, dw, !fresh);
     void *db = ag__op_ninputs(n) == 3 ? ag__sweep_acc(s, ag__input(n, 2)) : NULL;
-    if (db && n->dtype == AG_F64) bias_grad_f64(g, gy, db);
-    else if (db) bias_grad_f32(g, gy, db);
+    if (db) AG_BY_DTYPE(n->dtype, bias_grad_k, g, gy, db);
 }
 
 /* G summed over every axis but the channel's: the bias's share. */

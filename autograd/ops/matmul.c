@@ -14,15 +14,7 @@
  * inside the GEMM. The backward writes dA = dY·Bᵀ and dB = Aᵀ·dY straight
  * into the gradient buffers with the GEMM's transpose flags, beta = 0 on a
  * buffer's first touch in a sweep, beta = 1 after; it allocates nothing. */
-#include "gemm.h"
-#include "error.h"
-#include "node.h"
-#include "op.h"
-#include "backward.h"
-#include "bcast.h"
-#include "record.h"
-#include "shape.h"
-#include "vjp.h"
+#include "kernels.h"
 
 /* A matmul of operands a and b as nbatch GEMMs of (m, k) @ (k, n): the
  * broadcast batch shape, and each operand's matrix stride per batch
@@ -78,47 +70,55 @@ static bool mm_geom_of(const ag_tensor *a, const ag_tensor *b, mm_geom *g) {
     return true;
 }
 
-/* Visits batch element i = 0 .. nbatch-1 with ia, ib its matrices of a and b. */
-#define MM_FOR_BATCH(g, i, ia, ib, ...)                                      \
-    do {                                                                     \
-        int64_t idx_[AG_MAX_DIMS] = {0}, ia = 0, ib = 0;                     \
-        for (int64_t i = 0; i < (g).nbatch; i++) {                           \
-            __VA_ARGS__;                                                     \
-            for (int d_ = (g).nbd - 1; d_ >= 0; d_--) {                      \
-                ia += (g).sta[d_], ib += (g).stb[d_];                        \
-                if (++idx_[d_] < (g).bshape[d_]) break;                      \
-                ia -= (g).sta[d_] * (g).bshape[d_], ib -= (g).stb[d_] * (g).bshape[d_]; \
-                idx_[d_] = 0;                                                \
-            }                                                                \
-        }                                                                    \
-    } while (0)
+/* The matrices of batch element i (0 .. nbatch-1) in a and b: ia[i], ib[i]
+ * walk the broadcast batch shape with the operands' strides. */
+static void batch_offsets(const mm_geom *g, int64_t i, int64_t *ia, int64_t *ib) {
+    *ia = *ib = 0;
+    for (int d = g->nbd - 1; d >= 0; d--) {
+        const int64_t idx = i % g->bshape[d];
+        i /= g->bshape[d];
+        *ia += idx * g->sta[d];
+        *ib += idx * g->stb[d];
+    }
+}
+
+/* Which tensor's matrices an operand of a batched GEMM walks. */
+typedef enum mm_of { OF_A, OF_B, OF_Y } mm_of;
+
+/* Matrix `which` of batch element i, as an element offset. */
+static int64_t matrix_at(const mm_geom *g, mm_of which, int64_t i) {
+    int64_t ia, ib;
+    batch_offsets(g, i, &ia, &ib);
+    return which == OF_A ? ia * g->m * g->k : which == OF_B ? ib * g->k * g->n : i * g->m * g->n;
+}
+
+/* C = op(A)·op(B) + beta·C for every batch element, each operand at its
+ * tensor's matrix of that element (a broadcast operand's repeats). */
+static void batched_gemm(int dt, const mm_geom *g, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                         const void *A, mm_of a_of, int64_t lda, const void *B, mm_of b_of, int64_t ldb,
+                         double beta, void *C, mm_of c_of, int64_t ldc) {
+    for (int64_t i = 0; i < g->nbatch; i++)
+        ag__kernel_gemm(dt, ta, tb, M, N, K, ag__kernel_at(A, dt, matrix_at(g, a_of, i)), lda,
+                        ag__kernel_at(B, dt, matrix_at(g, b_of, i)), ldb, beta,
+                        ag__kernel_at(C, dt, matrix_at(g, c_of, i)), ldc);
+}
 
 /* y_i (m, n) = a_ia (m, k) @ b_ib (k, n) */
-#define MATMUL_FWD_T(T, GEMM)                                                \
-    do {                                                                     \
-        const T *pa = ag__val(n->in[0]), *pb = ag__val(n->in[1]);            \
-        T *py = ag__val(n);                                                  \
-        const int64_t mk = g.m * g.k, kn = g.k * g.n, mn = g.m * g.n;        \
-        if (g.fold) {                                                        \
-            GEMM(false, false, g.nbatch * g.m, g.n, g.k, 1, pa, g.k, pb, g.n, 0, py, g.n); \
-            break;                                                           \
-        }                                                                    \
-        MM_FOR_BATCH(g, i, ia, ib,                                           \
-                     GEMM(false, false, g.m, g.n, g.k, 1, pa + ia * mk, g.k, pb + ib * kn, g.n, 0, \
-                          py + i * mn, g.n));                                \
-    } while (0)
-
 static void fwd_matmul(ag_tensor *n) {
     mm_geom g;
     mm_geom_of(n->in[0], n->in[1], &g);
-    if (n->dtype == AG_F64) MATMUL_FWD_T(double, ag__gemm_f64);
-    else MATMUL_FWD_T(float, ag__gemm_f32);
+    const void *pa = ag__val(n->in[0]), *pb = ag__val(n->in[1]);
+    if (g.fold)
+        ag__kernel_gemm(n->dtype, false, false, g.nbatch * g.m, g.n, g.k, pa, g.k, pb, g.n, 0, ag__val(n), g.n);
+    else
+        batched_gemm(n->dtype, &g, false, false, g.m, g.n, g.k, pa, OF_A, g.k, pb, OF_B, g.n, 0, ag__val(n),
+                     OF_Y, g.n);
 }
 
 /* The beta of a gradient's GEMMs: 0 on a fresh buffer each batch element
  * writes once; a buffer shared by several batch elements (a broadcast
  * operand) is zeroed first and added into. */
-static float grad_beta(void *buf, bool fresh, int64_t count, int64_t nbatch, int64_t bytes) {
+static double grad_beta(void *buf, bool fresh, int64_t count, int64_t nbatch, int64_t bytes) {
     if (!fresh) return 1;
     if (count == nbatch) return 0;
     memset(buf, 0, (size_t)bytes);
@@ -128,37 +128,26 @@ static float grad_beta(void *buf, bool fresh, int64_t count, int64_t nbatch, int
 /* dA_ia (m, k) += dY_i (m, n) · B_ibᵀ and dB_ib (k, n) += A_iaᵀ · dY_i. Each
  * gradient pointer is fetched just before its GEMMs, so for a @ a the first
  * writes (beta 0) and the second adds. */
-#define MATMUL_BWD_T(T, GEMM)                                                \
-    do {                                                                     \
-        ag_tensor *a = n->in[0], *b = n->in[1];                              \
-        const T *pa = ag__val(a), *pb = ag__val(b), *pg = ag__grad(n);       \
-        const int64_t mk = g.m * g.k, kn = g.k * g.n, mn = g.m * g.n;        \
-        bool fresh;                                                          \
-        T *ga = ag__sweep_dst(s, a, &fresh);                                  \
-        if (ga && g.fold) {                                                  \
-            GEMM(false, true, g.nbatch * g.m, g.k, g.n, 1, pg, g.n, pb, g.n, fresh ? 0 : 1, ga, g.k); \
-        } else if (ga) {                                                     \
-            T beta = (T)grad_beta(ga, fresh, g.na, g.nbatch, g.na * mk * (int64_t)sizeof(T)); \
-            MM_FOR_BATCH(g, i, ia, ib,                                       \
-                         GEMM(false, true, g.m, g.k, g.n, 1, pg + i * mn, g.n, pb + ib * kn, g.n, \
-                              beta, ga + ia * mk, g.k));                     \
-        }                                                                    \
-        T *gb = ag__sweep_dst(s, b, &fresh);                                  \
-        if (gb && g.fold) {                                                  \
-            GEMM(true, false, g.k, g.n, g.nbatch * g.m, 1, pa, g.k, pg, g.n, fresh ? 0 : 1, gb, g.n); \
-        } else if (gb) {                                                     \
-            T beta = (T)grad_beta(gb, fresh, g.nb, g.nbatch, g.nb * kn * (int64_t)sizeof(T)); \
-            MM_FOR_BATCH(g, i, ia, ib,                                       \
-                         GEMM(true, false, g.k, g.n, g.m, 1, pa + ia * mk, g.k, pg + i * mn, g.n, \
-                              beta, gb + ib * kn, g.n));                     \
-        }                                                                    \
-    } while (0)
-
 static void bwd_matmul(ag_sweep *s, ag_tensor *n) {
     mm_geom g;
     mm_geom_of(n->in[0], n->in[1], &g);
-    if (n->dtype == AG_F64) MATMUL_BWD_T(double, ag__gemm_f64);
-    else MATMUL_BWD_T(float, ag__gemm_f32);
+    const int dt = n->dtype;
+    const int64_t es = (int64_t)ag__elsize(dt), rows = g.fold ? g.nbatch * g.m : g.m;
+    ag_tensor *a = n->in[0], *b = n->in[1];
+    const void *pa = ag__val(a), *pb = ag__val(b), *pg = ag__grad(n);
+    bool fresh;
+    void *ga = ag__sweep_dst(s, a, &fresh);
+    if (ga && g.fold)
+        ag__kernel_gemm(dt, false, true, rows, g.k, g.n, pg, g.n, pb, g.n, fresh ? 0 : 1, ga, g.k);
+    else if (ga)
+        batched_gemm(dt, &g, false, true, g.m, g.k, g.n, pg, OF_Y, g.n, pb, OF_B, g.n,
+                     grad_beta(ga, fresh, g.na, g.nbatch, g.na * g.m * g.k * es), ga, OF_A, g.k);
+    void *gb = ag__sweep_dst(s, b, &fresh);
+    if (gb && g.fold)
+        ag__kernel_gemm(dt, true, false, g.k, g.n, rows, pa, g.k, pg, g.n, fresh ? 0 : 1, gb, g.n);
+    else if (gb)
+        batched_gemm(dt, &g, true, false, g.k, g.n, g.m, pa, OF_A, g.k, pg, OF_Y, g.n,
+                     grad_beta(gb, fresh, g.nb, g.nbatch, g.nb * g.k * g.n * es), gb, OF_B, g.n);
 }
 
 /* x with a 1-D operand promoted to a matrix, (1, k) for a, (k, 1) for b. */

@@ -4,13 +4,7 @@
  *   pad(x, value)  backward: dx = crop(g)      graph form: crop(G)
  *   crop(p)        backward: dp = pad(g, 0)    graph form: pad(G, 0)
  * Both keep the pads (before, after per axis) in ext->aux, on the tape. */
-#include "error.h"
-#include "node.h"
-#include "op.h"
-#include "backward.h"
-#include "record.h"
-#include "shape.h"
-#include "tape.h"
+#include "kernels.h"
 #include "pad.h"
 
 /* Pads per axis: before[i], after[i]. */
@@ -21,49 +15,36 @@ typedef struct pad_geom {
 
 static const pad_geom *geom_of(const ag_tensor *n) { return n->ext->aux; }
 
-/* Walks the rows (last axis) of the inner tensor, shape `in`, with the
- * offset of each in the padded tensor: `inner` (row-major in `in`) and
- * `outer` (in the padded shape), then runs BODY on a row of len elements. */
-#define PAD_FOR_ROWS(g, in, len, inner, outer, ...)                          \
-    do {                                                                     \
-        const int nd_ = (g)->nd;                                             \
-        int64_t pst_[AG_MAX_DIMS], s_ = 1;                                   \
-        for (int d_ = nd_ - 1; d_ >= 0; d_--) {                              \
-            pst_[d_] = s_;                                                   \
-            s_ *= (in)[d_] + (g)->before[d_] + (g)->after[d_];               \
-        }                                                                    \
-        const int64_t len = nd_ ? (in)[nd_ - 1] : 1;                         \
-        const int64_t rows_ = len ? ag__shape_numel(nd_, in) / len : 0;      \
-        int64_t idx_[AG_MAX_DIMS] = {0};                                     \
-        for (int64_t r_ = 0, inner = 0; r_ < rows_; r_++, inner += len) {    \
-            int64_t outer = 0;                                               \
-            for (int d_ = 0; d_ < nd_; d_++)                                 \
-                outer += ((d_ == nd_ - 1 ? 0 : idx_[d_]) + (g)->before[d_]) * pst_[d_]; \
-            __VA_ARGS__;                                                     \
-            for (int d_ = nd_ - 2; d_ >= 0; d_--) {                          \
-                if (++idx_[d_] < (in)[d_]) break;                            \
-                idx_[d_] = 0;                                                \
-            }                                                                \
-        }                                                                    \
-    } while (0)
-
-/* inner (shape in) to or from the padded tensor: into_padded copies x
- * into p, else p's inner region into x; add adds instead of copying. */
-#define PAD_MOVE_T(T)                                                        \
-    do {                                                                     \
-        T *pp = p, *xp = x;                                                  \
-        PAD_FOR_ROWS(g, in, len, io, po, {                                   \
-            if (into_padded && add) for (int64_t j = 0; j < len; j++) pp[po + j] += xp[io + j]; \
-            else if (into_padded) memcpy(pp + po, xp + io, (size_t)len * sizeof(T)); \
-            else if (add) for (int64_t j = 0; j < len; j++) xp[io + j] += pp[po + j]; \
-            else memcpy(xp + io, pp + po, (size_t)len * sizeof(T));          \
-        });                                                                  \
-    } while (0)
+/* Moves the inner tensor x (shape `in`) to or from its place in the padded
+ * tensor p, row by row along the last axis: into_padded copies x into p,
+ * else p's inner region into x; add adds instead of copying. */
+static AG_ALWAYS_INLINE void pad_move_k(int dt, const pad_geom *g, const int64_t *in, void *x, void *p,
+                                        bool into_padded, bool add) {
+    const int nd = g->nd;
+    int64_t pst[AG_MAX_DIMS], s = 1; /* the padded tensor's strides */
+    for (int d = nd - 1; d >= 0; d--) {
+        pst[d] = s;
+        s *= in[d] + g->before[d] + g->after[d];
+    }
+    const int64_t len = nd ? in[nd - 1] : 1;
+    const int64_t rows = len ? ag__shape_numel(nd, in) / len : 0;
+    int64_t idx[AG_MAX_DIMS] = {0};
+    for (int64_t r = 0, io = 0; r < rows; r++, io += len) {
+        int64_t po = 0; /* the row's start in p */
+        for (int d = 0; d < nd; d++) po += ((d == nd - 1 ? 0 : idx[d]) + g->before[d]) * pst[d];
+        void *pr = ag__kernel_at(p, dt, po), *xr = ag__kernel_at(x, dt, io);
+        if (add) ag__kernel_add(dt, into_padded ? pr : xr, into_padded ? xr : pr, len);
+        else memcpy(into_padded ? pr : xr, into_padded ? xr : pr, (size_t)len * ag__elsize(dt));
+        for (int d = nd - 2; d >= 0; d--) {
+            if (++idx[d] < in[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
 
 static void pad_move(int dt, const pad_geom *g, const int64_t *in, void *x, void *p, bool into_padded,
                      bool add) {
-    if (dt == AG_F64) PAD_MOVE_T(double);
-    else PAD_MOVE_T(float);
+    AG_BY_DTYPE(dt, pad_move_k, g, in, x, p, into_padded, add);
 }
 
 /* Fills a buffer of n elements with v. */

@@ -12,12 +12,7 @@
  * Average pooling is linear: y = A·x with A averaging each window, whose
  * transpose Aᵀ spreads g[o]/count(o) over window o; avg_pool2d and its
  * transpose are each other's backward. */
-#include "error.h"
-#include "node.h"
-#include "op.h"
-#include "backward.h"
-#include "record.h"
-#include "tape.h"
+#include "kernels.h"
 #include "pool.h"
 
 /* The geometry of a pooling, shared by its ops (ext->aux). */
@@ -32,121 +27,88 @@ typedef struct pool_geom {
 
 static const pool_geom *geom_of(const ag_tensor *n) { return n->ext->aux; }
 
-/* Visits each output (p, o) of the pooling with its window [h0, h1) x
- * [w0, w1) clipped to x, and the window's count: kh·kw unless exclude_pad. */
-#define POOL_FOR_WINDOWS(g, p, o, h0, h1, w0, w1, count, ...)                \
-    for (int64_t p = 0; p < (g)->planes; p++)                                \
-        for (int64_t oh_ = 0, o = 0; oh_ < (g)->OH; oh_++)                   \
-            for (int64_t ow_ = 0; ow_ < (g)->OW; ow_++, o++) {               \
-                int64_t h0 = oh_ * (g)->sh - (g)->ph, w0 = ow_ * (g)->sw - (g)->pw; \
-                int64_t h1 = h0 + (g)->kh, w1 = w0 + (g)->kw;                \
-                if (h0 < 0) h0 = 0;                                          \
-                if (w0 < 0) w0 = 0;                                          \
-                if (h1 > (g)->H) h1 = (g)->H;                                \
-                if (w1 > (g)->W) w1 = (g)->W;                                \
-                const double count = (g)->exclude_pad ? (double)((h1 - h0) * (w1 - w0)) \
-                                                      : (double)((g)->kh * (g)->kw); \
-                (void)count;                                                 \
-                __VA_ARGS__;                                                 \
-            }
+/* Output (oh, ow)'s window [h0, h1) x [w0, w1), clipped to x, and the
+ * count its mean divides by: kh·kw unless exclude_pad. */
+typedef struct pool_window {
+    int64_t h0, h1, w0, w1;
+    double count;
+} pool_window;
 
-#define BY_DTYPE(n, M)                                                       \
-    do {                                                                     \
-        if ((n)->dtype == AG_F64) M(double);                                 \
-        else M(float);                                                       \
-    } while (0)
+static AG_ALWAYS_INLINE pool_window window_of(const pool_geom *g, int64_t oh, int64_t ow) {
+    const int64_t hs = oh * g->sh - g->ph, ws = ow * g->sw - g->pw;
+    pool_window w = {hs < 0 ? 0 : hs, hs + g->kh > g->H ? g->H : hs + g->kh,
+                     ws < 0 ? 0 : ws, ws + g->kw > g->W ? g->W : ws + g->kw, 0};
+    w.count = g->exclude_pad ? (double)((w.h1 - w.h0) * (w.w1 - w.w0)) : (double)(g->kh * g->kw);
+    return w;
+}
 
 /* ------------------------------------------------ gather and scatter */
 
-/* y (planes, OHW) (+)= x[idx] from x (planes, HW) */
-#define GATHER_T(T)                                                          \
-    do {                                                                     \
-        const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;                 \
-        const T *xp = x;                                                     \
-        T *yp = y;                                                           \
-        for (int64_t p = 0; p < g->planes; p++)                              \
-            for (int64_t o = 0; o < OHW; o++) {                              \
-                T v = xp[p * HW + g->idx[p * OHW + o]];                      \
-                yp[p * OHW + o] = acc ? yp[p * OHW + o] + v : v;             \
-            }                                                                \
-    } while (0)
-
-/* dx (planes, HW) (+)= scatter of g (planes, OHW) to idx */
-#define SCATTER_T(T)                                                         \
-    do {                                                                     \
-        const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;                 \
-        const T *gp = src;                                                   \
-        T *dp = dst;                                                         \
-        if (!acc) memset(dp, 0, (size_t)(g->planes * HW) * sizeof(T));       \
-        for (int64_t p = 0; p < g->planes; p++)                              \
-            for (int64_t o = 0; o < OHW; o++) dp[p * HW + g->idx[p * OHW + o]] += gp[p * OHW + o]; \
-    } while (0)
-
-static void gather(int dt, const pool_geom *g, const void *x, void *y, bool acc) {
-    if (dt == AG_F64) GATHER_T(double);
-    else GATHER_T(float);
-}
-static void scatter(int dt, const pool_geom *g, const void *src, void *dst, bool acc) {
-    if (dt == AG_F64) SCATTER_T(double);
-    else SCATTER_T(float);
+/* y (planes, OHW) = x[idx] (+= when acc) from x (planes, HW) */
+static AG_ALWAYS_INLINE void gather_k(int dt, const pool_geom *g, const void *x, void *y, bool acc) {
+    const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;
+    for (int64_t p = 0; p < g->planes; p++)
+        for (int64_t o = 0; o < OHW; o++) {
+            const double v = ag__ld(x, dt, p * HW + g->idx[p * OHW + o]);
+            if (acc) ag__kernel_acc(y, dt, p * OHW + o, v);
+            else ag__st(y, dt, p * OHW + o, v);
+        }
 }
 
-static ag_tensor *record_pool_op(ag_tape *t, ag_op op, const pool_geom *g, ag_tensor *x);
+/* dst (planes, HW) = (or +=, when acc) src (planes, OHW) scattered to idx */
+static AG_ALWAYS_INLINE void scatter_k(int dt, const pool_geom *g, const void *src, void *dst, bool acc) {
+    const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;
+    if (!acc) memset(dst, 0, (size_t)(g->planes * HW) * ag__elsize(dt));
+    for (int64_t p = 0; p < g->planes; p++)
+        for (int64_t o = 0; o < OHW; o++)
+            ag__kernel_acc(dst, dt, p * HW + g->idx[p * OHW + o], ag__ld(src, dt, p * OHW + o));
+}
 
 /* Each window's first maximal element, then y = x[idx]. The strict `>`
  * keeps the first of equal values; the select compiles without branches
  * (the comparisons are unpredictable on real data). A window holding a NaN
- * (rare, flagged as it goes) takes its first NaN. The geometry is read into
- * locals once: the index stores could alias it. */
-#define MAX_POOL_FWD_T(T)                                                    \
-    do {                                                                     \
-        const T *restrict xp = ag__val(n->in[0]);                            \
-        T *restrict yp = ag__val(n);                                         \
-        int64_t *restrict idx = g->idx;                                      \
-        const int64_t H = g->H, W = g->W, kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw; \
-        const int64_t ph = g->ph, pw = g->pw, OH = g->OH, OW = g->OW, HW = H * W; \
-        for (int64_t p = 0, o = 0; p < g->planes; p++) {                     \
-            const T *plane = xp + p * HW;                                    \
-            for (int64_t oh = 0; oh < OH; oh++) {                            \
-                const int64_t hs = oh * sh - ph, h0 = hs < 0 ? 0 : hs;       \
-                const int64_t h1 = hs + kh > H ? H : hs + kh;                \
-                for (int64_t ow = 0; ow < OW; ow++, o++) {                   \
-                    const int64_t ws = ow * sw - pw, w0 = ws < 0 ? 0 : ws;   \
-                    const int64_t w1 = ws + kw > W ? W : ws + kw;            \
-                    int64_t at = h0 * W + w0;                                \
-                    T best = plane[at];                                      \
-                    int nan = 0;                                             \
-                    for (int64_t h = h0; h < h1; h++)                        \
-                        for (int64_t w = w0; w < w1; w++) {                  \
-                            const T v = plane[h * W + w];                    \
-                            const int gt = v > best;                         \
-                            best = gt ? v : best;                            \
-                            at = gt ? h * W + w : at;                        \
-                            nan |= v != v;                                   \
-                        }                                                    \
-                    for (int64_t h = h0; nan && h < h1; h++)                 \
-                        for (int64_t w = w0; nan && w < w1; w++)             \
-                            if (plane[h * W + w] != plane[h * W + w]) {      \
-                                at = h * W + w;                              \
-                                best = plane[at];                            \
-                                nan = 0;                                     \
-                            }                                                \
-                    idx[o] = at;                                             \
-                    yp[o] = best;                                            \
-                }                                                            \
-            }                                                                \
-        }                                                                    \
-    } while (0)
+ * (rare, flagged as it goes) takes its first NaN. */
+static AG_ALWAYS_INLINE void max_pool_k(int dt, const pool_geom *g, const void *x, void *y, int64_t *restrict idx) {
+    const int64_t HW = g->H * g->W, W = g->W;
+    for (int64_t p = 0, o = 0; p < g->planes; p++)
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++, o++) {
+                const pool_window w = window_of(g, oh, ow);
+                const int64_t base = p * HW;
+                int64_t at = w.h0 * W + w.w0;
+                double best = ag__ld(x, dt, base + at);
+                int nan = 0;
+                for (int64_t h = w.h0; h < w.h1; h++)
+                    for (int64_t c = w.w0; c < w.w1; c++) {
+                        const double v = ag__ld(x, dt, base + h * W + c);
+                        const int gt = v > best;
+                        best = gt ? v : best;
+                        at = gt ? h * W + c : at;
+                        nan |= v != v;
+                    }
+                for (int64_t h = w.h0; nan && h < w.h1; h++)
+                    for (int64_t c = w.w0; nan && c < w.w1; c++)
+                        if (isnan(ag__ld(x, dt, base + h * W + c))) {
+                            at = h * W + c;
+                            best = NAN;
+                            nan = 0;
+                        }
+                idx[o] = at;
+                ag__st(y, dt, o, best);
+            }
+}
+
+static ag_tensor *record_pool_op(ag_tape *t, ag_op op, const pool_geom *g, ag_tensor *x);
 
 static void fwd_max_pool(ag_tensor *n) {
-    pool_geom *g = n->ext->aux;
-    BY_DTYPE(n, MAX_POOL_FWD_T);
+    pool_geom *g = n->ext->aux; /* the forward writes the argmax */
+    AG_BY_DTYPE(n->dtype, max_pool_k, g, ag__val(n->in[0]), ag__val(n), g->idx);
 }
 
 static void bwd_gathering(ag_sweep *s, ag_tensor *n) {
     bool fresh;
     void *dx = ag__sweep_dst(s, n->in[0], &fresh);
-    if (dx) scatter(n->dtype, geom_of(n), ag__grad(n), dx, !fresh);
+    if (dx) AG_BY_DTYPE(n->dtype, scatter_k, geom_of(n), ag__grad(n), dx, !fresh);
 }
 
 static bool vjp_gathering(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
@@ -157,20 +119,20 @@ const ag_op_info ag__op_MAX_POOL2D = {"max_pool2d", 1, fwd_max_pool, bwd_gatheri
                                       "dx = g at each window's argmax, 0 elsewhere", vjp_gathering};
 
 static void fwd_pool_gather(ag_tensor *n) {
-    gather(n->dtype, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
+    AG_BY_DTYPE(n->dtype, gather_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
 }
 
 const ag_op_info ag__op_POOL_GATHER = {"pool_gather", 1, fwd_pool_gather, bwd_gathering,
                                        "dx = g scattered to the argmax", vjp_gathering};
 
 static void fwd_pool_scatter(ag_tensor *n) {
-    scatter(n->dtype, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
+    AG_BY_DTYPE(n->dtype, scatter_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
 }
 
 static void bwd_pool_scatter(ag_sweep *s, ag_tensor *n) {
     bool fresh;
     void *dg = ag__sweep_dst(s, n->in[0], &fresh);
-    if (dg) gather(n->dtype, geom_of(n), ag__grad(n), dg, !fresh);
+    if (dg) AG_BY_DTYPE(n->dtype, gather_k, geom_of(n), ag__grad(n), dg, !fresh);
 }
 
 static bool vjp_pool_scatter(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
@@ -182,50 +144,41 @@ const ag_op_info ag__op_POOL_SCATTER = {"pool_scatter", 1, fwd_pool_scatter, bwd
 
 /* ------------------------------------------------------------- average */
 
-/* y (planes, OHW) (+)= window means of x (planes, HW) */
-#define AVG_T(T)                                                             \
-    do {                                                                     \
-        const T *xp = x;                                                     \
-        T *yp = y;                                                           \
-        const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;                 \
-        POOL_FOR_WINDOWS(g, p, o, h0, h1, w0, w1, count, {                   \
-            double sum = 0;                                                  \
-            for (int64_t h = h0; h < h1; h++)                                \
-                for (int64_t w = w0; w < w1; w++) sum += xp[p * HW + h * g->W + w]; \
-            T v = (T)(sum / count);                                          \
-            yp[p * OHW + o] = acc ? yp[p * OHW + o] + v : v;                 \
-        });                                                                  \
-    } while (0)
-
-/* dx (planes, HW) (+)= g[o] / count over each window o: the transpose */
-#define AVG_T_T(T)                                                           \
-    do {                                                                     \
-        const T *gp = src;                                                   \
-        T *dp = dst;                                                         \
-        const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;                 \
-        if (!acc) memset(dp, 0, (size_t)(g->planes * HW) * sizeof(T));       \
-        POOL_FOR_WINDOWS(g, p, o, h0, h1, w0, w1, count, {                   \
-            T share = (T)(gp[p * OHW + o] / count);                          \
-            for (int64_t h = h0; h < h1; h++)                                \
-                for (int64_t w = w0; w < w1; w++) dp[p * HW + h * g->W + w] += share; \
-        });                                                                  \
-    } while (0)
-
-static void avg(int dt, const pool_geom *g, const void *x, void *y, bool acc) {
-    if (dt == AG_F64) AVG_T(double);
-    else AVG_T(float);
-}
-static void avg_t(int dt, const pool_geom *g, const void *src, void *dst, bool acc) {
-    if (dt == AG_F64) AVG_T_T(double);
-    else AVG_T_T(float);
+/* y (planes, OHW) = (or +=, when acc) the window means of x (planes, HW) */
+static AG_ALWAYS_INLINE void avg_k(int dt, const pool_geom *g, const void *x, void *y, bool acc) {
+    const int64_t HW = g->H * g->W, W = g->W;
+    for (int64_t p = 0, o = 0; p < g->planes; p++)
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++, o++) {
+                const pool_window w = window_of(g, oh, ow);
+                double sum = 0;
+                for (int64_t h = w.h0; h < w.h1; h++)
+                    for (int64_t c = w.w0; c < w.w1; c++) sum += ag__ld(x, dt, p * HW + h * W + c);
+                if (acc) ag__kernel_acc(y, dt, o, sum / w.count);
+                else ag__st(y, dt, o, sum / w.count);
+            }
 }
 
-static void fwd_avg_pool(ag_tensor *n) { avg(n->dtype, geom_of(n), ag__val(n->in[0]), ag__val(n), false); }
+/* dst (planes, HW) = (or +=) src[o] / count spread over each window o: the transpose */
+static AG_ALWAYS_INLINE void avg_t_k(int dt, const pool_geom *g, const void *src, void *dst, bool acc) {
+    const int64_t HW = g->H * g->W, W = g->W;
+    if (!acc) memset(dst, 0, (size_t)(g->planes * HW) * ag__elsize(dt));
+    for (int64_t p = 0, o = 0; p < g->planes; p++)
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++, o++) {
+                const pool_window w = window_of(g, oh, ow);
+                const double share = ag__ld(src, dt, o) / w.count;
+                for (int64_t h = w.h0; h < w.h1; h++)
+                    for (int64_t c = w.w0; c < w.w1; c++) ag__kernel_acc(dst, dt, p * HW + h * W + c, share);
+            }
+}
+
+static void fwd_avg_pool(ag_tensor *n) { AG_BY_DTYPE(n->dtype, avg_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false); }
 
 static void bwd_avg_pool(ag_sweep *s, ag_tensor *n) {
     bool fresh;
     void *dx = ag__sweep_dst(s, n->in[0], &fresh);
-    if (dx) avg_t(n->dtype, geom_of(n), ag__grad(n), dx, !fresh);
+    if (dx) AG_BY_DTYPE(n->dtype, avg_t_k, geom_of(n), ag__grad(n), dx, !fresh);
 }
 
 static bool vjp_avg_pool(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
@@ -236,13 +189,13 @@ const ag_op_info ag__op_AVG_POOL2D = {"avg_pool2d", 1, fwd_avg_pool, bwd_avg_poo
                                       "dx = g[window] / count, spread over each window", vjp_avg_pool};
 
 static void fwd_avg_pool_t(ag_tensor *n) {
-    avg_t(n->dtype, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
+    AG_BY_DTYPE(n->dtype, avg_t_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
 }
 
 static void bwd_avg_pool_t(ag_sweep *s, ag_tensor *n) {
     bool fresh;
     void *dg = ag__sweep_dst(s, n->in[0], &fresh);
-    if (dg) avg(n->dtype, geom_of(n), ag__grad(n), dg, !fresh);
+    if (dg) AG_BY_DTYPE(n->dtype, avg_k, geom_of(n), ag__grad(n), dg, !fresh);
 }
 
 static bool vjp_avg_pool_t(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
