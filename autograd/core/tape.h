@@ -79,10 +79,6 @@ struct ag_tape {
      * no_grad plus the anomaly flag, kept in one word so the fast path's
      * test costs what the no-grad test alone cost. */
     int scalar_slow;
-    bool anomaly;         /* ag_tape_set_anomaly: check every value made */
-    const ag_tensor *anomaly_rule; /* create_graph: the node whose rule is being recorded */
-    ag_anomaly_report anomaly_found; /* what set the error (core/anomaly.c) */
-    ag_finalizer *finalizers; /* newest first */
     uint32_t epoch;       /* last sweep's number */
     uint32_t gen;         /* unique per reset, to note parameter uses once */
     ag_param_use *uses;   /* parameters recorded since reset, with versions */
@@ -93,6 +89,11 @@ struct ag_tape {
     bool debug;
     ag_retired *retired, *retired_last; /* oldest first */
     size_t retired_bytes;
+    /* Off the recorders' path (so after the fields they read): */
+    bool anomaly;         /* ag_tape_set_anomaly: check every value made */
+    const ag_tensor *anomaly_rule; /* create_graph: the node whose rule is being recorded */
+    ag_anomaly_report anomaly_found; /* what set the error (core/anomaly.c) */
+    ag_finalizer *finalizers; /* newest first */
 };
 
 /* The i-th recorded node. */
