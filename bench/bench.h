@@ -105,5 +105,6 @@ void bench_scalar_moons(void);
 void bench_mlp_step(void);
 void bench_ddp_step(void);
 void bench_f32_math(void);
+void bench_conv_lenet(void);
 
 #endif /* TAPEGRAD_BENCH_H */

@@ -16,6 +16,16 @@ import statistics
 import sys
 import time
 
+# Workloads measured on one thread: the thread counts of OpenBLAS and OpenMP
+# are fixed by the environment before torch loads them, so the process
+# starts again with them set (torch.set_num_threads alone leaves OpenBLAS
+# its own threads).
+ONE_THREAD = {"conv_lenet"}
+if len(sys.argv) == 2 and sys.argv[1] in ONE_THREAD and os.environ.get("TAPEGRAD_PEER_PINNED") != "1":
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               TAPEGRAD_PEER_PINNED="1")
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
 import torch
 
 
@@ -283,9 +293,43 @@ def f32_math():
     return out
 
 
+def conv_lenet():
+    """As bench/conv_lenet.c: conv2d 6 5x5 + bias, max_pool 2, conv2d 16 5x5 +
+    bias, max_pool 2 on x (64, 1, 28, 28) f32, sum, backward (weights and
+    biases only); and the second conv alone on a (64, 6, 12, 12) input. One
+    thread (see ONE_THREAD); cpu_per_wall is the process CPU time over wall
+    time while timing the whole chain."""
+    F = torch.nn.functional
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(64, 1, 28, 28, generator=g)
+    h = torch.rand(64, 6, 12, 12, generator=g)
+    w1 = ((torch.rand(6, 1, 5, 5, generator=g) - 0.5) * 0.4).requires_grad_()
+    b1 = ((torch.rand(6, generator=g) - 0.5) * 0.4).requires_grad_()
+    w2 = ((torch.rand(16, 6, 5, 5, generator=g) - 0.5) * 0.4).requires_grad_()
+    b2 = ((torch.rand(16, generator=g) - 0.5) * 0.4).requires_grad_()
+
+    def whole():
+        for p in (w1, b1, w2, b2):
+            p.grad = None
+        y = F.max_pool2d(F.conv2d(F.max_pool2d(F.conv2d(x, w1, b1), 2), w2, b2), 2)
+        y.sum().backward()
+
+    def conv2():
+        w2.grad = None
+        b2.grad = None
+        F.conv2d(h, w2, b2).sum().backward()
+
+    c0, t0 = time.process_time(), time.perf_counter()
+    ms_step = median_time(whole) * 1e3
+    cpu = (time.process_time() - c0) / (time.perf_counter() - t0)
+    return {"ms_step": ms_step, "ms_conv2": median_time(conv2) * 1e3, "cpu_per_wall": cpu,
+            "mkldnn": int(torch.backends.mkldnn.is_available())}
+
+
 WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp,
              "mlp_step": mlp_step, "ddp_step": ddp_step,
-             "f32_math": f32_math}
+             "f32_math": f32_math, "conv_lenet": conv_lenet}
 
 
 def main():
@@ -296,7 +340,7 @@ def main():
         threads = len(os.sched_getaffinity(0))
     except AttributeError:
         threads = os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1 if sys.argv[1] in ONE_THREAD else threads)
     figures = WORKLOADS[sys.argv[1]]()
     print(json.dumps({"peer": "torch " + torch.__version__.split("+")[0],
                       "threads": torch.get_num_threads(), **figures}))

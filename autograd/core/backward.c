@@ -2,6 +2,7 @@
  * received a gradient in this sweep applies its op's chain rule and adds into
  * its inputs; a node used on several paths receives several additions, which
  * is the sum over paths. No recursion, no visited set, no allocation. */
+#include "anomaly.h"
 #include "backward.h"
 #include "tape.h"
 #include "../ops/scalar_sweep.h" /* the declared crossing: 0-d elementwise kernels */
@@ -71,12 +72,28 @@ bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
 #define AG_SWEEP_PREFETCH 4096 /* bytes behind the node being visited */
 #endif
 
-/* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1). */
+/* The sweep of anomaly mode: the same walk, every node through its row,
+ * and after each rule the check of the gradients it gave (anomaly.c). */
+static ag_status sweep_checked(ag_tape *t, ag_sweep *s, ag_tensor *y) {
+    if (!ag__anomaly_seed(s, y)) return t->err;
+    for (size_t i = t->nnodes; i-- > 0;) {
+        ag_tensor *n = ag__tape_node(t, i);
+        if (n->epoch != s->epoch || (n->flags & AG_F_LEAF)) continue;
+        ag__ops[n->op]->backward(s, n);
+        if (t->err != AG_OK || !ag__anomaly_backward(s, n)) return t->err;
+    }
+    return AG_OK;
+}
+
+/* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1).
+ * A rule that fails (a custom op's callback) sets the tape's error, which
+ * the sweep returns when it ends. */
 static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
     ag_sweep s;
     ag_status st = ag__sweep_begin(t, &s, functional);
     if (st != AG_OK) return st;
     ag__sweep_seed(&s, y, seed);
+    if (AG_UNLIKELY(t->anomaly)) return sweep_checked(t, &s, y);
     const ag_sweep ls = s;
     const uint32_t epoch = s.epoch;
     /* Walk back from the newest node; nodes newer than y got no gradient. */
@@ -96,7 +113,7 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
             ag__ops[n->op]->backward(&s, n);
         }
     }
-    return AG_OK;
+    return t->err;
 }
 
 ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,

@@ -97,7 +97,7 @@ ag_tensor *ag_requires_grad(ag_tape *t, ag_tensor *x) {
     if (!ag__tape_owns(t, x)) return ag__tape_foreign(t, "requires_grad", 0, 1, &x), NULL;
     if (!(x->flags & AG_F_LEAF))
         return ag__error_fail(t, AG_ERR_ARG, "requires_grad", "only a leaf can require a gradient "
-                        "(this tensor was made by '%s')", ag__ops[x->op]->name);
+                        "(this tensor was made by '%s')", ag__op_of(x)->name);
     if (x->ndim == 0) { /* ag_zero_grad's work for the inline gradient */
         x->flags |= AG_F_REQUIRES_GRAD;
         if (x->dtype == AG_F64) x->d.s.grad = 0.0;

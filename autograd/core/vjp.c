@@ -162,10 +162,12 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
         if (n->flags & AG_F_LEAF) continue;
         ag_tensor *g = map_get(&s.map, n);
         if (!g) continue;
-        const ag_op_info *op = ag__ops[n->op];
+        const ag_op_info *op = ag__op_of(n);
         int nin = ag__op_ninputs(n);
         if (!op->vjp) {
-            ag__error_fail(t, AG_ERR_STATE, op->name, "this op cannot record its backward (create_graph)");
+            ag__error_fail(t, AG_ERR_STATE, op->name,
+                           "this op cannot record its backward (create_graph): it has no graph-form "
+                           "backward, so its gradient cannot be differentiated again");
             return t->err;
         }
         /* Ops with many inputs (concat, stack) write through a tape array. */
@@ -175,11 +177,12 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
             if (!gv) return t->err;
         }
         for (int k = 0; k < nin; k++) gv[k] = NULL;
-        if (!op->vjp(t, n, g, gv)) return t->err ? t->err : AG_ERR_MEMORY;
-        for (int k = 0; k < nin; k++) {
-            if (gv[k] && !accumulate(&s, ag__input(n, k), gv[k]))
-                return t->err ? t->err : AG_ERR_MEMORY;
-        }
+        t->anomaly_rule = n; /* names the rule in anomaly mode's messages */
+        bool ok = op->vjp(t, n, g, gv);
+        for (int k = 0; ok && k < nin; k++)
+            ok = !gv[k] || accumulate(&s, ag__input(n, k), gv[k]);
+        t->anomaly_rule = NULL;
+        if (!ok) return t->err ? t->err : AG_ERR_MEMORY;
     }
     *map = s.map;
     return t->err;

@@ -55,6 +55,7 @@
 #include "bcast.h"
 #include "elementwise.h"
 #include "error.h"
+#include "gemm.h"
 #include "hints.h"
 #include "record.h"
 #include "scalar_path.h"
@@ -82,6 +83,15 @@ static AG_ALWAYS_INLINE void ag__kernel_add(int dt, void *dst, const void *src, 
 /* Element i of a dtype-dt buffer, as a pointer. */
 static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
     return (char *)(uintptr_t)p + (size_t)i * ag__elsize(dt);
+}
+
+/* C = op(A)·op(B) + beta·C (kernels/gemm.h) in dtype dt, on element
+ * pointers: the GEMM layer for the families built on it (matmul, conv). */
+static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                                             const void *a, int64_t lda, const void *b, int64_t ldb,
+                                             double beta, void *c, int64_t ldc) {
+    if (dt == AG_F64) ag__gemm_f64(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
+    else ag__gemm_f32(ta, tb, m, n, k, 1, a, lda, b, ldb, (float)beta, c, ldc);
 }
 
 /* Binary op y = F(a, b) with local partials DA = dy/da and DB = dy/db; the

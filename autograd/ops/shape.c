@@ -225,7 +225,7 @@ ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int axis, int64_t start, int64_t s
     n->attr.r.axis = a;
     n->ext->iattr[0] = lo;
     fwd_slice(n);
-    return n;
+    return ag__record_done(t, n);
 }
 
 /* ----------------------------------------------------------- concat, stack */
@@ -333,7 +333,7 @@ ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
     if (!y) return NULL;
     y->attr.r.axis = a;
     fwd_join(y);
-    return y;
+    return ag__record_done(t, y);
 }
 
 ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
@@ -362,5 +362,5 @@ ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
     if (!y) return NULL;
     y->attr.r.axis = a;
     fwd_join(y);
-    return y;
+    return ag__record_done(t, y);
 }
