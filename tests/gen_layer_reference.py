@@ -60,6 +60,25 @@ def case(name, module, inputs, outputs):
                   [(n, b) for n, b in (module.named_buffers() if module is not None else [])]))
 
 
+def convolution():
+    conv = torch.nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2)
+    set_params(conv, 110)
+    x = tensor((2, 4, 9), 14)
+    case("conv1d", conv, [("x", x)], [("y", conv(x))])
+    conv = torch.nn.Conv2d(4, 6, (3, 2), stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2)
+    set_params(conv, 120)
+    x = tensor((2, 4, 7, 6), 15)
+    case("conv2d", conv, [("x", x)], [("y", conv(x))])
+    conv = torch.nn.Conv2d(3, 2, 4, padding="same", bias=False)
+    set_params(conv, 130)
+    x = tensor((1, 3, 5, 6), 16)
+    case("conv2d_same", conv, [("x", x)], [("y", conv(x))])
+    x = tensor((2, 3, 6, 7), 17)
+    case("max_pool2d", None, [("x", x)], [("y", torch.nn.MaxPool2d(3, stride=2, padding=1)(x))])
+    x = tensor((2, 3, 6, 7), 18)
+    case("avg_pool2d", None, [("x", x)], [("y", torch.nn.AvgPool2d((2, 3), stride=(2, 1), padding=(1, 1))(x))])
+
+
 def layer_norm():
     x = tensor((2, 3, 4), 1)
     ln = torch.nn.LayerNorm(4)
@@ -133,6 +152,7 @@ def attention():
 
 
 def main():
+    convolution()
     layer_norm()
     batch_norm()
     embedding()

@@ -1,6 +1,6 @@
-/* tapegrad nn layers beyond the MLP: normalisation, embedding, recurrent
- * cells and their sequence runner, multi-head self-attention and a pre-LN
- * transformer block.
+/* tapegrad nn layers beyond the MLP: convolution and pooling,
+ * normalisation, embedding, recurrent cells and their sequence runner,
+ * multi-head self-attention and a pre-LN transformer block.
  *
  * Like the layers of nn.h, every one is a composition of engine ops
  * recorded on the tape (layer norm from ag_mean and ag_var, attention from
@@ -27,6 +27,36 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---------------------------------------------- convolution and pooling
+ *
+ * Layouts are PyTorch's (NCHW; weights (out, in / groups, kh, kw)), so
+ * these weights exchange with PyTorch as they are. The options are the
+ * engine's (ag_conv2d_opts, ag_conv1d_opts, ag_pool2d_opts in autograd.h;
+ * NULL for the defaults). */
+
+/* torch.nn.Conv2d(in, out, (kh, kw), stride, padding, dilation, groups,
+ * bias): "<prefix>.weight" (out, in / groups, kh, kw) and "<prefix>.bias"
+ * (out), both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
+ * in / groups · kh · kw, which is PyTorch's kaiming_uniform(a = sqrt(5))
+ * and its bias rule. Its nn_forward is ag_conv2d: x (N, in, H, W) ->
+ * (N, out, OH, OW). in and out must be multiples of the groups. */
+nn_module *nn_conv2d_new(nn_params *ps, const char *prefix, int64_t in, int64_t out, int64_t kh, int64_t kw,
+                         const ag_conv2d_opts *opts, bool bias, ag_dtype dtype, ag_rng *rng);
+
+/* torch.nn.Conv1d(in, out, k, ...): "<prefix>.weight" (out, in / groups,
+ * k) and "<prefix>.bias" (out), initialised as Conv2d's (fan_in =
+ * in / groups · k); forward ag_conv1d: x (N, in, L) -> (N, out, OL). */
+nn_module *nn_conv1d_new(nn_params *ps, const char *prefix, int64_t in, int64_t out, int64_t k,
+                         const ag_conv1d_opts *opts, bool bias, ag_dtype dtype, ag_rng *rng);
+
+/* torch.nn.MaxPool2d and AvgPool2d: ag_max_pool2d / ag_avg_pool2d with
+ * these options (the kernel is required; the stride defaults to it). */
+nn_module *nn_max_pool2d_new(const ag_pool2d_opts *opts);
+nn_module *nn_avg_pool2d_new(const ag_pool2d_opts *opts);
+
+/* torch.nn.Flatten(): x (N, ...) -> (N, product of the rest). */
+nn_module *nn_flatten_new(void);
 
 /* --------------------------------------------------------- normalisation */
 
