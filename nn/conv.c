@@ -1,8 +1,10 @@
 /* Conv1d and Conv2d (ag_conv1d, ag_conv2d), MaxPool2d and AvgPool2d
- * (ag_max_pool2d, ag_avg_pool2d) and Flatten (ag_reshape) as modules. */
+ * (ag_max_pool2d, ag_avg_pool2d), Flatten and Unflatten (ag_reshape) as
+ * modules. */
 #include "nn_layer.h"
 
 #include <math.h>
+#include <stdint.h>
 
 typedef struct conv {
     nn_module base;
@@ -112,3 +114,42 @@ static ag_tensor *flatten_forward(nn_module *m, ag_tape *t, ag_tensor *x) {
 }
 
 nn_module *nn_flatten_new(void) { return nn__module_new(sizeof(nn_module), "flatten_new", "flatten", flatten_forward); }
+
+typedef struct unflatten {
+    nn_module base;
+    int ndim;
+    int64_t shape[AG_MAX_DIMS];    /* of one sample */
+    int64_t numel;                 /* their product */
+} unflatten;
+
+static ag_tensor *unflatten_forward(nn_module *m, ag_tape *t, ag_tensor *x) {
+    unflatten *u = (unflatten *)m;
+    if (!nn__inputs_ok(t, "unflatten", 1, &x)) return NULL;
+    if (ag_ndim(x) != 2 || ag_dim(x, 1) != u->numel) {
+        char sx[96];
+        return nn__tape_fail(t, AG_ERR_SHAPE, "unflatten", "x %s: need (N, %lld)", NN__SHAPE(x, sx), (long long)u->numel);
+    }
+    int64_t shape[AG_MAX_DIMS];
+    shape[0] = ag_dim(x, 0);
+    for (int i = 0; i < u->ndim; i++) shape[i + 1] = u->shape[i];
+    return ag_reshape(t, x, u->ndim + 1, shape);
+}
+
+nn_module *nn_unflatten_new(int ndim, const int64_t *shape) {
+    bool ok = shape && ndim >= 1 && ndim < AG_MAX_DIMS;
+    int64_t numel = 1;
+    for (int i = 0; ok && i < ndim; i++) {
+        ok = shape[i] >= 1 && shape[i] <= INT64_MAX / numel;
+        if (ok) numel *= shape[i];
+    }
+    if (!ok) {
+        nn__fail(!shape ? NN_ERR_NULL : NN_ERR_ARG, "unflatten_new: need 1 to %d sizes, each >= 1", AG_MAX_DIMS - 1);
+        return NULL;
+    }
+    unflatten *u = nn__module_new(sizeof *u, "unflatten_new", "unflatten", unflatten_forward);
+    if (!u) return NULL;
+    u->ndim = ndim;
+    u->numel = numel;
+    for (int i = 0; i < ndim; i++) u->shape[i] = shape[i];
+    return &u->base;
+}

@@ -173,7 +173,7 @@ START_TEST(init_is_torch_default) {
 }
 END_TEST
 
-START_TEST(flatten) {
+START_TEST(flatten_unflatten) {
     nn_module *f = nn_flatten_new();
     ag_tape *t = ag_tape_new(0);
     ag_tensor *y = nn_forward(f, t, ag_arange(t, AG_F64, 0, 24, 1));
@@ -185,7 +185,19 @@ START_TEST(flatten) {
     ck_assert_int_eq(ag_ndim(y), 2);
     ck_assert_int_eq(ag_dim(y, 1), 12);
     ck_assert_double_eq(ag_get(y, 13), 13);
+    /* And back: Unflatten(1, (3, 2, 2)). */
+    nn_module *u = nn_unflatten_new(3, (const int64_t[]){3, 2, 2});
+    ag_tensor *z = nn_forward(u, t, y);
+    ck_assert_int_eq(ag_ndim(z), 4);
+    ck_assert_int_eq(ag_dim(z, 0), 2);
+    ck_assert_int_eq(ag_dim(z, 3), 2);
+    ck_assert_double_eq(ag_get(z, 13), 13);
+    ck_assert_ptr_null(nn_forward(u, t, x));
+    ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "x [2, 3, 2, 2]: need (N, 12)"));
+    ck_assert_ptr_null(nn_unflatten_new(0, (const int64_t[]){1}));
+    ck_assert_ptr_null(nn_unflatten_new(2, (const int64_t[]){3, 0}));
     ag_tape_free(t);
+    nn_module_free(u);
     nn_module_free(f);
 }
 END_TEST
@@ -222,7 +234,7 @@ int main(void) {
     tcase_add_test(tc, cnn_gradcheck);
     tcase_add_test(tc, cnn_save_load);
     tcase_add_test(tc, init_is_torch_default);
-    tcase_add_test(tc, flatten);
+    tcase_add_test(tc, flatten_unflatten);
     tcase_add_test(tc, errors);
     suite_add_tcase(s, tc);
     return tu_run(s);

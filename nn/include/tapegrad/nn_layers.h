@@ -58,6 +58,11 @@ nn_module *nn_avg_pool2d_new(const ag_pool2d_opts *opts);
 /* torch.nn.Flatten(): x (N, ...) -> (N, product of the rest). */
 nn_module *nn_flatten_new(void);
 
+/* torch.nn.Unflatten(1, shape): x (N, product of shape) -> (N, shape...),
+ * e.g. MNIST's rows of 784 pixels as (N, 1, 28, 28) images. ndim from 1 to
+ * AG_MAX_DIMS - 1, every size >= 1 (the shape is copied). */
+nn_module *nn_unflatten_new(int ndim, const int64_t *shape);
+
 /* --------------------------------------------------------- normalisation */
 
 /* PyTorch's eps of LayerNorm and BatchNorm. */
