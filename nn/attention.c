@@ -21,13 +21,22 @@ static ag_tensor *causal_mask(ag_tape *t, ag_dtype dt, int64_t T) {
     return mask;
 }
 
-/* Block k of q, k, v in qkv (B, T, 3E) as (B·heads, T, D). */
-static ag_tensor *heads_of(ag_tape *t, ag_tensor *qkv, int k, int64_t heads) {
-    int64_t B = ag_dim(qkv, 0), T = ag_dim(qkv, 1), E = ag_dim(qkv, 2) / 3, D = E / heads;
-    ag_tensor *p = ag_slice(t, qkv, 2, k * E, (k + 1) * E);                       // (B, T, E)
-    p = ag_reshape(t, p, 4, (const int64_t[]){B, T, heads, D});                    // (B, T, heads, D)
-    p = ag_permute(t, p, (const int[]){0, 2, 1, 3});                               // (B, heads, T, D)
-    return ag_reshape(t, p, 3, (const int64_t[]){B * heads, T, D});                // (B·heads, T, D)
+/* Projection k (0: q, 1: k, 2: v) of x (B, T, E) with block k of w_in
+ * (E, 3E) and b_in (3E) (NULL: none), times `scale`, split into heads and
+ * permuted by perm from (B, T, heads, D). Slicing the (E, E) weight block
+ * costs less than slicing the (B, T, 3E) projection when B·T > E, and the
+ * scale goes on the weight block too. */
+static ag_tensor *project(ag_tape *t, ag_tensor *x, ag_tensor *w_in, ag_tensor *b_in, int k, double scale,
+                          int64_t heads, const int *perm) {
+    int64_t B = ag_dim(x, 0), T = ag_dim(x, 1), E = ag_dim(x, 2);
+    ag_tensor *w = ag_slice(t, w_in, 1, k * E, (k + 1) * E), *b = b_in ? ag_slice(t, b_in, 0, k * E, (k + 1) * E) : NULL;
+    if (scale != 1) {
+        w = ag_mul_c(t, w, scale);
+        if (b) b = ag_mul_c(t, b, scale);
+    }
+    ag_tensor *p = nn_linear(t, x, w, b);                                    // (B, T, E)
+    p = ag_reshape(t, p, 4, (const int64_t[]){B, T, heads, E / heads});     // (B, T, heads, D), a view
+    return ag_permute(t, p, perm);
 }
 
 ag_tensor *nn_self_attention(ag_tape *t, ag_tensor *x, int64_t heads, bool causal, ag_tensor *w_in,
@@ -35,24 +44,26 @@ ag_tensor *nn_self_attention(ag_tape *t, ag_tensor *x, int64_t heads, bool causa
     const char *op = "self_attention";
     ag_tensor *need[] = {x, w_in, w_out};
     if (!nn__inputs_ok(t, op, 3, need)) return NULL;
-    char sx[96], s1[96], s2[96];
+    char sx[96], s1[96], s2[96], sb[96];
     int64_t E = ag_dim(x, -1);
     if (ag_ndim(x) != 3 || heads < 1 || E % heads != 0 || ag_ndim(w_in) != 2 || ag_dim(w_in, 0) != E ||
         ag_dim(w_in, 1) != 3 * E || ag_ndim(w_out) != 2 || ag_dim(w_out, 0) != E || ag_dim(w_out, 1) != E)
         return nn__tape_fail(t, AG_ERR_SHAPE, op, "x %s, %lld heads, in_proj %s, out_proj %s: need x (B, T, E) "
                              "with E a multiple of heads, in_proj (E, 3E) and out_proj (E, E)",
                              NN__SHAPE(x, sx), (long long)heads, NN__SHAPE(w_in, s1), NN__SHAPE(w_out, s2));
+    if (b_in && (ag_ndim(b_in) != 1 || ag_dim(b_in, 0) != 3 * E))
+        return nn__tape_fail(t, AG_ERR_SHAPE, op, "in_proj_bias %s does not fit E = %lld (need (3E))",
+                             NN__SHAPE(b_in, sb), (long long)E);
     int64_t B = ag_dim(x, 0), T = ag_dim(x, 1), D = E / heads;
-    ag_tensor *qkv = nn_linear(t, x, w_in, b_in); // (B, T, 3E); a bad bias is nn_linear's error
-    if (!qkv) return NULL;
-    /* The 1/sqrt(D) goes on q, the smaller operand. */
-    ag_tensor *q = ag_mul_c(t, heads_of(t, qkv, 0, heads), 1 / sqrt((double)D)); // (B·heads, T, D)
-    ag_tensor *k = heads_of(t, qkv, 1, heads), *v = heads_of(t, qkv, 2, heads);
-    ag_tensor *scores = ag_matmul(t, q, ag_transpose(t, k)); // (B·heads, T, T)
+    static const int to_heads[] = {0, 2, 1, 3};  // (B, heads, T, D)
+    static const int to_keys[] = {0, 2, 3, 1};   // (B, heads, D, T): k already transposed
+    ag_tensor *q = project(t, x, w_in, b_in, 0, 1 / sqrt((double)D), heads, to_heads);
+    ag_tensor *k = project(t, x, w_in, b_in, 1, 1, heads, to_keys);
+    ag_tensor *v = project(t, x, w_in, b_in, 2, 1, heads, to_heads);
+    ag_tensor *scores = ag_matmul(t, q, k); // (B, heads, T, T)
     if (causal) scores = ag_add(t, scores, causal_mask(t, ag_dtype_of(x), T));
-    ag_tensor *ctx = ag_matmul(t, ag_softmax(t, scores, -1), v);                 // (B·heads, T, D)
-    ctx = ag_reshape(t, ctx, 4, (const int64_t[]){B, heads, T, D});
-    ctx = ag_permute(t, ctx, (const int[]){0, 2, 1, 3});                         // (B, T, heads, D)
+    ag_tensor *ctx = ag_matmul(t, ag_softmax(t, scores, -1), v);                 // (B, heads, T, D)
+    ctx = ag_permute(t, ctx, to_heads);                                          // (B, T, heads, D)
     ctx = ag_reshape(t, ctx, 3, (const int64_t[]){B, T, E});                     // heads side by side
     return nn_linear(t, ctx, w_out, b_out);                                      // (B, T, E)
 }
