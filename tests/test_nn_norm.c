@@ -417,6 +417,7 @@ START_TEST(assign_copies_into_a_parameter) {
     ck_assert_uint_gt(ag_param_version(p), v);
     ag_tape_reset(t); /* the value outlives the tape */
     ck_assert_float_eq(ag_get(p, 1), -2);
+    x = ag_from_doubles(t, AG_F32, AG_SHAPE(2), (const double[]){1.5, -2}); /* the reset freed the old x */
     ck_assert_int_eq(nn_assign(p, ag_zeros(t, AG_F32, AG_SHAPE(3))), NN_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(nn_last_error(), "does not take a f32 [3]"));
     ck_assert_int_eq(nn_assign(p, ag_zeros(t, AG_F64, AG_SHAPE(2))), NN_ERR_ARG);
