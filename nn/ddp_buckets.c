@@ -48,6 +48,7 @@ nn_status nn__ddp_layout_make(nn__ddp_layout *L, const nn_params *ps, ag_dtype r
         }
     }
     for (size_t i = 0; i < n; i++) {
+        if (nn_params_is_buffer_at(ps, i)) continue; /* buffers have no gradient to average */
         ag_tensor *p = nn_params_at(ps, i);
         ag_dtype wire = reduce ? reduce : ag_dtype_of(p);
         nn__ddp_group *G = &L->group[wire == AG_F32 ? 0 : 1];

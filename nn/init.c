@@ -82,15 +82,20 @@ nn_status nn_init_kaiming_normal(ag_tensor *p, double gain, ag_rng *rng) {
     return fill("init_kaiming_normal", p, NORMAL, 0, gain / sqrt(fmax(fi, 1)), rng);
 }
 
-nn_status nn_init_zeros(ag_tensor *p) {
-    if (!p) return nn__fail(NN_ERR_NULL, "init_zeros: the tensor is NULL");
+nn_status nn_init_constant(ag_tensor *p, double value) {
+    if (!p) return nn__fail(NN_ERR_NULL, "init_constant: the tensor is NULL");
     int64_t n = ag_numel(p);
     if (n == 0) return NN_OK;
     bool f32 = ag_dtype_of(p) == AG_F32;
     void *v = ag_data_mut(p);
     for (int64_t i = 0; i < n; i++) {
-        if (f32) ((float *)v)[i] = 0;
-        else ((double *)v)[i] = 0;
+        if (f32) ((float *)v)[i] = (float)value;
+        else ((double *)v)[i] = value;
     }
     return NN_OK;
+}
+
+nn_status nn_init_zeros(ag_tensor *p) {
+    if (!p) return nn__fail(NN_ERR_NULL, "init_zeros: the tensor is NULL");
+    return nn_init_constant(p, 0);
 }

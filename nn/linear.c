@@ -1,6 +1,6 @@
 /* The Linear layer (y = x @ w + b from ag_matmul and a broadcast ag_add)
  * and the MLP builder. */
-#include "nn_tape.h"
+#include "nn_layer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,8 +33,6 @@ static ag_tensor *linear_forward(nn_module *m, ag_tape *t, ag_tensor *x) {
     return nn_linear(t, x, l->w, l->b);
 }
 
-static void linear_destroy(nn_module *m) { free(m); }
-
 static linear *as_linear(const nn_module *m) {
     return (m && m->forward == linear_forward) ? (linear *)m : NULL;
 }
@@ -49,17 +47,6 @@ ag_tensor *nn_linear_bias(const nn_module *m) {
     return l ? l->b : NULL;
 }
 
-/* "<prefix>.<leaf>" into buf; false (with an error) if it does not fit. */
-static bool param_name(char *buf, size_t size, const char *prefix, const char *leaf) {
-    int n = snprintf(buf, size, "%s.%s", prefix, leaf);
-    if (n < 0 || (size_t)n >= size || n > NN_NAME_MAX) {
-        nn__fail(NN_ERR_ARG, "linear_new: the name '%s.%s' is too long (at most %d bytes)", prefix, leaf,
-                 NN_NAME_MAX);
-        return false;
-    }
-    return true;
-}
-
 nn_module *nn_linear_new(nn_params *ps, const char *prefix, int64_t in, int64_t out, bool bias,
                          ag_dtype dtype, ag_rng *rng) {
     if (!ps || !prefix || !rng) {
@@ -72,7 +59,7 @@ nn_module *nn_linear_new(nn_params *ps, const char *prefix, int64_t in, int64_t 
         return NULL;
     }
     char wname[NN_NAME_MAX + 2], bname[NN_NAME_MAX + 2];
-    if (!param_name(wname, sizeof wname, prefix, "weight") || !param_name(bname, sizeof bname, prefix, "bias"))
+    if (!nn__param_name(wname, "linear_new", prefix, "weight") || !nn__param_name(bname, "linear_new", prefix, "bias"))
         return NULL;
     /* Check both names before registering either: the store has no removal. */
     const char *taken = nn_params_get(ps, wname) ? wname : (bias && nn_params_get(ps, bname)) ? bname : NULL;
@@ -85,7 +72,7 @@ nn_module *nn_linear_new(nn_params *ps, const char *prefix, int64_t in, int64_t 
         nn__fail(NN_ERR_MEMORY, "linear_new: out of memory");
         return NULL;
     }
-    l->base = (nn_module){.kind = "linear", .forward = linear_forward, .destroy = linear_destroy,
+    l->base = (nn_module){.kind = "linear", .forward = linear_forward, .destroy = nn__module_free_self,
                           .training = true};
     double bound = 1.0 / sqrt((double)in);
     l->w = nn_params_create(ps, wname, dtype, AG_SHAPE(in, out), NULL);

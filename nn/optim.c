@@ -74,13 +74,15 @@ nn_optim *nn_optim_new(nn_params *ps, const nn_optim_opts *opts) {
         nn__fail(NN_ERR_NULL, "optim_new: the store is NULL");
         return NULL;
     }
-    size_t n = nn_params_count(ps);
+    /* The trainable parameters only: buffers (running statistics) are
+     * written by their layers, never by an optimizer. */
+    size_t n = nn_params_trainable(ps, NULL);
     ag_tensor **list = malloc((n ? n : 1) * sizeof *list);
     if (!list) {
         nn__fail(NN_ERR_MEMORY, "optim_new: out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) list[i] = nn_params_at(ps, i);
+    nn_params_trainable(ps, list);
     nn_optim *o = nn_optim_new_list(n, list, opts);
     free(list);
     return o;
@@ -251,13 +253,13 @@ double nn_params_clip_grad_norm(nn_params *ps, double max_norm) {
         return NAN;
     }
     /* One parameter at a time would need the total first: gather the list. */
-    size_t n = nn_params_count(ps);
+    size_t n = nn_params_trainable(ps, NULL);
     ag_tensor **list = malloc((n ? n : 1) * sizeof *list);
     if (!list) {
         nn__fail(NN_ERR_MEMORY, "clip_grad_norm: out of memory");
         return NAN;
     }
-    for (size_t i = 0; i < n; i++) list[i] = nn_params_at(ps, i);
+    nn_params_trainable(ps, list);
     double norm = nn_clip_grad_norm(n, list, max_norm);
     free(list);
     return norm;

@@ -17,6 +17,7 @@ typedef struct entry {
     ag_tensor *p;
     size_t index; /* position in registration order */
     const nn_torch_layout *torch; /* PyTorch's layout, when it differs */
+    bool buffer;                  /* saved and loaded, never trained */
     UT_hash_handle hh;    /* by name */
     UT_hash_handle by_p;  /* by parameter (the pointer) */
 } entry;
@@ -145,7 +146,29 @@ const char *nn_params_name_at(const nn_params *ps, size_t i) {
 
 int64_t nn_params_numel(const nn_params *ps) {
     int64_t n = 0;
-    for (size_t i = 0; ps && i < ps->count; i++) n += ag_numel(ps->order[i]->p);
+    for (size_t i = 0; ps && i < ps->count; i++)
+        if (!ps->order[i]->buffer) n += ag_numel(ps->order[i]->p);
+    return n;
+}
+
+ag_tensor *nn_params_create_buffer(nn_params *ps, const char *name, ag_dtype dtype, int ndim,
+                                   const int64_t *shape, const void *data) {
+    ag_tensor *b = nn_params_create(ps, name, dtype, ndim, shape, data);
+    if (b) ps->order[ps->count - 1]->buffer = true;
+    return b;
+}
+
+bool nn_params_is_buffer_at(const nn_params *ps, size_t i) {
+    return ps && i < ps->count && ps->order[i]->buffer;
+}
+
+size_t nn_params_trainable(const nn_params *ps, ag_tensor **out) {
+    size_t n = 0;
+    for (size_t i = 0; ps && i < ps->count; i++)
+        if (!ps->order[i]->buffer) {
+            if (out) out[n] = ps->order[i]->p;
+            n++;
+        }
     return n;
 }
 

@@ -86,8 +86,28 @@ size_t nn_params_count(const nn_params *ps);
 ag_tensor *nn_params_at(const nn_params *ps, size_t i);
 const char *nn_params_name_at(const nn_params *ps, size_t i);
 
-/* Total number of elements over all parameters. */
+/* Total number of elements over all trainable parameters (buffers are not
+ * counted, as PyTorch's parameters() leaves them out). */
 int64_t nn_params_numel(const nn_params *ps);
+
+/* Buffers: tensors a layer keeps with its parameters that are not trained,
+ * such as BatchNorm's running mean and variance (PyTorch's register_buffer).
+ * A buffer is registered, saved, loaded and exchanged by name like any
+ * parameter, but the optimizers made from the store (nn_optim_new) and
+ * nn_params_clip_grad_norm leave it out, so no update ever touches it; its
+ * layer writes it (through ag_data_mut) and reads it as a constant. It is
+ * a parameter tensor (ag_param_new), so it has a gradient buffer, which
+ * stays zero unless it is used directly in an op. Arguments as
+ * nn_params_create. */
+ag_tensor *nn_params_create_buffer(nn_params *ps, const char *name, ag_dtype dtype, int ndim,
+                                   const int64_t *shape, const void *data);
+
+/* Whether the i-th tensor in registration order is a buffer. */
+bool nn_params_is_buffer_at(const nn_params *ps, size_t i);
+
+/* The trainable parameters (not buffers) in registration order: writes
+ * them into out[0..] when out is not NULL and returns their number. */
+size_t nn_params_trainable(const nn_params *ps, ag_tensor **out);
 
 /* Sets every parameter's gradient to zero (ag_zero_grad on each). */
 void nn_params_zero_grad(nn_params *ps);
@@ -500,8 +520,9 @@ nn_status nn_init_kaiming_normal(ag_tensor *p, double gain, ag_rng *rng);
 nn_status nn_init_uniform(ag_tensor *p, double lo, double hi, ag_rng *rng);
 nn_status nn_init_normal(ag_tensor *p, double mean, double std, ag_rng *rng);
 
-/* All zeros (no generator needed). */
+/* All zeros, and every element `value` (no generator needed). */
 nn_status nn_init_zeros(ag_tensor *p);
+nn_status nn_init_constant(ag_tensor *p, double value);
 
 /* ---------------------------------------------------------------- losses
  *
@@ -631,11 +652,12 @@ nn_optim_opts nn_adamw_opts(double lr);
 
 typedef struct nn_optim nn_optim;
 
-/* An optimizer over every parameter registered in `ps` now (the list is
- * copied: parameters registered later are not included; the store must
- * outlive the optimizer). NULL with nn_last_error() for bad options (a
- * negative or non-finite rate, momentum or beta outside [0, 1), Nesterov
- * without momentum, eps <= 0, unknown kind). */
+/* An optimizer over every trainable parameter registered in `ps` now (not
+ * its buffers; the list is copied: parameters registered later are not
+ * included; the store must outlive the optimizer). NULL with
+ * nn_last_error() for bad options (a negative or non-finite rate, momentum
+ * or beta outside [0, 1), Nesterov without momentum, eps <= 0, unknown
+ * kind). */
 nn_optim *nn_optim_new(nn_params *ps, const nn_optim_opts *opts);
 
 /* The same over params[0..n-1] (parameters, each listed once; the caller
@@ -692,7 +714,7 @@ nn_status nn_optim_load(nn_optim *o, const char *path, size_t max_bytes);
  * nn_last_error() for bad arguments (max_norm must be > 0). */
 double nn_clip_grad_norm(size_t n, ag_tensor *const *params, double max_norm);
 
-/* The same over every parameter of a store. */
+/* The same over every trainable parameter of a store (not its buffers). */
 double nn_params_clip_grad_norm(nn_params *ps, double max_norm);
 
 /* -------------------------------------------------- learning-rate schedules */
