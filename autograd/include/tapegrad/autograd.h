@@ -110,7 +110,8 @@ void ag_tape_set_debug(ag_tape *t, bool on);
 bool ag_tape_debug(const ag_tape *t);
 
 typedef struct ag_tape_stats {
-    size_t nodes;          /* recorded nodes since the last reset */
+    size_t nodes;          /* recorded nodes since the last reset, scalars included */
+    size_t scalars;        /* of those, f64 scalars recorded as compact statements */
     size_t bytes_in_use;   /* bytes used since the last reset */
     size_t peak_bytes;     /* highest bytes_in_use since the tape was made */
     size_t bytes_reserved; /* bytes held from malloc (kept across resets) */

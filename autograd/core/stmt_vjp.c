@@ -1,0 +1,57 @@
+/* The recorded backward of the scalar tape (create_graph): the reverse walk
+ * of stmt_sweep.c, but each statement's chain rule runs as graph ops on
+ * handles (its op row's svjp), so the gradients are statements themselves
+ * and can be differentiated again. The stored partials are numbers and are
+ * not used here, except by ops whose partials are constants. */
+#include "error.h"
+#include "stmt.h"
+#include "tape.h"
+#include "vjp.h"
+
+/* Adds share c into grads[i]. */
+static bool add_into(ag_tape *t, ag_tensor **grads, size_t i, ag_tensor *c) {
+    grads[i] = grads[i] ? ag_add(t, grads[i], c) : c;
+    return grads[i] != NULL;
+}
+
+bool ag__stmt_graph_sweep(ag_tape *t, ag_tensor **grads, size_t top) {
+    ag_stape *s = &t->s;
+    size_t n = ag__stmt_count(s);
+    AG_ASSERT(top <= n);
+    /* Operand and constant positions at top: skip the statements above. */
+    size_t o = s->nops, ci = s->nc;
+    for (size_t i = n; i-- > top;) {
+        uint16_t kind = ag__stmt_kind_at(s, i);
+        o -= ag__sk_nops(kind);
+        ci -= (kind & AG_SK_CONST) != 0;
+    }
+    ag_tensor *in[AG_STMT_MAX_OPERANDS], *gin[AG_STMT_MAX_OPERANDS];
+    double p[AG_STMT_MAX_OPERANDS];
+    uint32_t idx[AG_STMT_MAX_OPERANDS];
+    for (size_t i = top; i-- > 0;) {
+        const uint16_t kind = ag__stmt_kind_at(s, i);
+        const unsigned k = ag__sk_nops(kind), op = ag__sk_op(kind);
+        o -= k;
+        ci -= (kind & AG_SK_CONST) != 0;
+        ag_tensor *g = grads[i];
+        if (!g || !(kind & AG_SK_REQ) || op == AG_OP_LEAF) continue;
+        const ag_op_info *row = ag__ops[op];
+        if (!row->svjp) {
+            ag__error_fail(t, AG_ERR_STATE, row->name, "this op cannot record its backward (create_graph)");
+            return false;
+        }
+        /* Copies: the rule records statements, which may move the arrays. */
+        for (unsigned m = 0; m < k; m++) {
+            p[m] = s->p[o + m];
+            idx[m] = s->in[o + m];
+            in[m] = ag__stmt_handle(s, idx[m]);
+            gin[m] = NULL;
+        }
+        const double c = ag__stmt_const(s, kind, ci, k ? p[0] : 0.0);
+        if (!row->svjp(t, (int)k, in, ag__stmt_handle(s, i), c, p, g, gin)) return false;
+        for (unsigned m = 0; m < k; m++)
+            if (gin[m] && ag__stmt_requires(in[m]) && !add_into(t, grads, idx[m], gin[m])) return false;
+        if (t->err != AG_OK) return false;
+    }
+    return true;
+}
