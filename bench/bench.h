@@ -49,6 +49,11 @@ typedef struct bench_peer {
  * on any failure returns a peer with ok = false (never aborts). */
 bench_peer bench_run_peer(const char *workload);
 
+/* ADOL-C's figures for tape_ratio (bench/adolc_peer.cpp: re-taping every
+ * call and reusing its tape), when the peer was built (ADOL-C and a C++
+ * compiler found); ok = false otherwise. */
+bench_peer bench_run_adolc(void);
+
 /* The peer's figure for `key`, or false when it has none. */
 bool bench_peer_get(const bench_peer *p, const char *key, double *out);
 
@@ -83,6 +88,9 @@ extern volatile double bench_sink;
 double rosen_plain(const double *x, int n);
 double rosen_hand(const double *x, double *g, int n);
 ag_tensor *rosen_record(ag_tape *t, ag_tensor *const *xs, int n);
+/* The same f with each term (and the running sum) as one statement
+ * (<tapegrad/scalar.h>): one record per term. */
+ag_tensor *rosen_record_statements(ag_tape *t, ag_tensor *const *xs, int n);
 
 void bench_tape_ratio(void);
 void bench_tiny_ops(void);

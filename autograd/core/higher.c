@@ -3,6 +3,7 @@
 #include "error.h"
 #include "node.h"
 #include "record.h"
+#include "stmt.h"
 #include "tape.h"
 
 /* ag_grad_ex with allow_unused: as torch.autograd.functional does (strict
@@ -49,11 +50,22 @@ ag_status ag_hvp(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tenso
     ag_status st = grad_or_zeros(t, y, NULL, n, xs, g, true);
     if (st != AG_OK) return st;
     /* Second reverse pass, numeric: d/dx (g · v) = H v. */
-    ag_tensor *dot = NULL;
+    ag_tensor **v = ag__tape_alloc(t, (size_t)n * sizeof *v, "hvp");
+    if (!v) return t->err;
+    bool scalars = true;
     for (int i = 0; i < n; i++) {
-        ag_tensor *term = ag_mul(t, g[i], ag_detach(t, vs[i]));
-        if (ag_ndim(term)) term = ag_sum(t, term, AG_ALL, false); /* scalars stay statements */
-        dot = dot ? ag_add(t, dot, term) : term;
+        v[i] = ag__handle_requires_grad(vs[i]) ? ag_detach(t, vs[i]) : vs[i];
+        scalars &= ag_ndim(g[i]) == 0;
+    }
+    ag_tensor *dot = NULL;
+    if (scalars) { /* one statement per 31 terms */
+        dot = ag_dot(t, n, g, v);
+    } else {
+        for (int i = 0; i < n; i++) {
+            ag_tensor *term = ag_mul(t, g[i], v[i]);
+            if (ag_ndim(term)) term = ag_sum(t, term, AG_ALL, false);
+            dot = dot ? ag_add(t, dot, term) : term;
+        }
     }
     if (!dot) return t->err;
     return grad_or_zeros(t, dot, NULL, n, xs, hv, false);

@@ -21,7 +21,8 @@
     F(LINALG, linalg, A)                                                     \
     F(SHAPE, shape, A)                                                       \
     F(INDEX, index, A)                                                       \
-    F(SOFTMAX, softmax, A)
+    F(SOFTMAX, softmax, A)                                                   \
+    F(FUSED, fused, A)
 
 #include "../ops/elementwise.def"
 #include "../ops/unary.def"
@@ -30,6 +31,7 @@
 #include "../ops/shape.def"
 #include "../ops/index.def"
 #include "../ops/softmax.def"
+#include "../ops/fused.def"
 
 /* Every op has a name here; AG_OP_LIST expands X(NAME) for each: LEAF (a
  * recorded constant or leaf, no row of its own), SCALAR (a node standing

@@ -79,6 +79,10 @@ static bool grow_operands(ag_tape *t, size_t need) {
 bool ag__stmt_reserve(ag_tape *t, unsigned nops) {
     ag_stape *s = &t->s;
     if (t->err != AG_OK || t->no_grad) return false;
+    if (ag__stmt_fits(s, nops)) {
+        ag__stmt_sync(t);
+        return true;
+    }
     if ((!s->blk || s->sl == AG_SBLOCK_N) && !next_block(t)) return false;
     size_t need = nops > 2 ? nops : 2;
     if ((s->nops + need > s->cap_ops && !grow_operands(t, s->nops + need)) ||
@@ -88,7 +92,7 @@ bool ag__stmt_reserve(ag_tape *t, unsigned nops) {
         return false;
     }
     ag__stmt_sync(t);
-    return s->left > 0;
+    return true;
 }
 
 void ag__stmt_reset(ag_tape *t) {
@@ -196,24 +200,23 @@ ag_tensor *ag__stmt_record(ag_tape *t, ag_op op, double v, unsigned n, ag_tensor
                            const double *partials, double c) {
     AG_ASSERT(n <= AG_STMT_MAX_OPERANDS);
     ag_stape *s = &t->s;
-    if (s->nops + n > s->cap_ops || !s->left) {
-        if (!ag__stmt_reserve(t, n)) return NULL;
-    }
-    uint16_t req = 0;
-    for (unsigned k = 0; k < n; k++) req |= ag__stmt_kind(in[k]) & AG_SK_REQ;
-    uint16_t kind = (uint16_t)(op | req);
+    if (s->left < ag__stmt_cost(n) && !ag__stmt_reserve(t, n)) return NULL;
     uint64_t cb;
     memcpy(&cb, &c, sizeof cb);
-    if (cb) kind |= AG_SK_CONST;
     size_t o;
-    double *slot = ag__stmt_push(s, kind, n, &o);
+    double *slot = ag__stmt_push(s, (uint16_t)(op | (cb ? AG_SK_CONST : 0)), n, &o);
     *slot = v;
-    for (unsigned k = 0; k < n; k++) {
-        s->p[o + k] = (ag__stmt_kind(in[k]) & AG_SK_REQ) ? partials[k] : 0.0;
-        s->in[o + k] = ag__stmt_index(in[k]);
+    double *p = s->p + o;
+    uint32_t *idx = s->in + o;
+    uint16_t req = 0;
+    for (unsigned k = 0; k < n; k++) { /* one pass: index, partial, requires */
+        uint16_t kk = ag__stmt_kind(in[k]) & AG_SK_REQ;
+        req |= kk;
+        p[k] = kk ? partials[k] : 0.0;
+        idx[k] = ag__stmt_index(in[k]);
     }
+    *ag__stmt_kindp(ag__stmt_of_slot(slot)) |= req;
     if (cb) s->c[s->nc++] = c;
-    ag__stmt_sync(t); /* the room left for 2-operand statements changed */
     return ag__stmt_of_slot(slot);
 }
 

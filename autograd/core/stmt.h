@@ -169,14 +169,34 @@ static inline uint16_t ag__stmt_kind_at(const ag_stape *s, size_t i) {
 
 /* ---------------------------------------------------------- recording */
 
-/* A fresh statement slot on the fast path (s->left > 0): writes the kind,
- * reserves nops operands and returns the value slot; *o is the first
- * operand's position. The caller writes the value and the operands. */
+/* Room that a statement of nops operands takes from s->left: left counts
+ * statements of up to 2 operands, so a longer one takes one per pair. */
+static inline uint32_t ag__stmt_cost(unsigned nops) { return nops > 2 ? (nops + 1) / 2 : 1; }
+
+/* Whether a statement of nops operands and a constant fits as things are,
+ * counting at least 2 operands as s->left does (so that after
+ * ag__stmt_sync, left > 0 whenever a statement of up to 2 operands fits). */
+static inline bool ag__stmt_fits(const ag_stape *s, unsigned nops) {
+    return s->blk && s->sl < AG_SBLOCK_N && s->nops + (nops > 2 ? nops : 2) <= s->cap_ops &&
+           s->nc < s->cap_c;
+}
+
+/* A fresh statement slot on the fast path (s->left >= ag__stmt_cost(nops),
+ * or ag__stmt_reserve(t, nops) just succeeded):
+ * writes the kind, reserves nops operands and returns the value slot; *o
+ * is the first operand's position. The caller writes the value and the
+ * operands. */
 static AG_ALWAYS_INLINE double *ag__stmt_push(ag_stape *s, uint16_t kind, unsigned nops, size_t *o) {
     char *b = s->blk;
     uint32_t sl = s->sl;
     size_t on = s->nops;
-    s->left--;
+    if (nops <= 2) { /* the recorders' fast path checked left > 0 */
+        s->left--;
+    } else { /* a long statement may follow ag__stmt_reserve with left short of its cost:
+              * 0 makes the next op check the room again */
+        uint32_t cost = ag__stmt_cost(nops);
+        s->left = s->left > cost ? s->left - cost : 0;
+    }
     s->sl = sl + 1;
     s->nops = on + nops;
     *o = on;
@@ -187,8 +207,9 @@ static inline ag_tensor *ag__stmt_of_slot(double *v) { return (ag_tensor *)((uin
 
 /* Makes room for one statement of up to nops operands and a constant (a
  * new block, bigger arrays), or fails with a tape error (memory cap, more
- * than 2^32 statements). Refreshes s->left. False also when the tape holds
- * an error or is in no-grad mode: the caller takes the generic path. */
+ * than 2^32 statements): afterwards it fits (ag__stmt_fits). False also
+ * when the tape holds an error or is in no-grad mode: the caller takes the
+ * generic path. */
 bool ag__stmt_reserve(ag_tape *t, unsigned nops);
 
 /* Recomputes s->left from the tape's state: call after anything that turns

@@ -14,6 +14,13 @@ static bool add_into(ag_tape *t, ag_tensor **grads, size_t i, ag_tensor *c) {
     return grads[i] != NULL;
 }
 
+/* Operand j: its partial, input index and input handle. */
+static inline void fetch(const ag_stape *s, size_t j, double *p, uint32_t *idx, ag_tensor **in) {
+    *p = s->p[j];
+    *idx = s->in[j];
+    *in = ag__stmt_handle(s, *idx);
+}
+
 bool ag__stmt_graph_sweep(ag_tape *t, ag_tensor **grads, size_t top) {
     ag_stape *s = &t->s;
     size_t n = ag__stmt_count(s);
@@ -40,17 +47,25 @@ bool ag__stmt_graph_sweep(ag_tape *t, ag_tensor **grads, size_t top) {
             ag__error_fail(t, AG_ERR_STATE, row->name, "this op cannot record its backward (create_graph)");
             return false;
         }
-        /* Copies: the rule records statements, which may move the arrays. */
-        for (unsigned m = 0; m < k; m++) {
-            p[m] = s->p[o + m];
-            idx[m] = s->in[o + m];
-            in[m] = ag__stmt_handle(s, idx[m]);
-            gin[m] = NULL;
+        /* Copies: the rule records statements, which may move the arrays.
+         * One and two operands without a loop (a loop of unknown count
+         * is vectorised, whose set-up costs more than the copy). */
+        if (k <= 2) {
+            for (unsigned m = 0; m < 2; m++) {
+                if (m == k) break;
+                fetch(s, o + m, &p[m], &idx[m], &in[m]);
+                gin[m] = NULL;
+            }
+        } else {
+            for (unsigned m = 0; m < k; m++) {
+                fetch(s, o + m, &p[m], &idx[m], &in[m]);
+                gin[m] = NULL;
+            }
         }
         const double c = ag__stmt_const(s, kind, ci, k ? p[0] : 0.0);
         if (!row->svjp(t, (int)k, in, ag__stmt_handle(s, i), c, p, g, gin)) return false;
         for (unsigned m = 0; m < k; m++)
-            if (gin[m] && ag__stmt_requires(in[m]) && !add_into(t, grads, idx[m], gin[m])) return false;
+            if (gin[m] && !add_into(t, grads, idx[m], gin[m])) return false;
         if (t->err != AG_OK) return false;
     }
     return true;

@@ -421,6 +421,30 @@ ag_tensor *ag_one_hot(ag_tape *t, ag_dtype dtype, int64_t n, const int64_t *inde
 ag_tensor *ag_softmax(ag_tape *t, ag_tensor *x, int axis);
 ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int axis);
 
+/* --------------------------------------------------- fused scalar statements
+ *
+ * An f64 scalar program records one compact statement per op (value,
+ * partials, input indices; about 22 bytes). These record one statement for
+ * several ops, with all its partials computed at record time, so a long
+ * sum or a dot product costs one record and one step of the backward
+ * sweep. Their inputs are f64 scalars; given tensors (or f32 scalars) they
+ * compute the same as the chain of elementwise ops they stand for.
+ * wsum and dot differentiate to any order; a statement is first order
+ * (create_graph through it fails with AG_ERR_STATE). */
+
+/* y = sum_k w[k] · x[k] for k < n (w NULL: all weights 1). */
+ag_tensor *ag_wsum(ag_tape *t, int n, ag_tensor *const *xs, const double *w);
+
+/* y = sum_k a[k] · b[k] for k < n. */
+ag_tensor *ag_dot(ag_tape *t, int n, ag_tensor *const *a, ag_tensor *const *b);
+
+/* A scalar y with the given value whose partial with respect to inputs[k]
+ * is partials[k] (k < n <= 63): a function whose derivative the caller
+ * computed, recorded as one statement. <tapegrad/stmt.h> computes value and
+ * partials of a C expression with inline forward mode and records it so. */
+ag_tensor *ag_statement(ag_tape *t, double value, int n, ag_tensor *const *inputs,
+                        const double *partials);
+
 /* -------------------------------------------------------------- backward */
 
 /* Backpropagates from a scalar output y: applies each recorded op's chain
