@@ -1,4 +1,4 @@
-// ADOL-C's side of the tape_ratio workload: adolc_peer
+// ADOL-C's side of the tape_ratio workload: adolc_peer X_FILE 100000
 //
 // The tape_ratio function (bench/rosen_f.c), n = 100000, taped with ADOL-C
 // (Debian's libadolc-dev) and differentiated in reverse mode, two ways:
@@ -7,7 +7,8 @@
 //           (trace_on with keep = 1, then fos_reverse on the kept values);
 //   reuse:  record once, then gradient() (forward + reverse over the same
 //           tape) on every call.
-// Each ratio is the median of per-pair ratios against the plain function
+// x is the bench's point (X_FILE: 100000 doubles). Each ratio is the
+// median of per-pair ratios against the plain function
 // compiled here with the same flags, the two timed interleaved, as
 // bench_paired does on the C side. The gradient is checked against the
 // hand-written adjoint. Prints one JSON object, e.g.
@@ -72,32 +73,6 @@ static void tape_f(short tag, const double *x, int n, int keep, double *y) {
     trace_off();
 }
 
-// The splitmix64 / xoshiro256** generator of core/tensor.c, so x is the
-// tape_ratio workload's x (seed 42, uniform in [-1.5, 1.5)).
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-struct rng {
-    uint64_t s[4];
-    explicit rng(uint64_t seed) {
-        for (int i = 0; i < 4; i++) s[i] = splitmix64(&seed);
-    }
-    double uniform() {
-        uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = rotl(s[3], 45);
-        return (double)(result >> 11) * 0x1.0p-53;
-    }
-};
-
 // Median of per-pair ratios fn / base, interleaved, alternating the order.
 template <class B, class F>
 static double paired(B base, F fn, int pairs, double *t_fn) {
@@ -134,7 +109,6 @@ static double rel_diff(const std::vector<double> &a, const std::vector<double> &
 }
 
 int main(int argc, char **argv) {
-    (void)argc;
     // ADOL-C reads .adolcrc from the working folder when the program starts:
     // make the folder and the file, then start again inside it.
     const char *dir = std::getenv("TAPEGRAD_ADOLC_DIR");
@@ -150,9 +124,14 @@ int main(int argc, char **argv) {
         execv("/proc/self/exe", argv);
         return 1;
     }
+    // The point: N doubles in the file the bench wrote (argv[1]).
     std::vector<double> x(N), g(N), ref(N);
-    rng r(42);
-    for (int i = 0; i < N; i++) x[i] = -1.5 + 3 * r.uniform();
+    FILE *in = argc == 3 && std::atoi(argv[2]) == N ? std::fopen(argv[1], "rb") : nullptr;
+    if (!in || std::fread(x.data(), sizeof(double), N, in) != (size_t)N) {
+        std::fprintf(stderr, "usage: adolc_peer X_FILE %d (the point, %d doubles)\n", N, N);
+        return 2;
+    }
+    std::fclose(in);
     hand(x.data(), ref.data(), N);
 
     double y = 0, u = 1.0;

@@ -49,10 +49,14 @@ typedef struct bench_peer {
  * on any failure returns a peer with ok = false (never aborts). */
 bench_peer bench_run_peer(const char *workload);
 
-/* ADOL-C's figures for tape_ratio (bench/adolc_peer.cpp: re-taping every
- * call and reusing its tape), when the peer was built (ADOL-C and a C++
- * compiler found); ok = false otherwise. */
-bench_peer bench_run_adolc(void);
+/* ADOL-C's figures for tape_ratio at the point x[0..n-1] (bench/
+ * adolc_peer.cpp: re-taping every call and reusing its tape), when the
+ * peer was built (ADOL-C and a C++ compiler found); ok = false otherwise. */
+bench_peer bench_run_adolc(const double *x, int n);
+
+/* max_i |a_i - b_i| / max_i |b_i| (NaN anywhere makes it NaN): how far a
+ * result is from a reference, normwise. */
+double bench_rel_diff(const double *a, const double *b, int n);
 
 /* The peer's figure for `key`, or false when it has none. */
 bool bench_peer_get(const bench_peer *p, const char *key, double *out);

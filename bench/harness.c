@@ -217,14 +217,36 @@ bench_peer bench_run_peer(const char *workload) {
     return run_json(cmd);
 }
 
-bench_peer bench_run_adolc(void) {
-#ifdef TAPEGRAD_ADOLC_PEER
-    /* a peer that hangs is stopped after 10 minutes and counts as failed */
-    return run_json("timeout 600 '" TAPEGRAD_ADOLC_PEER "' 2>/dev/null");
-#else
+bench_peer bench_run_adolc(const double *x, int n) {
     bench_peer p;
     memset(&p, 0, sizeof p);
-    return p;
+#ifdef TAPEGRAD_ADOLC_PEER
+    /* The point goes to the peer in a file of n doubles, so both sides
+     * differentiate at the same x. */
+    char path[] = "/tmp/tapegrad-x-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return p;
+    FILE *f = fdopen(fd, "wb");
+    bool ok = f && fwrite(x, sizeof *x, (size_t)n, f) == (size_t)n;
+    if (f) ok &= fclose(f) == 0;
+    char cmd[1024];
+    /* a peer that hangs is stopped after 10 minutes and counts as failed */
+    if (ok && snprintf(cmd, sizeof cmd, "timeout 600 '%s' '%s' %d 2>/dev/null", TAPEGRAD_ADOLC_PEER,
+                       path, n) < (int)sizeof cmd)
+        p = run_json(cmd);
+    remove(path);
+#else
+    (void)x, (void)n;
 #endif
+    return p;
 }
 
+double bench_rel_diff(const double *a, const double *b, int n) {
+    double maxd = 0, maxb = 0;
+    for (int i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        if (!(d <= maxd)) maxd = d;
+        if (fabs(b[i]) > maxb) maxb = fabs(b[i]);
+    }
+    return maxb > 0 ? maxd / maxb : maxd;
+}

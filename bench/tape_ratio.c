@@ -38,18 +38,6 @@ static void run_hand(void *p) {
     bench_sink = rosen_hand(c->x, c->g, N);
 }
 
-/* The tape's gradient against the hand adjoint's, normwise:
- * max_i |g - g_hand| / max_i |g_hand| (NaN anywhere makes it a mismatch). */
-static double rel_to_hand(const double *g, const double *g_hand) {
-    double maxdiff = 0, maxg = 0;
-    for (int i = 0; i < N; i++) {
-        double dd = fabs(g[i] - g_hand[i]);
-        if (!(dd <= maxdiff)) maxdiff = dd;
-        if (fabs(g_hand[i]) > maxg) maxg = fabs(g_hand[i]);
-    }
-    return maxg > 0 ? maxdiff / maxg : maxdiff;
-}
-
 /* f recorded on the tape by `record`, backward, the n partials read. */
 static void run_tape_with(ctx *c, ag_tensor *(*record)(ag_tape *, ag_tensor *const *, int)) {
     ag_tape *t = c->tape;
@@ -79,7 +67,7 @@ static form measure(ctx *c, void (*run)(void *), const double *g_hand) {
     f.ratio = bench_paired(run_plain, run, c, 15, 1.0, &t_plain, &t_tape);
     ag_tape_stats st = ag_tape_get_stats(c->tape);
     f.ms = t_tape * 1e3;
-    f.rel = rel_to_hand(c->g, g_hand);
+    f.rel = bench_rel_diff(c->g, g_hand, N);
     f.ok = c->status == AG_OK && f.rel <= 1e-12;
     f.scalars = (double)st.scalars;
     f.bytes_per_scalar = st.scalars ? (double)st.bytes_in_use / (double)st.scalars : NAN;
@@ -106,7 +94,7 @@ void bench_tape_ratio(void) {
     form sm = measure(&c, run_statements, g_hand);
 
     bench_peer torch = bench_run_peer(W);
-    bench_peer adolc = bench_run_adolc();
+    bench_peer adolc = bench_run_adolc(c.x, N);
     double adolc_rel = NAN, spilled = 0;
     bench_peer_get(&adolc, "check_rel", &adolc_rel);
     bench_peer_get(&adolc, "spilled", &spilled);

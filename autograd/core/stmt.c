@@ -49,7 +49,7 @@ static bool next_block(ag_tape *t) {
     s->cur = b;
     s->blk = s->blocks[b];
     s->sl = 0;
-    ((ag_sblock_head *)s->blk)->first = (uint32_t)(b * AG_SBLOCK_N);
+    ((ag_sblock_head *)s->blk)->bias = (uint32_t)(b * AG_SBLOCK_N) - AG_SBLOCK_VALS / 8;
     return true;
 oom:
     ag__error_fail(t, AG_ERR_MEMORY, "scalar tape", "cannot allocate a statement block: tape memory "

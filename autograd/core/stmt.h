@@ -49,7 +49,9 @@ _Static_assert(AG_SBLOCK_VALS + 8 * (size_t)AG_SBLOCK_N <= AG_SBLOCK_BYTES, "val
 typedef struct ag_sblock_head {
     ag_tape *tape;                /* the owner; NULL once retired (debug mode) */
     const ag_tape *retired_from;  /* debug mode: the tape whose reset retired it */
-    uint32_t first; /* index of the block's first statement */
+    /* The block's first statement index, less AG_SBLOCK_VALS / 8 (modulo
+     * 2^32): a handle's index is bias + (address within the block) / 8. */
+    uint32_t bias;
 } ag_sblock_head;
 _Static_assert(sizeof(ag_sblock_head) <= AG_SBLOCK_KINDS, "the head fits");
 
@@ -123,11 +125,14 @@ static inline bool ag__is_stmt(const ag_tensor *x) { return ((uintptr_t)x & 1) !
 static inline char *ag__stmt_block(const ag_tensor *h) {
     return (char *)((uintptr_t)h & ~(uintptr_t)AG_SBLOCK_MASK);
 }
-static inline uint32_t ag__stmt_slot(const ag_tensor *h) {
-    return (uint32_t)((((uintptr_t)h & AG_SBLOCK_MASK) - AG_SBLOCK_VALS - 1) >> 3);
+/* The handle's value slot counted from the block's start in doubles:
+ * AG_SBLOCK_VALS / 8 + its slot (the tag bit drops out of the shift). */
+static inline uint32_t ag__stmt_pos(const ag_tensor *h) {
+    return (uint32_t)(((uintptr_t)h & AG_SBLOCK_MASK) >> 3);
 }
+static inline uint32_t ag__stmt_slot(const ag_tensor *h) { return ag__stmt_pos(h) - AG_SBLOCK_VALS / 8; }
 static inline uint32_t ag__stmt_index(const ag_tensor *h) {
-    return ((const ag_sblock_head *)ag__stmt_block(h))->first + ag__stmt_slot(h);
+    return ((const ag_sblock_head *)ag__stmt_block(h))->bias + ag__stmt_pos(h);
 }
 static inline ag_tape *ag__stmt_tape(const ag_tensor *h) {
     return ((const ag_sblock_head *)ag__stmt_block(h))->tape;
@@ -137,7 +142,8 @@ static inline double ag__stmt_val(const ag_tensor *h) {
 }
 static inline double *ag__stmt_valp(const ag_tensor *h) { return (double *)((uintptr_t)h - 1); }
 static inline uint16_t *ag__stmt_kindp(const ag_tensor *h) {
-    return (uint16_t *)(ag__stmt_block(h) + AG_SBLOCK_KINDS) + ag__stmt_slot(h);
+    /* kinds[slot], addressed from pos: one shift, no subtraction */
+    return (uint16_t *)(ag__stmt_block(h) + AG_SBLOCK_KINDS - 2 * (AG_SBLOCK_VALS / 8)) + ag__stmt_pos(h);
 }
 static inline uint16_t ag__stmt_kind(const ag_tensor *h) { return *ag__stmt_kindp(h); }
 static inline bool ag__stmt_requires(const ag_tensor *h) {

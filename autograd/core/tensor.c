@@ -79,7 +79,15 @@ ag_tensor *ag_arange(ag_tape *t, ag_dtype dtype, double start, double stop, doub
 }
 
 ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
-    /* An f64 scalar is a leaf statement on the scalar tape (stmt.h). */
+    /* An f64 scalar is a leaf statement on the scalar tape (stmt.h): the
+     * push itself when there is room (left is 0 after an error or in
+     * no-grad mode). */
+    if (dtype == AG_F64 && t && t->s.left) {
+        size_t o;
+        double *slot = ag__stmt_push(&t->s, AG_OP_LEAF, 0, &o);
+        *slot = value;
+        return ag__stmt_of_slot(slot);
+    }
     if (dtype == AG_F64 && ag__scalar_tape(t)) {
         ag_tensor *x = ag__stmt_leaf(t, value);
         if (x || t->err != AG_OK) return x;
@@ -97,7 +105,25 @@ ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
 
 ag_tensor *ag_scalar(ag_tape *t, double value) { return ag_scalar_of(t, AG_F64, value); }
 
+static AG_NOINLINE ag_tensor *requires_grad_slow(ag_tape *t, ag_tensor *x);
+
 ag_tensor *ag_requires_grad(ag_tape *t, ag_tensor *x) {
+    /* A leaf statement of t, already requiring or with room in the leaf
+     * list (the fast case of scalar programs, one per input). */
+    if (x && ag__is_stmt(x) && t && t->err == AG_OK && ag__stmt_tape(x) == t) {
+        uint16_t *k = ag__stmt_kindp(x);
+        if (ag__sk_op(*k) == AG_OP_LEAF && ((*k & AG_SK_REQ) || t->s.nleaves < t->s.cap_leaves)) {
+            if (!(*k & AG_SK_REQ)) {
+                t->s.leaves[t->s.nleaves++] = ag__stmt_index(x);
+                *k |= AG_SK_REQ;
+            }
+            return x;
+        }
+    }
+    return requires_grad_slow(t, x);
+}
+
+static ag_tensor *requires_grad_slow(ag_tape *t, ag_tensor *x) {
     if (!t || t->err != AG_OK || !x) return x ? NULL : (t ? ag__error_fail(t, AG_ERR_NULL, "requires_grad", "tensor is NULL") : NULL);
     if (!ag__tape_owns(t, x)) return ag__tape_foreign(t, "requires_grad", 0, 1, &x), NULL;
     if (ag__is_stmt(x)) {
@@ -241,7 +267,8 @@ double ag_grad_get(const ag_tensor *x, int64_t i) {
 }
 
 double ag_grad_item(const ag_tensor *x) {
-    if (x && ag__is_stmt(x)) return ag_grad_get(x, 0);
+    if (x && ag__is_stmt(x))
+        return ag__stmt_requires(x) ? ag__stmt_grad_of(&ag__stmt_tape(x)->s, ag__stmt_index(x)) : 0.0;
     if (!x || ag__numel(x) != 1) return NAN;
     return ag_grad_get(x, 0);
 }

@@ -88,68 +88,58 @@ static bool all_operands(ag_tape *t, int n, ag_tensor *const *xs) {
     return t->no_grad == 0;
 }
 
-ag_tensor *ag_wsum(ag_tape *t, int n, ag_tensor *const *xs, const double *w) {
-    if (!check_inputs(t, "wsum", n, xs)) return NULL;
-    if (!all_operands(t, n, xs)) { /* composition: w_0 x_0 + w_1 x_1 + ... */
+/* sum_k a_k w_k (b NULL; w NULL: 1) or sum_k a_k b_k: statements of `op`
+ * with up to AG_STMT_MAX_OPERANDS operands, each but the first carrying
+ * the previous one's value as its last operand (partial 1), summed left to
+ * right as the chain of adds would; inputs the scalar tape cannot take
+ * make it that chain of elementwise ops. */
+static ag_tensor *fused_sum(ag_tape *t, ag_op op, int n, ag_tensor *const *a, ag_tensor *const *b,
+                            const double *w) {
+    if (!all_operands(t, n, a) || (b && !all_operands(t, n, b))) {
         ag_tensor *y = NULL;
         for (int k = 0; k < n; k++) {
-            ag_tensor *term = ag_mul_c(t, xs[k], w ? w[k] : 1.0);
+            ag_tensor *term = b ? ag_mul(t, a[k], b[k]) : ag_mul_c(t, a[k], w ? w[k] : 1.0);
             y = y ? ag_add(t, y, term) : term;
         }
         return y;
     }
-    ag_tensor *in[AG_STMT_MAX_OPERANDS];
-    double p[AG_STMT_MAX_OPERANDS];
-    ag_tensor *carry = NULL;
-    for (int k = 0; k < n;) {
-        unsigned m = 0;
-        double v = 0;
-        if (carry) { /* the previous statement, as the first term */
-            in[m] = carry;
-            p[m++] = 1.0;
-            v = ag__stmt_val(carry);
-        }
-        for (; k < n && m < AG_STMT_MAX_OPERANDS; k++, m++) {
-            if (!(in[m] = ag__stmt_operand(t, xs[k]))) return NULL;
-            p[m] = w ? w[k] : 1.0;
-            v += p[m] * ag__stmt_val(in[m]);
-        }
-        if (!(carry = ag__stmt_record(t, AG_OP_WSUM, v, m, in, p, 0.0))) return NULL;
-    }
-    return carry;
-}
-
-ag_tensor *ag_dot(ag_tape *t, int n, ag_tensor *const *a, ag_tensor *const *b) {
-    if (!check_inputs(t, "dot", n, a) || !check_inputs(t, "dot", n, b)) return NULL;
-    if (!all_operands(t, n, a) || !all_operands(t, n, b)) { /* a_0 b_0 + a_1 b_1 + ... */
-        ag_tensor *y = NULL;
-        for (int k = 0; k < n; k++) {
-            ag_tensor *term = ag_mul(t, a[k], b[k]);
-            y = y ? ag_add(t, y, term) : term;
-        }
-        return y;
-    }
+    const unsigned per = b ? 2 : 1; /* operands per term */
     ag_tensor *in[AG_STMT_MAX_OPERANDS];
     double p[AG_STMT_MAX_OPERANDS];
     ag_tensor *carry = NULL;
     for (int k = 0; k < n;) {
         unsigned m = 0;
         double v = carry ? ag__stmt_val(carry) : 0.0;
-        for (; k < n && m + 2 < AG_STMT_MAX_OPERANDS; k++, m += 2) {
-            if (!(in[m] = ag__stmt_operand(t, a[k])) || !(in[m + 1] = ag__stmt_operand(t, b[k])))
-                return NULL;
-            double x = ag__stmt_val(in[m]), y = ag__stmt_val(in[m + 1]);
-            p[m] = y;
-            p[m + 1] = x;
-            v += x * y; /* left to right, as the chain of adds would */
+        for (; k < n && m + per < AG_STMT_MAX_OPERANDS; k++, m += per) { /* room for a carry */
+            if (!(in[m] = ag__stmt_operand(t, a[k]))) return NULL;
+            if (b) {
+                if (!(in[m + 1] = ag__stmt_operand(t, b[k]))) return NULL;
+                const double x = ag__stmt_val(in[m]), y = ag__stmt_val(in[m + 1]);
+                p[m] = y;
+                p[m + 1] = x;
+                v += x * y;
+            } else {
+                p[m] = w ? w[k] : 1.0;
+                v += p[m] * ag__stmt_val(in[m]);
+            }
         }
-        if (carry) { /* the previous statement, as the odd last operand */
+        if (carry) {
             in[m] = carry;
             p[m++] = 1.0;
         }
-        if (!(carry = ag__stmt_record(t, AG_OP_DOT, v, m, in, p, 0.0))) return NULL;
+        if (!(carry = ag__stmt_record(t, op, v, m, in, p, 0.0))) return NULL;
     }
     return carry;
+}
+
+ag_tensor *ag_wsum(ag_tape *t, int n, ag_tensor *const *xs, const double *w) {
+    if (!check_inputs(t, "wsum", n, xs)) return NULL;
+    return fused_sum(t, AG_OP_WSUM, n, xs, NULL, w);
+}
+
+ag_tensor *ag_dot(ag_tape *t, int n, ag_tensor *const *a, ag_tensor *const *b) {
+    if (!check_inputs(t, "dot", n, a) || !check_inputs(t, "dot", n, b)) return NULL;
+    return fused_sum(t, AG_OP_DOT, n, a, b, NULL);
 }
 
 /* The fast path: every input a statement of t, and room (s->left is 0
@@ -176,6 +166,11 @@ static AG_ALWAYS_INLINE ag_tensor *statement_fast(ag_tape *t, double value, unsi
     return ag__stmt_of_slot(slot);
 }
 
+/* Everything but the fast path, out of line: its stack and saved
+ * registers stay off the fast one. */
+static AG_NOINLINE ag_tensor *statement_slow(ag_tape *t, double value, int n,
+                                             ag_tensor *const *inputs, const double *partials);
+
 ag_tensor *ag_statement(ag_tape *t, double value, int n, ag_tensor *const *inputs,
                         const double *partials) {
     if (t && inputs && partials && n > 0 && n <= AG_STMT_MAX_OPERANDS &&
@@ -183,6 +178,11 @@ ag_tensor *ag_statement(ag_tape *t, double value, int n, ag_tensor *const *input
         ag_tensor *y = statement_fast(t, value, (unsigned)n, inputs, partials);
         if (y) return y;
     }
+    return statement_slow(t, value, n, inputs, partials);
+}
+
+static ag_tensor *statement_slow(ag_tape *t, double value, int n, ag_tensor *const *inputs,
+                                 const double *partials) {
     if (n == 0 && t && t->err == AG_OK) return ag_scalar(t, value);
     if (!check_inputs(t, "statement", n, inputs)) return NULL;
     if (!partials) return ag__error_fail(t, AG_ERR_NULL, "statement", "partials array is NULL");
