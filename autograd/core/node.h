@@ -51,8 +51,8 @@ typedef struct ag_ext {
     /* Parameters: the thread whose backward is writing its gradient (0:
      * none); see ag__tape_lock_params. */
     _Atomic uint64_t writer;
-    uint32_t stmt_index;            /* parameters, 0-d leaves: their leaf statement */
-    uint32_t stmt_gen;              /* tape generation stmt_index belongs to */
+    struct ag_node *stmt;           /* parameters, 0-d leaves: their leaf statement (core/stmt.h) */
+    uint32_t stmt_gen;              /* tape generation stmt belongs to */
 } ag_ext;
 
 /* A node: 56 bytes, stored in the tape's node list. A scalar (ndim 0) keeps

@@ -164,7 +164,7 @@ void ag__stmt_require(ag_tape *t, ag_tensor *h) {
 static ag_tensor *import(ag_tape *t, ag_tensor *x) {
     ag_ext *ext = ag__record_ext(t, x);
     if (!ext) return NULL;
-    if (ext->stmt_gen == t->gen) return ag__stmt_handle(&t->s, ext->stmt_index);
+    if (ext->stmt_gen == t->gen && ag__stmt_val(ext->stmt) == x->d.s.val) return ext->stmt;
     if ((x->flags & AG_F_PARAM) && !ag__tape_note_param(t, x)) {
         ag__error_fail(t, AG_ERR_MEMORY, "scalar tape", "out of memory noting a parameter");
         return NULL;
@@ -179,7 +179,7 @@ static ag_tensor *import(ag_tape *t, ag_tensor *x) {
     if (!h) return NULL;
     if (x->flags & AG_F_REQUIRES_GRAD) *ag__stmt_kindp(h) |= AG_SK_REQ;
     s->imports[s->nimports++] = (ag_simport){x, ag__stmt_index(h)};
-    ext->stmt_index = ag__stmt_index(h);
+    ext->stmt = h;
     ext->stmt_gen = t->gen;
     return h;
 }
@@ -233,8 +233,7 @@ static void scalar_backward(ag_sweep *sw, ag_tensor *n) {
 }
 const ag_op_info ag__op_SCALAR = {"scalar", 0, scalar_forward, scalar_backward, "", NULL, NULL};
 
-ag_tensor *ag__stmt_promote(ag_tape *t, ag_tensor *x) {
-    if (!x || !ag__is_stmt(x)) return x;
+ag_tensor *ag__stmt_promote_stmt(ag_tape *t, ag_tensor *x) {
     if (!t) return NULL;
     if (ag__stmt_tape(x) != t)
         return ag__error_fail(t, AG_ERR_ARG, "scalar", "this scalar was recorded on another tape");

@@ -249,10 +249,14 @@ void ag__stmt_require(ag_tape *t, ag_tensor *h);
 ag_tensor *ag__stmt_record(ag_tape *t, ag_op op, double v, unsigned n, ag_tensor *const *in,
                            const double *partials, double c);
 
-/* A node standing for statement h, so node ops can read it: op SCALAR, 0-d
- * f64, its value; the node sweep adds its gradient into h's adjoint. NULL
- * with the tape error set on failure. x itself when x is not a statement. */
-ag_tensor *ag__stmt_promote(ag_tape *t, ag_tensor *x);
+/* A node standing for statement x, so node ops can read it: op SCALAR, 0-d
+ * f64, its value; the node sweep adds its gradient into x's adjoint. NULL
+ * with the tape error set on failure. x itself when x is not a statement
+ * (inline: every op taking tensors calls it). */
+ag_tensor *ag__stmt_promote_stmt(ag_tape *t, ag_tensor *x);
+static inline ag_tensor *ag__stmt_promote(ag_tape *t, ag_tensor *x) {
+    return x && ag__is_stmt(x) ? ag__stmt_promote_stmt(t, x) : x;
+}
 
 /* ag__stmt_promote over n handles into out (which may be xs). */
 bool ag__stmt_promote_n(ag_tape *t, int n, ag_tensor *const *xs, ag_tensor **out);

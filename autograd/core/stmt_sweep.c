@@ -81,11 +81,18 @@ void ag__stmt_sweep(ag_tape *t, size_t top) {
             const double a = ab[j];
             p -= k;
             in -= k;
+            /* the common counts spelled out, operands in order: a loop of
+             * unknown count is vectorised, and its set-up costs more than
+             * a short body */
             if (k == 1) {
                 adj[in[0]] += p[0] * a;
             } else if (k == 2) {
                 adj[in[0]] += p[0] * a;
                 adj[in[1]] += p[1] * a;
+            } else if (k == 3) {
+                adj[in[0]] += p[0] * a;
+                adj[in[1]] += p[1] * a;
+                adj[in[2]] += p[2] * a;
             } else {
                 for (unsigned m = 0; m < k; m++) adj[in[m]] += p[m] * a;
             }

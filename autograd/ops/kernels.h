@@ -324,9 +324,13 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_);              \
     }                                                                        \
     static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
-        if (((uintptr_t)a_ & (uintptr_t)b_ & 1) && t && t->s.left &&         \
-            ag__stmt_tape(a_) == t && ag__stmt_tape(b_) == t)                \
-            return rec_st_##name(t, a_, b_);                                 \
+        if (t && t->s.left) {                                                \
+            ag_tensor *sa_ = ag__stmt_fast_operand(t, a_);                   \
+            ag_tensor *sb_ = sa_ ? ag__stmt_fast_operand(t, b_) : NULL;      \
+            if (sb_) return rec_st_##name(t, sa_, sb_);                      \
+        }                                                                    \
+        if (!t || !a_ || !b_ || (!ag__is_stmt(a_) && a_->ndim) || (!ag__is_stmt(b_) && b_->ndim)) \
+            return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_); /* a tensor: no scalar path */ \
         return rec_slow_##name(t, a_, b_);                                   \
     }
 
@@ -386,8 +390,12 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         return ag__elementwise_unary(t, AG_OP_##NAME, x_, c);                \
     }                                                                        \
     static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *x_, double c) { \
-        if (((uintptr_t)x_ & 1) && t && t->s.left && ag__stmt_tape(x_) == t) \
-            return rec_st_##name(t, x_, c);                                  \
+        if (t && t->s.left) {                                                \
+            ag_tensor *sx_ = ag__stmt_fast_operand(t, x_);                   \
+            if (sx_) return rec_st_##name(t, sx_, c);                        \
+        }                                                                    \
+        if (!t || !x_ || (!ag__is_stmt(x_) && x_->ndim))                     \
+            return ag__elementwise_unary(t, AG_OP_##NAME, x_, c); /* a tensor: no scalar path */ \
         return rec_slow_##name(t, x_, c);                                    \
     }
 

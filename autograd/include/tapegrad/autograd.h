@@ -6,8 +6,11 @@
  *   - A tape (ag_tape) records every op in creation order. Creation order is a
  *     topological order, so backward is one reverse walk over the tape.
  *   - A tensor (ag_tensor) is a node on the tape: dtype f32 or f64, 0 to
- *     AG_MAX_DIMS dimensions, row-major contiguous. A 0-d tensor is a scalar
- *     whose value is stored inline in the node.
+ *     AG_MAX_DIMS dimensions, row-major contiguous. A 0-d tensor is a scalar;
+ *     an f64 scalar is recorded as a compact statement (about 22 bytes: its
+ *     value, and per input the local partial and the input's index), an f32
+ *     one as a node with its value inline. Both are ag_tensor handles that
+ *     every function takes.
  *   - Parameters (ag_param_*) are tensors that live off the tape and survive
  *     ag_tape_reset(); their gradients accumulate until ag_zero_grad().
  *   - Every op takes the tape first. Bad input returns NULL and leaves a sticky
@@ -224,7 +227,9 @@ double ag_grad_get(const ag_tensor *x, int64_t i);
 /* Raw storage: float* for AG_F32, double* for AG_F64. ag_data_mut is the
  * only way to write a parameter's values: it counts a new version, so a
  * backward through values recorded before the write is refused (see
- * ag_backward). ag_grad_data is NULL when x has no gradient buffer. */
+ * ag_backward). ag_grad_data is NULL when x has no gradient buffer; for an
+ * f64 scalar (a statement) it points into the tape's adjoint array, valid
+ * until the next backward or reset. */
 const void *ag_data(const ag_tensor *x);
 void *ag_data_mut(ag_tensor *x);
 void *ag_grad_data(ag_tensor *x);
