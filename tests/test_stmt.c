@@ -102,6 +102,17 @@ START_TEST(imported_parameters_and_leaf_nodes) {
         ck_assert_int_eq(ag_grad(t, gp, NULL, 1, &p, &hp), AG_OK);
         ck_assert_double_eq(ag_item(hp), 2 * -2.0);
     }
+    /* a leaf node written after it was imported: the next op sees the new
+     * value (a new import), and its gradient still settles into it */
+    ag_tape_reset(t);
+    ag_tensor *n = ag_requires_grad(t, ag_full(t, AG_F64, 0, NULL, 2.0));
+    ag_tensor *y1 = ag_mul_c(t, n, 3.0);
+    *(double *)ag_data_mut(n) = 5.0;
+    ag_tensor *y2 = ag_mul(t, n, n);
+    ck_assert_double_eq(ag_item(y1), 6.0);
+    ck_assert_double_eq(ag_item(y2), 25.0);
+    ck_assert_int_eq(ag_backward(t, ag_add(t, y1, y2)), AG_OK);
+    ck_assert_double_eq(ag_grad_item(n), 3.0 + 10.0);
     ag_zero_grad(p);
     ag_tape_free(t);
     ag_param_free(p);
