@@ -267,8 +267,11 @@ double ag_grad_get(const ag_tensor *x, int64_t i) {
 }
 
 double ag_grad_item(const ag_tensor *x) {
-    if (x && ag__is_stmt(x))
-        return ag__stmt_requires(x) ? ag__stmt_grad_of(&ag__stmt_tape(x)->s, ag__stmt_index(x)) : 0.0;
+    if (x && ag__is_stmt(x)) {
+        const ag_tape *t = ag__stmt_tape(x); /* NULL: retired (debug mode) */
+        if (!t || !ag__stmt_requires(x)) return t ? 0.0 : NAN;
+        return ag__stmt_grad_of(&t->s, ag__stmt_index(x));
+    }
     if (!x || ag__numel(x) != 1) return NAN;
     return ag_grad_get(x, 0);
 }
