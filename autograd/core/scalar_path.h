@@ -94,9 +94,10 @@ static AG_ALWAYS_INLINE ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dty
  * the slow path decides. */
 static AG_ALWAYS_INLINE ag_tensor *ag__stmt_fast_operand(const ag_tape *t, ag_tensor *x) {
     if ((uintptr_t)x & 1) return ag__stmt_tape(x) == t ? x : NULL;
-    if (x && x->ext && x->ext->stmt_gen == t->gen && ag__stmt_val(x->ext->stmt) == x->d.s.val)
-        return x->ext->stmt;
-    return NULL;
+    if (!x || !x->ext || atomic_load_explicit(&x->ext->stmt_gen, memory_order_relaxed) != t->gen)
+        return NULL;
+    ag_tensor *h = atomic_load_explicit(&x->ext->stmt, memory_order_relaxed);
+    return h && ag__stmt_tape(h) == t && ag__stmt_val(h) == x->d.s.val ? h : NULL;
 }
 
 #endif /* TAPEGRAD_CORE_SCALAR_PATH_H */

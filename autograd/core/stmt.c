@@ -164,7 +164,10 @@ void ag__stmt_require(ag_tape *t, ag_tensor *h) {
 static ag_tensor *import(ag_tape *t, ag_tensor *x) {
     ag_ext *ext = ag__record_ext(t, x);
     if (!ext) return NULL;
-    if (ext->stmt_gen == t->gen && ag__stmt_val(ext->stmt) == x->d.s.val) return ext->stmt;
+    if (atomic_load_explicit(&ext->stmt_gen, memory_order_relaxed) == t->gen) {
+        ag_tensor *h = atomic_load_explicit(&ext->stmt, memory_order_relaxed);
+        if (h && ag__stmt_tape(h) == t && ag__stmt_val(h) == x->d.s.val) return h;
+    }
     if ((x->flags & AG_F_PARAM) && !ag__tape_note_param(t, x)) {
         ag__error_fail(t, AG_ERR_MEMORY, "scalar tape", "out of memory noting a parameter");
         return NULL;
@@ -179,8 +182,8 @@ static ag_tensor *import(ag_tape *t, ag_tensor *x) {
     if (!h) return NULL;
     if (x->flags & AG_F_REQUIRES_GRAD) *ag__stmt_kindp(h) |= AG_SK_REQ;
     s->imports[s->nimports++] = (ag_simport){x, ag__stmt_index(h)};
-    ext->stmt = h;
-    ext->stmt_gen = t->gen;
+    atomic_store_explicit(&ext->stmt, h, memory_order_relaxed);
+    atomic_store_explicit(&ext->stmt_gen, t->gen, memory_order_relaxed);
     return h;
 }
 
