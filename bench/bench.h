@@ -31,6 +31,11 @@ double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_s
 double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, int min_pairs,
                     double min_seconds, double *t_base, double *t_fn);
 
+/* The same ratio for the last bench_paired call in thread CPU time: on a
+ * loaded machine the time the thread waited for a core does not count, so
+ * it moves less between runs than the wall-clock ratio. */
+double bench_paired_cpu_ratio(void);
+
 /* Default repetition bounds: at least 5 runs and 0.3 s. */
 #define BENCH_MIN_REPS 5
 #define BENCH_MIN_SECONDS 0.3

@@ -43,9 +43,18 @@ double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_s
 
 #define BENCH_MAX_PAIRS 1000
 
+static double thread_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double last_cpu_ratio = NAN;
+
 double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, int min_pairs,
                     double min_seconds, double *t_base, double *t_fn) {
     static double tb[BENCH_MAX_PAIRS], tf[BENCH_MAX_PAIRS], tr[BENCH_MAX_PAIRS];
+    static double cb[BENCH_MAX_PAIRS], cf[BENCH_MAX_PAIRS], cr[BENCH_MAX_PAIRS];
     base(ctx);
     fn(ctx);
     int n = 0;
@@ -53,20 +62,24 @@ double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, i
     while (n < BENCH_MAX_PAIRS && (n < min_pairs || total < min_seconds)) {
         for (int k = 0; k < 2; k++) {
             bool measured = (k + n) % 2;
-            double t0 = bench_now();
+            double c0 = thread_cpu_now(), t0 = bench_now();
             (measured ? fn : base)(ctx);
-            double dt = bench_now() - t0;
-            if (measured) tf[n] = dt;
-            else tb[n] = dt;
+            double dt = bench_now() - t0, dc = thread_cpu_now() - c0;
+            if (measured) tf[n] = dt, cf[n] = dc;
+            else tb[n] = dt, cb[n] = dc;
             total += dt;
         }
         tr[n] = tf[n] / tb[n];
+        cr[n] = cb[n] > 0 ? cf[n] / cb[n] : NAN;
         n++;
     }
     *t_base = median_of(tb, n);
     *t_fn = median_of(tf, n);
+    last_cpu_ratio = median_of(cr, n);
     return median_of(tr, n);
 }
+
+double bench_paired_cpu_ratio(void) { return last_cpu_ratio; }
 
 /* ---------------------------------------------------------------- output */
 

@@ -57,7 +57,7 @@ static void run_statements(void *p) { run_tape_with(p, rosen_record_statements);
 
 /* Times one form paired with the plain f; fills its row values. */
 typedef struct form {
-    double ratio, ms, rel, bytes_per_scalar, scalars;
+    double ratio, cpu_ratio, ms, rel, bytes_per_scalar, scalars;
     bool ok;
 } form;
 
@@ -65,6 +65,7 @@ static form measure(ctx *c, void (*run)(void *), const double *g_hand) {
     form f;
     double t_plain, t_tape;
     f.ratio = bench_paired(run_plain, run, c, 15, 1.0, &t_plain, &t_tape);
+    f.cpu_ratio = bench_paired_cpu_ratio();
     ag_tape_stats st = ag_tape_get_stats(c->tape);
     f.ms = t_tape * 1e3;
     f.rel = bench_rel_diff(c->g, g_hand, N);
@@ -89,6 +90,7 @@ void bench_tape_ratio(void) {
 
     double t_plain, t_hand;
     double hand_ratio = bench_paired(run_plain, run_hand, &c, 15, 0.5, &t_plain, &t_hand);
+    double hand_cpu = bench_paired_cpu_ratio();
     for (int i = 0; i < N; i++) g_hand[i] = c.g[i];
     form ew = measure(&c, run_tape, g_hand);
     form sm = measure(&c, run_statements, g_hand);
@@ -112,6 +114,12 @@ void bench_tape_ratio(void) {
                                     "peer: reusing its tape (forward + reverse)"});
     bench_emit(NULL, &(bench_row){W, "hand_adjoint_ratio", hand_ratio, "x", NULL, NAN,
                                   "hand-written adjoint vs plain C"});
+    bench_emit(&adolc, &(bench_row){W, "gradient_cpu_ratio", ew.cpu_ratio, "x", "retape_cpu_ratio", 4.3,
+                                    "the same in thread CPU time (13 ops/term); peer: re-taping"});
+    bench_emit(&adolc, &(bench_row){W, "statement_cpu_ratio", sm.cpu_ratio, "x", "reuse_cpu_ratio", 4.3,
+                                    "thread CPU time (1 statement/term); peer: reusing its tape"});
+    bench_emit(NULL, &(bench_row){W, "hand_adjoint_cpu_ratio", hand_cpu, "x", NULL, NAN,
+                                  "thread CPU time"});
     bench_emit(&torch, &(bench_row){W, "gradient_time", ew.ms, "ms", "grad_ms", NAN,
                                     "13 ops/term; peer: 1-D f64 tensors, fwd+bwd"});
     bench_emit(&adolc, &(bench_row){W, "statement_time", sm.ms, "ms", "retape_ms", NAN,
@@ -129,9 +137,9 @@ void bench_tape_ratio(void) {
     char buf[240];
     const char *verdict = ew.ratio <= 3 ? "goal met" : ew.ratio <= 4.3 ? "met" : "NOT met";
     const char *sverdict = sm.ratio <= 3 ? "goal met" : sm.ratio <= 4.3 ? "met" : "NOT met";
-    snprintf(buf, sizeof buf, "cost ratio <= 4.3 (goal <= 3): 13 ops/term %.2f %s, statements %.2f %s; "
-             "%.0f scalars, %.1f B each", ew.ratio, verdict, sm.ratio, sverdict, ew.scalars,
-             ew.bytes_per_scalar);
+    snprintf(buf, sizeof buf, "cost ratio <= 4.3 (goal <= 3): 13 ops/term %.2f %s, statements %.2f %s "
+             "(CPU time: %.2f, %.2f); %.0f scalars, %.1f B each", ew.ratio, verdict, sm.ratio, sverdict,
+             ew.cpu_ratio, sm.cpu_ratio, ew.scalars, ew.bytes_per_scalar);
     bench_target_line(W, buf);
 
     ag_tape_free(c.tape);
