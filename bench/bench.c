@@ -24,6 +24,9 @@ static const workload workloads[] = {
     {"scalar_node_bytes", bench_scalar_node_bytes, "tape bytes per recorded scalar node"},
     {"scalar_moons", bench_scalar_moons, "micrograd's moons MLP step on scalar nodes vs 1326 ms"},
     {"mlp_step", bench_mlp_step, "MLP 784-256-128-10 SGD step, batch 128, vs torch and GEMM bound"},
+    {"ddp_step", bench_ddp_step, "mlp_step data-parallel on 1 and 2 MPI ranks vs torch DDP (gloo)"},
+    {"f32_math", bench_f32_math, "f32 exp, tanh, sigmoid, gelu on 10^6 elements, fwd and fwd + bwd"},
+    {"conv_lenet", bench_conv_lenet, "LeNet's conv2d + max_pool2d layers, batch 64, fwd + bwd, 1 thread"},
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 

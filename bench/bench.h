@@ -21,6 +21,11 @@ double bench_now(void);
  * times), and returns the median time of one run in seconds. */
 double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds);
 
+/* As bench_median, but each run is timed by the CPU time of the calling
+ * thread, so the time other work had the core does not count: for one-thread
+ * workloads on a shared machine (the peer then does the same). */
+double bench_cpu_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds);
+
 /* Times a baseline `base` and a measured `fn` interleaved, in pairs (the
  * order alternating from pair to pair), after one warm-up of each, until at
  * least `min_pairs` pairs and `min_seconds` in total (at most 1000 pairs).
@@ -35,6 +40,13 @@ double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, i
  * loaded machine the time the thread waited for a core does not count, so
  * it moves less between runs than the wall-clock ratio. */
 double bench_paired_cpu_ratio(void);
+
+/* The median of v[0..n-1] (n >= 1; sorts v). */
+double bench_median_of(double *v, int n);
+
+/* Runs the shell command `cmd`, its standard output into out (at most
+ * size - 1 bytes, NUL-terminated); returns pclose's status (0: exit 0). */
+int bench_command(const char *cmd, char *out, size_t size);
 
 /* Default repetition bounds: at least 5 runs and 0.3 s. */
 #define BENCH_MIN_REPS 5
@@ -108,5 +120,8 @@ void bench_hvp(void);
 void bench_scalar_node_bytes(void);
 void bench_scalar_moons(void);
 void bench_mlp_step(void);
+void bench_ddp_step(void);
+void bench_f32_math(void);
+void bench_conv_lenet(void);
 
 #endif /* TAPEGRAD_BENCH_H */

@@ -20,25 +20,40 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median_of(double *v, int n) {
+double bench_median_of(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 #define BENCH_MAX_REPS 100000
 
-double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds) {
+static double thread_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double median_by(double (*clock)(void), void (*fn)(void *ctx), void *ctx, int min_reps,
+                        double min_seconds) {
     static double times[BENCH_MAX_REPS];
     fn(ctx); /* warm-up: caches, page faults, the tape's first allocations */
     int n = 0;
     double total = 0;
     while (n < BENCH_MAX_REPS && (n < min_reps || total < min_seconds)) {
-        double t0 = bench_now();
+        double t0 = clock();
         fn(ctx);
-        times[n] = bench_now() - t0;
+        times[n] = clock() - t0;
         total += times[n++];
     }
-    return median_of(times, n);
+    return bench_median_of(times, n);
+}
+
+double bench_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds) {
+    return median_by(bench_now, fn, ctx, min_reps, min_seconds);
+}
+
+double bench_cpu_median(void (*fn)(void *ctx), void *ctx, int min_reps, double min_seconds) {
+    return median_by(thread_cpu, fn, ctx, min_reps, min_seconds);
 }
 
 #define BENCH_MAX_PAIRS 1000
@@ -73,10 +88,10 @@ double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, i
         cr[n] = cb[n] > 0 ? cf[n] / cb[n] : NAN;
         n++;
     }
-    *t_base = median_of(tb, n);
-    *t_fn = median_of(tf, n);
-    last_cpu_ratio = median_of(cr, n);
-    return median_of(tr, n);
+    *t_base = bench_median_of(tb, n);
+    *t_fn = bench_median_of(tf, n);
+    last_cpu_ratio = bench_median_of(cr, n);
+    return bench_median_of(tr, n);
 }
 
 double bench_paired_cpu_ratio(void) { return last_cpu_ratio; }
@@ -200,14 +215,8 @@ static int torch_state = -1;
 static bench_peer run_json(const char *cmd) {
     bench_peer p;
     memset(&p, 0, sizeof p);
-    fflush(stdout);
-    FILE *f = popen(cmd, "r");
-    if (!f) return p;
     char buf[4096];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    buf[len] = '\0';
-    int rc = pclose(f);
-    if (rc != 0) return p;
+    if (bench_command(cmd, buf, sizeof buf) != 0) return p;
     parse_peer(&p, buf);
     return p;
 }
@@ -262,4 +271,14 @@ double bench_rel_diff(const double *a, const double *b, int n) {
         if (fabs(b[i]) > maxb) maxb = fabs(b[i]);
     }
     return maxb > 0 ? maxd / maxb : maxd;
+}
+
+int bench_command(const char *cmd, char *out, size_t size) {
+    fflush(stdout);
+    out[0] = '\0';
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    size_t len = fread(out, 1, size - 1, f);
+    out[len] = '\0';
+    return pclose(f);
 }

@@ -16,6 +16,16 @@ import statistics
 import sys
 import time
 
+# Workloads measured on one thread: the thread counts of OpenBLAS and OpenMP
+# are fixed by the environment before torch loads them, so the process
+# starts again with them set (torch.set_num_threads alone leaves OpenBLAS
+# its own threads).
+ONE_THREAD = {"conv_lenet"}
+if len(sys.argv) == 2 and sys.argv[1] in ONE_THREAD and os.environ.get("TAPEGRAD_PEER_PINNED") != "1":
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               TAPEGRAD_PEER_PINNED="1")
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
 import torch
 
 
@@ -168,8 +178,158 @@ def mlp_step():
     return out
 
 
+def _ddp_rank(rank, world, init_path, result_path):
+    """One process of ddp_step's peer: mlp_step's model under
+    DistributedDataParallel on gloo, pinned like the C ranks (one core, one
+    thread), its own fixed batch; rank 0 writes its figures to result_path."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[rank % len(cpus)]})
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method="file://" + init_path, rank=rank, world_size=world)
+    out = {"rank_threads": torch.get_num_threads()}
+    for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
+        for batch, suffix in ((128, ""), (64, "_half")) if world == 2 else ((128, ""),):
+            torch.manual_seed(11)
+            model = DistributedDataParallel(torch.nn.Sequential(
+                torch.nn.Linear(784, 256), torch.nn.ReLU(),
+                torch.nn.Linear(256, 128), torch.nn.ReLU(),
+                torch.nn.Linear(128, 10)).to(dtype))
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+            g = torch.Generator().manual_seed(100 + rank)
+            x = torch.rand(batch, 784, dtype=dtype, generator=g)
+            y = torch.randint(0, 10, (batch,), generator=g)
+            times = []
+            for s in range(-5, 60):  # the same step count on every rank: DDP is collective
+                if s == 0:
+                    c0, w0 = time.process_time(), time.perf_counter()
+                t0 = time.perf_counter()
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                opt.step()
+                if s >= 0:
+                    times.append(time.perf_counter() - t0)
+            cpu_wall = (time.process_time() - c0) / (time.perf_counter() - w0)
+            out["ms_%s_%dr%s" % (name, world, suffix)] = statistics.median(times) * 1e3
+            if world == 2 and batch == 128:
+                out["cpu_wall_2r"] = cpu_wall
+        if world == 2:  # gloo's all-reduce of the same bytes, the ranks started together
+            flat = torch.zeros(235146, dtype=dtype)
+            times = []
+            for s in range(60):
+                dist.barrier()
+                t0 = time.perf_counter()
+                dist.all_reduce(flat)
+                times.append(time.perf_counter() - t0)
+            out["allreduce_ms_" + name] = statistics.median(times) * 1e3
+    if rank == 0:
+        with open(result_path, "w") as f:
+            json.dump(out, f)
+    dist.destroy_process_group()
+
+
+def ddp_step():
+    """As bench/ddp_step.c: mlp_step on 1 and 2 processes under
+    DistributedDataParallel (gloo), batch 128 per process, and 64 per
+    process on 2; gloo's all_reduce of 235146 values; the weak scaling
+    efficiency (1-process step / 2-process step)."""
+    import tempfile
+    import torch.multiprocessing as mp
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # the children's, before they import torch
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for world in (1, 2):
+            init, result = os.path.join(tmp, "init%d" % world), os.path.join(tmp, "out%d" % world)
+            mp.spawn(_ddp_rank, args=(world, init, result), nprocs=world)
+            with open(result) as f:
+                out.update(json.load(f))
+    for name in ("f32", "f64"):
+        out["eff_" + name] = 100 * out["ms_%s_1r" % name] / out["ms_%s_2r" % name]
+def cpu_median(fn, min_reps=10, min_seconds=0.3):
+    """As cpu_median in bench/f32_math.c: the median CPU time of this
+    thread over runs of fn, after a warm-up; the machine's other load does
+    not count. Returns it and the process's CPU time over the thread's for
+    the runs (1.0 when no other thread of the process worked)."""
+    fn()
+    times, p0, t0 = [], time.process_time(), time.thread_time()
+    while len(times) < min_reps or sum(times) < min_seconds:
+        c0 = time.thread_time()
+        fn()
+        times.append(time.thread_time() - c0)
+    ratio = (time.process_time() - p0) / max(time.thread_time() - t0, 1e-12)
+    return statistics.median(times), ratio
+
+
+def f32_math():
+    """As bench/f32_math.c: f32 exp, tanh, sigmoid and gelu (exact, erf) on
+    10^6 elements in [-4, 4], forward under no_grad and forward + backward
+    from a gradient of ones, on one thread (intra-op; elementwise ops use
+    no BLAS)."""
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(1_000_000, generator=g) * 8 - 4).requires_grad_()
+    ones = torch.ones(1_000_000)
+    fns = {"exp": torch.exp, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+           "gelu": torch.nn.functional.gelu}
+    out, ratios = {}, []
+    for name, f in fns.items():
+        def fwd():
+            with torch.no_grad():
+                f(x)
+
+        def step():
+            x.grad = None
+            f(x).backward(ones)
+
+        for key, fn in ((name + "_fwd", fwd), (name + "_fwd_bwd", step)):
+            t, r = cpu_median(fn)
+            out[key] = t * 1e3
+            ratios.append(r)
+    out["proc_per_thread_cpu"] = max(ratios)
+    return out
+
+
+def conv_lenet():
+    """As bench/conv_lenet.c: conv2d 6 5x5 + bias, max_pool 2, conv2d 16 5x5 +
+    bias, max_pool 2 on x (64, 1, 28, 28) f32, sum, backward (weights and
+    biases only); and the second conv alone on a (64, 6, 12, 12) input. One
+    thread (see ONE_THREAD); cpu_per_wall is the process CPU time over wall
+    time while timing the whole chain."""
+    F = torch.nn.functional
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(64, 1, 28, 28, generator=g)
+    h = torch.rand(64, 6, 12, 12, generator=g)
+    w1 = ((torch.rand(6, 1, 5, 5, generator=g) - 0.5) * 0.4).requires_grad_()
+    b1 = ((torch.rand(6, generator=g) - 0.5) * 0.4).requires_grad_()
+    w2 = ((torch.rand(16, 6, 5, 5, generator=g) - 0.5) * 0.4).requires_grad_()
+    b2 = ((torch.rand(16, generator=g) - 0.5) * 0.4).requires_grad_()
+
+    def whole():
+        for p in (w1, b1, w2, b2):
+            p.grad = None
+        y = F.max_pool2d(F.conv2d(F.max_pool2d(F.conv2d(x, w1, b1), 2), w2, b2), 2)
+        y.sum().backward()
+
+    def conv2():
+        w2.grad = None
+        b2.grad = None
+        F.conv2d(h, w2, b2).sum().backward()
+
+    c0, t0 = time.process_time(), time.perf_counter()
+    ms_step = median_time(whole) * 1e3
+    cpu = (time.process_time() - c0) / (time.perf_counter() - t0)
+    return {"ms_step": ms_step, "ms_conv2": median_time(conv2) * 1e3, "cpu_per_wall": cpu,
+            "mkldnn": int(torch.backends.mkldnn.is_available())}
+
+
 WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp,
-             "mlp_step": mlp_step}
+             "mlp_step": mlp_step, "ddp_step": ddp_step,
+             "f32_math": f32_math, "conv_lenet": conv_lenet}
 
 
 def main():
@@ -180,7 +340,7 @@ def main():
         threads = len(os.sched_getaffinity(0))
     except AttributeError:
         threads = os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1 if sys.argv[1] in ONE_THREAD else threads)
     figures = WORKLOADS[sys.argv[1]]()
     print(json.dumps({"peer": "torch " + torch.__version__.split("+")[0],
                       "threads": torch.get_num_threads(), **figures}))

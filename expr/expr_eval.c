@@ -37,6 +37,12 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
 
     ag_tensor **val = malloc((e->nnodes ? e->nnodes : 1) * sizeof *val);
     if (!val) return fail(NULL, err, "out of memory building the graph");
+    /* The first non-finite value comes from the engine's anomaly mode, on
+     * until it fires: then its error is taken back and the node rebuilt, so
+     * the graph is complete (its values flow on, NaN and all). Constants
+     * are leaves, which the mode does not check: they are looked at here. */
+    const bool anomaly_before = ag_tape_anomaly(t);
+    if (nonfinite) ag_tape_set_anomaly(t, true);
     for (size_t i = 0; i < e->nnodes; i++) {
         const ex_node *n = &e->nodes[i];
         ag_tensor *v;
@@ -49,20 +55,31 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
             v = ag_set_name(t, v, e->inputs[n->a]->name);
         } else {
             v = eval_node(t, e, n, val);
+            if (!v && nonfinite && !nonfinite->found && ag_tape_status(t) == AG_ERR_NONFINITE) {
+                *nonfinite = (ag_expr_nonfinite){true, node_word(n), n->name, (int)n->line,
+                                                 (int)n->column, ag_tape_anomaly_report(t).value};
+                ag_tape_clear_error(t);
+                ag_tape_set_anomaly(t, anomaly_before);
+                v = eval_node(t, e, n, val);
+            }
             if (v && n->name && !o.no_names) v = ag_set_name(t, v, n->name);
         }
         if (!v) {
             free(val);
+            if (nonfinite) ag_tape_set_anomaly(t, anomaly_before);
             return fail(t, err, "building the graph failed");
         }
         val[i] = v;
         double x = ag_item(v);
-        if (nonfinite && !nonfinite->found && !isfinite(x)) {
+        bool leaf = n->kind != EX_CALL; /* numbers and inputs: anomaly mode checks the rest */
+        if (nonfinite && !nonfinite->found && leaf && !isfinite(x)) {
             const char *name = n->kind == EX_INPUT ? e->inputs[n->a]->name : n->name;
             *nonfinite = (ag_expr_nonfinite){true, node_word(n), name, (int)n->line,
                                              (int)n->column, x};
+            ag_tape_set_anomaly(t, anomaly_before);
         }
     }
+    if (nonfinite) ag_tape_set_anomaly(t, anomaly_before);
     ag_tensor *y = val[e->output];
     free(val);
     return y;

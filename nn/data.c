@@ -15,8 +15,11 @@ struct nn_dataset {
 
 struct nn_batcher {
     const nn_dataset *ds;
-    int64_t batch, pos, end;  /* end: samples visited per epoch */
+    int64_t batch, pos, end;  /* batch: all shards' together; end: samples visited per epoch */
+    int rank, world;          /* this shard and the number of shards (0 and 1 unsharded) */
     bool shuffle, started;
+    uint64_t seed;
+    int64_t epoch;            /* the current epoch, or the next one between epochs */
     ag_rng rng;
     int64_t *order;           /* (n) */
 };
@@ -232,14 +235,23 @@ ag_tensor *nn_batch_y(ag_tape *t, const nn_dataset *ds, ag_dtype dtype, int64_t 
 
 /* --------------------------------------------------------------- batcher */
 
-nn_batcher *nn_batcher_new(const nn_dataset *ds, int64_t batch_size, bool shuffle, uint64_t seed,
-                           bool drop_last) {
+nn_batcher *nn_batcher_new_shard(const nn_dataset *ds, int64_t batch_size, bool shuffle, uint64_t seed,
+                                 bool drop_last, int rank, int world) {
     if (!ds) {
         nn__fail(NN_ERR_NULL, "batcher_new: dataset is NULL");
         return NULL;
     }
     if (batch_size < 1) {
         nn__fail(NN_ERR_ARG, "batcher_new: batch_size must be at least 1 (got %lld)", (long long)batch_size);
+        return NULL;
+    }
+    if (world < 1 || rank < 0 || rank >= world) {
+        nn__fail(NN_ERR_ARG, "batcher_new: shard %d of %d: need 0 <= rank < world", rank, world);
+        return NULL;
+    }
+    if (batch_size > INT64_MAX / world) {
+        nn__fail(NN_ERR_ARG, "batcher_new: batch_size %lld x %d shards overflows", (long long)batch_size,
+                 world);
         return NULL;
     }
     nn_batcher *b = calloc(1, sizeof *b);
@@ -250,13 +262,37 @@ nn_batcher *nn_batcher_new(const nn_dataset *ds, int64_t batch_size, bool shuffl
         return NULL;
     }
     b->ds = ds;
-    b->batch = batch_size;
+    b->batch = batch_size * world;
+    b->rank = rank;
+    b->world = world;
     b->shuffle = shuffle;
-    b->end = drop_last ? ds->n - ds->n % batch_size : ds->n;
-    ag_rng_seed(&b->rng, seed);
-    for (int64_t i = 0; i < ds->n; i++) b->order[i] = i;
+    b->seed = seed;
+    /* Every batch, the last one too, is a multiple of `world` samples, so
+     * the shards are equal: the samples past the last multiple sit out. */
+    b->end = drop_last ? ds->n - ds->n % b->batch : ds->n - ds->n % world;
+    nn_batcher_set_epoch(b, 0);
     return b;
 }
+
+nn_batcher *nn_batcher_new(const nn_dataset *ds, int64_t batch_size, bool shuffle, uint64_t seed,
+                           bool drop_last) {
+    return nn_batcher_new_shard(ds, batch_size, shuffle, seed, drop_last, 0, 1);
+}
+
+void nn_batcher_set_epoch(nn_batcher *b, int64_t epoch) {
+    if (!b) return;
+    if (epoch < 0) epoch = 0;
+    /* Epoch e's order is the (e+1)-th shuffle of 0..n-1 by the seeded
+     * generator: replay the first e of them. */
+    ag_rng_seed(&b->rng, b->seed);
+    for (int64_t i = 0; i < b->ds->n; i++) b->order[i] = i;
+    for (int64_t e = 0; b->shuffle && e < epoch; e++) nn_shuffle(b->order, b->ds->n, &b->rng);
+    b->epoch = epoch;
+    b->pos = 0;
+    b->started = false;
+}
+
+int64_t nn_batcher_epoch(const nn_batcher *b) { return b ? b->epoch : 0; }
 
 void nn_batcher_free(nn_batcher *b) {
     if (!b) return;
@@ -273,13 +309,15 @@ int64_t nn_batcher_next(nn_batcher *b, const int64_t **idx) {
     }
     if (b->pos >= b->end) {
         b->started = false;
+        b->epoch++;
         *idx = NULL;
         return 0;
     }
-    int64_t m = b->end - b->pos < b->batch ? b->end - b->pos : b->batch;
-    *idx = b->order + b->pos;
+    int64_t m = b->end - b->pos < b->batch ? b->end - b->pos : b->batch; /* a multiple of world */
+    int64_t share = m / b->world;
+    *idx = b->order + b->pos + (int64_t)b->rank * share;
     b->pos += m;
-    return m;
+    return share;
 }
 
 int64_t nn_batcher_batches(const nn_batcher *b) {

@@ -30,6 +30,7 @@ const char *nn_status_str(nn_status s) {
     case NN_ERR_MISMATCH: return "file does not match the store";
     case NN_ERR_PARSE: return "parse error";
     case NN_ERR_UNSUPPORTED: return "not supported by this build";
+    case NN_ERR_COMM: return "communication error";
     }
     return "unknown status";
 }

@@ -1,18 +1,9 @@
 /* SGD (momentum, Nesterov, weight decay), Adam and AdamW, and gradient
  * clipping by global norm. The rules are written out in nn.h. */
-#include "nn_internal.h"
+#include "optim_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-struct nn_optim {
-    nn_optim_opts o;
-    size_t n;
-    ag_tensor **params; /* not owned */
-    double **buf1;      /* SGD momentum buffer, or Adam's m; NULL until the first step */
-    double **buf2;      /* Adam's v */
-    int64_t steps;
-};
 
 nn_optim_opts nn_sgd_opts(double lr) { return (nn_optim_opts){.kind = NN_SGD, .lr = lr}; }
 
@@ -121,8 +112,7 @@ static double **alloc_bufs(const nn_optim *o) {
     return b;
 }
 
-/* The state an update needs, allocated at the first step only. */
-static nn_status ensure_state(nn_optim *o) {
+nn_status nn__optim_ensure_state(nn_optim *o) {
     bool sgd = o->o.kind == NN_SGD;
     bool need1 = !sgd || o->o.momentum > 0, need2 = !sgd;
     if (need1 && !o->buf1 && !(o->buf1 = alloc_bufs(o)))
@@ -196,7 +186,7 @@ static void adam_update(const nn_optim_opts *o, int64_t step, ag_tensor *p, doub
 
 nn_status nn_optim_step(nn_optim *o) {
     if (!o) return nn__fail(NN_ERR_NULL, "optim_step: the optimizer is NULL");
-    nn_status st = ensure_state(o);
+    nn_status st = nn__optim_ensure_state(o);
     if (st != NN_OK) return st;
     o->steps++;
     for (size_t i = 0; i < o->n; i++) {

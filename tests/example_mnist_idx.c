@@ -1,7 +1,7 @@
 /* Runs the mnist example on small IDX files written here, so the test
  * suite exercises its IDX path without downloading anything:
  *
- *   example_mnist_idx PATH/TO/mnist
+ *   example_mnist_idx PATH/TO/mnist [LAUNCHER ...]
  *
  * Writes 256 training and 64 held-out synthetic 28x28 "digits" (digit k is
  * a bright band across rows 2k+4 and 2k+5, on seeded noise) with
@@ -9,7 +9,11 @@
  *   1. `mnist --data DIR --epochs 1 --min-accuracy 0.5` succeeds (the bands
  *      are easy: one epoch of 4 steps learns them), and
  *   2. with the held-out labels file cut short, mnist exits with status 2
- *      (a clear error, not a crash).
+ *      (a clear error, not a crash), and
+ *   3. given a LAUNCHER (e.g. `mpi_run.sh 2 120`, which starts 2 ranks), that
+ *      `LAUNCHER mnist --ddp ...` trains in f64 to the same training loss
+ *      (4 digits) and held-out accuracy as one process, epoch by epoch (the
+ *      same steps, to rounding).
  * Exit status 0 when both hold. */
 #include <tapegrad/autograd.h>
 #include <tapegrad/nn.h>
@@ -45,11 +49,13 @@ static bool write_part(const char *dir, const char *part, int64_t n, ag_rng *r) 
     return ok;
 }
 
-/* Runs argv and returns its exit status (-1 if it did not exit normally). */
-static int run(char *const *argv) {
+/* Runs argv and returns its exit status (-1 if it did not exit normally);
+ * with `out`, its standard output goes to that file. */
+static int run_to(char *const *argv, const char *out) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
+        if (out && !freopen(out, "w", stdout)) _exit(127);
         execv(argv[0], argv);
         perror("execv");
         _exit(127);
@@ -57,6 +63,49 @@ static int run(char *const *argv) {
     int st;
     if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run(char *const *argv) { return run_to(argv, NULL); }
+
+/* The training loss and held-out accuracy of each epoch in a run's output
+ * file, as text. */
+static void epoch_figures(const char *path, char *out, size_t size) {
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    out[0] = 0;
+    int e;
+    double loss, acc;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "epoch %d loss %lf held-out accuracy %lf", &e, &loss, &acc) == 3)
+            snprintf(out + strlen(out), size - strlen(out), "%.4f/%.2f%% ", loss, acc);
+    if (f) fclose(f);
+}
+
+/* Trains once alone and once under the launcher with --ddp; 0 when both
+ * succeed with the same accuracies. */
+static int same_under_ddp(const char *mnist, char **launcher, int nl, const char *dir) {
+    char one[4096], ddp[4096], a1[256], a2[256];
+    snprintf(one, sizeof one, "%s/one.out", dir);
+    snprintf(ddp, sizeof ddp, "%s/ddp.out", dir);
+    char *common[] = {"--data", (char *)dir, "--epochs", "3", "--dtype", "f64", "--min-accuracy", "0.5"};
+    enum { NC = sizeof common / sizeof *common };
+    char *args[64] = {(char *)mnist};
+    memcpy(args + 1, common, sizeof common);
+    int st1 = run_to(args, one);
+    int k = 0;
+    for (; k < nl && k < 40; k++) args[k] = launcher[k];
+    args[k++] = (char *)mnist;
+    args[k++] = "--ddp";
+    memcpy(args + k, common, sizeof common);
+    args[k + NC] = NULL;
+    int st2 = run_to(args, ddp);
+    epoch_figures(one, a1, sizeof a1);
+    epoch_figures(ddp, a2, sizeof a2);
+    printf("-- mnist alone: exit status %d, loss/accuracy by epoch %s\n", st1, a1);
+    printf("-- mnist --ddp under %s: exit status %d, loss/accuracy by epoch %s(want the same)\n", launcher[0], st2, a2);
+    remove(one);
+    remove(ddp);
+    return st1 != 0 || st2 != 0 || !a1[0] || strcmp(a1, a2) != 0;
 }
 
 static void remove_files(const char *dir) {
@@ -70,8 +119,8 @@ static void remove_files(const char *dir) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: example_mnist_idx PATH/TO/mnist\n");
+    if (argc < 2) {
+        fprintf(stderr, "usage: example_mnist_idx PATH/TO/mnist [LAUNCHER ...]\n");
         return 2;
     }
     char dir[] = "/tmp/tapegrad-mnist-XXXXXX";
@@ -90,6 +139,7 @@ int main(int argc, char **argv) {
     int st = run(train_args);
     printf("-- mnist on the synthetic IDX files: exit status %d (want 0)\n", st);
     failures += st != 0;
+    if (argc > 2) failures += same_under_ddp(argv[1], argv + 2, argc - 2, dir);
 
     char path[4096];
     snprintf(path, sizeof path, "%s/test-labels.idx", dir);

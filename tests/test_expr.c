@@ -324,6 +324,8 @@ START_TEST(huge_numbers) {
     ck_assert_str_eq(nf.name, "b");
     ck_assert_int_eq(nf.line, 2);
     ck_assert_int_eq(nf.column, 5);
+    ck_assert(!ag_tape_anomaly(t)); /* the build turned the tape's anomaly mode back off */
+    ck_assert_int_eq(ag_tape_status(t), AG_OK);
     ag_tape_free(t);
     ag_expr_free(e);
 }

@@ -112,6 +112,87 @@ static int one_epoch(nn_batcher *b, int64_t n, int64_t *sizes, int64_t *order) {
     return batches;
 }
 
+/* Three shards of 11 samples, per-shard batch 2 (global 6): shard r's
+ * batch k is the r-th third of global batch k of the unsharded batcher's
+ * order (batch 6, same seed), whose last 11 mod 3 = 2 samples sit out. */
+START_TEST(shards_split_each_global_batch) {
+    enum { N = 11, W = 3, B = 2 };
+    nn_dataset *ds = toy(N, true);
+    nn_batcher *whole = nn_batcher_new(ds, B * W, true, 9, false);
+    nn_batcher *shard[W];
+    for (int r = 0; r < W; r++) {
+        shard[r] = nn_batcher_new_shard(ds, B, true, 9, false, r, W);
+        ck_assert_int_eq(nn_batcher_batches(shard[r]), 2);
+    }
+    for (int epoch = 0; epoch < 3; epoch++) {
+        int64_t sizes[4], order[N];
+        ck_assert_int_eq(one_epoch(whole, N, sizes, order), 2);
+        const int64_t *part;
+        bool used[N] = {false};
+        int64_t start = 0, seen = 0;
+        for (int k = 0; k < 2; k++) {
+            int64_t share = k == 0 ? B : (N - N % W - B * W) / W; /* 2, then 1 */
+            for (int r = 0; r < W; r++) {
+                ck_assert_int_eq(nn_batcher_next(shard[r], &part), share);
+                for (int64_t i = 0; i < share; i++) {
+                    ck_assert_int_eq(part[i], order[start + r * share + i]);
+                    ck_assert(!used[part[i]]); /* disjoint */
+                    used[part[i]] = true;
+                    seen++;
+                }
+            }
+            start += share * W;
+        }
+        ck_assert_int_eq(seen, N - N % W);
+        for (int r = 0; r < W; r++) {
+            ck_assert_int_eq(nn_batcher_next(shard[r], &part), 0); /* the same step count */
+            ck_assert_int_eq(nn_batcher_epoch(shard[r]), epoch + 1);
+        }
+    }
+    /* drop_last drops the incomplete global batch (9 = 6 + 3). */
+    nn_batcher *dl = nn_batcher_new_shard(ds, B, false, 0, true, 1, W);
+    const int64_t *idx;
+    ck_assert_int_eq(nn_batcher_batches(dl), 1);
+    ck_assert_int_eq(nn_batcher_next(dl, &idx), B);
+    ck_assert_int_eq(idx[0], 2); /* unshuffled: rank 1 gets samples 2, 3 */
+    ck_assert_int_eq(nn_batcher_next(dl, &idx), 0);
+    nn_batcher_free(dl);
+    ck_assert_ptr_null(nn_batcher_new_shard(ds, B, true, 0, false, 3, W));
+    ck_assert_ptr_nonnull(strstr(nn_last_error(), "shard 3 of 3"));
+    ck_assert_ptr_null(nn_batcher_new_shard(ds, B, true, 0, false, 0, 0));
+    ck_assert_ptr_null(nn_batcher_new_shard(ds, INT64_MAX / 2, true, 0, false, 0, W));
+    ck_assert_ptr_nonnull(strstr(nn_last_error(), "overflows"));
+    for (int r = 0; r < W; r++) nn_batcher_free(shard[r]);
+    nn_batcher_free(whole);
+    nn_dataset_free(ds);
+}
+END_TEST
+
+/* set_epoch(e) gives exactly epoch e's batches, from any position. */
+START_TEST(set_epoch_resumes_the_order) {
+    nn_dataset *ds = toy(10, true);
+    nn_batcher *b = nn_batcher_new(ds, 4, true, 3, false);
+    int64_t sizes[4], orders[4][10], again[10];
+    for (int e = 0; e < 4; e++) {
+        ck_assert_int_eq(nn_batcher_epoch(b), e);
+        one_epoch(b, 10, sizes, orders[e]);
+    }
+    const int64_t *idx;
+    nn_batcher_next(b, &idx); /* mid-epoch 4 */
+    for (int e = 3; e >= 0; e--) {
+        nn_batcher_set_epoch(b, e);
+        ck_assert_int_eq(nn_batcher_epoch(b), e);
+        one_epoch(b, 10, sizes, again);
+        ck_assert_int_eq(memcmp(again, orders[e], sizeof again), 0);
+    }
+    ck_assert_int_ne(memcmp(orders[0], orders[1], sizeof again), 0);
+    nn_batcher_set_epoch(NULL, 1); /* no-op */
+    ck_assert_int_eq(nn_batcher_epoch(NULL), 0);
+    nn_batcher_free(b);
+    nn_dataset_free(ds);
+}
+END_TEST
+
 START_TEST(batches_cover_each_epoch) {
     nn_dataset *ds = toy(10, true);
     nn_batcher *b = nn_batcher_new(ds, 3, true, 7, false);
@@ -487,6 +568,8 @@ static Suite *suite(void) {
     tcase_add_test(c, dataset_from_arrays);
     tcase_add_test(c, shuffle_is_seeded_permutation);
     tcase_add_test(c, batches_cover_each_epoch);
+    tcase_add_test(c, shards_split_each_global_batch);
+    tcase_add_test(c, set_epoch_resumes_the_order);
     tcase_add_test(c, gather_and_batch_tensors);
     tcase_add_test(c, split_is_seeded_and_disjoint);
     suite_add_tcase(s, c);

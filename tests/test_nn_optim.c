@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <tapegrad/nn.h>
+#include "nn_testfiles.h"
 #include <string.h>
 
 /* The quadratic L(p) = 0.5·sum(c·p²), so dL/dp = c·p: p0 = (1, -2, 3),
@@ -323,6 +324,103 @@ END_TEST
 
 /* ---------------------------------------------------------------- errors */
 
+/* A 2-3-1 tanh MLP on 6 fixed points, its store and an optimizer. */
+typedef struct small_model {
+    nn_params *ps;
+    nn_module *mlp;
+    nn_optim *o;
+} small_model;
+
+static small_model small_new(const nn_optim_opts *oo, uint64_t seed) {
+    small_model m = {nn_params_new(), NULL, NULL};
+    ag_rng r;
+    ag_rng_seed(&r, seed);
+    m.mlp = nn_mlp_new(m.ps, "net", 3, (const int64_t[]){2, 3, 1}, NN_TANH, AG_F64, &r);
+    m.o = nn_optim_new(m.ps, oo);
+    ck_assert_ptr_nonnull(m.o);
+    return m;
+}
+
+static void small_steps(small_model *m, int k) {
+    const double x[12] = {0, 1, 1, 0, 2, 1, -1, 0.5, 0.3, -2, 1.5, 1.5}, y[6] = {1, -1, 0.5, 0, 2, -0.5};
+    ag_tape *t = ag_tape_new(0);
+    for (int s = 0; s < k; s++) {
+        ag_tape_reset(t);
+        nn_optim_zero_grad(m->o);
+        ag_tensor *X = ag_from_doubles(t, AG_F64, AG_SHAPE(6, 2), x); // (6, 2)
+        ag_tensor *Y = ag_from_doubles(t, AG_F64, AG_SHAPE(6, 1), y); // (6, 1)
+        ck_assert_int_eq(ag_backward(t, nn_mse_loss(t, nn_forward(m->mlp, t, X), Y, NN_MEAN)), AG_OK);
+        ck_assert_int_eq(nn_optim_step(m->o), NN_OK);
+    }
+    ag_tape_free(t);
+}
+
+static void small_free(small_model *m) {
+    nn_optim_free(m->o);
+    nn_module_free(m->mlp);
+    nn_params_free(m->ps);
+}
+
+/* For each optimizer kind: k steps, save parameters and optimizer state,
+ * k more steps; a fresh model that loads both and takes k steps ends on the
+ * same bits. Without the optimizer's state it does not (so the state
+ * matters and is restored). */
+START_TEST(optim_state_resumes_identically) {
+    nn_optim_opts kinds[4] = {nn_sgd_opts(0.05), nn_sgd_opts(0.05), nn_adam_opts(0.02), nn_adamw_opts(0.02)};
+    kinds[1].momentum = 0.9;
+    kinds[1].nesterov = true;
+    char *dir = tf_mkdtemp();
+    for (int k = 0; k < 4; k++) {
+        small_model a = small_new(&kinds[k], 1);
+        small_steps(&a, 5);
+        ck_assert_int_eq(nn_save(a.ps, tf_path(dir, "params", 0)), NN_OK);
+        ck_assert_int_eq(nn_optim_save(a.o, tf_path(dir, "optim", 1)), NN_OK);
+        small_steps(&a, 5);
+        small_model b = small_new(&kinds[k], 2), c = small_new(&kinds[k], 2);
+        ck_assert_int_eq(nn_load(b.ps, tf_path(dir, "params", 0), NULL), NN_OK);
+        ck_assert_int_eq(nn_optim_load(b.o, tf_path(dir, "optim", 1), 0), NN_OK);
+        ck_assert_int_eq(nn_optim_steps(b.o), 5);
+        ck_assert_int_eq(nn_load(c.ps, tf_path(dir, "params", 0), NULL), NN_OK); /* no optimizer state */
+        small_steps(&b, 5);
+        small_steps(&c, 5);
+        double diff_c = 0;
+        for (size_t i = 0; i < nn_params_count(a.ps); i++) {
+            ag_tensor *pa = nn_params_at(a.ps, i), *pb = nn_params_at(b.ps, i), *pc = nn_params_at(c.ps, i);
+            ck_assert_mem_eq(ag_data(pa), ag_data(pb), (size_t)ag_numel(pa) * sizeof(double));
+            for (int64_t j = 0; j < ag_numel(pa); j++) diff_c = fmax(diff_c, fabs(ag_get(pa, j) - ag_get(pc, j)));
+        }
+        if (k == 0) ck_assert_double_eq(diff_c, 0); /* plain SGD has no state but the step */
+        else ck_assert_msg(diff_c > 1e-6, "kind %d: resuming without the state changed nothing", k);
+        small_free(&a);
+        small_free(&b);
+        small_free(&c);
+    }
+    /* The state of one kind does not load into another, and nothing changes. */
+    small_model adam = small_new(&kinds[2], 1), mom = small_new(&kinds[1], 1);
+    small_steps(&adam, 2);
+    ck_assert_int_eq(nn_optim_save(adam.o, tf_path(dir, "optim", 1)), NN_OK);
+    ck_assert_int_eq(nn_optim_load(mom.o, tf_path(dir, "optim", 1), 0), NN_ERR_MISMATCH);
+    ck_assert_int_eq(nn_optim_steps(mom.o), 0);
+    nn_params *st = nn_params_new();
+    ck_assert_int_eq(nn_optim_state_export(adam.o, st), NN_OK);
+    ck_assert_uint_eq(nn_params_count(st), 1 + 2 * 4);
+    ck_assert_ptr_nonnull(nn_params_get(st, "exp_avg_sq.net.1.weight"));
+    ck_assert_double_eq(ag_item(nn_params_get(st, "step")), 2);
+    ck_assert_int_eq(nn_optim_state_export(adam.o, st), NN_ERR_ARG); /* not empty */
+    ck_assert_int_eq(nn_optim_state_import(mom.o, st), NN_ERR_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(nn_last_error(), "9 tensors"));
+    *(double *)ag_data_mut(nn_params_get(st, "step")) = 2.5;
+    ck_assert_int_eq(nn_optim_state_import(adam.o, st), NN_ERR_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(nn_last_error(), "'step'"));
+    ck_assert_int_eq(nn_optim_state_import(NULL, st), NN_ERR_NULL);
+    ck_assert_int_eq(nn_optim_load(adam.o, tf_path(dir, "missing", 2), 0), NN_ERR_IO);
+    nn_params_free(st);
+    small_free(&adam);
+    small_free(&mom);
+    tf_rmdir(dir);
+}
+END_TEST
+
 START_TEST(optim_errors) {
     ag_tensor *p = ag_param_new(AG_F64, AG_SHAPE(2), NULL);
     nn_optim_opts o = nn_sgd_opts(0.1);
@@ -390,6 +488,7 @@ static Suite *suite(void) {
     tcase_add_test(c, xor_trains_deterministically);
     suite_add_tcase(s, c);
     c = tcase_create("errors");
+    tcase_add_test(c, optim_state_resumes_identically);
     tcase_add_test(c, optim_errors);
     suite_add_tcase(s, c);
     return s;

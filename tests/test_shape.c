@@ -53,14 +53,83 @@ START_TEST(reshape_keeps_values) {
 }
 END_TEST
 
-START_TEST(reshape_copies) {
-    /* Writing the input after the reshape does not change the result. */
+/* A tensor's reshape is a view: the same storage (pointer equality), so a
+ * write through either shows in the other. Only 0-d reshapes copy. */
+START_TEST(reshape_shares_storage) {
     ag_tape *t = ag_tape_new(0);
     ag_tensor *x = ag_from_doubles(t, AG_F64, AG_SHAPE(2, 2), (double[]){1, 2, 3, 4});
     ag_tensor *y = ag_reshape(t, x, AG_SHAPE(4));
+    ag_tensor *z = ag_reshape(t, y, AG_SHAPE(1, -1));
+    ck_assert_ptr_eq(ag_data(y), ag_data(x));
+    ck_assert_ptr_eq(ag_data(z), ag_data(x));
     ((double *)ag_data_mut(x))[0] = 100;
-    assert_values(y, 4, (double[]){1, 2, 3, 4});
+    assert_values(y, 4, (double[]){100, 2, 3, 4});
+    ((double *)ag_data_mut(z))[3] = -4;
+    assert_values(x, 4, (double[]){100, 2, 3, -4});
+    /* To and from 0-d: one inline value, copied. */
+    ag_tensor *s0 = ag_scalar(t, 7), *s1 = ag_reshape(t, s0, AG_SHAPE(1));
+    ag_tensor *s2 = ag_reshape(t, s1, 0, NULL);
+    ck_assert_ptr_ne(ag_data(s1), ag_data(s0));
+    ck_assert_ptr_ne(ag_data(s2), ag_data(s1));
+    ck_assert_double_eq(ag_get(s1, 0), 7);
+    ck_assert_double_eq(ag_item(s2), 7);
     ag_tape_free(t);
+}
+END_TEST
+
+/* The gradient through a view is as through a copy: the upstream gradient
+ * added into the input's, whether the input's gradient is first written
+ * there or by another path before or after it, and the view's own gradient
+ * (its own buffer) is only its share. */
+START_TEST(reshape_view_gradients) {
+    for (int order = 0; order < 2; order++) {
+        ag_tape *t = ag_tape_new(0);
+        ag_tensor *x = ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6}));
+        ag_tensor *a = ag_from_doubles(t, AG_F64, AG_SHAPE(6), (double[]){1, -1, 2, -2, 3, -3});
+        ag_tensor *b = ag_from_doubles(t, AG_F64, AG_SHAPE(2, 3), (double[]){10, 20, 30, 40, 50, 60});
+        ag_tensor *direct = order ? ag_sum(t, ag_mul(t, x, b), AG_ALL, false) : NULL;
+        ag_tensor *y = ag_reshape(t, x, AG_SHAPE(6));
+        ag_tensor *via = ag_sum(t, ag_mul(t, y, a), AG_ALL, false);
+        if (!order) direct = ag_sum(t, ag_mul(t, x, b), AG_ALL, false);
+        ck_assert_int_eq(ag_backward(t, ag_add(t, via, direct)), AG_OK);
+        assert_grads(x, 6, (double[]){11, 19, 32, 38, 53, 57});
+        assert_grads(y, 6, (double[]){1, -1, 2, -2, 3, -3});
+        ck_assert_ptr_ne(ag_grad_data(y), ag_grad_data(x));
+        /* A second backward: fresh intermediate gradients, leaves accumulate. */
+        ck_assert_int_eq(ag_backward(t, via), AG_OK);
+        assert_grads(y, 6, (double[]){1, -1, 2, -2, 3, -3});
+        assert_grads(x, 6, (double[]){12, 18, 34, 36, 56, 54});
+        ag_tape_free(t);
+    }
+}
+END_TEST
+
+/* A view of a parameter: an in-place write to the parameter (an optimizer
+ * step) or through the view counts a version on the parameter, so a backward
+ * through values recorded before it is refused; after a reset the next
+ * forward pass sees the new values. */
+START_TEST(reshape_view_of_parameter) {
+    ag_tensor *p = ag_param_new(AG_F64, 2, (int64_t[]){2, 2}, (double[]){1, 2, 3, 4});
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *y = ag_reshape(t, p, AG_SHAPE(4));
+    ck_assert_ptr_eq(ag_data(y), ag_data(p));
+    ag_tensor *loss = ag_sum(t, ag_square(t, y), AG_ALL, false);
+    uint32_t v0 = ag_param_version(p);
+    ((double *)ag_data_mut(y))[1] = 20; /* through the view */
+    ck_assert_uint_eq(ag_param_version(p), v0 + 1);
+    ck_assert_double_eq(ag_get(p, 1), 20);
+    ck_assert_int_eq(ag_backward(t, loss), AG_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(ag_tape_error(t), "was written"));
+    ag_tape_reset(t);
+    y = ag_reshape(t, p, AG_SHAPE(4));
+    loss = ag_sum(t, ag_square(t, y), AG_ALL, false);
+    ck_assert_int_eq(ag_backward(t, loss), AG_OK);
+    assert_grads(p, 4, (double[]){2, 40, 6, 8});
+    ((double *)ag_data_mut(p))[0] = 0.5; /* the optimizer's write */
+    ck_assert_double_eq(ag_get(y, 0), 0.5);
+    ck_assert_int_eq(ag_backward(t, loss), AG_ERR_STATE);
+    ag_tape_free(t);
+    ag_param_free(p);
 }
 END_TEST
 
@@ -511,7 +580,9 @@ int main(void) {
     const tu_op_table *const tables[] = {&tu_rows_shape, &tu_rows_index};
     tu_add_op_rows(tc, 2, tables);
     tcase_add_test(tc, reshape_keeps_values);
-    tcase_add_test(tc, reshape_copies);
+    tcase_add_test(tc, reshape_shares_storage);
+    tcase_add_test(tc, reshape_view_gradients);
+    tcase_add_test(tc, reshape_view_of_parameter);
     tcase_add_test(tc, broadcast_to_values);
     tcase_add_test(tc, slice_values);
     tcase_add_test(tc, join_values);

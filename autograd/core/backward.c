@@ -2,6 +2,7 @@
  * received a gradient in this sweep applies its op's chain rule and adds into
  * its inputs; a node used on several paths receives several additions, which
  * is the sum over paths. No recursion, no visited set, no allocation. */
+#include "anomaly.h"
 #include "backward.h"
 #include "tape.h"
 #include "../ops/scalar_sweep.h" /* the declared crossing: 0-d elementwise kernels */
@@ -56,6 +57,10 @@ bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
     bool fresh;
     void *gy = ag__sweep_dst(s, y, &fresh);
     if (!gy) return false;
+    if (fresh && seed && seed->dtype == y->dtype) { /* the common case: a copy */
+        memcpy(gy, ag__val(seed), (size_t)ag__numel(y) * ag__elsize(y->dtype));
+        return true;
+    }
     for (int64_t i = 0, n = ag__numel(y); i < n; i++) {
         double v = (seed ? ag__ld(ag__val(seed), seed->dtype, i) : 1.0);
         ag__st(gy, y->dtype, i, fresh ? v : ag__ld(gy, y->dtype, i) + v);
@@ -67,7 +72,39 @@ bool ag__sweep_seed(ag_sweep *s, ag_tensor *y, ag_tensor *seed) {
 #define AG_SWEEP_PREFETCH 4096 /* bytes behind the node being visited */
 #endif
 
-/* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1). */
+/* The sweep of anomaly mode: the same walk, every node through its row,
+ * and after each rule the check of the gradients it gave (anomaly.c). */
+static ag_status sweep_checked(ag_tape *t, ag_sweep *s, ag_tensor *y) {
+    if (!ag__anomaly_seed(s, y)) return t->err;
+    for (size_t i = t->nnodes; i-- > 0;) {
+        ag_tensor *n = ag__tape_node(t, i);
+        if (n->epoch != s->epoch || (n->flags & AG_F_LEAF)) continue;
+        ag__ops[n->op]->backward(s, n);
+        if (t->err != AG_OK || !ag__anomaly_backward(s, n)) return t->err;
+    }
+    return AG_OK;
+}
+
+/* The statement part of a sweep, after the nodes': scalar nodes
+ * (ag__stmt_promote) and a statement output raised t->s.reach, so the
+ * statements below it are swept (each checked in anomaly mode); then the
+ * imported parameters and leaf nodes take their gradients. */
+static ag_status sweep_stmts(ag_tape *t, ag_sweep *s) {
+    if (t->err != AG_OK) return t->err;
+    if (t->s.reach) {
+        if (AG_UNLIKELY(t->anomaly)) {
+            if (!ag__stmt_sweep_checked(t, t->s.reach)) return t->err;
+        } else {
+            ag__stmt_sweep(t, t->s.reach);
+        }
+    }
+    ag__stmt_settle(t, s);
+    return t->err;
+}
+
+/* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1).
+ * A rule that fails (a custom op's callback) sets the tape's error, which
+ * the sweep returns when it ends. */
 static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional) {
     ag_sweep s;
     ag_status st = ag__sweep_begin(t, &s, functional);
@@ -80,11 +117,15 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
     t->s.reach = 0;
     if (ag__is_stmt(y)) {
         ag__stmt_seed(t, y, seed ? ag_item(seed) : 1.0);
-        ag__stmt_sweep(t, ag__stmt_index(y) + 1);
-        ag__stmt_settle(t, &s);
-        return AG_OK;
+        if (AG_UNLIKELY(t->anomaly) && !ag__anomaly_seed(&s, y)) return t->err;
+        t->s.reach = ag__stmt_index(y) + 1;
+        return sweep_stmts(t, &s);
     }
     ag__sweep_seed(&s, y, seed);
+    if (AG_UNLIKELY(t->anomaly)) {
+        if (sweep_checked(t, &s, y) != AG_OK) return t->err;
+        return sweep_stmts(t, &s);
+    }
     const ag_sweep ls = s;
     const uint32_t epoch = s.epoch;
     /* Walk back from the newest node; nodes newer than y got no gradient. */
@@ -104,10 +145,7 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
             ag__ops[n->op]->backward(&s, n);
         }
     }
-    /* Scalar nodes (ag__stmt_promote) raised t->s.reach: sweep from there. */
-    if (t->s.reach) ag__stmt_sweep(t, t->s.reach);
-    ag__stmt_settle(t, &s);
-    return AG_OK;
+    return sweep_stmts(t, &s);
 }
 
 ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,

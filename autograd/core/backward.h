@@ -4,6 +4,7 @@
 #ifndef TAPEGRAD_CORE_BACKWARD_H
 #define TAPEGRAD_CORE_BACKWARD_H
 
+#include "hints.h"
 #include "op.h"
 
 struct ag_sweep {
@@ -81,20 +82,33 @@ static inline void *ag__sweep_acc(ag_sweep *s, ag_tensor *in) {
     return g;
 }
 
+/* An f32 0-d input's gradient to add into: 0 when the sweep has not
+ * touched it yet (a fresh non-leaf), its value otherwise; the caller adds
+ * and stores the sum with ag__sweep_scalar_f32_end. For
+ * ag__sweep_scalar_acc, and for kernels that do the adding themselves (the
+ * f32 vector kernels). */
+static AG_ALWAYS_INLINE float ag__sweep_scalar_f32_begin(const ag_sweep *s, ag_tensor *in) {
+    bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
+    in->epoch = s->epoch;
+    float f = 0.0f;
+    if (!fresh) memcpy(&f, &in->d.s.grad, sizeof f);
+    return f;
+}
+static AG_ALWAYS_INLINE void ag__sweep_scalar_f32_end(ag_tensor *in, float f) {
+    memcpy(&in->d.s.grad, &f, sizeof f);
+}
+
 /* ag__sweep_acc and `+= v` in one, for a 0-d input of dtype dt that
  * ag__sweep_wants, in doubles: the scalar backward kernels' accumulation.
  * Same arithmetic as the tensor kernels: a fresh gradient is 0 + v, and an
  * f32 one adds in float. */
-static inline void ag__sweep_scalar_acc(const ag_sweep *s, ag_tensor *in, int dt, double v) {
-    bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
-    in->epoch = s->epoch;
+static AG_ALWAYS_INLINE void ag__sweep_scalar_acc(const ag_sweep *s, ag_tensor *in, int dt, double v) {
     if (dt == AG_F64) {
+        bool fresh = in->epoch != s->epoch && !(in->flags & AG_F_LEAF);
+        in->epoch = s->epoch;
         in->d.s.grad = (fresh ? 0.0 : in->d.s.grad) + v;
     } else {
-        float f = 0.0f;
-        if (!fresh) memcpy(&f, &in->d.s.grad, sizeof f);
-        f += (float)v;
-        memcpy(&in->d.s.grad, &f, sizeof f);
+        ag__sweep_scalar_f32_end(in, ag__sweep_scalar_f32_begin(s, in) + (float)v);
     }
 }
 

@@ -51,6 +51,7 @@ const char *ag_status_str(ag_status s) {
     case AG_ERR_MEMORY: return "out of memory";
     case AG_ERR_ARG: return "invalid argument";
     case AG_ERR_STATE: return "invalid state";
+    case AG_ERR_NONFINITE: return "non-finite value (anomaly mode)";
     }
     return "unknown status";
 }

@@ -17,6 +17,13 @@
 #define AG_ALWAYS_INLINE inline
 #endif
 
+/* Branch hint for checks that are almost never true (anomaly mode). */
+#if defined(__GNUC__)
+#define AG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define AG_UNLIKELY(x) (x)
+#endif
+
 /* Software prefetch of tape memory (the node list is far larger than the
  * caches, and the hardware's stream prefetch alone left the sweep and the
  * recorders waiting on memory). p may point past the node list: a prefetch

@@ -16,6 +16,7 @@ enum {
     AG_F_PARAM = 1u << 2,         /* malloc'd parameter, off the tape */
     AG_F_WANTED = 1u << 3,        /* temporary: requested by ag_grad (tape leaves; see ag__wanted) */
     AG_F_ON_TAPE = 1u << 4,       /* recorded on the tape's node list */
+    AG_F_VIEW = 1u << 5,          /* values are in[0]'s storage (reshape): not a copy */
 };
 
 /* Per-op attribute stored inline: a constant (x*c), or an axis and a flag. */

@@ -22,6 +22,10 @@
     F(SHAPE, shape, A)                                                       \
     F(INDEX, index, A)                                                       \
     F(SOFTMAX, softmax, A)                                                   \
+    F(CONV, conv, A)                                                         \
+    F(POOL, pool, A)                                                         \
+    F(PAD, pad, A)                                                           \
+    F(CUSTOM, custom, A)                                                     \
     F(FUSED, fused, A)
 
 #include "../ops/elementwise.def"
@@ -31,6 +35,10 @@
 #include "../ops/shape.def"
 #include "../ops/index.def"
 #include "../ops/softmax.def"
+#include "../ops/conv.def"
+#include "../ops/pool.def"
+#include "../ops/pad.def"
+#include "../ops/custom.def"
 #include "../ops/fused.def"
 
 /* Every op has a name here; AG_OP_LIST expands X(NAME) for each: LEAF (a
@@ -86,9 +94,19 @@ typedef struct ag_op_info {
 
 extern const ag_op_info *const ag__ops[AG_OP_COUNT];
 
+/* A recorded node's row: its op's, or for a custom op (whose behaviour
+ * comes from the user's description, ops/custom.c) the per-node row that
+ * ext->aux points at. Everything that reads a node's name, arity, formula
+ * or vjp goes through here; the sweeps call the op's row, whose custom
+ * entries dispatch on the same per-node row. */
+static inline const ag_op_info *ag__op_of(const ag_tensor *n) {
+    if (n->op == AG_OP_CUSTOM) return (const ag_op_info *)n->ext->aux;
+    return ag__ops[n->op];
+}
+
 /* The number of inputs of a recorded node. */
 static inline int ag__op_ninputs(const ag_tensor *n) {
-    int a = ag__ops[n->op]->arity;
+    int a = ag__op_of(n)->arity;
     if (a >= 0) return a;
     return n->in[1] ? 2 + n->ext->nxin : (n->in[0] ? 1 : 0);
 }

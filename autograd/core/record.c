@@ -1,5 +1,6 @@
 /* Recording a node: input checks, storage, flags, and small shared helpers. */
 #include "error.h"
+#include "hints.h"
 #include "node.h"
 #include "op.h"
 #include "record.h"
@@ -90,8 +91,10 @@ ag_tensor *ag__record_node_n(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
     return ag__record_node_as(t, ag__ops[op]->name, op, dtype, ndim, shape, n, xs);
 }
 
-ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype dtype, int ndim,
-                              const int64_t *shape, int n, ag_tensor *const *xs) {
+/* The node, with storage of its own, or (view) with xs[0]'s values. */
+static AG_ALWAYS_INLINE ag_tensor *record_node(ag_tape *t, const char *name, ag_op op, ag_dtype dtype,
+                                               int ndim, const int64_t *shape, int n,
+                                               ag_tensor *const *xs, bool view) {
     if (ndim < 0 || ndim > AG_MAX_DIMS)
         return ag__error_fail(t, AG_ERR_SHAPE, name, "%d dimensions (at most %d)", ndim, AG_MAX_DIMS);
     if (dtype != AG_F32 && dtype != AG_F64)
@@ -112,7 +115,7 @@ ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype d
     node->dtype = (uint8_t)dtype;
     node->ndim = (uint8_t)ndim;
     node->flags = (uint8_t)((requires ? AG_F_REQUIRES_GRAD : 0) | (recording ? AG_F_ON_TAPE : 0) |
-                            (op == AG_OP_LEAF ? AG_F_LEAF : 0));
+                            (op == AG_OP_LEAF ? AG_F_LEAF : 0) | (view ? AG_F_VIEW : 0));
     /* Inputs are linked even in no-grad mode: the forward kernel reads them.
      * Such a node is off the node list and needs no gradient, so no sweep
      * ever follows the links. */
@@ -120,7 +123,7 @@ ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype d
     node->in[1] = n > 1 ? xs[1] : NULL;
     if (ndim > 0 || n > 2) {
         ag_ext *ext = ag__tape_small(t, sizeof *ext);
-        void *val = ext ? ag__tape_data(t, bytes) : NULL;
+        void *val = !ext ? NULL : view ? xs[0]->d.t.val : ag__tape_data(t, bytes);
         void *grad = (val && requires) ? ag__tape_data(t, bytes) : NULL;
         if (!ext || !val || (requires && !grad))
             return no_memory(t, name, dtype, ndim, shape, ext ? bytes : sizeof *ext, "shape"), NULL;
@@ -144,6 +147,15 @@ ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype d
             return ag__error_fail(t, AG_ERR_MEMORY, name, "out of memory noting a parameter");
     }
     return node;
+}
+
+ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype dtype, int ndim,
+                              const int64_t *shape, int n, ag_tensor *const *xs) {
+    return record_node(t, name, op, dtype, ndim, shape, n, xs, false);
+}
+
+ag_tensor *ag__record_view(ag_tape *t, ag_op op, ag_tensor *x, int ndim, const int64_t *shape) {
+    return record_node(t, ag__ops[op]->name, op, (ag_dtype)x->dtype, ndim, shape, 1, &x, true);
 }
 
 ag_tensor *ag__record_node(ag_tape *t, ag_op op, ag_dtype dtype, int ndim, const int64_t *shape,

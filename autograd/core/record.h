@@ -3,6 +3,7 @@
 #ifndef TAPEGRAD_CORE_RECORD_H
 #define TAPEGRAD_CORE_RECORD_H
 
+#include "anomaly.h"
 #include "error.h"
 #include "op.h"
 
@@ -30,12 +31,20 @@ bool ag__record_check_shape(ag_tape *t, const char *name, ag_dtype dtype, int nd
                             const int64_t *shape, int64_t *numel, size_t *bytes);
 
 /* ag__record_node_n whose errors name `name` rather than the op's row (a
- * creation function's leaf says "zeros", not "leaf"). Every node is made
- * here: the shape's size check (ag__shape_check) runs once for all ops. */
+ * creation function's leaf says "zeros", not "leaf"; a custom op its own
+ * name). Every node is made here: the shape's size check
+ * (ag__shape_check) runs once for all ops. */
 ag_tensor *ag__record_node_as(ag_tape *t, const char *name, ag_op op, ag_dtype dtype, int ndim,
                               const int64_t *shape, int n, ag_tensor *const *xs);
 
-/* Records a node and runs its forward kernel: what most ops do. */
+/* A node for `op` on the single input x (a tensor, ndim >= 1) whose values
+ * are x's own storage, not a copy: a view, flagged AG_F_VIEW, for ops that
+ * keep every element where it is (reshape). ndim >= 1, same element count;
+ * only its gradient gets storage of its own. No forward kernel to run. */
+ag_tensor *ag__record_view(ag_tape *t, ag_op op, ag_tensor *x, int ndim, const int64_t *shape);
+
+/* Records a node and runs its forward kernel: what most ops do. An op
+ * that runs its forward itself returns through ag__record_done (anomaly.h). */
 static inline ag_tensor *ag__record(ag_tape *t, ag_op op, ag_dtype dtype, int ndim,
                                     const int64_t *shape, ag_tensor *in0,
                                     ag_tensor *in1, ag_attr attr) {
@@ -43,7 +52,7 @@ static inline ag_tensor *ag__record(ag_tape *t, ag_op op, ag_dtype dtype, int nd
     if (!n) return NULL;
     n->attr = attr;
     ag__ops[op]->forward(n);
-    return n;
+    return ag__record_done(t, n);
 }
 
 /* Ensures the node has an ext (allocating one on the tape for a scalar). */

@@ -40,8 +40,9 @@ static inline void ag__scalar_set(ag_tensor *n, int dt, double v) {
 /* Scalar programs record millions of 0-d nodes, so the common case skips
  * the generic recorder (ag__record_node_n: shape checks, broadcasting, ext, the
  * parameter scan, a memset of the node). It applies when grad mode is on,
- * no error is set, and every input is a 0-d node of the node's dtype that
- * is not a parameter, or a parameter the tape has already noted since its
+ * anomaly mode is off (its checks run in the generic recorder), no error
+ * is set, and every input is a 0-d node of the node's dtype that is not a
+ * parameter, or a parameter the tape has already noted since its
  * last reset (so the version check of backward knows it: its first use
  * takes the generic path, which notes it); the caller checks that. The node it writes is exactly what
  * ag__record_node_n writes for the same op and inputs (every field, ext NULL,
@@ -58,7 +59,7 @@ static inline bool ag__scalar_input(const ag_tape *t, const ag_tensor *x) {
     return (x->flags & AG_F_ON_TAPE) && ag__region_head(x)->tape == t;
 }
 static inline bool ag__scalar_tape(const ag_tape *t) {
-    return t && t->err == AG_OK && t->no_grad == 0;
+    return t && t->err == AG_OK && t->scalar_slow == 0; /* no-grad and anomaly mode off */
 }
 
 /* Pushes a 0-d node with the given fields (value unset), or NULL when the

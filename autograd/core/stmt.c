@@ -15,7 +15,9 @@
 void ag__stmt_sync(ag_tape *t) {
     ag_stape *s = &t->s;
     s->left = 0;
-    if (t->err != AG_OK || t->no_grad || !s->blk) return;
+    /* scalar_slow: no-grad mode, or anomaly mode, where each statement
+     * takes the slow path so that its value is checked (reserved()) */
+    if (t->err != AG_OK || t->scalar_slow || !s->blk) return;
     size_t room = AG_SBLOCK_N - s->sl;
     size_t ops = (s->cap_ops - s->nops) / 2, cs = s->cap_c - s->nc;
     if (ops < room) room = ops;
@@ -76,13 +78,18 @@ static bool grow_operands(ag_tape *t, size_t need) {
     return true;
 }
 
+/* After making room: the fast path's count again, or in anomaly mode
+ * room for just the statement being recorded. */
+static bool reserved(ag_tape *t) {
+    ag__stmt_sync(t);
+    if (t->anomaly) t->s.left = 1;
+    return true;
+}
+
 bool ag__stmt_reserve(ag_tape *t, unsigned nops) {
     ag_stape *s = &t->s;
     if (t->err != AG_OK || t->no_grad) return false;
-    if (ag__stmt_fits(s, nops)) {
-        ag__stmt_sync(t);
-        return true;
-    }
+    if (ag__stmt_fits(s, nops)) return reserved(t);
     if ((!s->blk || s->sl == AG_SBLOCK_N) && !next_block(t)) return false;
     size_t need = nops > 2 ? nops : 2;
     if ((s->nops + need > s->cap_ops && !grow_operands(t, s->nops + need)) ||
@@ -91,8 +98,7 @@ bool ag__stmt_reserve(ag_tape *t, unsigned nops) {
         ag__error_fail(t, AG_ERR_MEMORY, "scalar tape", "tape memory cap %zu reached", t->mem_cap);
         return false;
     }
-    ag__stmt_sync(t);
-    return true;
+    return reserved(t);
 }
 
 void ag__stmt_reset(ag_tape *t) {
@@ -220,7 +226,7 @@ ag_tensor *ag__stmt_record(ag_tape *t, ag_op op, double v, unsigned n, ag_tensor
     }
     *ag__stmt_kindp(ag__stmt_of_slot(slot)) |= req;
     if (cb) s->c[s->nc++] = c;
-    return ag__stmt_of_slot(slot);
+    return ag__record_done(t, ag__stmt_of_slot(slot));
 }
 
 /* ----------------------------------------------------------- promotion */

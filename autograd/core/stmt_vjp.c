@@ -52,7 +52,9 @@ bool ag__stmt_graph_sweep(ag_tape *t, ag_tensor **grads, size_t top) {
             if (!g || !(kind & AG_SK_REQ) || op == AG_OP_LEAF) continue;
             const ag_op_info *row = ag__ops[op];
             if (!row->svjp) {
-                ag__error_fail(t, AG_ERR_STATE, row->name, "this op cannot record its backward (create_graph)");
+                ag__error_fail(t, AG_ERR_STATE, row->name,
+                               "this op cannot record its backward (create_graph): it has no graph-form "
+                               "backward, so its gradient cannot be differentiated again");
                 return false;
             }
             /* Copies: the rule records statements, which may move the
@@ -72,9 +74,13 @@ bool ag__stmt_graph_sweep(ag_tape *t, ag_tensor **grads, size_t top) {
                 }
             }
             const double c = ag__stmt_const(s, kind, ci, k ? p[0] : 0.0);
-            if (!row->svjp(t, (int)k, in, ag__stmt_handle_at(blk, (uint32_t)j), c, p, g, gin)) return false;
-            for (unsigned m = 0; m < k; m++)
-                if (gin[m] && !add_into(t, grads, idx[m], gin[m])) return false;
+            ag_tensor *y = ag__stmt_handle_at(blk, (uint32_t)j);
+            t->anomaly_rule = y; /* names the rule in anomaly mode's messages */
+            bool ok = row->svjp(t, (int)k, in, y, c, p, g, gin);
+            for (unsigned m = 0; ok && m < k; m++)
+                ok = !gin[m] || add_into(t, grads, idx[m], gin[m]);
+            t->anomaly_rule = NULL;
+            if (!ok) return false;
             if (t->err != AG_OK) return false;
         }
     }

@@ -32,6 +32,14 @@ ag_tape *ag_tape_new(size_t mem_cap_bytes) {
     return t;
 }
 
+/* Runs and forgets the finalizers, newest first. A finalizer that resets
+ * the tape again finds the list already empty. */
+static void run_finalizers(ag_tape *t) {
+    ag_finalizer *f = t->finalizers;
+    t->finalizers = NULL;
+    for (; f; f = f->next) f->fn(f->arg);
+}
+
 void ag__tape_free_memory(ag_tensor **blocks, size_t nblocks, ag_chunk *chunks) {
     for (size_t i = 0; i < nblocks; i += 2) free(blocks[i]); /* a region per two blocks */
     for (ag_chunk *c = chunks, *next; c; c = next) {
@@ -42,6 +50,7 @@ void ag__tape_free_memory(ag_tensor **blocks, size_t nblocks, ag_chunk *chunks) 
 
 void ag_tape_free(ag_tape *t) {
     if (!t) return;
+    run_finalizers(t);
     ag__tape_free_memory(t->blocks, t->nblocks, t->first);
     ag__tape_debug_free_retired(t);
     free(t->blocks);
@@ -56,6 +65,7 @@ static size_t bytes_in_use(const ag_tape *t) {
 
 void ag_tape_reset(ag_tape *t) {
     if (!t) return;
+    run_finalizers(t); /* before the arena that holds the list is reused */
     size_t used = bytes_in_use(t);
     if (used > t->peak_bytes) t->peak_bytes = used;
     if (t->debug) ag__tape_debug_retire(t); /* fresh memory from now on */
@@ -69,6 +79,8 @@ void ag_tape_reset(ag_tape *t) {
     t->gen = next_generation();
     t->err = AG_OK;
     t->msg[0] = '\0';
+    t->anomaly_found = (ag_anomaly_report){0};
+    t->anomaly_rule = NULL;
     ag__stmt_reset(t);
 }
 
@@ -114,20 +126,36 @@ void ag_tape_clear_error(ag_tape *t) {
     if (!t) return;
     t->err = AG_OK;
     t->msg[0] = '\0';
+    t->anomaly_found = (ag_anomaly_report){0};
+    ag__stmt_sync(t);
+}
+
+/* Both fast paths (0-d nodes and statements) are off in no-grad and
+ * anomaly mode. */
+static void update_scalar_slow(ag_tape *t) {
+    t->scalar_slow = t->no_grad + (t->anomaly ? 1 : 0);
     ag__stmt_sync(t);
 }
 
 void ag_no_grad_begin(ag_tape *t) {
     if (!t) return;
     t->no_grad++;
-    ag__stmt_sync(t);
+    update_scalar_slow(t);
 }
 
 void ag_no_grad_end(ag_tape *t) {
     if (!t || t->no_grad == 0) return;
     t->no_grad--;
-    ag__stmt_sync(t);
+    update_scalar_slow(t);
 }
+
+void ag_tape_set_anomaly(ag_tape *t, bool on) {
+    if (!t) return;
+    t->anomaly = on;
+    update_scalar_slow(t);
+}
+
+bool ag_tape_anomaly(const ag_tape *t) { return t && t->anomaly; }
 
 bool ag_grad_enabled(const ag_tape *t) { return t && t->no_grad == 0; }
 
@@ -291,6 +319,14 @@ void *ag__tape_alloc_array(ag_tape *t, int64_t count, size_t elsize, const char 
 }
 
 void *ag__tape_data(ag_tape *t, size_t bytes) { return arena_alloc(t, bytes ? bytes : 1, 64); }
+
+bool ag__tape_on_reset(ag_tape *t, void (*fn)(void *arg), void *arg) {
+    ag_finalizer *f = arena_alloc(t, sizeof *f, 8);
+    if (!f) return false;
+    *f = (ag_finalizer){t->finalizers, fn, arg};
+    t->finalizers = f;
+    return true;
+}
 
 /* A node outside the node list (no-grad mode), in the data arena. */
 ag_tensor *ag__tape_loose_node(ag_tape *t) {

@@ -18,6 +18,14 @@ typedef struct ag_chunk {
     unsigned char data[];
 } ag_chunk;
 
+/* Work to run when the tape drops what it recorded (reset and free): a
+ * custom op's context destructor. Lives in the data arena. */
+typedef struct ag_finalizer {
+    struct ag_finalizer *next;
+    void (*fn)(void *arg);
+    void *arg;
+} ag_finalizer;
+
 typedef struct ag_param_use {
     ag_tensor *param;
     uint32_t version;
@@ -68,6 +76,10 @@ struct ag_tape {
      * whenever the statistics are read. */
     size_t arena_bytes, peak_bytes, bytes_reserved, mem_cap, allocations;
     int no_grad;          /* depth of ag_no_grad_begin */
+    /* Nonzero turns the scalar fast path of recording off (scalar_path.h):
+     * no_grad plus the anomaly flag, kept in one word so the fast path's
+     * test costs what the no-grad test alone cost. */
+    int scalar_slow;
     uint32_t epoch;       /* last sweep's number */
     uint32_t gen;         /* unique per reset, to note parameter uses once */
     ag_param_use *uses;   /* parameters recorded since reset, with versions */
@@ -78,6 +90,11 @@ struct ag_tape {
     bool debug;
     ag_retired *retired, *retired_last; /* oldest first */
     size_t retired_bytes;
+    /* Off the recorders' path (so after the fields they read): */
+    bool anomaly;         /* ag_tape_set_anomaly: check every value made */
+    const ag_tensor *anomaly_rule; /* create_graph: the node whose rule is being recorded */
+    ag_anomaly_report anomaly_found; /* what set the error (core/anomaly.c) */
+    ag_finalizer *finalizers; /* newest first */
     ag_stape s; /* the scalar tape: f64 scalars as compact statements (stmt.h) */
 };
 
@@ -128,6 +145,11 @@ typedef struct ag_tape_mark {
 } ag_tape_mark;
 void ag__tape_mark(const ag_tape *t, ag_tape_mark *m);
 void ag__tape_rewind(ag_tape *t, const ag_tape_mark *m);
+
+/* Runs fn(arg) once, when the tape next drops its recording (ag_tape_reset
+ * or ag_tape_free), newest first. False (nothing registered, no error set)
+ * at the memory cap. */
+bool ag__tape_on_reset(ag_tape *t, void (*fn)(void *arg), void *arg);
 
 /* A node outside the node list (no-grad mode), in the data arena. */
 ag_tensor *ag__tape_loose_node(ag_tape *t);

@@ -136,7 +136,7 @@ static ag_tensor *requires_grad_slow(ag_tape *t, ag_tensor *x) {
     }
     if (!(x->flags & AG_F_LEAF))
         return ag__error_fail(t, AG_ERR_ARG, "requires_grad", "only a leaf can require a gradient "
-                        "(this tensor was made by '%s')", ag__ops[x->op]->name);
+                        "(this tensor was made by '%s')", ag__op_of(x)->name);
     if (x->ndim == 0) { /* ag_zero_grad's work for the inline gradient */
         x->flags |= AG_F_REQUIRES_GRAD;
         if (x->dtype == AG_F64) x->d.s.grad = 0.0;
@@ -284,7 +284,11 @@ const void *ag_data(const ag_tensor *x) {
 void *ag_data_mut(ag_tensor *x) {
     if (x && ag__is_stmt(x)) return ag__stmt_valp(x);
     if (!x) return NULL;
-    if (x->flags & AG_F_PARAM) x->ext->version++;
+    /* A view writes its base's storage: a write through it is a write to
+     * the base, and counts a version when the base is a parameter. */
+    ag_tensor *base = x;
+    while (base->flags & AG_F_VIEW) base = base->in[0];
+    if (base->flags & AG_F_PARAM) base->ext->version++;
     return ag__val(x);
 }
 

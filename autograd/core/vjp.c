@@ -185,12 +185,14 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
             if (k + 1 > reach) reach = k + 1;
             continue;
         }
-        const ag_op_info *op = ag__ops[n->op];
+        const ag_op_info *op = ag__op_of(n);
         int nin = ag__op_ninputs(n);
         /* A node's rule reads its upstream gradient as a node. */
         if (ag__is_stmt(g) && !op->svjp && !(g = ag__stmt_promote(t, g))) return t->err;
         if (!op->vjp) {
-            ag__error_fail(t, AG_ERR_STATE, op->name, "this op cannot record its backward (create_graph)");
+            ag__error_fail(t, AG_ERR_STATE, op->name,
+                           "this op cannot record its backward (create_graph): it has no graph-form "
+                           "backward, so its gradient cannot be differentiated again");
             return t->err;
         }
         /* Ops with many inputs (concat, stack) write through a tape array. */
@@ -200,11 +202,12 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
             if (!gv) return t->err;
         }
         for (int k = 0; k < nin; k++) gv[k] = NULL;
-        if (!op->vjp(t, n, g, gv)) return t->err ? t->err : AG_ERR_MEMORY;
-        for (int k = 0; k < nin; k++) {
-            if (gv[k] && !accumulate(&s, ag__input(n, k), gv[k]))
-                return t->err ? t->err : AG_ERR_MEMORY;
-        }
+        t->anomaly_rule = n; /* names the rule in anomaly mode's messages */
+        bool ok = op->vjp(t, n, g, gv);
+        for (int k = 0; ok && k < nin; k++)
+            ok = !gv[k] || accumulate(&s, ag__input(n, k), gv[k]);
+        t->anomaly_rule = NULL;
+        if (!ok) return t->err ? t->err : AG_ERR_MEMORY;
     }
     /* Then the statements; imported parameters and leaf nodes take their
      * statement's gradient. */

@@ -174,5 +174,5 @@ ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b) {
     ag_tensor *n = ag__record_node_n(t, AG_OP_WHERE, (ag_dtype)a->dtype, nd, shape, 3, xs);
     if (!n) return NULL;
     fwd_where(n);
-    return n;
+    return ag__record_done(t, n);
 }

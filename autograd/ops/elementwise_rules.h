@@ -1,7 +1,8 @@
 /* The elementwise binary ops' rules, each written once: y = F(a, b) with
  * its local partials, the trace formula and the partials as graph ops. The
  * includer defines AG_BINARY_OP(NAME, name, F, DA, DB, FORMULA, VA, VB) and
- * AG_UNARY_OP(NAME, name, F, D, FORMULA, V) (the scalar-constant forms):
+ * AG_UNARY_OP(NAME, name, F, D, FORMULA, V, VEC) (the scalar-constant forms,
+ * none with vector kernels):
  * ops/elementwise.c as AG_DEFINE_BINARY/AG_DEFINE_UNARY (every kernel),
  * backward.c as the sweep's inline scalar kernels and their switch cases.
  * Not include-guarded on purpose. */
@@ -42,15 +43,15 @@ AG_BINARY_OP(    ATAN2,   atan2,    atan2(a, b),   b / (a * a + b * b),         
 
 /*              op      name     y = F(x; c)   dy/dx */
 AG_UNARY_OP(    ADD_C,  add_c,   x + c,        1.0,                       "d(x+c)/dx = 1",
-                G)
+                G, AG_NO_VEC)
 AG_UNARY_OP(    RSUB_C, rsub_c,  c - x,        -1.0,                      "d(c-x)/dx = -1",
-                ag_neg(t, G))
+                ag_neg(t, G), AG_NO_VEC)
 AG_UNARY_OP(    MUL_C,  mul_c,   x * c,        c,                         "d(x*c)/dx = c",
-                ag_mul_c(t, G, C))
+                ag_mul_c(t, G, C), AG_NO_VEC)
 AG_UNARY_OP(    RDIV_C, rdiv_c,  c / x,        -c / (x * x),              "d(c/x)/dx = -c/x^2",
-                ag_neg(t, ag_div(t, ag_mul(t, G, Y), X)))
+                ag_neg(t, ag_div(t, ag_mul(t, G, Y), X)), AG_NO_VEC)
 AG_UNARY_OP(    POW_C,  pow_c,   pow(x, c),    c == 0 ? 0.0 : c * pow(x, c - 1),
                 "d(x^c)/dx = c*x^(c-1)",
-                C == 0 ? ag_mul_c(t, G, 0.0) : ag_mul_c(t, ag_mul(t, G, ag_pow_c(t, X, C - 1)), C))
+                C == 0 ? ag_mul_c(t, G, 0.0) : ag_mul_c(t, ag_mul(t, G, ag_pow_c(t, X, C - 1)), C), AG_NO_VEC)
 AG_UNARY_OP(    RPOW_C, rpow_c,  pow(c, x),    y * log(c),                "d(c^x)/dx = c^x*log(c)",
-                ag_mul_c(t, ag_mul(t, G, Y), log(C)))
+                ag_mul_c(t, ag_mul(t, G, Y), log(C)), AG_NO_VEC)

@@ -214,5 +214,5 @@ static ag_tensor *statement_slow(ag_tape *t, double value, int n, ag_tensor *con
     memcpy(p, partials, (size_t)n * sizeof *p);
     ext->aux = p;
     y->d.s.val = value;
-    return y;
+    return ag__record_done(t, y);
 }

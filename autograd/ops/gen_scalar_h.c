@@ -83,11 +83,11 @@ static void unary(const char *name, const char *f, const char *d) {
 
 /* The rules' helper definitions, at file scope (their block is guarded);
  * the rule lines themselves expand inside main. */
-#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V)
+#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V, VEC)
 #include "unary_rules.h"
 #undef AG_UNARY_OP
 #define AG_BINARY_OP(NAME, name, F, DA, DB, FORMULA, VA, VB) binary(#name, #F, #DA, #DB);
-#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V) unary(#name, #F, #D);
+#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V, VEC) unary(#name, #F, #D);
 
 static const char head[] =
     "/* tapegrad — one scalar statement from a C expression: inline forward mode\n"

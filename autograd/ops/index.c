@@ -87,7 +87,7 @@ ag_tensor *ag__index_record(ag_tape *t, ag_op op, ag_tensor *x, int axis, int nd
     n->attr.r.axis = axis;
     n->ext->aux = (void *)idx; /* tape memory, immutable once recorded */
     ag__ops[op]->forward(n);
-    return n;
+    return ag__record_done(t, n);
 }
 
 /* The graph forms: each op's derivative is its partner op on the same

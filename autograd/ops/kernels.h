@@ -55,12 +55,14 @@
 #include "bcast.h"
 #include "elementwise.h"
 #include "error.h"
+#include "gemm.h"
 #include "hints.h"
 #include "record.h"
 #include "scalar_path.h"
 #include "shape.h"
 #include "tape.h"
 #include "vjp.h"
+#include "vmath.h"
 
 /* Runs KERNEL(dt, ...) with dt the constant for `dtype` (AG_F64 or AG_F32). */
 #define AG_BY_DTYPE(dtype, KERNEL, ...)                                      \
@@ -81,6 +83,15 @@ static AG_ALWAYS_INLINE void ag__kernel_add(int dt, void *dst, const void *src, 
 /* Element i of a dtype-dt buffer, as a pointer. */
 static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
     return (char *)(uintptr_t)p + (size_t)i * ag__elsize(dt);
+}
+
+/* C = op(A)·op(B) + beta·C (kernels/gemm.h) in dtype dt, on element
+ * pointers: the GEMM layer for the families built on it (matmul, conv). */
+static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                                             const void *a, int64_t lda, const void *b, int64_t ldb,
+                                             double beta, void *c, int64_t ldc) {
+    if (dt == AG_F64) ag__gemm_f64(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
+    else ag__gemm_f32(ta, tb, m, n, k, 1, a, lda, b, ldb, (float)beta, c, ldc);
 }
 
 /* Binary op y = F(a, b) with local partials DA = dy/da and DB = dy/db; the
@@ -213,11 +224,52 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         }                                                                    \
     } while (0)
 
-/* The unary form of AG_BINARY_BWD_S. */
-#define AG_UNARY_BWD_S(S, N, DT, D)                                          \
+/* The f32 vector kernels of a unary op, named in its rule line: AG_VEC(k)
+ * is kernels/vmath.h's k (y = f(x)) and k_bwd (gx += g f'), at the vector
+ * level in use; AG_NO_VEC, none. Every f32 node of the op runs them in
+ * place of the formula in double, 0-d ones too (one element), so an f32
+ * value is the same bits whatever the shape it is computed in. */
+#define AG_VEC(k) ag__vmath()->k, ag__vmath()->k##_bwd
+#define AG_NO_VEC NULL, NULL
+#define AG_VEC_FWD(...) AG_VEC_FWD_(__VA_ARGS__)
+#define AG_VEC_FWD_(fwd, bwd) (fwd)
+#define AG_VEC_BWD(...) AG_VEC_BWD_(__VA_ARGS__)
+#define AG_VEC_BWD_(fwd, bwd) (bwd)
+
+static inline bool ag__unary_fwd_vec(ag_tensor *n, ag_vfun *f) {
+    if (!f) return false;
+    f(ag__val(n->in[0]), ag__val(n), ag__numel(n));
+    return true;
+}
+
+static inline bool ag__unary_bwd_vec(ag_sweep *s, ag_tensor *n, ag_vgrad *f) {
+    if (!f) return false;
+    float *gx = ag__sweep_acc(s, n->in[0]);
+    if (gx) f(ag__val(n->in[0]), ag__val(n), ag__grad(n), gx, ag__numel(n));
+    return true;
+}
+
+/* f(x) for one f32 x, by the vector kernel: the scalar recorder's value. */
+static inline double ag__vec_one(ag_vfun *f, double x) {
+    float xf = (float)x, y;
+    f(&xf, &y, 1);
+    return y;
+}
+
+/* The unary form of AG_BINARY_BWD_S; an f32 node with a vector backward
+ * kernel VB adds through it, as its tensor form does. */
+#define AG_UNARY_BWD_S(S, N, DT, D, VB)                                      \
     do {                                                                     \
         ag_tensor *X_ = (N)->in[0];                                          \
         if (!ag__sweep_wants(S, X_)) break;                                  \
+        ag_vgrad *vb_ = (DT) == AG_F32 ? (VB) : NULL;                        \
+        if (vb_) {                                                           \
+            float x_ = (float)ag__scalar_get(X_, DT), y_ = (float)ag__scalar_get(N, DT); \
+            float g_ = (float)ag__scalar_grad(N, DT), acc_ = ag__sweep_scalar_f32_begin(S, X_); \
+            vb_(&x_, &y_, &g_, &acc_, 1);                                    \
+            ag__sweep_scalar_f32_end(X_, acc_);                              \
+            break;                                                           \
+        }                                                                    \
         const double x = ag__scalar_get(X_, DT), y = ag__scalar_get(N, DT);  \
         const double c = (N)->attr.c;                                        \
         (void)x; (void)y; (void)c;                                           \
@@ -225,26 +277,26 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
     } while (0)
 
 /* The unary form of AG_BINARY_SBWD. */
-#define AG_UNARY_SBWD(NAME, D)                                               \
+#define AG_UNARY_SBWD(NAME, D, ...) /* ...: the op's VEC */              \
     static inline void ag__sbwd_##NAME(const ag_sweep *s, ag_tensor *n) {   \
-        if (n->dtype == AG_F64) AG_UNARY_BWD_S(s, n, AG_F64, D);             \
-        else AG_UNARY_BWD_S(s, n, AG_F32, D);                                \
+        if (n->dtype == AG_F64) AG_UNARY_BWD_S(s, n, AG_F64, D, NULL);       \
+        else AG_UNARY_BWD_S(s, n, AG_F32, D, AG_VEC_BWD(__VA_ARGS__));       \
     }
 
 /* Defines fwd_NAME, bwd_NAME, vjp_NAME and the row ag__op_NAME, with
  * ag__sbwd_NAME and rec_NAME as for binary ops. V is the input's share of
  * the upstream gradient node G as graph ops, from the nodes X and Y (the
- * output) and the constant C, on tape t. */
-#define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA, V)                        \
+ * output) and the constant C, on tape t; VEC the f32 vector kernels. */
+#define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA, V, ...) /* ...: VEC */   \
     static void fwd_##name(ag_tensor *n) {                                   \
         if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F);                \
-        else AG_UNARY_FWD_T(float, n, F);                                    \
+        else if (!ag__unary_fwd_vec(n, AG_VEC_FWD(__VA_ARGS__))) AG_UNARY_FWD_T(float, n, F); \
     }                                                                        \
-    AG_UNARY_SBWD(NAME, D)                                                   \
+    AG_UNARY_SBWD(NAME, D, __VA_ARGS__)                                         \
     static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
         if (!n->ndim) ag__sbwd_##NAME(s, n);                                 \
         else if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, s, n, D);        \
-        else AG_UNARY_BWD_T(float, s, n, D);                                 \
+        else if (!ag__unary_bwd_vec(s, n, AG_VEC_BWD(__VA_ARGS__))) AG_UNARY_BWD_T(float, s, n, D); \
     }                                                                        \
     static bool svjp_##name(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *Y, double C, \
                             const double *p, ag_tensor *G, ag_tensor **gin) { \
@@ -257,7 +309,7 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
     }                                                                        \
     const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA, vjp_##name, \
                                       svjp_##name};                          \
-    AG_UNARY_SCALAR_REC(NAME, name, F, D)
+    AG_UNARY_SCALAR_REC(NAME, name, F, D, __VA_ARGS__)
 
 /* Recorders. rec_NAME(t, a, b) and rec_NAME(t, x, c) take, in order:
  *   1. the scalar tape (core/stmt.h), inline: every input a statement of t
@@ -308,7 +360,7 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
                 ag_tensor *sa_ = ag__stmt_operand(t, a_);                    \
                 ag_tensor *sb_ = sa_ ? ag__stmt_operand(t, b_) : NULL;       \
                 if (sa_ && sb_ && (t->s.left || ag__stmt_reserve(t, 2)))     \
-                    return rec_st_##name(t, sa_, sb_);                       \
+                    return ag__record_done(t, rec_st_##name(t, sa_, sb_));   \
                 if (t->err != AG_OK) return NULL;                            \
             }                                                                \
             ag_tensor *xs_[2] = {a_, b_}; /* the owner and dtype checks, before promoting */ \
@@ -361,14 +413,15 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         return ag__stmt_of_slot(v_);                                         \
     }
 
-#define AG_UNARY_SCALAR_REC(NAME, name, F, D)                                \
+#define AG_UNARY_SCALAR_REC(NAME, name, F, D, ...) /* ...: the op's VEC */ \
     AG_UNARY_STMT_REC(NAME, name, F, D)                                      \
     static inline ag_tensor *rec_s_##name(ag_tape *t, ag_tensor *x_, double c, int dt) { \
         ag_tensor *n = ag__scalar_push(t, AG_OP_##NAME, dt, x_->flags & AG_F_REQUIRES_GRAD, \
                                        x_, NULL, (ag_attr){.c = c});         \
         if (n) {                                                             \
             const double x = ag__scalar_get(x_, dt);                         \
-            ag__scalar_set(n, dt, (F));                                      \
+            ag_vfun *vf_ = dt == AG_F32 ? AG_VEC_FWD(__VA_ARGS__) : NULL;    \
+            ag__scalar_set(n, dt, vf_ ? ag__vec_one(vf_, x) : (F));          \
         }                                                                    \
         return n;                                                            \
     }                                                                        \
@@ -376,7 +429,8 @@ static AG_ALWAYS_INLINE void *ag__kernel_at(const void *p, int dt, int64_t i) {
         if (t && x_) {                                                       \
             if (ag__stmt_can_operand(t, x_)) {                               \
                 ag_tensor *sx_ = ag__stmt_operand(t, x_);                    \
-                if (sx_ && (t->s.left || ag__stmt_reserve(t, 1))) return rec_st_##name(t, sx_, c); \
+                if (sx_ && (t->s.left || ag__stmt_reserve(t, 1)))            \
+                    return ag__record_done(t, rec_st_##name(t, sx_, c));     \
                 if (t->err != AG_OK) return NULL;                            \
             }                                                                \
             if (!ag__record_check_inputs(t, #name, 1, &x_)) return NULL; \

@@ -157,17 +157,46 @@ static AG_ALWAYS_INLINE void lse_bwd(int dt, const void *px, const void *py, con
     });
 }
 
+/* The f32 forms, the exps by the vector math (kernels/vmath.h), the shift
+ * carried exactly; the sum and the log in double. */
+static void lse_fwd_f32(const float *px, float *py, ag_view3 v) {
+    AG_FOR_SLOTS(v, j, b, {
+        double m = -INFINITY;
+        for (int64_t k = 0; k < v.len; k++) m = fmax(m, px[b + k * v.inner]);
+        py[j] = (float)(isinf(m) ? m : m + log(ag__vmath_sum_exp(px + b, v.inner, v.len, m)));
+    });
+}
+
+static void lse_bwd_f32(const float *px, const float *py, const float *pg, float *gx, ag_view3 v) {
+    enum { CHUNK = 256 };
+    float buf[CHUNK];
+    ag_vexp_shift *ex = ag__vmath()->exp_shift;
+    AG_FOR_SLOTS(v, j, b, {
+        const double g = pg[j];
+        if (isinf(py[j])) continue; /* all -inf: no element matters */
+        for (int64_t k0 = 0; k0 < v.len; k0 += CHUNK) {
+            const int64_t m = v.len - k0 < CHUNK ? v.len - k0 : CHUNK, e0 = b + k0 * v.inner;
+            ex(px + e0, v.inner, buf, m, py[j], 0.0f);
+            for (int64_t k = 0; k < m; k++) gx[e0 + k * v.inner] += (float)(g * buf[k]);
+        }
+    });
+}
+
 static void fwd_logsumexp(ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    AG_BY_DTYPE(n->dtype, lse_fwd, ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis));
+    if (n->dtype == AG_F32) lse_fwd_f32(ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis));
+    else AG_BY_DTYPE(n->dtype, lse_fwd, ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis));
 }
 
 static void bwd_logsumexp(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
     void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
-    AG_BY_DTYPE(n->dtype, lse_bwd, ag__val(x), ag__val(n), ag__grad(n), gx,
-                ag__shape_view(x, n->attr.r.axis));
+    if (n->dtype == AG_F32)
+        lse_bwd_f32(ag__val(x), ag__val(n), ag__grad(n), gx, ag__shape_view(x, n->attr.r.axis));
+    else
+        AG_BY_DTYPE(n->dtype, lse_bwd, ag__val(x), ag__val(n), ag__grad(n), gx,
+                    ag__shape_view(x, n->attr.r.axis));
 }
 
 /* Graph form: g · exp(x - y), with g and y in keepdims shape. */

@@ -10,7 +10,7 @@
 #include "kernels.h"
 
 #define AG_BINARY_OP(NAME, name, F, DA, DB, FORMULA, VA, VB) AG_BINARY_SBWD(NAME, DA, DB)
-#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V) AG_UNARY_SBWD(NAME, D)
+#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V, VEC) AG_UNARY_SBWD(NAME, D, VEC)
 #include "elementwise_rules.h"
 #include "unary_rules.h"
 #undef AG_BINARY_OP
@@ -23,7 +23,7 @@ static AG_ALWAYS_INLINE bool ag__scalar_sweep_step(const ag_sweep *s, ag_tensor 
     switch ((ag_op)n->op) {
 #define AG_BINARY_OP(NAME, name, F, DA, DB, FORMULA, VA, VB)                 \
     case AG_OP_##NAME: ag__sbwd_##NAME(s, n); return true;
-#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V)                            \
+#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V, VEC)                       \
     case AG_OP_##NAME: ag__sbwd_##NAME(s, n); return true;
 #include "elementwise_rules.h"
 #include "unary_rules.h"

@@ -27,17 +27,22 @@ static bool check_shape_arg(ag_tape *t, const char *op, int ndim, const int64_t 
 
 /* ---------------------------------------------------------------- reshape */
 
-/* The values are copied, not shared: ag_data_mut can write any tensor, and a
- * write through one of two tensors sharing storage would silently change the
- * other after the tape recorded it. */
+/* A tensor's reshape is a view (ag__record_view): the same storage, so no
+ * forward kernel copies anything. Only a reshape to or from a 0-d tensor,
+ * whose one value lives inline in its node, copies. */
 static void fwd_reshape(ag_tensor *n) {
-    memcpy(ag__val(n), ag__val(n->in[0]), (size_t)ag__numel(n) * ag__elsize(n->dtype));
+    if (ag__val(n) != ag__val(n->in[0]))
+        memcpy(ag__val(n), ag__val(n->in[0]), (size_t)ag__numel(n) * ag__elsize(n->dtype));
 }
 
-/* Same elements in the same row-major order: the gradient adds elementwise. */
+/* Same elements in the same row-major order: the gradient adds elementwise
+ * (or is copied into a gradient not yet written this sweep). */
 static void bwd_reshape(ag_sweep *s, ag_tensor *n) {
-    void *gx = ag__sweep_acc(s, n->in[0]);
-    if (gx) AG_BY_DTYPE(n->dtype, ag__kernel_add, gx, ag__grad(n), ag__numel(n));
+    bool fresh;
+    void *gx = ag__sweep_dst(s, n->in[0], &fresh);
+    if (!gx) return;
+    if (fresh) memcpy(gx, ag__grad(n), (size_t)ag__numel(n) * ag__elsize(n->dtype));
+    else AG_BY_DTYPE(n->dtype, ag__kernel_add, gx, ag__grad(n), ag__numel(n));
 }
 
 /* Graph form: the gradient reshaped back. */
@@ -84,6 +89,7 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape) 
                         "cannot reshape %s (%lld elements) into %s (%lld elements)",
                         SHAPE_OF(sx, x), (long long)numel,
                         ag_format_shape(ss, sizeof ss, ndim, shape), (long long)known);
+    if (x->ndim && ndim) return ag__record_view(t, AG_OP_RESHAPE, x, ndim, out);
     return ag__record(t, AG_OP_RESHAPE, (ag_dtype)x->dtype, ndim, out, x, NULL, (ag_attr){.i = 0});
 }
 
@@ -222,7 +228,7 @@ ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int axis, int64_t start, int64_t s
     n->attr.r.axis = a;
     n->ext->iattr[0] = lo;
     fwd_slice(n);
-    return n;
+    return ag__record_done(t, n);
 }
 
 /* ----------------------------------------------------------- concat, stack */
@@ -341,7 +347,7 @@ ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
     if (!y) return NULL;
     y->attr.r.axis = a;
     fwd_join(y);
-    return y;
+    return ag__record_done(t, y);
 }
 
 ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
@@ -371,5 +377,5 @@ ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
     if (!y) return NULL;
     y->attr.r.axis = a;
     fwd_join(y);
-    return y;
+    return ag__record_done(t, y);
 }

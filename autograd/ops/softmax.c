@@ -41,18 +41,76 @@ static AG_ALWAYS_INLINE void softmax_bwd(int dt, const void *py, const void *pg,
     });
 }
 
+/* The f32 forms, with the exps by the vector math (kernels/vmath.h): each
+ * slot's e^(x_k - shift), the shift carried exactly, a chunk at a time
+ * into buf (read with the slot's stride); sums and the log in double. */
+enum { CHUNK = 256 };
+#define FOR_SLOT_CHUNKS(v, k0, m, ...)                                       \
+    for (int64_t k0 = 0; k0 < (v).len; k0 += CHUNK) {                        \
+        const int64_t m = (v).len - k0 < CHUNK ? (v).len - k0 : CHUNK;       \
+        __VA_ARGS__;                                                         \
+    }
+
+static void softmax_fwd_f32(const float *px, float *py, ag_view3 v, bool is_log) {
+    float buf[CHUNK];
+    ag_vexp_shift *ex = ag__vmath()->exp_shift;
+    AG_FOR_SLOTS(v, j, b, {
+        (void)j;
+        double m = -INFINITY;
+        for (int64_t k = 0; k < v.len; k++) m = fmax(m, px[b + k * v.inner]);
+        if (isinf(m)) m = 0; /* all -inf or some +inf: let IEEE decide */
+        const double lse = m + log(ag__vmath_sum_exp(px + b, v.inner, v.len, m));
+        float hi, lo;
+        ag__vmath_split(lse, &hi, &lo);
+        FOR_SLOT_CHUNKS(v, k0, cm, {
+            const int64_t e0 = b + k0 * v.inner;
+            if (is_log) {
+                for (int64_t k = 0; k < cm; k++) py[e0 + k * v.inner] = (float)(px[e0 + k * v.inner] - lse);
+            } else {
+                ex(px + e0, v.inner, buf, cm, hi, lo);
+                for (int64_t k = 0; k < cm; k++) py[e0 + k * v.inner] = buf[k];
+            }
+        });
+    });
+}
+
+/* log_softmax's exp(y_k), the one exp of the backward (softmax's has none). */
+static void log_softmax_bwd_f32(const float *py, const float *pg, float *gx, ag_view3 v) {
+    float buf[CHUNK];
+    ag_vexp_shift *ex = ag__vmath()->exp_shift;
+    AG_FOR_SLOTS(v, j, b, {
+        (void)j;
+        double dot = 0;
+        for (int64_t k = 0; k < v.len; k++) dot += pg[b + k * v.inner];
+        FOR_SLOT_CHUNKS(v, k0, cm, {
+            const int64_t e0 = b + k0 * v.inner;
+            ex(py + e0, v.inner, buf, cm, 0.0f, 0.0f);
+            for (int64_t k = 0; k < cm; k++) {
+                const int64_t e = e0 + k * v.inner;
+                gx[e] += (float)(pg[e] - buf[k] * dot);
+            }
+        });
+    });
+}
+
 static void fwd_softmax(ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    AG_BY_DTYPE(n->dtype, softmax_fwd, ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis),
-                n->op == AG_OP_LOG_SOFTMAX);
+    if (n->dtype == AG_F32)
+        softmax_fwd_f32(ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis), n->op == AG_OP_LOG_SOFTMAX);
+    else
+        AG_BY_DTYPE(n->dtype, softmax_fwd, ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis),
+                    n->op == AG_OP_LOG_SOFTMAX);
 }
 
 static void bwd_softmax(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
     void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
-    AG_BY_DTYPE(n->dtype, softmax_bwd, ag__val(n), ag__grad(n), gx, ag__shape_view(x, n->attr.r.axis),
-                n->op == AG_OP_LOG_SOFTMAX);
+    if (n->dtype == AG_F32 && n->op == AG_OP_LOG_SOFTMAX)
+        log_softmax_bwd_f32(ag__val(n), ag__grad(n), gx, ag__shape_view(x, n->attr.r.axis));
+    else
+        AG_BY_DTYPE(n->dtype, softmax_bwd, ag__val(n), ag__grad(n), gx, ag__shape_view(x, n->attr.r.axis),
+                    n->op == AG_OP_LOG_SOFTMAX);
 }
 
 /* Graph forms of the same rules. */

@@ -60,5 +60,5 @@ ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, double lo, double hi) {
     ext->dattr[0] = lo;
     ext->dattr[1] = hi;
     fwd_clamp(n);
-    return n;
+    return ag__record_done(t, n);
 }

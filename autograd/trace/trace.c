@@ -90,7 +90,7 @@ static char *partial(char *buf, size_t size, tw *w, const char *of, const char *
 
 /* "mul(x, y)", with a _c op's constant: "mul_c(x, 3)". Labels or ids. */
 static char *call_text(char *buf, size_t size, tw *w, const ag_tensor *n, bool ids) {
-    size_t off = (size_t)sfmt(buf, size, "%s(", ag__ops[n->op]->name);
+    size_t off = (size_t)sfmt(buf, size, "%s(", ag__op_of(n)->name);
     for (int k = 0, m = ag__op_ninputs(n); k < m && off < size; k++) {
         ag_trace_node *in = ag__trace_find(w->g, ag__input(n, k));
         char id[24];

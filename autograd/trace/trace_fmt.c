@@ -79,7 +79,7 @@ enum { VAR_NONE = -1, VAR_OUT = -2, VAR_CONST = -3 };
 /* Which input (or the output, or the constant) a one-letter placeholder
  * stands for in n's formula. */
 static int var_index(const ag_tensor *n, char v) {
-    int arity = ag__ops[n->op]->arity;
+    int arity = ag__op_of(n)->arity;
     if (v == 'y' || v == 'Y') return VAR_OUT;
     if (arity == 1) {
         if (v == 'x') return 0;
@@ -118,8 +118,8 @@ static int parse_ident(const ag_tensor *n, const char *s, size_t len, bool *part
 }
 
 bool ag__trace_uses_c(const ag_tensor *n) {
-    const char *s = ag__ops[n->op]->local_grad;
-    if (!s || ag__ops[n->op]->arity != 1) return false;
+    const char *s = ag__op_of(n)->local_grad;
+    if (!s || ag__op_of(n)->arity != 1) return false;
     for (const char *p = s; *p;) {
         if (!ident_start(*p)) {
             p++;
@@ -192,7 +192,7 @@ char *ag__trace_formula(char *buf, size_t size, ag_trace_graph *g, const ag_tens
                      const ag_trace_fmt *f) {
     size_t off = 0;
     buf[0] = '\0';
-    const char *s = ag__ops[n->op]->local_grad;
+    const char *s = ag__op_of(n)->local_grad;
     if (!s || !*s) return buf;
     const char *start[8];
     size_t len[8];

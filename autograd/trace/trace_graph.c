@@ -34,7 +34,7 @@ const char *ag__trace_kind(const ag_tensor *n) {
     if (n->flags & AG_F_PARAM) return "param";
     if (!(n->flags & AG_F_ON_TAPE)) return "const"; /* computed in no-grad mode */
     if (n->flags & AG_F_LEAF) return (n->flags & AG_F_REQUIRES_GRAD) ? "input" : "const";
-    return ag__ops[n->op]->name;
+    return ag__op_of(n)->name;
 }
 
 /* Inputs are followed only for recorded op nodes: a leaf has none, and a

@@ -1,5 +1,5 @@
 /* The linalg family's rows (autograd/ops/linalg.def): matmul over 2-D,
- * batched and shared-operand shapes, permute and transpose over 2-D to 4-D
+ * batched, broadcast, 1-D (NumPy's rules) and shared-operand shapes, permute and transpose over 2-D to 4-D
  * shapes. */
 #include "op_rows.h"
 
@@ -12,10 +12,17 @@ static const tu_point mm_points[] = {
     {.in = {{2, {4, 1}}, {2, {1, 3}}}},       /* k = 1: an outer product */
     {.in = {{3, {3, 1, 6}}, {3, {3, 6, 1}}}}, /* batched dot products */
     {.in = {{3, {4, 2, 1}}, {2, {1, 3}}}},    /* shared b, k = 1 */
+    {.in = {{1, {4}}, {1, {4}}}, .want = &(tu_shape){0, {0}}},             /* NumPy: a dot product */
+    {.in = {{1, {3}}, {3, {2, 3, 4}}}, .want = &(tu_shape){2, {2, 4}}},    /* a row against a batch */
+    {.in = {{3, {2, 4, 3}}, {1, {3}}}, .want = &(tu_shape){2, {2, 4}}},    /* a batch against a column */
+    {.in = {{4, {2, 3, 4, 5}}, {4, {2, 3, 5, 4}}}},                        /* (B, H, T, D) @ (B, H, D, T) */
+    {.in = {{4, {2, 1, 3, 4}}, {3, {3, 4, 2}}}, .want = &(tu_shape){4, {2, 3, 3, 2}}}, /* both broadcast */
+    {.in = {{2, {3, 4}}, {3, {2, 4, 5}}}},                                 /* shared a, batched b */
 };
 static const tu_point mm_points2[] = {
     {.in = {{2, {3, 4}}, {2, {4, 2}}}}, {.in = {{3, {2, 3, 4}}, {3, {2, 4, 5}}}},
-    {.in = {{3, {2, 3, 4}}, {2, {4, 2}}}},
+    {.in = {{3, {2, 3, 4}}, {2, {4, 2}}}}, {.in = {{1, {3}}, {3, {2, 3, 4}}}},
+    {.in = {{4, {2, 1, 3, 4}}, {3, {3, 4, 2}}}},
 };
 
 static const tu_point perm_points[] = {

@@ -68,6 +68,7 @@ typedef enum ag_status {
     AG_ERR_MEMORY,   /* the tape's memory cap was reached or malloc failed */
     AG_ERR_ARG,      /* another invalid argument */
     AG_ERR_STATE,    /* wrong state: no grad recorded, value changed since recorded */
+    AG_ERR_NONFINITE, /* anomaly mode: an op made a NaN or infinity (ag_tape_set_anomaly) */
 } ag_status;
 
 typedef struct ag_tape ag_tape;
@@ -144,6 +145,36 @@ void ag_tape_clear_error(ag_tape *t);
 void ag_no_grad_begin(ag_tape *t);
 void ag_no_grad_end(ag_tape *t);
 bool ag_grad_enabled(const ag_tape *t);
+
+/* Anomaly mode, like torch.autograd.detect_anomaly (off by default, and
+ * free when off). While on, every op's output is checked for NaN and
+ * infinity as it is made (forward pass), and in ag_backward and ag_grad the
+ * gradient each op's rule gives its inputs (backward pass); with
+ * create_graph the recorded backward's nodes are checked as they are made.
+ * The first non-finite value sets the sticky error AG_ERR_NONFINITE, which
+ * names the op, the pass (forward, or backward through which op's rule),
+ * the node's name (in the forward pass the new node has none yet: its
+ * operands' names), the operand shapes and the first bad element; the op
+ * returns NULL (a backward returns the error) and ag_tape_anomaly_report
+ * describes it. Leaves and parameters are not checked, but an operand that
+ * is already non-finite is pointed out. A mask built with -inf (causal
+ * attention) trips it: use a large negative number instead. Scalar
+ * programs record through the generic path while it is on (slower). */
+void ag_tape_set_anomaly(ag_tape *t, bool on);
+bool ag_tape_anomaly(const ag_tape *t);
+
+typedef struct ag_anomaly_report {
+    bool found;       /* anomaly mode set the tape's error */
+    bool backward;    /* false: an op's output in the forward pass */
+    const char *op;   /* the op that made the value, or whose backward rule made the gradient */
+    const char *name; /* forward: NULL; backward: the name of the node whose gradient it is */
+    int64_t index;    /* the first non-finite element, flat row-major */
+    double value;     /* its value (NaN, +inf or -inf) */
+} ag_anomaly_report;
+
+/* The anomaly that set the tape's error; found is false when there is
+ * none (cleared with the error, by ag_tape_clear_error and ag_tape_reset). */
+ag_anomaly_report ag_tape_anomaly_report(const ag_tape *t);
 
 /* The error of the last failed tape-less call in this thread (parameter
  * functions here, and nn's functions: nn_last_error() is the same message),
@@ -227,9 +258,10 @@ double ag_grad_get(const ag_tensor *x, int64_t i);
 /* Raw storage: float* for AG_F32, double* for AG_F64. ag_data_mut is the
  * only way to write a parameter's values: it counts a new version, so a
  * backward through values recorded before the write is refused (see
- * ag_backward). ag_grad_data is NULL when x has no gradient buffer; for an
- * f64 scalar (a statement) it points into the tape's adjoint array, valid
- * until the next backward or reset. */
+ * ag_backward); on a view (ag_reshape) it writes the viewed storage and
+ * counts the version on the parameter viewed. ag_grad_data is NULL when x
+ * has no gradient buffer; for an f64 scalar (a statement) it points into
+ * the tape's adjoint array, valid until the next backward or reset. */
 const void *ag_data(const ag_tensor *x);
 void *ag_data_mut(ag_tensor *x);
 void *ag_grad_data(ag_tensor *x);
@@ -348,13 +380,16 @@ ag_tensor *ag_var(ag_tape *t, ag_tensor *x, int axis, bool keepdims, int correct
 
 /* ---------------------------------------------------------------- linalg */
 
-/* Matrix product. a (m, k) @ b (k, n) -> (m, n); batched: a (B, m, k) @
- * b (B, k, n) -> (B, m, n), and a (B, m, k) @ b (k, n) -> (B, m, n) with b
- * shared by every batch (its gradient sums over the batch). Both f32 or both
- * f64. Uses BLAS when built with it (meson option `blas`), else a built-in
- * cache-blocked kernel. dA = dY·Bᵀ, dB = Aᵀ·dY. Any other pairing of
- * shapes (a 1-D operand, a 2-D a with a 3-D b, different inner dimensions
- * or batch sizes) fails with AG_ERR_SHAPE. */
+/* Matrix product with NumPy's matmul rules. a (..., m, k) @ b (..., k, n)
+ * -> (..., m, n): the leading (batch) dimensions broadcast, e.g.
+ * (B, H, T, D) @ (B, H, D, T), or (B, m, k) @ (k, n) with b shared by every
+ * batch element (its gradient sums over the batch). A 1-D a (k) is a row
+ * and a 1-D b (k) a column, whose dimension the result drops: (k) @ (k) is
+ * a 0-d dot product, (k) @ (k, n) is (n), (m, k) @ (k) is (m). Both f32
+ * or both f64. Uses BLAS when built with it (meson option `blas`), else a
+ * built-in cache-blocked kernel. dA = dY·Bᵀ, dB = Aᵀ·dY, summed over
+ * broadcast batch dimensions. A 0-d operand, different inner dimensions or
+ * batch dimensions that do not broadcast fail with AG_ERR_SHAPE. */
 ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
 
 /* Sets how many threads the BLAS (OpenBLAS) may use for matrix products,
@@ -377,8 +412,11 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x);
 /* ------------------------------------------------------------- shape ops */
 
 /* Same values, new shape with the same element count. One entry of shape
- * may be -1 and is then inferred. The values are copied, so a later write to
- * x (ag_data_mut) does not show through. */
+ * may be -1 and is then inferred. The result is a view: it shares x's
+ * storage (no copy), so a write to either (ag_data_mut) shows in the other,
+ * and a write through a view of a parameter counts as a write to the
+ * parameter (ag_param_version). The gradient is its own buffer, added into
+ * x's by backward. A reshape to or from a 0-d tensor (one value) copies. */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
 
 /* Broadcasts x to `shape` by NumPy rules (x's dimensions align at the end;
@@ -416,6 +454,73 @@ ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n,
  * An index outside [0, classes) fails with AG_ERR_AXIS. */
 ag_tensor *ag_one_hot(ag_tape *t, ag_dtype dtype, int64_t n, const int64_t *index,
                       int64_t classes);
+
+/* ------------------------------------------------ convolution, pooling
+ *
+ * Layouts are PyTorch's: x (N, C, H, W) (or unbatched (C, H, W)), weights
+ * (O, C / groups, kh, kw); 1-D: x (N, C, L) (or (C, L)), weights
+ * (O, C / groups, k). In the option structs a 0 means the default, so
+ * `NULL` or `&(ag_conv2d_opts){.padding = {1, 1}}` read like PyTorch's
+ * keyword arguments; give both entries of a pair (.stride = {2} is
+ * (2, default)). Every op differentiates any number of times. */
+
+typedef struct ag_conv2d_opts {
+    int64_t stride[2];   /* (H, W); 0 = 1 */
+    int64_t padding[2];  /* zeros added before and after, (H, W) */
+    int64_t dilation[2]; /* 0 = 1 */
+    int64_t groups;      /* 0 = 1; C and O must be multiples */
+    bool same;           /* padding "same": the output keeps the input's size
+                            (stride 1, padding left 0); an odd total padding
+                            puts the extra zero after, as PyTorch */
+} ag_conv2d_opts;
+
+typedef struct ag_conv1d_opts {
+    int64_t stride, padding, dilation, groups; /* as above, 0 = the default */
+    bool same;
+} ag_conv1d_opts;
+
+/* torch.nn.functional.conv2d: y (N, O, OH, OW) with
+ *   y[n,o,i,j] = b[o] + sum over c in o's group, p, q of
+ *                w[o,c,p,q] · x[n,c, i·sh - ph + p·dh, j·sw - pw + q·dw]
+ * (zero outside x), OH = (H + 2·ph - dh·(kh-1) - 1) / sh + 1 (floor), likewise
+ * OW. bias (O) may be NULL. im2col + GEMM per image and group; a 1x1
+ * kernel at stride 1 without padding reads x in place. Fails with
+ * AG_ERR_SHAPE (ranks, channels vs groups, weights, bias, a kernel larger
+ * than the padded input) or AG_ERR_ARG (a negative option, "same" with a
+ * stride). */
+ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias,
+                     const ag_conv2d_opts *opts);
+
+/* torch.nn.functional.conv1d: y (N, O, OL), as conv2d with H = 1. */
+ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias,
+                     const ag_conv1d_opts *opts);
+
+typedef struct ag_pool2d_opts {
+    int64_t kernel[2];  /* (kh, kw), required */
+    int64_t stride[2];  /* 0 = the kernel size, PyTorch's default */
+    int64_t padding[2]; /* added before and after; at most half the kernel */
+    bool exclude_pad;   /* avg only: divide by the count of elements inside x
+                           (count_include_pad=False); by default the zeros of
+                           the padding count, as PyTorch's default True */
+} ag_pool2d_opts;
+
+/* torch.nn.functional.max_pool2d on x (N, C, H, W) or (C, H, W), without
+ * dilation and ceil_mode: y is each window's max, the padding being -inf;
+ * OH = (H + 2·ph - kh) / sh + 1. The gradient goes to the window's maximal
+ * element; at a tie, to the first in row-major window order (as PyTorch's
+ * CPU kernel). A NaN in a window is its max. */
+ag_tensor *ag_max_pool2d(ag_tape *t, ag_tensor *x, const ag_pool2d_opts *opts);
+
+/* torch.nn.functional.avg_pool2d (count_include_pad as described above,
+ * no ceil_mode): each window's mean; the gradient is spread evenly over
+ * the window's elements. */
+ag_tensor *ag_avg_pool2d(ag_tape *t, ag_tensor *x, const ag_pool2d_opts *opts);
+
+/* Constant padding: pads[2·i] values before and pads[2·i + 1] after axis
+ * i, for every axis of x in order (numpy.pad's order; PyTorch's F.pad
+ * lists the last axis first), all `value`. Pads must be >= 0 (use ag_slice
+ * to crop). The gradient is the inner region of the upstream gradient. */
+ag_tensor *ag_pad(ag_tape *t, ag_tensor *x, const int64_t *pads, double value);
 
 /* -------------------------------------------------------------- softmax */
 

@@ -78,7 +78,8 @@ int ag_expr_bind_values(const ag_expr *e, int n, const char *const *names,
                         const double *given, double *values, ag_expr_error *err);
 
 /* Where the first value that is NaN or infinite was made, in evaluation
- * (tape) order. */
+ * (tape) order: the engine's anomaly mode (ag_tape_set_anomaly) finds it
+ * while the graph is built, and a constant is checked as it is made. */
 typedef struct ag_expr_nonfinite {
     bool found;
     const char *op;   /* in the language's words: "log", "/", "^", "number", ... */

@@ -35,6 +35,7 @@ typedef enum nn_status {
     NN_ERR_MISMATCH,  /* a file does not fit the store: names, dtype or shape */
     NN_ERR_PARSE,     /* a text file has a bad field (CSV) */
     NN_ERR_UNSUPPORTED, /* this build lacks an optional dependency (safetensors: Jansson) */
+    NN_ERR_COMM,        /* communication between processes failed (MPI, nn_ddp.h) */
 } nn_status;
 
 /* Name of a status code, e.g. "file format error". */
@@ -216,6 +217,31 @@ int64_t nn_batcher_next(nn_batcher *b, const int64_t **idx);
 
 /* Number of batches per epoch. */
 int64_t nn_batcher_batches(const nn_batcher *b);
+
+/* One shard of a batcher, for data-parallel training over `world`
+ * processes (see nn_ddp.h): every shard shuffles the same order from the
+ * same seed, cuts it into global batches of batch_size · world samples, and
+ * shard `rank` (0 <= rank < world) gets the rank-th of the world equal
+ * slices of each global batch, batch_size samples (fewer in a last,
+ * smaller global batch). The shards of an epoch are disjoint; the order is
+ * the one nn_batcher_new(ds, batch_size · world, shuffle, seed, ...) visits,
+ * so each global batch is the concatenation of the shards' batches in rank
+ * order. So that every batch splits equally, the n mod world samples at the
+ * end of each epoch's order sit out that epoch (a different few each epoch
+ * when shuffled; with drop_last, every incomplete global batch does). Every shard has the same number of batches per epoch.
+ * With world 1 this is nn_batcher_new. NULL with nn_last_error() on a bad
+ * argument. */
+nn_batcher *nn_batcher_new_shard(const nn_dataset *ds, int64_t batch_size, bool shuffle,
+                                 uint64_t seed, bool drop_last, int rank, int world);
+
+/* Moves the batcher to the start of epoch `epoch` (>= 0), as if it had run
+ * the epochs before it: to resume training from a checkpoint. Replays the
+ * earlier epochs' shuffles, so it costs O(epoch · n). */
+void nn_batcher_set_epoch(nn_batcher *b, int64_t epoch);
+
+/* The current epoch: the one the batches come from, or the next one after
+ * nn_batcher_next returned 0 (0 for NULL). */
+int64_t nn_batcher_epoch(const nn_batcher *b);
 
 /* ------------------------------------------------------------------- CSV */
 
@@ -634,6 +660,29 @@ void nn_optim_set_lr(nn_optim *o, double lr);
 
 /* Steps taken so far (t in the rules above after the last step). */
 int64_t nn_optim_steps(const nn_optim *o);
+
+/* The optimizer's state as tensors, for checkpoints (PyTorch's
+ * optimizer.state_dict): "step" (0-d, the step count) and, per parameter
+ * named N (its ag_name, or "#i" for the i-th when unnamed), f64 tensors of
+ * its shape: "momentum_buffer.N" for SGD with momentum, "exp_avg.N" and
+ * "exp_avg_sq.N" (m and v) for Adam and AdamW; plain SGD keeps only the
+ * step. Before the first step the buffers are zeros. The options (lr,
+ * betas, ...) are not part of it: they come from the code.
+ *
+ * Export registers these into `out`, which must be empty (free it with
+ * nn_params_free). Import copies them back: `in` must have exactly the
+ * names, and f64 tensors of the shapes, that an export of `o` has, else
+ * NN_ERR_MISMATCH naming the first difference and nothing changes. After an
+ * import the next nn_optim_step continues exactly as the exporting
+ * optimizer's would have (the same update, bit for bit). */
+nn_status nn_optim_state_export(const nn_optim *o, nn_params *out);
+nn_status nn_optim_state_import(nn_optim *o, const nn_params *in);
+
+/* The state in a file of nn_save's format (nn/FORMAT.md), atomically; and
+ * read back, validated strictly against the optimizer's own export (files
+ * over max_bytes are refused, 0 = no limit) before anything changes. */
+nn_status nn_optim_save(const nn_optim *o, const char *path);
+nn_status nn_optim_load(nn_optim *o, const char *path, size_t max_bytes);
 
 /* Gradient clipping by global norm: with N = sqrt(sum over all the
  * parameters' gradient elements of g²), when N > max_norm every gradient is
