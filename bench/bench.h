@@ -36,6 +36,11 @@ double bench_cpu_median(void (*fn)(void *ctx), void *ctx, int min_reps, double m
 double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, int min_pairs,
                     double min_seconds, double *t_base, double *t_fn);
 
+/* The same ratio for the last bench_paired call in thread CPU time: on a
+ * loaded machine the time the thread waited for a core does not count, so
+ * it moves less between runs than the wall-clock ratio. */
+double bench_paired_cpu_ratio(void);
+
 /* The median of v[0..n-1] (n >= 1; sorts v). */
 double bench_median_of(double *v, int n);
 
@@ -60,6 +65,15 @@ typedef struct bench_peer {
 /* Runs the peer for `workload` if TAPEGRAD_PEER is set and torch imports;
  * on any failure returns a peer with ok = false (never aborts). */
 bench_peer bench_run_peer(const char *workload);
+
+/* ADOL-C's figures for tape_ratio at the point x[0..n-1] (bench/
+ * adolc_peer.cpp: re-taping every call and reusing its tape), when the
+ * peer was built (ADOL-C and a C++ compiler found); ok = false otherwise. */
+bench_peer bench_run_adolc(const double *x, int n);
+
+/* max_i |a_i - b_i| / max_i |b_i| (NaN anywhere makes it NaN): how far a
+ * result is from a reference, normwise. */
+double bench_rel_diff(const double *a, const double *b, int n);
 
 /* The peer's figure for `key`, or false when it has none. */
 bool bench_peer_get(const bench_peer *p, const char *key, double *out);
@@ -95,6 +109,9 @@ extern volatile double bench_sink;
 double rosen_plain(const double *x, int n);
 double rosen_hand(const double *x, double *g, int n);
 ag_tensor *rosen_record(ag_tape *t, ag_tensor *const *xs, int n);
+/* The same f with each term (and the running sum) as one statement
+ * (<tapegrad/scalar.h>): one record per term. */
+ag_tensor *rosen_record_statements(ag_tape *t, ag_tensor *const *xs, int n);
 
 void bench_tape_ratio(void);
 void bench_tiny_ops(void);

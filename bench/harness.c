@@ -58,9 +58,18 @@ double bench_cpu_median(void (*fn)(void *ctx), void *ctx, int min_reps, double m
 
 #define BENCH_MAX_PAIRS 1000
 
+static double thread_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double last_cpu_ratio = NAN;
+
 double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, int min_pairs,
                     double min_seconds, double *t_base, double *t_fn) {
     static double tb[BENCH_MAX_PAIRS], tf[BENCH_MAX_PAIRS], tr[BENCH_MAX_PAIRS];
+    static double cb[BENCH_MAX_PAIRS], cf[BENCH_MAX_PAIRS], cr[BENCH_MAX_PAIRS];
     base(ctx);
     fn(ctx);
     int n = 0;
@@ -68,20 +77,24 @@ double bench_paired(void (*base)(void *ctx), void (*fn)(void *ctx), void *ctx, i
     while (n < BENCH_MAX_PAIRS && (n < min_pairs || total < min_seconds)) {
         for (int k = 0; k < 2; k++) {
             bool measured = (k + n) % 2;
-            double t0 = bench_now();
+            double c0 = thread_cpu_now(), t0 = bench_now();
             (measured ? fn : base)(ctx);
-            double dt = bench_now() - t0;
-            if (measured) tf[n] = dt;
-            else tb[n] = dt;
+            double dt = bench_now() - t0, dc = thread_cpu_now() - c0;
+            if (measured) tf[n] = dt, cf[n] = dc;
+            else tb[n] = dt, cb[n] = dc;
             total += dt;
         }
         tr[n] = tf[n] / tb[n];
+        cr[n] = cb[n] > 0 ? cf[n] / cb[n] : NAN;
         n++;
     }
     *t_base = bench_median_of(tb, n);
     *t_fn = bench_median_of(tf, n);
+    last_cpu_ratio = bench_median_of(cr, n);
     return bench_median_of(tr, n);
 }
+
+double bench_paired_cpu_ratio(void) { return last_cpu_ratio; }
 
 /* ---------------------------------------------------------------- output */
 
@@ -198,6 +211,16 @@ static void parse_peer(bench_peer *p, const char *s) {
 /* Whether torch imports, asked once per run. */
 static int torch_state = -1;
 
+/* Runs a peer's command and parses the JSON object it prints. */
+static bench_peer run_json(const char *cmd) {
+    bench_peer p;
+    memset(&p, 0, sizeof p);
+    char buf[4096];
+    if (bench_command(cmd, buf, sizeof buf) != 0) return p;
+    parse_peer(&p, buf);
+    return p;
+}
+
 bench_peer bench_run_peer(const char *workload) {
     bench_peer p;
     memset(&p, 0, sizeof p);
@@ -213,10 +236,41 @@ bench_peer bench_run_peer(const char *workload) {
                  workload) >=
         (int)sizeof cmd)
         return p;
-    char buf[4096];
-    if (bench_command(cmd, buf, sizeof buf) != 0) return p;
-    parse_peer(&p, buf);
+    return run_json(cmd);
+}
+
+bench_peer bench_run_adolc(const double *x, int n) {
+    bench_peer p;
+    memset(&p, 0, sizeof p);
+#ifdef TAPEGRAD_ADOLC_PEER
+    /* The point goes to the peer in a file of n doubles, so both sides
+     * differentiate at the same x. */
+    char path[] = "/tmp/tapegrad-x-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return p;
+    FILE *f = fdopen(fd, "wb");
+    bool ok = f && fwrite(x, sizeof *x, (size_t)n, f) == (size_t)n;
+    if (f) ok &= fclose(f) == 0;
+    char cmd[1024];
+    /* a peer that hangs is stopped after 10 minutes and counts as failed */
+    if (ok && snprintf(cmd, sizeof cmd, "timeout 600 '%s' '%s' %d 2>/dev/null", TAPEGRAD_ADOLC_PEER,
+                       path, n) < (int)sizeof cmd)
+        p = run_json(cmd);
+    remove(path);
+#else
+    (void)x, (void)n;
+#endif
     return p;
+}
+
+double bench_rel_diff(const double *a, const double *b, int n) {
+    double maxd = 0, maxb = 0;
+    for (int i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        if (!(d <= maxd)) maxd = d;
+        if (fabs(b[i]) > maxb) maxb = fabs(b[i]);
+    }
+    return maxb > 0 ? maxd / maxb : maxd;
 }
 
 int bench_command(const char *cmd, char *out, size_t size) {

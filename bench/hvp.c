@@ -92,17 +92,6 @@ static void run_tensor(void *p) {
     bench_sink = c->hv[N / 2];
 }
 
-/* max_i |a - b| / max_i |b| (NaN anywhere makes it NaN). */
-static double rel_diff(const double *a, const double *b, int n) {
-    double maxd = 0, maxb = 0;
-    for (int i = 0; i < n; i++) {
-        double d = fabs(a[i] - b[i]);
-        if (!(d <= maxd)) maxd = d;
-        if (fabs(b[i]) > maxb) maxb = fabs(b[i]);
-    }
-    return maxb > 0 ? maxd / maxb : maxd;
-}
-
 /* Central differences of the hand gradient along v: (g(x + hv) - g(x - hv))
  * / 2h, which is H·v up to O(h^2) and rounding. Returns its rel_diff from
  * `ref`; scratch needs 3n doubles. */
@@ -115,7 +104,7 @@ static double fd_check(const double *x, const double *v, const double *ref, doub
     for (int i = 0; i < n; i++) xp[i] = x[i] - h * v[i];
     rosen_hand(xp, gm, n);
     for (int i = 0; i < n; i++) gp[i] = (gp[i] - gm[i]) / (2 * h);
-    return rel_diff(gp, ref, n);
+    return bench_rel_diff(gp, ref, n);
 }
 
 void bench_hvp(void) {
@@ -144,7 +133,7 @@ void bench_hvp(void) {
     double ratio = bench_paired(run_plain, run_tape, &c, 15, 1.0, &t_plain, &t_tape);
     ag_tape_stats st = ag_tape_get_stats(c.tape);
 
-    double rel = rel_diff(c.hv, ref, N);
+    double rel = bench_rel_diff(c.hv, ref, N);
     bool ok = c.status == AG_OK && rel <= 1e-10;
     bool fd_ok = fd <= 1e-6;
     if (c.status != AG_OK) {
@@ -153,7 +142,7 @@ void bench_hvp(void) {
     }
 
     double ratio_t = bench_paired(run_plain, run_tensor, &c, 15, 0.6, &t_plain2, &t_tensor);
-    double rel_t = rel_diff(c.hv, ref, N);
+    double rel_t = bench_rel_diff(c.hv, ref, N);
     bool ok_t = c.status == AG_OK && rel_t <= 1e-10;
     if (c.status != AG_OK) {
         fprintf(stderr, "%s: tensor hvp failed: %s\n", W, ag_tape_error(c.tape));

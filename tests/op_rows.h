@@ -83,6 +83,8 @@ typedef struct tu_op_row {
     bool curved;       /* second order of x -> call(x^2) * tanh(call(x^2)) instead, for linear ops */
     tu_points points2; /* unset: points */
     double lo2, hi2;   /* the domain of every input, when it differs (lo2 < hi2) */
+    bool first_order;  /* records first derivatives only (a statement with given partials):
+                        * the second-order test checks that create_graph through it fails */
     /* for the unary ops' own checks (test_ops.c): */
     double (*ref)(double); /* the op's value from libm, checked at random points */
     double x3;             /* where its third derivative is checked (0: not checked) */

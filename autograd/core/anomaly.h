@@ -27,4 +27,9 @@ bool ag__anomaly_seed(ag_sweep *s, ag_tensor *y);
  * at the first non-finite value. */
 bool ag__anomaly_backward(ag_sweep *s, ag_tensor *n);
 
+/* The statement sweep (stmt.h's ag__stmt_sweep) of anomaly mode: after
+ * each statement, the adjoints it fed are checked. False with the error
+ * set at the first non-finite one. */
+bool ag__stmt_sweep_checked(ag_tape *t, size_t top);
+
 #endif /* TAPEGRAD_CORE_ANOMALY_H */

@@ -45,7 +45,7 @@ ag_status ag__sweep_begin(ag_tape *t, ag_sweep *s, bool functional) {
 void ag__sweep_test_set_epoch(ag_tape *t, uint32_t epoch) { t->epoch = epoch; }
 
 ag_status ag__sweep_check_requires(ag_tape *t, const char *op, ag_tensor *y) {
-    if (y->flags & AG_F_REQUIRES_GRAD) return AG_OK;
+    if (ag__handle_requires_grad(y)) return AG_OK;
     char a[128];
     ag__error_fail(t, AG_ERR_STATE, op, "the output %s does not require a gradient: it depends on no "
                    "leaf made with ag_requires_grad and no parameter (as PyTorch says, element 0 of "
@@ -85,6 +85,23 @@ static ag_status sweep_checked(ag_tape *t, ag_sweep *s, ag_tensor *y) {
     return AG_OK;
 }
 
+/* The statement part of a sweep, after the nodes': scalar nodes
+ * (ag__stmt_promote) and a statement output raised t->s.reach, so the
+ * statements below it are swept (each checked in anomaly mode); then the
+ * imported parameters and leaf nodes take their gradients. */
+static ag_status sweep_stmts(ag_tape *t, ag_sweep *s) {
+    if (t->err != AG_OK) return t->err;
+    if (t->s.reach) {
+        if (AG_UNLIKELY(t->anomaly)) {
+            if (!ag__stmt_sweep_checked(t, t->s.reach)) return t->err;
+        } else {
+            ag__stmt_sweep(t, t->s.reach);
+        }
+    }
+    ag__stmt_settle(t, s);
+    return t->err;
+}
+
 /* Runs one sweep from y, whose gradient is seeded by `seed` (NULL = 1).
  * A rule that fails (a custom op's callback) sets the tape's error, which
  * the sweep returns when it ends. */
@@ -92,8 +109,23 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
     ag_sweep s;
     ag_status st = ag__sweep_begin(t, &s, functional);
     if (st != AG_OK) return st;
+    /* Scalar statements (stmt_sweep.c) come after the nodes: a statement's
+     * operands are never nodes, so all their gradient is in once the node
+     * sweep is done. */
+    const size_t nstmts = ag__stmt_count(&t->s);
+    if (nstmts && !ag__stmt_prepare(t, functional)) return t->err;
+    t->s.reach = 0;
+    if (ag__is_stmt(y)) {
+        ag__stmt_seed(t, y, seed ? ag_item(seed) : 1.0);
+        if (AG_UNLIKELY(t->anomaly) && !ag__anomaly_seed(&s, y)) return t->err;
+        t->s.reach = ag__stmt_index(y) + 1;
+        return sweep_stmts(t, &s);
+    }
     ag__sweep_seed(&s, y, seed);
-    if (AG_UNLIKELY(t->anomaly)) return sweep_checked(t, &s, y);
+    if (AG_UNLIKELY(t->anomaly)) {
+        if (sweep_checked(t, &s, y) != AG_OK) return t->err;
+        return sweep_stmts(t, &s);
+    }
     const ag_sweep ls = s;
     const uint32_t epoch = s.epoch;
     /* Walk back from the newest node; nodes newer than y got no gradient. */
@@ -113,7 +145,7 @@ static ag_status sweep(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functiona
             ag__ops[n->op]->backward(&s, n);
         }
     }
-    return t->err;
+    return sweep_stmts(t, &s);
 }
 
 ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_tensor *seed,
@@ -128,6 +160,16 @@ ag_status ag__sweep_check_output(ag_tape *t, const char *op, ag_tensor *y, ag_te
     for (int i = 0; i < (seed ? 2 : 1); i++)
         if (!ag__tape_owns(t, ys[i])) return ag__tape_foreign(t, op, i, seed ? 2 : 1, ys);
     char a[64], b[64];
+    if (ag__is_stmt(y) || (seed && ag__is_stmt(seed))) {
+        if (seed && (ag_ndim(seed) != ag_ndim(y) || ag_dtype_of(seed) != ag_dtype_of(y))) {
+            ag__error_fail(t, AG_ERR_SHAPE, op, "seed %s%s does not match output %s%s",
+                           ag_dtype_name(ag_dtype_of(seed)),
+                           ag_format_shape(a, sizeof a, ag_ndim(seed), ag_shape(seed)),
+                           ag_dtype_name(ag_dtype_of(y)), ag_format_shape(b, sizeof b, ag_ndim(y), ag_shape(y)));
+            return AG_ERR_SHAPE;
+        }
+        if (ag__is_stmt(y)) return AG_OK;
+    }
     if (!seed && need_seed_if_not_scalar && ag__numel(y) != 1) {
         ag__error_fail(t, AG_ERR_SHAPE, op, "output has shape %s: give a seed gradient of that shape, "
                  "or reduce it to a scalar", ag_format_shape(a, sizeof a, y->ndim, ag__shape(y)));
@@ -183,7 +225,7 @@ ag_status ag__sweep_check_args(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
 
 ag_status ag__grad_unused(ag_tape *t, int i, ag_tensor *x) {
     char a[128];
-    bool requires = x->flags & AG_F_REQUIRES_GRAD;
+    bool requires = ag__handle_requires_grad(x);
     ag__error_fail(t, AG_ERR_STATE, "grad", "input %d %s %s; pass allow_unused (ag_grad_ex) to get "
                    "zeros for it", i + 1, ag__error_fmt_operand(a, sizeof a, x),
                    requires ? "was not used to compute the output"
@@ -203,6 +245,8 @@ static ag_status grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, 
     for (int i = 0; i < n; i++) {
         ag_tensor *x = xs[i];
         saved[i] = NULL;
+        grads[i] = NULL;
+        if (ag__is_stmt(x)) continue; /* its gradient is made after the sweep */
         grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
         if (!grads[i]) return t->err;
         /* A stamp no sweep gives (the last one's), so x->epoch equals the
@@ -222,6 +266,7 @@ static ag_status grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, 
     int unused = -1; /* the first input the sweep did not reach */
     for (int i = 0; i < n; i++) {
         ag_tensor *x = xs[i];
+        if (ag__is_stmt(x)) continue;
         size_t bytes = (size_t)ag__numel(x) * ag__elsize(x->dtype);
         bool got = !constant && (x->flags & AG_F_REQUIRES_GRAD) && x->epoch == t->epoch;
         if (st == AG_OK && got) memcpy(ag__val(grads[i]), ag__grad(x), bytes);
@@ -231,15 +276,33 @@ static ag_status grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, 
             ag__set_wanted(x, false);
         }
     }
-    if (st == AG_OK && unused >= 0 && !allow_unused) return ag__grad_unused(t, unused, xs[unused]);
-    return st;
+    if (st != AG_OK) return st;
+    /* Statements: their gradient is their adjoint now (an input the sweep
+     * did not reach is unused); then the leaves get back the gradients the
+     * functional sweep set aside. */
+    const bool *reached = NULL;
+    for (int i = 0; i < n && t->err == AG_OK; i++) {
+        ag_tensor *x = xs[i];
+        if (!ag__is_stmt(x)) continue;
+        bool got = !constant && ag__stmt_requires(x);
+        if (got && !allow_unused) {
+            if (!reached && !(reached = ag__stmt_reachable(t, y))) break;
+            got = reached[ag__stmt_index(x)];
+        }
+        if (!got && unused < 0) unused = i;
+        grads[i] = ag_scalar(t, got ? ag__stmt_grad_of(&t->s, ag__stmt_index(x)) : 0.0);
+    }
+    if (!constant && ag__stmt_count(&t->s)) ag__stmt_restore_leaves(t);
+    if (t->err != AG_OK) return t->err;
+    if (unused >= 0 && !allow_unused) return ag__grad_unused(t, unused, xs[unused]);
+    return AG_OK;
 }
 
 ag_status ag__grad_numeric(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n, ag_tensor *const *xs,
                            ag_tensor **grads, bool allow_unused) {
     ag_status st = ag__sweep_check_args(t, y, seed, n, xs, grads);
     if (st != AG_OK) return st;
-    bool constant = !(y->flags & AG_F_REQUIRES_GRAD);
+    bool constant = !ag__handle_requires_grad(y);
     if (constant && !allow_unused) return ag__sweep_check_requires(t, "grad", y);
     if ((st = ag__tape_lock_params(t, "grad")) != AG_OK) return st;
     st = grad_numeric(t, y, seed, n, xs, grads, allow_unused, constant);

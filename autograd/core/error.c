@@ -11,6 +11,7 @@
 ag_tensor *ag__error_fail(ag_tape *t, ag_status code, const char *op, const char *fmt, ...) {
     if (!t || t->err != AG_OK) return NULL; /* keep the first error */
     t->err = code;
+    t->s.left = 0; /* the scalar recorders' fast path stops (stmt.h) */
     int n = snprintf(t->msg, sizeof t->msg, "%s: ", op ? op : "tapegrad");
     if (n < 0 || (size_t)n >= sizeof t->msg) n = 0;
     va_list ap;
@@ -78,8 +79,8 @@ void ag__error_assert_fail(const char *file, int line, const char *expr) {
 }
 
 char *ag__error_fmt_operand(char *buf, size_t size, const ag_tensor *x) {
-    ag_format_shape(buf, size, x->ndim, ag__shape(x));
-    const char *name = x->ext ? x->ext->name : NULL;
+    ag_format_shape(buf, size, ag_ndim(x), ag_shape(x));
+    const char *name = ag_name(x);
     size_t len = strlen(buf);
     if (name && len < size) snprintf(buf + len, size - len, " '%s'", name);
     return buf;

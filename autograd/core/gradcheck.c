@@ -16,9 +16,9 @@ static double evaluate(ag_fn f, void *ctx, ag_tape *t, ag_tensor *const *inputs,
                        int64_t nw, ag_tensor **out) {
     ag_tensor *y = f(t, inputs, ctx);
     if (out) *out = y;
-    if (!y || ag_tape_status(t) != AG_OK || (nw && ag__numel(y) != nw)) return NAN;
+    if (!y || ag_tape_status(t) != AG_OK || (nw && ag_numel(y) != nw)) return NAN;
     double acc = 0;
-    for (int64_t i = 0, m = ag__numel(y); i < m; i++) acc += (nw ? w[i] : 1.0) * ag_get(y, i);
+    for (int64_t i = 0, m = ag_numel(y); i < m; i++) acc += (nw ? w[i] : 1.0) * ag_get(y, i);
     return acc;
 }
 
@@ -135,9 +135,9 @@ bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_
     bool ok = ps && t;
     for (int i = 0; ok && i < n; i++) {
         ag_tensor *x = inputs[i];
-        ps[i] = ag_param_new(AG_F64, x->ndim, ag__shape(x), NULL);
+        ps[i] = ag_param_new(AG_F64, ag_ndim(x), ag_shape(x), NULL);
         ok = ps[i] != NULL;
-        for (int64_t k = 0; ok && k < ag__numel(x); k++) ((double *)ag__val(ps[i]))[k] = ag_get(x, k);
+        for (int64_t k = 0; ok && k < ag_numel(x); k++) ((double *)ag__val(ps[i]))[k] = ag_get(x, k);
     }
     if (!ok) {
         finish(r, AG_GRADCHECK_ERROR, "gradcheck: out of memory");
@@ -153,14 +153,14 @@ bool ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs, const ag_
                ag_tape_error(t) ? ag_tape_error(t) : "it returned NULL");
         goto out;
     }
-    int64_t nw = ag__numel(y);
+    int64_t nw = ag_numel(y);
     w = malloc((size_t)nw * sizeof *w);
     if (!w) {
         finish(r, AG_GRADCHECK_ERROR, "gradcheck: out of memory");
         goto out;
     }
     for (int64_t i = 0; i < nw; i++) w[i] = nw == 1 ? 1.0 : ag_rng_uniform(&rng) + 0.5;
-    ag_tensor *seed = ag_from_doubles(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y), w);
+    ag_tensor *seed = ag_from_doubles(t, ag_dtype_of(y), ag_ndim(y), ag_shape(y), w);
     /* A y that requires no gradient has an analytic gradient of zeros,
      * which the comparison then judges (ZERO_GRAD when f used detach). */
     if (ag_backward_ex(t, y, &(ag_backward_opts){.seed = seed, .allow_unused = true}) != AG_OK) {
@@ -207,8 +207,8 @@ static double projected_grad(ag_fn f, void *ctx, ag_tape *t, ag_tensor *const *p
                              const double *w, int64_t nw, double *const *v, double **h) {
     ag_tape_reset(t);
     ag_tensor *y = f(t, ps, ctx);
-    if (!y || ag_tape_status(t) != AG_OK || ag__numel(y) != nw) return NAN;
-    ag_tensor *seed = ag_from_doubles(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y), w);
+    if (!y || ag_tape_status(t) != AG_OK || ag_numel(y) != nw) return NAN;
+    ag_tensor *seed = ag_from_doubles(t, ag_dtype_of(y), ag_ndim(y), ag_shape(y), w);
     ag_tensor **g = ag__tape_alloc(t, (size_t)n * sizeof *g, "gradgradcheck");
     if (!seed || !g) return NAN;
     ag_backward_opts o = {.seed = seed, .create_graph = h != NULL, .allow_unused = true};
@@ -248,8 +248,8 @@ bool ag_gradgradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
     ag_rng_seed(&rng, o.seed);
     for (int i = 0; ok && i < n; i++) {
         ag_tensor *x = inputs[i];
-        int64_t m = ag__numel(x);
-        ps[i] = ag_param_new(AG_F64, x->ndim, ag__shape(x), NULL);
+        int64_t m = ag_numel(x);
+        ps[i] = ag_param_new(AG_F64, ag_ndim(x), ag_shape(x), NULL);
         v[i] = malloc((size_t)(m ? m : 1) * sizeof **v);
         h[i] = malloc((size_t)(m ? m : 1) * sizeof **h);
         ok = ps[i] && v[i] && h[i];
@@ -269,7 +269,7 @@ bool ag_gradgradcheck(ag_fn f, void *ctx, int n, ag_tensor *const *inputs,
                ag_tape_error(t) ? ag_tape_error(t) : "it returned NULL");
         goto out;
     }
-    int64_t nw = ag__numel(y);
+    int64_t nw = ag_numel(y);
     w = malloc((size_t)(nw ? nw : 1) * sizeof *w);
     if (!w) {
         finish(r, AG_GRADCHECK_ERROR, "gradgradcheck: out of memory");

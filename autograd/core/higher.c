@@ -3,6 +3,7 @@
 #include "error.h"
 #include "node.h"
 #include "record.h"
+#include "stmt.h"
 #include "tape.h"
 
 /* ag_grad_ex with allow_unused: as torch.autograd.functional does (strict
@@ -17,13 +18,13 @@ static ag_status grad_or_zeros(ag_tape *t, ag_tensor *y, ag_tensor *seed, int n,
 /* Same shape and dtype, or a tape error naming `op`. */
 static bool same_layout(ag_tape *t, const char *op, const char *what, const ag_tensor *a,
                         const ag_tensor *b) {
-    bool same = a->ndim == b->ndim && a->dtype == b->dtype;
-    for (int i = 0; same && i < a->ndim; i++) same = a->ext->shape[i] == b->ext->shape[i];
+    bool same = ag_ndim(a) == ag_ndim(b) && ag_dtype_of(a) == ag_dtype_of(b);
+    for (int i = 0; same && i < ag_ndim(a); i++) same = ag_shape(a)[i] == ag_shape(b)[i];
     if (!same) {
         char sa[96], sb[96];
         ag__error_fail(t, AG_ERR_SHAPE, op, "%s %s%s does not match %s%s", what,
-                 ag_dtype_name((ag_dtype)a->dtype), ag__error_fmt_operand(sa, sizeof sa, a),
-                 ag_dtype_name((ag_dtype)b->dtype), ag__error_fmt_operand(sb, sizeof sb, b));
+                 ag_dtype_name(ag_dtype_of(a)), ag__error_fmt_operand(sa, sizeof sa, a),
+                 ag_dtype_name(ag_dtype_of(b)), ag__error_fmt_operand(sb, sizeof sb, b));
     }
     return same;
 }
@@ -49,10 +50,22 @@ ag_status ag_hvp(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tenso
     ag_status st = grad_or_zeros(t, y, NULL, n, xs, g, true);
     if (st != AG_OK) return st;
     /* Second reverse pass, numeric: d/dx (g · v) = H v. */
-    ag_tensor *dot = NULL;
+    ag_tensor **v = ag__tape_alloc(t, (size_t)n * sizeof *v, "hvp");
+    if (!v) return t->err;
+    bool scalars = true;
     for (int i = 0; i < n; i++) {
-        ag_tensor *term = ag_sum(t, ag_mul(t, g[i], ag_detach(t, vs[i])), AG_ALL, false);
-        dot = dot ? ag_add(t, dot, term) : term;
+        v[i] = ag__handle_requires_grad(vs[i]) ? ag_detach(t, vs[i]) : vs[i];
+        scalars &= ag_ndim(g[i]) == 0;
+    }
+    ag_tensor *dot = NULL;
+    if (scalars) { /* one statement per 31 terms */
+        dot = ag_dot(t, n, g, v);
+    } else {
+        for (int i = 0; i < n; i++) {
+            ag_tensor *term = ag_mul(t, g[i], v[i]);
+            if (ag_ndim(term)) term = ag_sum(t, term, AG_ALL, false);
+            dot = dot ? ag_add(t, dot, term) : term;
+        }
     }
     if (!dot) return t->err;
     return grad_or_zeros(t, dot, NULL, n, xs, hv, false);
@@ -61,9 +74,10 @@ ag_status ag_hvp(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_tenso
 ag_tensor *ag_jacobian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
     ag_tensor *in[2] = {y, x};
     if (!ag__record_check_inputs(t, "jacobian", 2, in)) return NULL;
-    const int64_t m = ag__numel(y), k = ag__numel(x);
-    ag_tensor *jac = ag_zeros(t, (ag_dtype)x->dtype, AG_SHAPE(m, k));
-    ag_tensor *seed = ag_zeros(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y));
+    const int64_t m = ag_numel(y), k = ag_numel(x);
+    const ag_dtype dt = ag_dtype_of(x);
+    ag_tensor *jac = ag_zeros(t, dt, AG_SHAPE(m, k));
+    ag_tensor *seed = ag_zeros(t, ag_dtype_of(y), ag_ndim(y), ag_shape(y));
     if (!jac || !seed) return NULL;
     /* One functional backward per output element: row i is d y_i / dx. */
     for (int64_t i = 0; i < m; i++) {
@@ -71,8 +85,8 @@ ag_tensor *ag_jacobian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
         ag_tensor *row;
         if (grad_or_zeros(t, y, seed, 1, &x, &row, false) != AG_OK) return NULL;
         ag__st(ag__val(seed), seed->dtype, i, 0.0);
-        memcpy((char *)ag__val(jac) + (size_t)(i * k) * ag__elsize(x->dtype), ag__val(row),
-               (size_t)k * ag__elsize(x->dtype));
+        memcpy((char *)ag__val(jac) + (size_t)(i * k) * ag__elsize(dt), ag_data(row),
+               (size_t)k * ag__elsize(dt));
     }
     return jac;
 }
@@ -80,9 +94,9 @@ ag_tensor *ag_jacobian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
 ag_tensor *ag_hessian(ag_tape *t, ag_tensor *y, ag_tensor *x) {
     ag_tensor *in[2] = {y, x};
     if (!ag__record_check_inputs(t, "hessian", 2, in)) return NULL;
-    if (ag__numel(y) != 1)
+    if (ag_numel(y) != 1)
         return ag__error_fail(t, AG_ERR_SHAPE, "hessian", "output must be a scalar, not %lld elements",
-                        (long long)ag__numel(y));
+                        (long long)ag_numel(y));
     ag_tensor *g;
     if (grad_or_zeros(t, y, NULL, 1, &x, &g, true) != AG_OK) return NULL;
     return ag_jacobian(t, g, x);
@@ -93,11 +107,13 @@ ag_tensor *ag_jvp(ag_tape *t, ag_tensor *y, ag_tensor *x, ag_tensor *u) {
     if (!ag__record_check_inputs(t, "jvp", 3, in)) return NULL;
     if (!same_layout(t, "jvp", "direction", u, x)) return NULL;
     /* r(v) = J^T v is linear in the dummy seed v; d/dv (r · u) = J u. */
-    ag_tensor *v = ag_requires_grad(t, ag_zeros(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y)));
+    ag_tensor *v = ag_requires_grad(t, ag_ndim(y) ? ag_zeros(t, ag_dtype_of(y), ag_ndim(y), ag_shape(y))
+                                                   : ag_scalar_of(t, ag_dtype_of(y), 0.0));
     if (!v) return NULL;
     ag_tensor *r;
     if (grad_or_zeros(t, y, v, 1, &x, &r, true) != AG_OK) return NULL;
-    ag_tensor *dot = ag_sum(t, ag_mul(t, r, ag_detach(t, u)), AG_ALL, false);
+    ag_tensor *dot = ag_mul(t, r, ag_detach(t, u));
+    if (ag_ndim(dot)) dot = ag_sum(t, dot, AG_ALL, false);
     ag_tensor *ju;
     if (!dot || grad_or_zeros(t, dot, NULL, 1, &v, &ju, false) != AG_OK) return NULL;
     return ju;

@@ -52,6 +52,12 @@ typedef struct ag_ext {
     /* Parameters: the thread whose backward is writing its gradient (0:
      * none); see ag__tape_lock_params. */
     _Atomic uint64_t writer;
+    /* Parameters, 0-d leaves: their leaf statement (core/stmt.h) on the tape
+     * of generation stmt_gen. Tapes of other threads may import a shared
+     * parameter at once: both are atomic (relaxed), and a reader checks the
+     * statement's tape, so a mixed pair is only a second import. */
+    _Atomic(struct ag_node *) stmt;
+    _Atomic uint32_t stmt_gen;
 } ag_ext;
 
 /* A node: 56 bytes, stored in the tape's node list. A scalar (ndim 0) keeps

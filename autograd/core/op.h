@@ -25,7 +25,8 @@
     F(CONV, conv, A)                                                         \
     F(POOL, pool, A)                                                         \
     F(PAD, pad, A)                                                           \
-    F(CUSTOM, custom, A)
+    F(CUSTOM, custom, A)                                                     \
+    F(FUSED, fused, A)
 
 #include "../ops/elementwise.def"
 #include "../ops/unary.def"
@@ -38,13 +39,15 @@
 #include "../ops/pool.def"
 #include "../ops/pad.def"
 #include "../ops/custom.def"
+#include "../ops/fused.def"
 
 /* Every op has a name here; AG_OP_LIST expands X(NAME) for each: LEAF (a
- * recorded constant or leaf, no row of its own), then each family's ops.
+ * recorded constant or leaf, no row of its own), SCALAR (a node standing
+ * for a scalar statement, core/stmt.h), then each family's ops.
  * The op table in op_table.c has one row per entry, pinned by a static
  * assert. */
 #define AG_OP_FAMILY_OPS_(FAMILY, family, X) AG_OPS_##FAMILY(X)
-#define AG_OP_LIST(X) X(LEAF) AG_OP_FAMILIES(AG_OP_FAMILY_OPS_, X)
+#define AG_OP_LIST(X) X(LEAF) X(SCALAR) AG_OP_FAMILIES(AG_OP_FAMILY_OPS_, X)
 
 typedef enum ag_op {
 #define AG_X_ENUM(name) AG_OP_##name,
@@ -68,6 +71,14 @@ typedef void (*ag_backward_fn)(ag_sweep *s, ag_tensor *n);
  * the input's shape (ag__vjp_sum_to). Returns false with the tape error set. */
 typedef bool (*ag_vjp_fn)(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin);
 
+/* The same rule on handles, for a scalar statement (core/stmt.h) or a node:
+ * the shares of the upstream gradient g for in[0..nin-1], from the input
+ * handles, the output y and the op's constant c, as graph ops. p holds the
+ * partials stored at record time: numbers, for ops whose partials are
+ * constants (a weighted sum's weights). */
+typedef bool (*ag_svjp_fn)(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *y, double c,
+                           const double *p, ag_tensor *g, ag_tensor **gin);
+
 /* One row of the op table. The numeric backward is what ag_backward runs:
  * kernels only, no node allocation. The vjp is the same rule written with
  * ops, used only when the caller asks to record the backward pass. */
@@ -78,6 +89,7 @@ typedef struct ag_op_info {
     ag_backward_fn backward;
     const char *local_grad; /* the local partial for traces, e.g. "d(a*b)/da = b" */
     ag_vjp_fn vjp;         /* backward as graph ops (second order) */
+    ag_svjp_fn svjp;       /* the same on handles: ops that record scalar statements */
 } ag_op_info;
 
 extern const ag_op_info *const ag__ops[AG_OP_COUNT];

@@ -48,12 +48,12 @@ bool ag__record_check_inputs(ag_tape *t, const char *op, int n, ag_tensor *const
         }
     }
     for (int i = 1; i < n; i++) {
-        if (xs[i]->dtype != xs[0]->dtype) {
+        if (ag_dtype_of(xs[i]) != ag_dtype_of(xs[0])) {
             char a[128], b[128];
             ag__error_fail(t, AG_ERR_DTYPE, op, "operands have dtypes %s%s and %s%s",
-                     ag_dtype_name((ag_dtype)xs[0]->dtype),
+                     ag_dtype_name(ag_dtype_of(xs[0])),
                      ag__error_fmt_operand(a, sizeof a, xs[0]),
-                     ag_dtype_name((ag_dtype)xs[i]->dtype),
+                     ag_dtype_name(ag_dtype_of(xs[i])),
                      ag__error_fmt_operand(b, sizeof b, xs[i]));
             return false;
         }

@@ -89,4 +89,16 @@ static AG_ALWAYS_INLINE ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dty
     return n;
 }
 
+/* The recorders' inline test: x as a statement operand of t without
+ * recording anything (a statement of t, or a parameter or 0-d leaf node
+ * imported in this generation whose value is unchanged), or NULL: then
+ * the slow path decides. */
+static AG_ALWAYS_INLINE ag_tensor *ag__stmt_fast_operand(const ag_tape *t, ag_tensor *x) {
+    if ((uintptr_t)x & 1) return ag__stmt_tape(x) == t ? x : NULL;
+    if (!x || !x->ext || atomic_load_explicit(&x->ext->stmt_gen, memory_order_relaxed) != t->gen)
+        return NULL;
+    ag_tensor *h = atomic_load_explicit(&x->ext->stmt, memory_order_relaxed);
+    return h && ag__stmt_tape(h) == t && ag__stmt_val(h) == x->d.s.val ? h : NULL;
+}
+
 #endif /* TAPEGRAD_CORE_SCALAR_PATH_H */

@@ -55,11 +55,12 @@ void ag_tape_free(ag_tape *t) {
     ag__tape_debug_free_retired(t);
     free(t->blocks);
     free(t->uses);
+    ag__stmt_free(t);
     free(t);
 }
 
 static size_t bytes_in_use(const ag_tape *t) {
-    return t->arena_bytes + t->nnodes * sizeof(ag_tensor);
+    return t->arena_bytes + t->nnodes * sizeof(ag_tensor) + ag__stmt_bytes(t);
 }
 
 void ag_tape_reset(ag_tape *t) {
@@ -80,6 +81,22 @@ void ag_tape_reset(ag_tape *t) {
     t->msg[0] = '\0';
     t->anomaly_found = (ag_anomaly_report){0};
     t->anomaly_rule = NULL;
+    ag__stmt_reset(t);
+}
+
+void ag__tape_mark(const ag_tape *t, ag_tape_mark *m) {
+    *m = (ag_tape_mark){t->nnodes, t->cur_off, t->arena_bytes, t->next, t->end, t->cur};
+}
+
+void ag__tape_rewind(ag_tape *t, const ag_tape_mark *m) {
+    size_t used = bytes_in_use(t);
+    if (used > t->peak_bytes) t->peak_bytes = used;
+    t->nnodes = m->nnodes;
+    t->next = m->next;
+    t->end = m->end;
+    t->cur = m->cur;
+    t->cur_off = m->cur_off;
+    t->arena_bytes = m->arena_bytes;
 }
 
 void ag_tape_set_mem_cap(ag_tape *t, size_t mem_cap_bytes) {
@@ -89,7 +106,8 @@ void ag_tape_set_mem_cap(ag_tape *t, size_t mem_cap_bytes) {
 ag_tape_stats ag_tape_get_stats(const ag_tape *t) {
     ag_tape_stats s = {0};
     if (!t) return s;
-    s.nodes = t->nnodes;
+    s.scalars = ag__stmt_count(&t->s);
+    s.nodes = t->nnodes + s.scalars;
     s.bytes_in_use = bytes_in_use(t);
     s.peak_bytes = s.bytes_in_use > t->peak_bytes ? s.bytes_in_use : t->peak_bytes;
     s.bytes_reserved = t->bytes_reserved;
@@ -109,9 +127,15 @@ void ag_tape_clear_error(ag_tape *t) {
     t->err = AG_OK;
     t->msg[0] = '\0';
     t->anomaly_found = (ag_anomaly_report){0};
+    ag__stmt_sync(t);
 }
 
-static void update_scalar_slow(ag_tape *t) { t->scalar_slow = t->no_grad + (t->anomaly ? 1 : 0); }
+/* Both fast paths (0-d nodes and statements) are off in no-grad and
+ * anomaly mode. */
+static void update_scalar_slow(ag_tape *t) {
+    t->scalar_slow = t->no_grad + (t->anomaly ? 1 : 0);
+    ag__stmt_sync(t);
+}
 
 void ag_no_grad_begin(ag_tape *t) {
     if (!t) return;
@@ -148,6 +172,30 @@ static void *tape_malloc(ag_tape *t, size_t bytes) {
     t->bytes_reserved += bytes;
     t->allocations++;
     return p;
+}
+
+void *ag__tape_aligned(ag_tape *t, size_t bytes) {
+    if (!within_cap(t, bytes)) return NULL;
+    void *p = aligned_alloc(bytes, bytes);
+    if (!p) return NULL;
+    t->bytes_reserved += bytes;
+    t->allocations++;
+    return p;
+}
+
+bool ag__tape_grow(ag_tape *t, void **p, size_t *cap, size_t need, size_t elsize, size_t min_cap) {
+    if (need <= *cap) return true;
+    size_t n = *cap ? 2 * *cap : min_cap;
+    while (n < need) n *= 2;
+    size_t more = (n - *cap) * elsize;
+    if (!within_cap(t, more)) return false;
+    void *q = realloc(*p, n * elsize);
+    if (!q) return false;
+    *p = q;
+    *cap = n;
+    t->bytes_reserved += more;
+    t->allocations++;
+    return true;
 }
 
 /* A region for two node blocks: 2 MiB, 2 MiB-aligned, so the kernel may
@@ -299,8 +347,9 @@ bool ag__tape_owns_loose(const ag_tape *t, const ag_tensor *x) {
 
 ag_status ag__tape_foreign(ag_tape *t, const char *op, int i, int n, ag_tensor *const *xs) {
     const ag_tensor *x = xs[i];
-    bool stale = (x->flags & AG_F_ON_TAPE) ? ag__region_head(x)->retired_from == t
-                                          : ag__tape_debug_holds(t, x);
+    bool stale = ag__is_stmt(x) ? ((const ag_sblock_head *)ag__stmt_block(x))->retired_from == t
+                 : (x->flags & AG_F_ON_TAPE) ? ag__region_head(x)->retired_from == t
+                                             : ag__tape_debug_holds(t, x);
     char a[128], b[160] = "";
     ag__error_fmt_operand(a, sizeof a, x);
     if (n == 2) {

@@ -6,6 +6,7 @@
 
 #include "hints.h"
 #include "node.h"
+#include "stmt.h"
 
 #define AG_NODE_BLOCK_SHIFT 14
 #define AG_NODE_BLOCK ((size_t)1 << AG_NODE_BLOCK_SHIFT) /* nodes per block */
@@ -94,6 +95,7 @@ struct ag_tape {
     const ag_tensor *anomaly_rule; /* create_graph: the node whose rule is being recorded */
     ag_anomaly_report anomaly_found; /* what set the error (core/anomaly.c) */
     ag_finalizer *finalizers; /* newest first */
+    ag_stape s; /* the scalar tape: f64 scalars as compact statements (stmt.h) */
 };
 
 /* The i-th recorded node. */
@@ -125,6 +127,25 @@ void *ag__tape_data(ag_tape *t, size_t bytes);
 /* Sets AG_ERR_MEMORY for a failed request of `bytes` (for `what`, when not
  * NULL): over the cap, or out of memory. */
 void ag__tape_fail_memory(ag_tape *t, const char *op, size_t bytes, const char *what);
+/* Memory from the C heap within the cap, counted as reserved: `bytes`
+ * aligned to `bytes` (a power of two), or NULL. */
+void *ag__tape_aligned(ag_tape *t, size_t bytes);
+
+/* Grows *p (an array of *cap elements of elsize bytes, on the C heap) to
+ * at least `need` elements, doubling from min_cap, within the cap. False
+ * when the cap or malloc refuses (nothing changed). */
+bool ag__tape_grow(ag_tape *t, void **p, size_t *cap, size_t need, size_t elsize, size_t min_cap);
+
+/* A point on the tape to go back to: what is recorded after the mark is
+ * dropped by the rewind (memory is kept). For temporary nodes. */
+typedef struct ag_tape_mark {
+    size_t nnodes, cur_off, arena_bytes;
+    ag_tensor *next, *end;
+    ag_chunk *cur;
+} ag_tape_mark;
+void ag__tape_mark(const ag_tape *t, ag_tape_mark *m);
+void ag__tape_rewind(ag_tape *t, const ag_tape_mark *m);
+
 /* Runs fn(arg) once, when the tape next drops its recording (ag_tape_reset
  * or ag_tape_free), newest first. False (nothing registered, no error set)
  * at the memory cap. */
@@ -133,11 +154,13 @@ bool ag__tape_on_reset(ag_tape *t, void (*fn)(void *arg), void *arg);
 /* A node outside the node list (no-grad mode), in the data arena. */
 ag_tensor *ag__tape_loose_node(ag_tape *t);
 
-/* Whether x may be an operand of an op on tape t: a parameter (on no
- * tape), a node of t's node list, or a node t made in no-grad mode since
- * its last reset (found in its arena: slower, and rare). */
+/* Whether x may be an operand of an op on tape t: a statement of t's
+ * scalar tape, a parameter (on no tape), a node of t's node list, or a node
+ * t made in no-grad mode since its last reset (found in its arena: slower,
+ * and rare). */
 bool ag__tape_owns_loose(const ag_tape *t, const ag_tensor *x);
 static inline bool ag__tape_owns(const ag_tape *t, const ag_tensor *x) {
+    if (ag__is_stmt(x)) return ag__stmt_tape(x) == t; /* a scalar statement: its block's head */
     if (x->flags & AG_F_PARAM) return true;
     if (x->flags & AG_F_ON_TAPE) return ag__region_head(x)->tape == t;
     return ag__tape_owns_loose(t, x);

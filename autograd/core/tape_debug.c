@@ -46,7 +46,37 @@ static void free_record(ag_retired *r) {
     free(r);
 }
 
+/* The scalar tape's blocks at a reset: heads marked, memory poisoned, the
+ * blocks kept in the quarantine of statement blocks (bounded as the rest),
+ * the tape left with none. Without memory for the list it keeps them. */
+static void retire_statement_blocks(ag_tape *t) {
+    ag_stape *s = &t->s;
+    if (!s->nblocks) return;
+    if (s->nretired + s->nblocks > s->cap_retired) {
+        size_t cap = s->cap_retired ? 2 * s->cap_retired : 16;
+        while (cap < s->nretired + s->nblocks) cap *= 2;
+        char **r = realloc(s->retired, cap * sizeof *r);
+        if (!r) return;
+        s->retired = r;
+        s->cap_retired = cap;
+    }
+    for (size_t i = 0; i < s->nblocks; i++) {
+        char *blk = s->blocks[i];
+        *(ag_sblock_head *)blk = (ag_sblock_head){.tape = NULL, .retired_from = t};
+        POISON(blk, AG_SBLOCK_BYTES);
+        s->retired[s->nretired++] = blk;
+    }
+    t->bytes_reserved -= s->nblocks * AG_SBLOCK_BYTES;
+    s->nblocks = 0;
+    while (s->nretired * AG_SBLOCK_BYTES > AG_QUARANTINE) { /* the oldest go back to malloc */
+        UNPOISON(s->retired[0], AG_SBLOCK_BYTES);
+        free(s->retired[0]);
+        memmove(s->retired, s->retired + 1, --s->nretired * sizeof *s->retired);
+    }
+}
+
 void ag__tape_debug_retire(ag_tape *t) {
+    retire_statement_blocks(t);
     size_t nregions = t->nblocks / 2;
     if (!nregions && !t->first) return;
     ag_retired *r = malloc(sizeof *r + nregions * sizeof r->regions[0]);
@@ -91,6 +121,11 @@ bool ag__tape_debug_holds(const ag_tape *t, const ag_tensor *x) {
 }
 
 void ag__tape_debug_free_retired(ag_tape *t) {
+    for (size_t i = 0; i < t->s.nretired; i++) {
+        UNPOISON(t->s.retired[i], AG_SBLOCK_BYTES);
+        free(t->s.retired[i]);
+    }
+    t->s.nretired = 0;
     for (ag_retired *r = t->retired, *next; r; r = next) {
         next = r->next;
         free_record(r);

@@ -79,6 +79,19 @@ ag_tensor *ag_arange(ag_tape *t, ag_dtype dtype, double start, double stop, doub
 }
 
 ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
+    /* An f64 scalar is a leaf statement on the scalar tape (stmt.h): the
+     * push itself when there is room (left is 0 after an error or in
+     * no-grad mode). */
+    if (dtype == AG_F64 && t && t->s.left) {
+        size_t o;
+        double *slot = ag__stmt_push(&t->s, AG_OP_LEAF, 0, &o);
+        *slot = value;
+        return ag__stmt_of_slot(slot);
+    }
+    if (dtype == AG_F64 && ag__scalar_tape(t)) {
+        ag_tensor *x = ag__stmt_leaf(t, value);
+        if (x || t->err != AG_OK) return x;
+    }
     /* Scalar programs make a leaf per input: skip the generic recorder. */
     if (ag__scalar_tape(t) && (dtype == AG_F64 || dtype == AG_F32)) {
         ag_tensor *x = ag__scalar_push(t, AG_OP_LEAF, dtype, false, NULL, NULL, (ag_attr){.c = 0});
@@ -92,9 +105,35 @@ ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
 
 ag_tensor *ag_scalar(ag_tape *t, double value) { return ag_scalar_of(t, AG_F64, value); }
 
+static AG_NOINLINE ag_tensor *requires_grad_slow(ag_tape *t, ag_tensor *x);
+
 ag_tensor *ag_requires_grad(ag_tape *t, ag_tensor *x) {
+    /* A leaf statement of t, already requiring or with room in the leaf
+     * list (the fast case of scalar programs, one per input). */
+    if (x && ag__is_stmt(x) && t && t->err == AG_OK && ag__stmt_tape(x) == t) {
+        uint16_t *k = ag__stmt_kindp(x);
+        if (ag__sk_op(*k) == AG_OP_LEAF && ((*k & AG_SK_REQ) || t->s.nleaves < t->s.cap_leaves)) {
+            if (!(*k & AG_SK_REQ)) {
+                t->s.leaves[t->s.nleaves++] = ag__stmt_index(x);
+                *k |= AG_SK_REQ;
+            }
+            return x;
+        }
+    }
+    return requires_grad_slow(t, x);
+}
+
+static ag_tensor *requires_grad_slow(ag_tape *t, ag_tensor *x) {
     if (!t || t->err != AG_OK || !x) return x ? NULL : (t ? ag__error_fail(t, AG_ERR_NULL, "requires_grad", "tensor is NULL") : NULL);
     if (!ag__tape_owns(t, x)) return ag__tape_foreign(t, "requires_grad", 0, 1, &x), NULL;
+    if (ag__is_stmt(x)) {
+        unsigned op = ag__sk_op(ag__stmt_kind(x));
+        if (op != AG_OP_LEAF)
+            return ag__error_fail(t, AG_ERR_ARG, "requires_grad", "only a leaf can require a gradient "
+                                  "(this scalar was made by '%s')", ag__ops[op]->name);
+        ag__stmt_require(t, x);
+        return t->err == AG_OK ? x : NULL;
+    }
     if (!(x->flags & AG_F_LEAF))
         return ag__error_fail(t, AG_ERR_ARG, "requires_grad", "only a leaf can require a gradient "
                         "(this tensor was made by '%s')", ag__op_of(x)->name);
@@ -184,23 +223,28 @@ ag_tensor *ag_normal(ag_tape *t, ag_dtype dtype, int ndim, const int64_t *shape,
 
 /* -------------------------------------------------------------- access */
 
-ag_dtype ag_dtype_of(const ag_tensor *x) { return x ? (ag_dtype)x->dtype : (ag_dtype)0; }
-int ag_ndim(const ag_tensor *x) { return x ? x->ndim : 0; }
-const int64_t *ag_shape(const ag_tensor *x) { return x ? ag__shape(x) : NULL; }
-int64_t ag_numel(const ag_tensor *x) { return x ? ag__numel(x) : 0; }
+/* A scalar statement (stmt.h) answers every accessor as an f64 0-d tensor. */
+ag_dtype ag_dtype_of(const ag_tensor *x) {
+    return x ? (ag__is_stmt(x) ? AG_F64 : (ag_dtype)x->dtype) : (ag_dtype)0;
+}
+int ag_ndim(const ag_tensor *x) { return x && !ag__is_stmt(x) ? x->ndim : 0; }
+const int64_t *ag_shape(const ag_tensor *x) { return x && !ag__is_stmt(x) ? ag__shape(x) : NULL; }
+int64_t ag_numel(const ag_tensor *x) { return x ? (ag__is_stmt(x) ? 1 : ag__numel(x)) : 0; }
 
 int64_t ag_dim(const ag_tensor *x, int axis) {
-    if (!x) return 0;
+    if (!x || ag__is_stmt(x)) return 0;
     int a = ag__shape_axis(axis, x->ndim);
     return a < 0 ? 0 : x->ext->shape[a];
 }
 
 double ag_get(const ag_tensor *x, int64_t i) {
+    if (x && ag__is_stmt(x)) return i == 0 ? ag__stmt_val(x) : NAN;
     if (!x || i < 0 || i >= ag__numel(x)) return NAN;
     return ag__ld(ag__val((ag_tensor *)x), x->dtype, i);
 }
 
 double ag_item(const ag_tensor *x) {
+    if (x && ag__is_stmt(x)) return ag__stmt_val(x);
     if (!x || ag__numel(x) != 1) return NAN;
     return ag_get(x, 0);
 }
@@ -210,6 +254,12 @@ double ag_item(const ag_tensor *x) {
 static bool never_reached(const ag_tensor *x) { return !(x->flags & AG_F_LEAF) && x->epoch == 0; }
 
 double ag_grad_get(const ag_tensor *x, int64_t i) {
+    if (x && ag__is_stmt(x)) {
+        if (i != 0) return NAN;
+        if (!ag__stmt_requires(x)) return 0.0;
+        const ag_tape *t = ag__stmt_tape(x);
+        return t ? ag__stmt_grad_of(&t->s, ag__stmt_index(x)) : NAN; /* NULL: retired (debug mode) */
+    }
     if (!x || i < 0 || i >= ag__numel(x)) return NAN;
     if (!(x->flags & AG_F_REQUIRES_GRAD) || never_reached(x)) return 0.0;
     const void *g = ag__grad((ag_tensor *)x);
@@ -217,13 +267,22 @@ double ag_grad_get(const ag_tensor *x, int64_t i) {
 }
 
 double ag_grad_item(const ag_tensor *x) {
+    if (x && ag__is_stmt(x)) {
+        const ag_tape *t = ag__stmt_tape(x); /* NULL: retired (debug mode) */
+        if (!t || !ag__stmt_requires(x)) return t ? 0.0 : NAN;
+        return ag__stmt_grad_of(&t->s, ag__stmt_index(x));
+    }
     if (!x || ag__numel(x) != 1) return NAN;
     return ag_grad_get(x, 0);
 }
 
-const void *ag_data(const ag_tensor *x) { return x ? ag__val((ag_tensor *)x) : NULL; }
+const void *ag_data(const ag_tensor *x) {
+    if (x && ag__is_stmt(x)) return ag__stmt_valp(x);
+    return x ? ag__val((ag_tensor *)x) : NULL;
+}
 
 void *ag_data_mut(ag_tensor *x) {
+    if (x && ag__is_stmt(x)) return ag__stmt_valp(x);
     if (!x) return NULL;
     /* A view writes its base's storage: a write through it is a write to
      * the base, and counts a version when the base is a parameter. */
@@ -234,6 +293,9 @@ void *ag_data_mut(ag_tensor *x) {
 }
 
 void *ag_grad_data(ag_tensor *x) {
+    if (x && ag__is_stmt(x))
+        return ag__stmt_requires(x) && ag__stmt_tape(x) ? ag__stmt_grad_ptr(ag__stmt_tape(x), ag__stmt_index(x))
+                                                         : NULL;
     if (!x || !(x->flags & AG_F_REQUIRES_GRAD)) return NULL;
     if (never_reached(x)) /* zeros, as ag_grad_get reads it; a sweep overwrites them */
         memset(ag__grad(x), 0, (size_t)ag__numel(x) * ag__elsize(x->dtype));
@@ -242,6 +304,11 @@ void *ag_grad_data(ag_tensor *x) {
 
 ag_status ag_to_doubles(const ag_tensor *x, double *out, int64_t n) {
     if (!x || !out) return AG_ERR_NULL;
+    if (ag__is_stmt(x)) {
+        if (n < 1) return AG_ERR_ARG;
+        out[0] = ag__stmt_val(x);
+        return AG_OK;
+    }
     if (n < ag__numel(x)) return AG_ERR_ARG;
     for (int64_t i = 0, m = ag__numel(x); i < m; i++) out[i] = ag__ld(ag__val((ag_tensor *)x), x->dtype, i);
     return AG_OK;
@@ -253,13 +320,24 @@ char *ag_shape_str(const ag_tensor *x, char *buf, size_t size) {
         snprintf(buf, size, "(null)");
         return buf;
     }
-    return ag_format_shape(buf, size, x->ndim, ag__shape(x));
+    return ag_format_shape(buf, size, ag_ndim(x), ag_shape(x));
 }
 
 ag_tensor *ag_set_name(ag_tape *t, ag_tensor *x, const char *name) {
     if (!x || !name) return t ? ag__error_fail(t, AG_ERR_NULL, "set_name", "%s is NULL", x ? "name" : "tensor") : NULL;
     size_t len = strlen(name) + 1;
     char *copy;
+    if (ag__is_stmt(x)) {
+        if (!t) return NULL;
+        if (ag__stmt_tape(x) != t)
+            return ag__error_fail(t, AG_ERR_ARG, "set_name", "this scalar was recorded on another tape");
+        copy = ag__tape_small(t, len);
+        if (!copy) return ag__error_fail(t, AG_ERR_MEMORY, "set_name", "tape memory cap reached");
+        memcpy(copy, name, len);
+        if (!ag__stmt_set_name(t, x, copy))
+            return ag__error_fail(t, AG_ERR_MEMORY, "set_name", "tape memory cap reached");
+        return x;
+    }
     if (x->flags & AG_F_PARAM) {
         copy = realloc((char *)x->ext->name, len);
         if (!copy) {
@@ -278,9 +356,17 @@ ag_tensor *ag_set_name(ag_tape *t, ag_tensor *x, const char *name) {
     return x;
 }
 
-const char *ag_name(const ag_tensor *x) { return (x && x->ext) ? x->ext->name : NULL; }
+const char *ag_name(const ag_tensor *x) {
+    if (x && ag__is_stmt(x)) return ag__stmt_name(x);
+    return (x && x->ext) ? x->ext->name : NULL;
+}
 
 ag_tensor *ag_detach(ag_tape *t, ag_tensor *x) {
+    if (x && ag__is_stmt(x) && t && t->err == AG_OK) { /* a constant statement of the same value */
+        if (ag__stmt_tape(x) != t)
+            return ag__error_fail(t, AG_ERR_ARG, "detach", "this scalar was recorded on another tape");
+        return ag_scalar(t, ag__stmt_val(x));
+    }
     if (!ag__record_check_inputs(t, "detach", 1, &x)) return t ? ag__error_fail(t, AG_ERR_NULL, "detach", "tensor is NULL") : NULL;
     ag_tensor *d = ag__record_node(t, AG_OP_LEAF, (ag_dtype)x->dtype, 0, NULL, NULL, NULL);
     if (!d) return NULL;
@@ -353,18 +439,25 @@ ag_tensor *ag_param_scalar(ag_dtype dtype, double value) {
 }
 
 void ag_param_free(ag_tensor *p) {
-    if (!p || !(p->flags & AG_F_PARAM)) return;
+    if (!p || ag__is_stmt(p) || !(p->flags & AG_F_PARAM)) return;
     free((char *)p->ext->name);
     free(p);
 }
 
-bool ag_is_param(const ag_tensor *x) { return x && (x->flags & AG_F_PARAM); }
+bool ag_is_param(const ag_tensor *x) { return x && !ag__is_stmt(x) && (x->flags & AG_F_PARAM); }
 
 uint32_t ag_param_version(const ag_tensor *p) {
-    return (p && (p->flags & AG_F_PARAM)) ? p->ext->version : 0;
+    return (p && !ag__is_stmt(p) && (p->flags & AG_F_PARAM)) ? p->ext->version : 0;
 }
 
 void ag_zero_grad(ag_tensor *x) {
+    if (x && ag__is_stmt(x)) {
+        if (!ag__stmt_tape(x)) return; /* retired (debug mode) */
+        ag_stape *s = &ag__stmt_tape(x)->s;
+        size_t i = ag__stmt_index(x);
+        if (ag__stmt_requires(x) && i < s->adj_valid) s->adj[i] = 0.0;
+        return;
+    }
     if (!x || !(x->flags & AG_F_REQUIRES_GRAD)) return;
     void *g = ag__grad(x);
     if (g) memset(g, 0, (size_t)ag__numel(x) * ag__elsize(x->dtype));

@@ -22,15 +22,16 @@
 
 ag_tensor *ag__vjp_sum_to(ag_tape *t, ag_tensor *c, const ag_tensor *x) {
     if (!c) return NULL;
-    int lead = c->ndim - x->ndim;
+    int lead = ag_ndim(c) - ag_ndim(x); /* either may be a scalar statement */
     AG_ASSERT(lead >= 0);
     for (int i = 0; i < lead && c; i++) c = ag_sum(t, c, 0, false);
-    for (int i = 0; i < x->ndim && c; i++)
+    for (int i = 0; i < ag_ndim(x) && c; i++)
         if (x->ext->shape[i] == 1 && c->ext->shape[i] != 1) c = ag_sum(t, c, i, true);
     return c;
 }
 
 ag_tensor *ag__vjp_const_map(ag_tape *t, ag_tensor *x, double (*f)(double x, double c), double c) {
+    if (ag__is_stmt(x)) return ag_scalar(t, f(ag__stmt_val(x), c));
     ag_tensor *m = ag_tensor_new(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x), NULL);
     if (!m) return NULL;
     const void *px = ag__val(x);
@@ -129,11 +130,20 @@ typedef struct graph_sweep {
     ag_tape *t;
     bool functional;
     grad_map map;
+    /* Scalar statements' recorded gradients, by index (stmt_vjp.c). */
+    ag_tensor **sgrads;
+    size_t nstmts;
 } graph_sweep;
 
 /* Adds the share c into in's recorded gradient. */
 static bool accumulate(graph_sweep *s, ag_tensor *in, ag_tensor *c) {
     if (!c) return false;
+    if (ag__is_stmt(in)) {
+        if (!ag__stmt_requires(in)) return true;
+        ag_tensor **slot = &s->sgrads[ag__stmt_index(in)];
+        *slot = *slot ? ag_add(s->t, *slot, c) : c;
+        return *slot != NULL;
+    }
     if (!(in->flags & AG_F_REQUIRES_GRAD)) return true;
     if ((in->flags & AG_F_LEAF) && s->functional && !ag__wanted(in)) return true;
     c = ag__vjp_sum_to(s->t, c, in);
@@ -147,23 +157,38 @@ static bool accumulate(graph_sweep *s, ag_tensor *in, ag_tensor *c) {
  * sweep records are newer and are never visited. On success *map holds
  * every reached node's recorded gradient. */
 static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool functional,
-                                 grad_map *map) {
+                                 graph_sweep *out) {
     if (t->err != AG_OK) return t->err;
     ag_status st = ag__sweep_check_versions(t);
     if (st != AG_OK) return st;
-    graph_sweep s = {.t = t, .functional = functional};
-    size_t count = t->nnodes;
+    graph_sweep s = {.t = t, .functional = functional, .nstmts = ag__stmt_count(&t->s)};
+    size_t count = ag__is_stmt(y) ? 0 : t->nnodes; /* no node is upstream of a statement */
     if (!map_init(t, &s.map)) return t->err;
-    ag_tensor *g0 = seed ? seed : ag_ones(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y));
+    s.sgrads = ag__tape_alloc(t, (s.nstmts ? s.nstmts : 1) * sizeof *s.sgrads, "backward");
+    if (!s.sgrads) return t->err;
+    memset(s.sgrads, 0, s.nstmts * sizeof *s.sgrads);
+    ag_tensor *g0 = seed ? seed
+                         : (ag__is_stmt(y) ? ag_scalar(t, 1.0)
+                                           : ag_ones(t, (ag_dtype)y->dtype, y->ndim, ag__shape(y)));
     if (!g0 || !accumulate(&s, y, g0)) return t->err ? t->err : AG_ERR_MEMORY;
+    size_t reach = ag__is_stmt(y) ? ag__stmt_index(y) + 1 : 0;
     ag_tensor *gin[AG_MAX_DIMS + 2];
     for (size_t i = count; i-- > 0;) {
         ag_tensor *n = ag__tape_node(t, i);
         if (n->flags & AG_F_LEAF) continue;
         ag_tensor *g = map_get(&s.map, n);
         if (!g) continue;
+        if (n->op == AG_OP_SCALAR) { /* hands its gradient to its statement */
+            size_t k = (size_t)n->attr.i;
+            s.sgrads[k] = s.sgrads[k] ? ag_add(t, s.sgrads[k], g) : g;
+            if (!s.sgrads[k]) return t->err ? t->err : AG_ERR_MEMORY;
+            if (k + 1 > reach) reach = k + 1;
+            continue;
+        }
         const ag_op_info *op = ag__op_of(n);
         int nin = ag__op_ninputs(n);
+        /* A node's rule reads its upstream gradient as a node. */
+        if (ag__is_stmt(g) && !op->svjp && !(g = ag__stmt_promote(t, g))) return t->err;
         if (!op->vjp) {
             ag__error_fail(t, AG_ERR_STATE, op->name,
                            "this op cannot record its backward (create_graph): it has no graph-form "
@@ -184,7 +209,15 @@ static ag_status graph_sweep_run(ag_tape *t, ag_tensor *y, ag_tensor *seed, bool
         t->anomaly_rule = NULL;
         if (!ok) return t->err ? t->err : AG_ERR_MEMORY;
     }
-    *map = s.map;
+    /* Then the statements; imported parameters and leaf nodes take their
+     * statement's gradient. */
+    if (reach && !ag__stmt_graph_sweep(t, s.sgrads, reach)) return t->err ? t->err : AG_ERR_MEMORY;
+    for (size_t k = 0; k < t->s.nimports; k++) {
+        if (t->s.imports[k].index >= s.nstmts) continue; /* imported during this sweep */
+        ag_tensor *g = s.sgrads[t->s.imports[k].index];
+        if (g && !accumulate(&s, t->s.imports[k].node, g)) return t->err ? t->err : AG_ERR_MEMORY;
+    }
+    *out = s;
     return t->err;
 }
 
@@ -208,16 +241,31 @@ ag_status ag_backward_ex(ag_tape *t, ag_tensor *y, const ag_backward_opts *opts)
     ag_backward_opts o = opts ? *opts : (ag_backward_opts){0};
     ag_status st = ag__sweep_check_output(t, "backward", y, o.seed, true);
     if (st != AG_OK) return st;
-    if (!(y->flags & AG_F_REQUIRES_GRAD)) return o.allow_unused ? AG_OK : ag__sweep_check_requires(t, "backward", y);
+    if (!ag__handle_requires_grad(y)) return o.allow_unused ? AG_OK : ag__sweep_check_requires(t, "backward", y);
     if (!o.create_graph) return ag_backward_seed(t, y, o.seed);
     if ((st = ag__tape_lock_params(t, "backward")) != AG_OK) return st;
     size_t count = t->nnodes, nuses = t->nuses;
-    grad_map map;
-    st = graph_sweep_run(t, y, o.seed, false, &map);
+    graph_sweep gs;
+    st = graph_sweep_run(t, y, o.seed, false, &gs);
     for (size_t i = 0; st == AG_OK && i < count; i++)
-        if (!settle_leaf(t, &map, ag__tape_node(t, i))) st = t->err;
+        if (!settle_leaf(t, &gs.map, ag__tape_node(t, i))) st = t->err;
     for (size_t i = 0; st == AG_OK && i < nuses; i++)
-        if (!settle_leaf(t, &map, t->uses[i].param)) st = t->err;
+        if (!settle_leaf(t, &gs.map, t->uses[i].param)) st = t->err;
+    /* Statement leaves: the value into the stored gradient, the handle kept
+     * for ag_graph_grad. */
+    ag_stape *s = &t->s;
+    for (size_t k = 0; st == AG_OK && k < s->nleaves; k++) {
+        uint32_t i = s->leaves[k];
+        if (i >= gs.nstmts || !gs.sgrads[i]) continue;
+        double *g = ag__stmt_grad_ptr(t, i);
+        if (!g) st = t->err;
+        else *g += ag_item(gs.sgrads[i]);
+    }
+    if (st == AG_OK) {
+        s->graph_grads = gs.sgrads;
+        s->ngraph = gs.nstmts;
+        s->graph_gen = t->gen;
+    }
     ag__tape_unlock_params(t);
     return st;
 }
@@ -228,29 +276,46 @@ ag_status ag_grad_ex(ag_tape *t, ag_tensor *y, int n, ag_tensor *const *xs, ag_t
     if (!o.create_graph) return ag__grad_numeric(t, y, o.seed, n, xs, grads, o.allow_unused);
     ag_status st = ag__sweep_check_args(t, y, o.seed, n, xs, grads);
     if (st != AG_OK) return st;
-    bool constant = !(y->flags & AG_F_REQUIRES_GRAD);
+    bool constant = !ag__handle_requires_grad(y);
     if (constant && !o.allow_unused) return ag__sweep_check_requires(t, "grad", y);
-    grad_map map = {0};
+    graph_sweep gs = {0};
     if (!constant) {
         if ((st = ag__tape_lock_params(t, "grad")) != AG_OK) return st;
-        /* Mark the wanted leaves: only they receive gradients among leaves. */
-        for (int i = 0; i < n; i++) ag__set_wanted(xs[i], true);
-        st = graph_sweep_run(t, y, o.seed, true, &map);
-        for (int i = 0; i < n; i++) ag__set_wanted(xs[i], false);
+        /* Mark the wanted leaves: only they receive gradients among leaves
+         * (statements need no mark: their gradients are read by index). */
+        for (int i = 0; i < n; i++)
+            if (!ag__is_stmt(xs[i])) ag__set_wanted(xs[i], true);
+        st = graph_sweep_run(t, y, o.seed, true, &gs);
+        for (int i = 0; i < n; i++)
+            if (!ag__is_stmt(xs[i])) ag__set_wanted(xs[i], false);
         ag__tape_unlock_params(t);
         if (st != AG_OK) return st;
     }
     for (int i = 0; i < n; i++) {
         ag_tensor *x = xs[i];
-        grads[i] = constant ? NULL : map_get(&map, x);
-        if (!grads[i] && !o.allow_unused) return ag__grad_unused(t, i, x);
-        if (!grads[i]) grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
+        if (ag__is_stmt(x)) { /* reached exactly when the sweep gave it a gradient */
+            size_t k = ag__stmt_index(x);
+            grads[i] = !constant && k < gs.nstmts ? gs.sgrads[k] : NULL;
+            if (!grads[i] && !o.allow_unused) return ag__grad_unused(t, i, x);
+            if (!grads[i]) grads[i] = ag_scalar(t, 0.0);
+        } else {
+            grads[i] = constant ? NULL : map_get(&gs.map, x);
+            if (!grads[i] && !o.allow_unused) return ag__grad_unused(t, i, x);
+            if (!grads[i]) grads[i] = ag_zeros(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x));
+        }
         if (!grads[i]) return t->err;
     }
     return AG_OK;
 }
 
 ag_tensor *ag_graph_grad(const ag_tape *t, const ag_tensor *x) {
+    if (t && x && ag__is_stmt(x)) {
+        const ag_stape *s = &t->s;
+        size_t i = ag__stmt_index(x);
+        bool leaf = ag__sk_op(ag__stmt_kind(x)) == AG_OP_LEAF;
+        return ag__stmt_tape(x) == t && leaf && s->graph_gen == t->gen && i < s->ngraph
+                   ? s->graph_grads[i] : NULL;
+    }
     if (!t || !x || !x->ext || !x->ext->graph_grad || x->ext->graph_grad_gen != t->gen) return NULL;
     return x->ext->graph_grad;
 }

@@ -283,7 +283,7 @@ static bool vjp_conv(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
 
 const ag_op_info ag__op_CONV = {"conv", -1, fwd_conv, bwd_conv,
                                 "dx = conv_input_grad(g, w), dw = conv_weight_grad(x, g), db = sum(g)",
-                                vjp_conv};
+                                vjp_conv, NULL};
 
 /* ---------------------------------------------------- conv_input_grad */
 
@@ -312,7 +312,7 @@ static bool vjp_input_grad(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **g
 
 const ag_op_info ag__op_CONV_INPUT_GRAD = {"conv_input_grad", 2, fwd_input_grad, bwd_input_grad,
                                            "da = conv(g, b), db = conv_weight_grad(g, a)",
-                                           vjp_input_grad};
+                                           vjp_input_grad, NULL};
 
 /* --------------------------------------------------- conv_weight_grad */
 
@@ -341,7 +341,7 @@ static bool vjp_weight_grad(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **
 
 const ag_op_info ag__op_CONV_WEIGHT_GRAD = {"conv_weight_grad", 2, fwd_weight_grad, bwd_weight_grad,
                                             "da = conv_input_grad(b, g), db = conv(a, g)",
-                                            vjp_weight_grad};
+                                            vjp_weight_grad, NULL};
 
 /* ------------------------------------------------------ the public ops */
 
@@ -487,6 +487,9 @@ static conv_geom *make_geom(ag_tape *t, const char *op, int nsp, ag_tensor *x, a
 
 static ag_tensor *conv(ag_tape *t, const char *op, int nsp, ag_tensor *x, ag_tensor *w, ag_tensor *b,
                        const conv_args *a) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
+    w = ag__stmt_promote(t, w);
+    b = ag__stmt_promote(t, b);
     ag_tensor *xs[3] = {x, w, b};
     if (!ag__record_check_inputs(t, op, b ? 3 : 2, xs)) return NULL;
     const conv_geom *g = make_geom(t, op, nsp, x, w, b, a);

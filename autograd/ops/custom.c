@@ -11,6 +11,7 @@
 #include "node.h"
 #include "op.h"
 #include "record.h"
+#include "stmt.h"
 #include "tape.h"
 
 #include <stdio.h>
@@ -118,6 +119,8 @@ static bool vjp_custom(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) 
         return false;
     }
     for (int k = 0; k < f.c.n; k++) {
+        /* a rule on scalars records statements: the checks read nodes */
+        if (gin[k] && !(gin[k] = ag__stmt_promote(t, gin[k]))) return false;
         if (!gin[k] || sums_to(gin[k], f.in[k])) continue;
         char a[96], b[96];
         snprintf(f.c.msg, f.c.msg_size, "it gave input %d a gradient %s %s for a %s %s input", k + 1,
@@ -130,7 +133,7 @@ static bool vjp_custom(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) 
     return true;
 }
 
-const ag_op_info ag__op_CUSTOM = {"custom", -1, fwd_custom, bwd_custom, "", NULL};
+const ag_op_info ag__op_CUSTOM = {"custom", -1, fwd_custom, bwd_custom, "", NULL, NULL};
 
 /* --------------------------------------------------------- recording */
 
@@ -183,6 +186,9 @@ ag_tensor *ag_custom(ag_tape *t, const ag_custom_op *op, void *ctx, int n, ag_te
     }
     if (!inputs) return refuse(t, op, ctx, AG_ERR_NULL, "inputs array is NULL");
     if (!ag__record_check_inputs(t, op->name, n, inputs)) return refuse(t, op, ctx, AG_OK, NULL);
+    ag_tensor *nodes[AG_CUSTOM_MAX_INPUTS]; /* scalar statements as nodes */
+    if (!ag__stmt_promote_n(t, n, inputs, nodes)) return refuse(t, op, ctx, AG_OK, NULL);
+    inputs = nodes;
 
     call_frame f;
     frame_init(&f, op, ctx, n, inputs, NULL);
@@ -198,7 +204,7 @@ ag_tensor *ag_custom(ag_tape *t, const ag_custom_op *op, void *ctx, int n, ag_te
     }
     /* From here on the tape owns ctx: its destructor runs at reset. */
     *cn = (custom_node){{op->name, n, fwd_custom, bwd_custom, op->local_grad ? op->local_grad : "",
-                         op->backward_graph ? vjp_custom : NULL},
+                         op->backward_graph ? vjp_custom : NULL, NULL},
                         op, ctx};
     ext->aux = cn;
     f.c.out = y;

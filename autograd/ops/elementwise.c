@@ -7,7 +7,7 @@
  * backward: the derivative of a mask is zero almost everywhere. */
 static double pos_or_nan(double a, double c) { (void)c; return a > 0 ? 1.0 : (a == 0 ? 0.0 : NAN); }
 static double pos_or_one(double a, double c) { (void)c; return a > 0 ? a : 1.0; }
-static ag_tensor *tie_mask(ag_tape *t, ag_tensor *n, int operand);
+static ag_tensor *tie_mask(ag_tape *t, ag_tensor *n, ag_tensor *a, ag_tensor *b, int operand);
 
 /* log(a) where a > 0 and 0 elsewhere, without a log of 0 on the graph. */
 static ag_tensor *safe_log(ag_tape *t, ag_tensor *a) {
@@ -46,7 +46,14 @@ static AG_ALWAYS_INLINE void tie_mask_walk(int dt, ag_tensor *n, void *pm, int o
     });
 }
 
-static ag_tensor *tie_mask(ag_tape *t, ag_tensor *n, int operand) {
+/* n is the maximum or minimum (a node or a scalar statement) of a and b. */
+static ag_tensor *tie_mask(ag_tape *t, ag_tensor *n, ag_tensor *a, ag_tensor *b, int operand) {
+    if (ag__is_stmt(n)) {
+        const bool is_max = ag__sk_op(ag__stmt_kind(n)) == AG_OP_MAXIMUM;
+        const double x = ag__stmt_val(a), y = ag__stmt_val(b);
+        return ag_scalar(t, x == y ? 0.5 : ((operand ? y > x : x > y) == is_max));
+    }
+    (void)a, (void)b; /* n's inputs */
     ag_tensor *m = ag_tensor_new(t, (ag_dtype)n->dtype, n->ndim, ag__shape(n), NULL);
     if (!m) return NULL;
     AG_BY_DTYPE(n->dtype, tie_mask_walk, n, ag__val(m), operand, n->op == AG_OP_MAXIMUM);
@@ -57,6 +64,7 @@ ag_tensor *ag__elementwise_binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor 
     const char *name = ag__ops[op]->name;
     ag_tensor *xs[2] = {a, b};
     if (!ag__record_check_inputs(t, name, 2, xs)) return NULL;
+    if (!(a = ag__stmt_promote(t, a)) || !(b = ag__stmt_promote(t, b))) return NULL;
     int nd;
     int64_t shape[AG_MAX_DIMS];
     if (!ag__bcast_shape(a->ndim, ag__shape(a), b->ndim, ag__shape(b), &nd, shape)) {
@@ -70,6 +78,7 @@ ag_tensor *ag__elementwise_binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor 
 
 ag_tensor *ag__elementwise_unary(ag_tape *t, ag_op op, ag_tensor *x, double c) {
     if (!ag__record_check_inputs(t, ag__ops[op]->name, 1, &x)) return NULL;
+    if (!(x = ag__stmt_promote(t, x))) return NULL;
     return ag__record(t, op, (ag_dtype)x->dtype, x->ndim, ag__shape(x), x, NULL, (ag_attr){.c = c});
 }
 
@@ -142,9 +151,12 @@ static bool vjp_where(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
 }
 
 const ag_op_info ag__op_WHERE = {"where", 3, fwd_where, bwd_where,
-                                 "d where(m,a,b)/da = [m!=0], d where(m,a,b)/db = [m==0]", vjp_where};
+                                 "d where(m,a,b)/da = [m!=0], d where(m,a,b)/db = [m==0]", vjp_where, NULL};
 
 ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b) {
+    mask = ag__stmt_promote(t, mask);
+    a = ag__stmt_promote(t, a);
+    b = ag__stmt_promote(t, b);
     ag_tensor *xs[3] = {mask, a, b};
     if (!ag__record_check_inputs(t, "where", 3, xs)) return NULL;
     int nd1, nd;

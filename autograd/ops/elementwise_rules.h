@@ -30,11 +30,11 @@ AG_BINARY_OP(    POW,     pow,      pow(a, b),     b == 0 ? 0.0 : b * pow(a, b -
 AG_BINARY_OP(    MAXIMUM, maximum,  a >= b ? a : b, a > b ? 1.0 : (a == b ? 0.5 : 0.0),
                  b > a ? 1.0 : (a == b ? 0.5 : 0.0),
                  "d max(a,b)/da = [a>b], d max(a,b)/db = [b>a] (1/2 at a tie)",
-                 ag_mul(t, G, tie_mask(t, n, 0)), ag_mul(t, G, tie_mask(t, n, 1)))
+                 ag_mul(t, G, tie_mask(t, Y, A, B, 0)), ag_mul(t, G, tie_mask(t, Y, A, B, 1)))
 AG_BINARY_OP(    MINIMUM, minimum,  a <= b ? a : b, a < b ? 1.0 : (a == b ? 0.5 : 0.0),
                  b < a ? 1.0 : (a == b ? 0.5 : 0.0),
                  "d min(a,b)/da = [a<b], d min(a,b)/db = [b<a] (1/2 at a tie)",
-                 ag_mul(t, G, tie_mask(t, n, 0)), ag_mul(t, G, tie_mask(t, n, 1)))
+                 ag_mul(t, G, tie_mask(t, Y, A, B, 0)), ag_mul(t, G, tie_mask(t, Y, A, B, 1)))
 /* atan2(a, b), the angle of the point (b, a): d/da = b/(a^2+b^2), d/db =
  * -a/(a^2+b^2); both NaN at the origin (0/0), as PyTorch. */
 AG_BINARY_OP(    ATAN2,   atan2,    atan2(a, b),   b / (a * a + b * b),          -a / (a * a + b * b),

@@ -108,15 +108,15 @@ static bool vjp_add(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
 }
 
 const ag_op_info ag__op_GATHER = {"gather", 1, fwd_gather, bwd_gather,
-                                  "dx[.., index[.., j, ..], ..] += g[.., j, ..]", vjp_pick};
+                                  "dx[.., index[.., j, ..], ..] += g[.., j, ..]", vjp_pick, NULL};
 const ag_op_info ag__op_INDEX_SELECT = {"index_select", 1, fwd_index_select, bwd_index_select,
-                                        "dx[.., index[j], ..] += g[.., j, ..]", vjp_pick};
+                                        "dx[.., index[j], ..] += g[.., j, ..]", vjp_pick, NULL};
 /* Internal: the recorded backwards of gather and index_select. */
 const ag_op_info ag__op_SCATTER_ADD = {"scatter_add", 1, fwd_scatter_add, bwd_scatter_add,
                                        "d scatter_add(s)/ds[.., j, ..] = [y at index[.., j, ..]]",
-                                       vjp_add};
+                                       vjp_add, NULL};
 const ag_op_info ag__op_INDEX_ADD = {"index_add", 1, fwd_index_add, bwd_index_add,
-                                     "d index_add(s)/ds[.., j, ..] = [y row index[j]]", vjp_add};
+                                     "d index_add(s)/ds[.., j, ..] = [y row index[j]]", vjp_add, NULL};
 
 /* Validates `count` indices against an axis of size len and copies them onto
  * the tape, negative ones normalised to [0, len). Fails with AG_ERR_AXIS
@@ -168,6 +168,7 @@ static int pick_shape(ag_tape *t, const char *op, ag_tensor *x, int axis, int64_
 }
 
 ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int axis, int64_t k, const int64_t *index) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     int64_t shape[AG_MAX_DIMS]; /* index and output: x's shape with k on the axis */
     int a = pick_shape(t, "gather", x, axis, k, "k", shape);
     if (a < 0) return NULL;
@@ -186,6 +187,7 @@ ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int axis, int64_t k, const int64_
 }
 
 ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int axis, int64_t n, const int64_t *index) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     int64_t shape[AG_MAX_DIMS];
     int a = pick_shape(t, "index_select", x, axis, n, "n", shape);
     if (a < 0) return NULL;

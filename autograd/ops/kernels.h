@@ -164,10 +164,12 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
         else AG_BINARY_BWD_S(s, n, AG_F32, DA, DB);                          \
     }
 
-/* Defines fwd_NAME, bwd_NAME, vjp_NAME and the table row ag__op_NAME, the
- * scalar backward ag__sbwd_NAME (AG_BINARY_SBWD) and the recorder rec_NAME. VA and VB are the same chain rule as graph
- * ops, for create_graph: the shares of the upstream gradient node G for a
- * and b, built with ops from the nodes A, B and Y (the output) on tape t. */
+/* Defines fwd_NAME, bwd_NAME, vjp_NAME, svjp_NAME and the table row
+ * ag__op_NAME, the scalar backward ag__sbwd_NAME (AG_BINARY_SBWD) and the
+ * recorder rec_NAME. VA and VB are the same chain rule as graph ops, for
+ * create_graph: the shares of the upstream gradient G for a and b, built
+ * with ops from the handles A, B and Y (the output: a node, or a scalar
+ * statement) on tape t. */
 #define AG_DEFINE_BINARY(NAME, name, F, DA, DB, FORMULA, VA, VB)             \
     static void fwd_##name(ag_tensor *n) {                                   \
         if (n->dtype == AG_F64) AG_BINARY_FWD_T(double, n, F);               \
@@ -179,15 +181,20 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
         else if (n->dtype == AG_F64) AG_BINARY_BWD_T(double, s, n, DA, DB);  \
         else AG_BINARY_BWD_T(float, s, n, DA, DB);                           \
     }                                                                        \
-    static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
-        ag_tensor *A = n->in[0], *B = n->in[1], *Y = n;                      \
-        (void)t; (void)A; (void)B; (void)Y;                                  \
-        if (ag__requires_grad(A) && !(gin[0] = (VA))) return false;          \
-        if (ag__requires_grad(B) && !(gin[1] = (VB))) return false;          \
+    static bool svjp_##name(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *Y, double C, \
+                            const double *p, ag_tensor *G, ag_tensor **gin) { \
+        ag_tensor *A = in[0], *B = in[1];                                    \
+        (void)t; (void)nin; (void)A; (void)B; (void)Y; (void)C; (void)p;     \
+        if (ag__handle_requires_grad(A) && !(gin[0] = (VA))) return false;   \
+        if (ag__handle_requires_grad(B) && !(gin[1] = (VB))) return false;   \
         return true;                                                         \
     }                                                                        \
-    const ag_op_info ag__op_##NAME = {#name, 2, fwd_##name, bwd_##name, FORMULA, vjp_##name}; \
-    AG_BINARY_SCALAR_REC(NAME, name, F)
+    static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
+        return svjp_##name(t, 2, n->in, n, n->attr.c, NULL, G, gin);         \
+    }                                                                        \
+    const ag_op_info ag__op_##NAME = {#name, 2, fwd_##name, bwd_##name, FORMULA, vjp_##name, \
+                                      svjp_##name};                          \
+    AG_BINARY_SCALAR_REC(NAME, name, F, DA, DB)
 
 /* Unary op y = F(x) with local derivative D = dy/dx; the expressions may use
  * x, y (doubles), c (the node's constant, attr.c) and n (the node). */
@@ -291,21 +298,52 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
         else if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, s, n, D);        \
         else if (!ag__unary_bwd_vec(s, n, AG_VEC_BWD(__VA_ARGS__))) AG_UNARY_BWD_T(float, s, n, D); \
     }                                                                        \
-    static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
-        ag_tensor *X = n->in[0], *Y = n;                                     \
-        const double C = n->attr.c;                                          \
-        (void)t; (void)X; (void)Y; (void)C;                                  \
+    static bool svjp_##name(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *Y, double C, \
+                            const double *p, ag_tensor *G, ag_tensor **gin) { \
+        ag_tensor *X = in[0], *n = Y; /* clamp's V reads its node n */       \
+        (void)t; (void)nin; (void)X; (void)n; (void)C; (void)p;              \
         return (gin[0] = (V)) != NULL;                                       \
     }                                                                        \
-    const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA, vjp_##name}; \
-    AG_UNARY_SCALAR_REC(NAME, name, F, __VA_ARGS__)
+    static bool vjp_##name(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) { \
+        return svjp_##name(t, 1, n->in, n, n->attr.c, NULL, G, gin);         \
+    }                                                                        \
+    const ag_op_info ag__op_##NAME = {#name, 1, fwd_##name, bwd_##name, FORMULA, vjp_##name, \
+                                      svjp_##name};                          \
+    AG_UNARY_SCALAR_REC(NAME, name, F, D, __VA_ARGS__)
 
-/* Recorders with the scalar fast path (core/scalar_path.h): rec_NAME(t, a, b) and
- * rec_NAME(t, x, c) record a 0-d node computing F inline, from the same
- * formula as the kernels, and hand everything else to ag__elementwise_binary or
- * ag__elementwise_unary. A unary F that reads the node beyond attr.c (clamp's bounds in
- * ext) must not use rec_NAME: its fast node has no ext. */
-#define AG_BINARY_SCALAR_REC(NAME, name, F)                                  \
+/* Recorders. rec_NAME(t, a, b) and rec_NAME(t, x, c) take, in order:
+ *   1. the scalar tape (core/stmt.h), inline: every input a statement of t
+ *      and room on the tape: one statement, its partials computed here from
+ *      the same formulas as the kernels (a partial only for an input that
+ *      requires a gradient; 0 in its place otherwise);
+ *   2. in rec_slow_NAME: the scalar tape after importing a parameter or a
+ *      0-d f64 leaf node, or after making room; else the 0-d node fast path
+ *      (core/scalar_path.h: f32 scalars, 0-d f64 op nodes), with any
+ *      statement input promoted to a node; else ag__elementwise_binary or
+ *      ag__elementwise_unary.
+ * A unary F that reads the node beyond attr.c (clamp's bounds in ext) must
+ * not use rec_NAME: its statement and fast node have no ext. */
+#define AG_BINARY_STMT_REC(NAME, name, F, DA, DB)                            \
+    static AG_ALWAYS_INLINE ag_tensor *rec_st_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
+        const uint16_t ka_ = ag__stmt_kind(a_), kb_ = ag__stmt_kind(b_);     \
+        const uint32_t ia_ = ag__stmt_index(a_), ib_ = ag__stmt_index(b_);   \
+        const double a = ag__stmt_val(a_), b = ag__stmt_val(b_);             \
+        size_t o_;                                                           \
+        double *v_ = ag__stmt_push(&t->s, (uint16_t)(AG_OP_##NAME | ((ka_ | kb_) & AG_SK_REQ)), 2, &o_); \
+        const double y = (F);                                                \
+        (void)y;                                                             \
+        *v_ = y;                                                             \
+        double *p_ = t->s.p + o_;                                            \
+        uint32_t *in_ = t->s.in + o_;                                        \
+        p_[0] = (ka_ & AG_SK_REQ) ? (double)(DA) : 0.0;                      \
+        p_[1] = (kb_ & AG_SK_REQ) ? (double)(DB) : 0.0;                      \
+        in_[0] = ia_;                                                        \
+        in_[1] = ib_;                                                        \
+        return ag__stmt_of_slot(v_);                                         \
+    }
+
+#define AG_BINARY_SCALAR_REC(NAME, name, F, DA, DB)                          \
+    AG_BINARY_STMT_REC(NAME, name, F, DA, DB)                                \
     static inline ag_tensor *rec_s_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_, int dt) { \
         ag_tensor *n_ = ag__scalar_push(t, AG_OP_##NAME, dt,                 \
                                         (a_->flags | b_->flags) & AG_F_REQUIRES_GRAD, \
@@ -316,17 +354,67 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
         }                                                                    \
         return n_;                                                           \
     }                                                                        \
-    static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
+    static AG_NOINLINE ag_tensor *rec_slow_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
+        if (t && a_ && b_) {                                                 \
+            if (ag__stmt_can_operand(t, a_) && ag__stmt_can_operand(t, b_)) { \
+                ag_tensor *sa_ = ag__stmt_operand(t, a_);                    \
+                ag_tensor *sb_ = sa_ ? ag__stmt_operand(t, b_) : NULL;       \
+                if (sa_ && sb_ && (t->s.left || ag__stmt_reserve(t, 2)))     \
+                    return ag__record_done(t, rec_st_##name(t, sa_, sb_));   \
+                if (t->err != AG_OK) return NULL;                            \
+            }                                                                \
+            ag_tensor *xs_[2] = {a_, b_}; /* the owner and dtype checks, before promoting */ \
+            if (!ag__record_check_inputs(t, #name, 2, xs_)) return NULL; \
+            if (!(a_ = ag__stmt_promote(t, a_)) || !(b_ = ag__stmt_promote(t, b_))) return NULL; \
+        }                                                                    \
         if (ag__scalar_tape(t) && ag__scalar_input(t, a_) && ag__scalar_input(t, b_) && \
             a_->dtype == b_->dtype) {                                        \
             ag_tensor *n_ = a_->dtype == AG_F64 ? rec_s_##name(t, a_, b_, AG_F64) \
                                                 : rec_s_##name(t, a_, b_, AG_F32); \
             if (n_) return n_;                                               \
         }                                                                    \
-        return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_);                          \
+        return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_);              \
+    }                                                                        \
+    static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
+        if (t && t->s.left) {                                                \
+            ag_tensor *sa_ = ag__stmt_fast_operand(t, a_);                   \
+            ag_tensor *sb_ = sa_ ? ag__stmt_fast_operand(t, b_) : NULL;      \
+            if (sb_) return rec_st_##name(t, sa_, sb_);                      \
+        }                                                                    \
+        if (!t || !a_ || !b_ || (!ag__is_stmt(a_) && a_->ndim) || (!ag__is_stmt(b_) && b_->ndim)) \
+            return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_); /* a tensor: no scalar path */ \
+        return rec_slow_##name(t, a_, b_);                                   \
     }
 
-#define AG_UNARY_SCALAR_REC(NAME, name, F, ...) /* ...: the op's VEC */   \
+/* The unary forms. The op keeps c when c is nonzero (bitwise: -0 is kept),
+ * in the constant stream, unless c is its one partial (x*c): then the
+ * partial is the constant. */
+#define AG_UNARY_STMT_REC(NAME, name, F, D)                                  \
+    static AG_ALWAYS_INLINE ag_tensor *rec_st_##name(ag_tape *t, ag_tensor *x_, double c) { \
+        ag_tensor *const n = NULL; /* F and D of clamp read n: never here */ \
+        (void)n;                                                             \
+        const uint16_t kx_ = ag__stmt_kind(x_);                              \
+        const uint32_t ix_ = ag__stmt_index(x_);                             \
+        const double x = ag__stmt_val(x_);                                   \
+        const double y = (F);                                                \
+        (void)y;                                                             \
+        const double d_ = (kx_ & AG_SK_REQ) ? (double)(D) : 0.0;            \
+        uint16_t kind_ = (uint16_t)(AG_OP_##NAME | (kx_ & AG_SK_REQ));       \
+        uint64_t cb_, db_;                                                   \
+        memcpy(&cb_, &c, sizeof cb_);                                        \
+        memcpy(&db_, &d_, sizeof db_);                                       \
+        if (cb_) kind_ |= cb_ == db_ ? AG_SK_C_IS_P : AG_SK_CONST;           \
+        size_t o_;                                                           \
+        double *v_ = ag__stmt_push(&t->s, kind_, 1, &o_);                    \
+        *v_ = y;                                                             \
+        t->s.p[o_] = d_;                                                     \
+        t->s.in[o_] = ix_;                                                   \
+        if (kind_ & AG_SK_CONST) t->s.c[t->s.nc++] = c;                      \
+        return ag__stmt_of_slot(v_);                                         \
+    }
+
+#define AG_UNARY_SCALAR_REC(NAME, name, F, D, ...) /* ...: the op's VEC */ \
+    AG_UNARY_STMT_REC(NAME, name, F, D)                                      \
     static inline ag_tensor *rec_s_##name(ag_tape *t, ag_tensor *x_, double c, int dt) { \
         ag_tensor *n = ag__scalar_push(t, AG_OP_##NAME, dt, x_->flags & AG_F_REQUIRES_GRAD, \
                                        x_, NULL, (ag_attr){.c = c});         \
@@ -337,13 +425,32 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
         }                                                                    \
         return n;                                                            \
     }                                                                        \
-    static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *x_, double c) { \
+    static AG_NOINLINE ag_tensor *rec_slow_##name(ag_tape *t, ag_tensor *x_, double c) { \
+        if (t && x_) {                                                       \
+            if (ag__stmt_can_operand(t, x_)) {                               \
+                ag_tensor *sx_ = ag__stmt_operand(t, x_);                    \
+                if (sx_ && (t->s.left || ag__stmt_reserve(t, 1)))            \
+                    return ag__record_done(t, rec_st_##name(t, sx_, c));     \
+                if (t->err != AG_OK) return NULL;                            \
+            }                                                                \
+            if (!ag__record_check_inputs(t, #name, 1, &x_)) return NULL; \
+            if (!(x_ = ag__stmt_promote(t, x_))) return NULL;                \
+        }                                                                    \
         if (ag__scalar_tape(t) && ag__scalar_input(t, x_)) {                 \
             ag_tensor *n_ = x_->dtype == AG_F64 ? rec_s_##name(t, x_, c, AG_F64) \
                                                 : rec_s_##name(t, x_, c, AG_F32); \
             if (n_) return n_;                                               \
         }                                                                    \
-        return ag__elementwise_unary(t, AG_OP_##NAME, x_, c);                            \
+        return ag__elementwise_unary(t, AG_OP_##NAME, x_, c);                \
+    }                                                                        \
+    static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *x_, double c) { \
+        if (t && t->s.left) {                                                \
+            ag_tensor *sx_ = ag__stmt_fast_operand(t, x_);                   \
+            if (sx_) return rec_st_##name(t, sx_, c);                        \
+        }                                                                    \
+        if (!t || !x_ || (!ag__is_stmt(x_) && x_->ndim))                     \
+            return ag__elementwise_unary(t, AG_OP_##NAME, x_, c); /* a tensor: no scalar path */ \
+        return rec_slow_##name(t, x_, c);                                    \
     }
 
 #endif

@@ -78,7 +78,7 @@ static bool vjp_permute(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin)
 }
 
 const ag_op_info ag__op_PERMUTE = {"permute", 1, fwd_permute, bwd_permute,
-                                   "dx = permute(dy, inverse(perm))", vjp_permute};
+                                   "dx = permute(dy, inverse(perm))", vjp_permute, NULL};
 
 /* Validates perm for x and records the node; `op` names the caller. */
 static ag_tensor *permute(ag_tape *t, const char *op, ag_tensor *x, const int *perm) {
@@ -111,12 +111,14 @@ static ag_tensor *permute(ag_tape *t, const char *op, ag_tensor *x, const int *p
 }
 
 ag_tensor *ag_permute(ag_tape *t, ag_tensor *x, const int *perm) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (!ag__record_check_inputs(t, "permute", 1, &x)) return NULL;
     if (!perm) return ag__error_fail(t, AG_ERR_NULL, "permute", "perm is NULL");
     return permute(t, "permute", x, perm);
 }
 
 ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (!ag__record_check_inputs(t, "transpose", 1, &x)) return NULL;
     if (x->ndim < 2) {
         char sx[96];

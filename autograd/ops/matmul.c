@@ -192,9 +192,11 @@ static bool vjp_matmul(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) 
 }
 
 const ag_op_info ag__op_MATMUL = {"matmul", 2, fwd_matmul, bwd_matmul,
-                                  "d(A@B)/dA: dA = dY B^T; d(A@B)/dB: dB = A^T dY", vjp_matmul};
+                                  "d(A@B)/dA: dA = dY B^T; d(A@B)/dB: dB = A^T dY", vjp_matmul, NULL};
 
 ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b) {
+    a = ag__stmt_promote(t, a); /* a scalar statement as a node */
+    b = ag__stmt_promote(t, b);
     ag_tensor *xs[2] = {a, b};
     if (!ag__record_check_inputs(t, "matmul", 2, xs)) return NULL;
     char sa[96], sb[96];

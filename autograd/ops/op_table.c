@@ -10,7 +10,7 @@ AG_OP_LIST(AG_X_DECL)
 
 static void leaf_forward(ag_tensor *n) { (void)n; }
 static void leaf_backward(ag_sweep *s, ag_tensor *n) { (void)s, (void)n; }
-const ag_op_info ag__op_LEAF = {"leaf", 0, leaf_forward, leaf_backward, "", NULL};
+const ag_op_info ag__op_LEAF = {"leaf", 0, leaf_forward, leaf_backward, "", NULL, NULL};
 
 #define AG_X_ROW(name) [AG_OP_##name] = &ag__op_##name,
 const ag_op_info *const ag__ops[] = {AG_OP_LIST(AG_X_ROW)};

@@ -74,7 +74,7 @@ static bool vjp_pad(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
     return (gin[0] = record(t, AG_OP_CROP, geom_of(n), G, 0)) != NULL;
 }
 
-const ag_op_info ag__op_PAD = {"pad", 1, fwd_pad, bwd_pad, "dx = g without the padding", vjp_pad};
+const ag_op_info ag__op_PAD = {"pad", 1, fwd_pad, bwd_pad, "dx = g without the padding", vjp_pad, NULL};
 
 /* ---------------------------------------------------------------- crop */
 
@@ -96,7 +96,7 @@ static bool vjp_crop(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
     return (gin[0] = record(t, AG_OP_PAD, geom_of(n), G, 0)) != NULL;
 }
 
-const ag_op_info ag__op_CROP = {"crop", 1, fwd_crop, bwd_crop, "dx = g padded with zeros", vjp_crop};
+const ag_op_info ag__op_CROP = {"crop", 1, fwd_crop, bwd_crop, "dx = g padded with zeros", vjp_crop, NULL};
 
 /* ----------------------------------------------------------- recording */
 
@@ -150,6 +150,7 @@ static const pad_geom *make_geom(ag_tape *t, const char *op, ag_tensor *x, const
 }
 
 ag_tensor *ag_pad(ag_tape *t, ag_tensor *x, const int64_t *pads, double value) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (!ag__record_check_inputs(t, "pad", 1, &x)) return NULL;
     const pad_geom *g = make_geom(t, "pad", x, pads, true);
     return g ? record(t, AG_OP_PAD, g, x, value) : NULL;

@@ -116,14 +116,14 @@ static bool vjp_gathering(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gi
 }
 
 const ag_op_info ag__op_MAX_POOL2D = {"max_pool2d", 1, fwd_max_pool, bwd_gathering,
-                                      "dx = g at each window's argmax, 0 elsewhere", vjp_gathering};
+                                      "dx = g at each window's argmax, 0 elsewhere", vjp_gathering, NULL};
 
 static void fwd_pool_gather(ag_tensor *n) {
     AG_BY_DTYPE(n->dtype, gather_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
 }
 
 const ag_op_info ag__op_POOL_GATHER = {"pool_gather", 1, fwd_pool_gather, bwd_gathering,
-                                       "dx = g scattered to the argmax", vjp_gathering};
+                                       "dx = g scattered to the argmax", vjp_gathering, NULL};
 
 static void fwd_pool_scatter(ag_tensor *n) {
     AG_BY_DTYPE(n->dtype, scatter_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
@@ -140,7 +140,7 @@ static bool vjp_pool_scatter(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor *
 }
 
 const ag_op_info ag__op_POOL_SCATTER = {"pool_scatter", 1, fwd_pool_scatter, bwd_pool_scatter,
-                                        "dx = g gathered at the argmax", vjp_pool_scatter};
+                                        "dx = g gathered at the argmax", vjp_pool_scatter, NULL};
 
 /* ------------------------------------------------------------- average */
 
@@ -186,7 +186,7 @@ static bool vjp_avg_pool(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin
 }
 
 const ag_op_info ag__op_AVG_POOL2D = {"avg_pool2d", 1, fwd_avg_pool, bwd_avg_pool,
-                                      "dx = g[window] / count, spread over each window", vjp_avg_pool};
+                                      "dx = g[window] / count, spread over each window", vjp_avg_pool, NULL};
 
 static void fwd_avg_pool_t(ag_tensor *n) {
     AG_BY_DTYPE(n->dtype, avg_t_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
@@ -203,7 +203,7 @@ static bool vjp_avg_pool_t(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **g
 }
 
 const ag_op_info ag__op_AVG_POOL2D_T = {"avg_pool2d_t", 1, fwd_avg_pool_t, bwd_avg_pool_t,
-                                        "dx = avg_pool2d(g)", vjp_avg_pool_t};
+                                        "dx = avg_pool2d(g)", vjp_avg_pool_t, NULL};
 
 /* ---------------------------------------------------------- recording */
 
@@ -222,6 +222,7 @@ static ag_tensor *record_pool_op(ag_tape *t, ag_op op, const pool_geom *g, ag_te
 }
 
 static ag_tensor *pool(ag_tape *t, const char *op, ag_op kind, ag_tensor *x, const ag_pool2d_opts *opts) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (!ag__record_check_inputs(t, op, 1, &x)) return NULL;
     if (!opts) return ag__error_fail(t, AG_ERR_NULL, op, "opts is NULL (the kernel size is required)");
     char sx[96];

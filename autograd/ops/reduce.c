@@ -52,8 +52,8 @@ static bool vjp_sum(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
     return (gin[0] = gx) != NULL;
 }
 
-const ag_op_info ag__op_SUM = {"sum", 1, fwd_sum, bwd_sum, "d sum(x)/dx_i = 1", vjp_sum};
-const ag_op_info ag__op_MEAN = {"mean", 1, fwd_sum, bwd_sum, "d mean(x)/dx_i = 1/len", vjp_sum};
+const ag_op_info ag__op_SUM = {"sum", 1, fwd_sum, bwd_sum, "d sum(x)/dx_i = 1", vjp_sum, NULL};
+const ag_op_info ag__op_MEAN = {"mean", 1, fwd_sum, bwd_sum, "d mean(x)/dx_i = 1/len", vjp_sum, NULL};
 
 /* -------------------------------------------------------------- max, min */
 
@@ -122,9 +122,9 @@ static bool vjp_extreme(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin)
 }
 
 const ag_op_info ag__op_MAX = {"max", 1, fwd_extreme, bwd_extreme,
-                               "d max(x)/dx_i = [x_i = max] / (number of ties)", vjp_extreme};
+                               "d max(x)/dx_i = [x_i = max] / (number of ties)", vjp_extreme, NULL};
 const ag_op_info ag__op_MIN = {"min", 1, fwd_extreme, bwd_extreme,
-                               "d min(x)/dx_i = [x_i = min] / (number of ties)", vjp_extreme};
+                               "d min(x)/dx_i = [x_i = min] / (number of ties)", vjp_extreme, NULL};
 
 /* ------------------------------------------------------------- logsumexp */
 
@@ -208,7 +208,7 @@ static bool vjp_logsumexp(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gi
 }
 
 const ag_op_info ag__op_LOGSUMEXP = {"logsumexp", 1, fwd_logsumexp, bwd_logsumexp,
-                                     "d lse(x)/dx_i = exp(x_i - lse(x))", vjp_logsumexp};
+                                     "d lse(x)/dx_i = exp(x_i - lse(x))", vjp_logsumexp, NULL};
 
 /* -------------------------------------------------------------- variance */
 
@@ -273,7 +273,7 @@ static bool vjp_var(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
 }
 
 const ag_op_info ag__op_VAR = {"var", 1, fwd_var, bwd_var,
-                               "d var(x)/dx_i = 2 (x_i - mean) / (len - correction)", vjp_var};
+                               "d var(x)/dx_i = 2 (x_i - mean) / (len - correction)", vjp_var, NULL};
 
 /* ------------------------------------------------------------- recording */
 
@@ -305,26 +305,32 @@ static ag_tensor *reduce(ag_tape *t, ag_op op, ag_tensor *x, int axis, bool keep
 }
 
 ag_tensor *ag_sum(ag_tape *t, ag_tensor *x, int axis, bool keepdims) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     return reduce(t, AG_OP_SUM, x, axis, keepdims, keepdims, 0);
 }
 
 ag_tensor *ag_mean(ag_tape *t, ag_tensor *x, int axis, bool keepdims) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     return reduce(t, AG_OP_MEAN, x, axis, keepdims, keepdims, 1);
 }
 
 ag_tensor *ag_max(ag_tape *t, ag_tensor *x, int axis, bool keepdims) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     return reduce(t, AG_OP_MAX, x, axis, keepdims, keepdims, 1);
 }
 
 ag_tensor *ag_min(ag_tape *t, ag_tensor *x, int axis, bool keepdims) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     return reduce(t, AG_OP_MIN, x, axis, keepdims, keepdims, 1);
 }
 
 ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *x, int axis, bool keepdims) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     return reduce(t, AG_OP_LOGSUMEXP, x, axis, keepdims, keepdims, 1);
 }
 
 ag_tensor *ag_var(ag_tape *t, ag_tensor *x, int axis, bool keepdims, int correction) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (t && x && correction < 0 && ag_tape_status(t) == AG_OK)
         return ag__error_fail(t, AG_ERR_ARG, "var", "correction %d is negative", correction);
     return reduce(t, AG_OP_VAR, x, axis, keepdims, correction, (int64_t)correction + 1);

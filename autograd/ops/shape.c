@@ -52,9 +52,10 @@ static bool vjp_reshape(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin)
 }
 
 const ag_op_info ag__op_RESHAPE = {"reshape", 1, fwd_reshape, bwd_reshape,
-                                   "d reshape(x)_i/dx_i = 1 (row-major order kept)", vjp_reshape};
+                                   "d reshape(x)_i/dx_i = 1 (row-major order kept)", vjp_reshape, NULL};
 
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (!ag__record_check_inputs(t, "reshape", 1, &x)) return NULL;
     if (!check_shape_arg(t, "reshape", ndim, shape)) return NULL;
     char sx[96], ss[96];
@@ -138,9 +139,10 @@ static bool vjp_broadcast_to(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor *
 }
 
 const ag_op_info ag__op_BROADCAST_TO = {"broadcast_to", 1, fwd_broadcast_to, bwd_broadcast_to,
-                                        "dx_j = sum of g over the copies of x_j", vjp_broadcast_to};
+                                        "dx_j = sum of g over the copies of x_j", vjp_broadcast_to, NULL};
 
 ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (!ag__record_check_inputs(t, "broadcast_to", 1, &x)) return NULL;
     if (!check_shape_arg(t, "broadcast_to", ndim, shape)) return NULL;
     char sx[96], ss[96];
@@ -202,7 +204,7 @@ static bool vjp_slice(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
 }
 
 const ag_op_info ag__op_SLICE = {"slice", 1, fwd_slice, bwd_slice,
-                                 "dx[start:stop] = g, 0 elsewhere", vjp_slice};
+                                 "dx[start:stop] = g, 0 elsewhere", vjp_slice, NULL};
 
 /* A Python-style bound: negative counts from the end, then clamped. */
 static int64_t clamp_bound(int64_t b, int64_t len) {
@@ -211,6 +213,7 @@ static int64_t clamp_bound(int64_t b, int64_t len) {
 }
 
 ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int axis, int64_t start, int64_t stop) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (!ag__record_check_inputs(t, "slice", 1, &x)) return NULL;
     int a = ag__shape_check_axis(t, "slice", x, axis);
     if (a < 0) return NULL;
@@ -287,9 +290,9 @@ static bool vjp_join(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
 }
 
 const ag_op_info ag__op_CONCAT = {"concat", -1, fwd_join, bwd_join,
-                                  "dx_i = g[rows of x_i along the axis]", vjp_join};
+                                  "dx_i = g[rows of x_i along the axis]", vjp_join, NULL};
 const ag_op_info ag__op_STACK = {"stack", -1, fwd_join, bwd_join, "dx_i = g[i along the new axis]",
-                                 vjp_join};
+                                 vjp_join, NULL};
 
 /* Checks n and xs (NULLs, dtypes) for concat and stack. */
 static bool check_join_inputs(ag_tape *t, const char *op, int n, ag_tensor *const *xs) {
@@ -305,7 +308,18 @@ static bool check_join_inputs(ag_tape *t, const char *op, int n, ag_tensor *cons
     return ag__record_check_inputs(t, op, n, xs);
 }
 
+/* The inputs with every scalar statement promoted to a node (in a tape
+ * copy of the array when there is one), or NULL with the tape error set. */
+static ag_tensor *const *node_inputs(ag_tape *t, int n, ag_tensor *const *xs) {
+    bool any = false;
+    for (int i = 0; t && xs && i < n; i++) any |= xs[i] && ag__is_stmt(xs[i]);
+    if (!any) return xs;
+    ag_tensor **out = ag__tape_alloc(t, (size_t)n * sizeof *out, "join");
+    return out && ag__stmt_promote_n(t, n, xs, out) ? out : NULL;
+}
+
 ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
+    if (!(xs = node_inputs(t, n, xs)) && t && t->err != AG_OK) return NULL;
     if (!check_join_inputs(t, "concat", n, xs)) return NULL;
     const ag_tensor *x0 = xs[0];
     if (x0->ndim == 0)
@@ -337,6 +351,7 @@ ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
 }
 
 ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int axis) {
+    if (!(xs = node_inputs(t, n, xs)) && t && t->err != AG_OK) return NULL;
     if (!check_join_inputs(t, "stack", n, xs)) return NULL;
     const ag_tensor *x0 = xs[0];
     int nd = x0->ndim + 1;

@@ -124,10 +124,10 @@ static bool vjp_softmax(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin)
 }
 
 const ag_op_info ag__op_SOFTMAX = {"softmax", 1, fwd_softmax, bwd_softmax,
-                                   "d softmax(x)_i/dx_k = y_i ([i = k] - y_k)", vjp_softmax};
+                                   "d softmax(x)_i/dx_k = y_i ([i = k] - y_k)", vjp_softmax, NULL};
 const ag_op_info ag__op_LOG_SOFTMAX = {"log_softmax", 1, fwd_softmax, bwd_softmax,
                                        "d log_softmax(x)_i/dx_k = [i = k] - softmax(x)_k",
-                                       vjp_softmax};
+                                       vjp_softmax, NULL};
 
 static ag_tensor *softmax_op(ag_tape *t, ag_op op, ag_tensor *x, int axis) {
     const char *name = ag__ops[op]->name;
@@ -142,9 +142,11 @@ static ag_tensor *softmax_op(ag_tape *t, ag_op op, ag_tensor *x, int axis) {
 }
 
 ag_tensor *ag_softmax(ag_tape *t, ag_tensor *x, int axis) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     return softmax_op(t, AG_OP_SOFTMAX, x, axis);
 }
 
 ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int axis) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     return softmax_op(t, AG_OP_LOG_SOFTMAX, x, axis);
 }

@@ -51,6 +51,7 @@ ag_tensor *ag_square(ag_tape *t, ag_tensor *x) { return rec_square(t, x, 0); }
 ag_tensor *ag_erf(ag_tape *t, ag_tensor *x) { return rec_erf(t, x, 0); }
 
 ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, double lo, double hi) {
+    x = ag__stmt_promote(t, x); /* a scalar statement as a node */
     if (!ag__record_check_inputs(t, "clamp", 1, &x)) return NULL;
     if (!(lo <= hi)) return ag__error_fail(t, AG_ERR_ARG, "clamp", "lo %g > hi %g", lo, hi);
     ag_tensor *n = ag__record_node(t, AG_OP_CLAMP, (ag_dtype)x->dtype, x->ndim, ag__shape(x), x, NULL);

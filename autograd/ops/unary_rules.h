@@ -8,15 +8,11 @@
  * defined once, guarded; the rule lines are not. */
 #ifndef TAPEGRAD_OPS_UNARY_HELPERS
 #define TAPEGRAD_OPS_UNARY_HELPERS
-#include <math.h>
-static inline double sigmoid(double x) { /* stable on both tails */
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-static inline double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-static inline double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
-static inline double normal_pdf(double x) { return exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
+#include <tapegrad/scalar_math.h> /* defined there once, for <tapegrad/scalar.h> too */
+static inline double sigmoid(double x) { return ag_math_sigmoid(x); }
+static inline double softplus(double x) { return ag_math_softplus(x); }
+static inline double normal_cdf(double x) { return ag_math_normal_cdf(x); }
+static inline double normal_pdf(double x) { return ag_math_normal_pdf(x); }
 #endif
 
 /*              op          name        y = F(x)                 dy/dx

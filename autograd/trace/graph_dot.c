@@ -30,9 +30,11 @@ ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y) {
         if (t->err == AG_OK) ag__error_fail(t, AG_ERR_NULL, "write_dot", "%s is NULL", out ? "output" : "stream");
         return AG_ERR_NULL;
     }
-    ag_trace_graph g;
-    if (ag__trace_collect(t, y, &g) != AG_OK) {
+    ag_trace_mat mat;
+    ag_trace_graph g = {0};
+    if (ag__trace_mat_begin(t, &y, &mat) != AG_OK || ag__trace_collect(t, y, &g) != AG_OK) {
         ag__trace_free(&g);
+        ag__trace_mat_end(t, &mat, false);
         if (t->err == AG_OK) ag__error_fail(t, AG_ERR_MEMORY, "write_dot", "out of memory collecting the graph");
         return AG_ERR_MEMORY;
     }
@@ -77,6 +79,7 @@ ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y) {
     }
     fprintf(out, "}\n");
     ag__trace_free(&g);
+    ag__trace_mat_end(t, &mat, false);
     fflush(out);
     return ferror(out) ? AG_ERR_ARG : AG_OK;
 }

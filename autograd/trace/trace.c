@@ -309,7 +309,10 @@ static void scratch_run(scratch *sc, ag_tape *t, ag_tensor *n, bool unit) {
     }
     sc->node.d = n->d;
     if (unit) ag__st(ag__grad(&sc->node), n->dtype, 0, 1.0);
-    /* Epoch 1 against the copies' 0: each copy's first write is fresh. */
+    /* Epoch 1 against the copies' 0: each copy's first write is fresh. A
+     * scalar node has no inputs to copy: its backward writes the scalar
+     * tape itself, so only the real step runs it. */
+    if (n->op == AG_OP_SCALAR) return;
     ag_sweep s = {.tape = t, .epoch = 1, .functional = false};
     ag__ops[n->op]->backward(&s, &sc->node);
 }
@@ -469,8 +472,20 @@ ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opt
 /* ag_trace once its checks passed and the parameters are taken. */
 static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
     ag_status st;
+    /* A scalar statement's graph is traced as nodes (trace_stmt.c). */
+    ag_trace_mat mat;
+    if (ag__trace_mat_begin(t, &y, &mat) != AG_OK) {
+        ag__trace_mat_end(t, &mat, false);
+        ag__error_fail(t, AG_ERR_MEMORY, "trace", "out of memory collecting the graph");
+        return AG_ERR_MEMORY;
+    }
     ag_sweep s;
-    if ((st = ag__sweep_begin(t, &s, false)) != AG_OK) return st;
+    if ((st = ag__sweep_begin(t, &s, false)) != AG_OK ||
+        (!mat.active && ag__stmt_count(&t->s) && !ag__stmt_prepare(t, false))) {
+        ag__trace_mat_end(t, &mat, false);
+        return st != AG_OK ? st : t->err;
+    }
+    t->s.reach = 0;
 
     ag_trace_graph g;
     tw w = {.out = out, .g = &g};
@@ -481,6 +496,7 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
     w.f.max_elems = opts && opts->max_elems > 0 ? opts->max_elems : 4;
     if (ag__trace_collect(t, y, &g) != AG_OK || !note_before(&w)) {
         ag__trace_free(&g);
+        ag__trace_mat_end(t, &mat, false);
         ag__error_fail(t, AG_ERR_MEMORY, "trace", "out of memory collecting the graph");
         return AG_ERR_MEMORY;
     }
@@ -517,6 +533,11 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
         }
     }
 
+    /* Statements fed through scalar nodes of a node graph: their sweep, as
+     * in ag_backward (untraced). */
+    if (!mat.active && t->s.reach) ag__stmt_sweep(t, t->s.reach);
+    if (!mat.active) ag__stmt_settle(t, &s);
+
     /* What is left on the tape: the leaves' gradients. */
     bool header = false;
     for (size_t i = 0; i < g.count; i++) {
@@ -534,6 +555,7 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
     }
     if (g.oom) fprintf(out, "(some details were left out: out of memory)\n");
     ag__trace_free(&g);
+    ag__trace_mat_end(t, &mat, true);
     fflush(out);
     return ferror(out) ? AG_ERR_ARG : AG_OK;
 }

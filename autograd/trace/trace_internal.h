@@ -74,6 +74,26 @@ static inline bool ag__trace_is_leaf(const ag_tensor *n) {
  * node's attr.c, substituted into formulas and shown in the forward table. */
 bool ag__trace_uses_c(const ag_tensor *n);
 
+/* ------------------------------------------------- scalar statements */
+
+/* Scalar statements as temporary nodes (trace_stmt.c). */
+typedef struct ag_trace_mat {
+    bool active;
+    ag_tensor **map; /* statement index -> its node (or imported node) */
+    bool *made;      /* the nodes made here */
+    size_t count;
+    ag_tape_mark mark;
+} ag_trace_mat;
+
+/* When *y is a scalar statement, rebuilds the statements it depends on as
+ * nodes pushed on t (inputs first) and points *y at its node; otherwise
+ * does nothing. The caller calls ag__trace_mat_end either way. */
+ag_status ag__trace_mat_begin(ag_tape *t, ag_tensor **y, ag_trace_mat *m);
+
+/* Drops the nodes again; with write_back, first gives each statement the
+ * gradient its node holds (after a traced sweep). */
+void ag__trace_mat_end(ag_tape *t, ag_trace_mat *m, bool write_back);
+
 /* ------------------------------------------------------------ formatting */
 
 typedef struct ag_trace_fmt {

@@ -6,8 +6,11 @@
  *   - A tape (ag_tape) records every op in creation order. Creation order is a
  *     topological order, so backward is one reverse walk over the tape.
  *   - A tensor (ag_tensor) is a node on the tape: dtype f32 or f64, 0 to
- *     AG_MAX_DIMS dimensions, row-major contiguous. A 0-d tensor is a scalar
- *     whose value is stored inline in the node.
+ *     AG_MAX_DIMS dimensions, row-major contiguous. A 0-d tensor is a scalar;
+ *     an f64 scalar is recorded as a compact statement (about 22 bytes: its
+ *     value, and per input the local partial and the input's index), an f32
+ *     one as a node with its value inline. Both are ag_tensor handles that
+ *     every function takes.
  *   - Parameters (ag_param_*) are tensors that live off the tape and survive
  *     ag_tape_reset(); their gradients accumulate until ag_zero_grad().
  *   - Every op takes the tape first. Bad input returns NULL and leaves a sticky
@@ -111,7 +114,8 @@ void ag_tape_set_debug(ag_tape *t, bool on);
 bool ag_tape_debug(const ag_tape *t);
 
 typedef struct ag_tape_stats {
-    size_t nodes;          /* recorded nodes since the last reset */
+    size_t nodes;          /* recorded nodes since the last reset, scalars included */
+    size_t scalars;        /* of those, f64 scalars recorded as compact statements */
     size_t bytes_in_use;   /* bytes used since the last reset */
     size_t peak_bytes;     /* highest bytes_in_use since the tape was made */
     size_t bytes_reserved; /* bytes held from malloc (kept across resets) */
@@ -256,7 +260,8 @@ double ag_grad_get(const ag_tensor *x, int64_t i);
  * backward through values recorded before the write is refused (see
  * ag_backward); on a view (ag_reshape) it writes the viewed storage and
  * counts the version on the parameter viewed. ag_grad_data is NULL when x
- * has no gradient buffer. */
+ * has no gradient buffer; for an f64 scalar (a statement) it points into
+ * the tape's adjoint array, valid until the next backward or reset. */
 const void *ag_data(const ag_tensor *x);
 void *ag_data_mut(ag_tensor *x);
 void *ag_grad_data(ag_tensor *x);
@@ -525,6 +530,30 @@ ag_tensor *ag_pad(ag_tape *t, ag_tensor *x, const int64_t *pads, double value);
  * 0). d softmax: dx = y·(g - sum(g·y)); d log_softmax: dx = g - y·sum(g). */
 ag_tensor *ag_softmax(ag_tape *t, ag_tensor *x, int axis);
 ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int axis);
+
+/* --------------------------------------------------- fused scalar statements
+ *
+ * An f64 scalar program records one compact statement per op (value,
+ * partials, input indices; about 22 bytes). These record one statement for
+ * several ops, with all its partials computed at record time, so a long
+ * sum or a dot product costs one record and one step of the backward
+ * sweep. Their inputs are f64 scalars; given tensors (or f32 scalars) they
+ * compute the same as the chain of elementwise ops they stand for.
+ * wsum and dot differentiate to any order; a statement is first order
+ * (create_graph through it fails with AG_ERR_STATE). */
+
+/* y = sum_k w[k] · x[k] for k < n (w NULL: all weights 1). */
+ag_tensor *ag_wsum(ag_tape *t, int n, ag_tensor *const *xs, const double *w);
+
+/* y = sum_k a[k] · b[k] for k < n. */
+ag_tensor *ag_dot(ag_tape *t, int n, ag_tensor *const *a, ag_tensor *const *b);
+
+/* A scalar y with the given value whose partial with respect to inputs[k]
+ * is partials[k] (k < n <= 63): a function whose derivative the caller
+ * computed, recorded as one statement. <tapegrad/stmt.h> computes value and
+ * partials of a C expression with inline forward mode and records it so. */
+ag_tensor *ag_statement(ag_tape *t, double value, int n, ag_tensor *const *inputs,
+                        const double *partials);
 
 /* -------------------------------------------------------------- backward */
 

@@ -1,0 +1,168 @@
+/* Writes the public header <tapegrad/scalar.h> from the ops' rule lines:
+ * an inline forward-mode operation per elementwise op, whose value and
+ * partials are the very formulas of elementwise_rules.h and unary_rules.h
+ * (F, DA, DB, D), so each derivative stays written once. Run at build time
+ * (meson: a native executable and a custom target). Usage: gen_scalar_h OUT */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The rules call these helpers by their engine names; the public header
+ * has them as <tapegrad/scalar_math.h> defines them. */
+static const char *const renames[][2] = {
+    {"sigmoid", "ag_math_sigmoid"},
+    {"softplus", "ag_math_softplus"},
+    {"normal_cdf", "ag_math_normal_cdf"},
+    {"normal_pdf", "ag_math_normal_pdf"},
+};
+
+/* Ops with no public elementwise function on scalars, or whose formula
+ * reads their node (clamp's bounds). */
+static bool skipped(const char *name) {
+    return strcmp(name, "clamp") == 0 || strcmp(name, "gelu_grad") == 0;
+}
+
+/* Writes expression e with the helpers renamed (whole identifiers only). */
+static void expr(FILE *out, const char *e) {
+    fputc('(', out);
+    for (const char *p = e; *p;) {
+        if (isalpha((unsigned char)*p) || *p == '_') {
+            const char *q = p;
+            while (isalnum((unsigned char)*q) || *q == '_') q++;
+            size_t len = (size_t)(q - p);
+            const char *to = NULL;
+            for (size_t i = 0; i < sizeof renames / sizeof renames[0]; i++)
+                if (strlen(renames[i][0]) == len && strncmp(p, renames[i][0], len) == 0) to = renames[i][1];
+            if (to) fputs(to, out);
+            else fwrite(p, 1, len, out);
+            p = q;
+        } else {
+            fputc(*p++, out);
+        }
+    }
+    fputc(')', out);
+}
+
+/* Whether e uses the identifier c (the op's constant). */
+static bool uses_c(const char *e) {
+    for (const char *p = e; *p; p++)
+        if (*p == 'c' && (p == e || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+            !(isalnum((unsigned char)p[1]) || p[1] == '_'))
+            return true;
+    return false;
+}
+
+static FILE *out;
+
+static void binary(const char *name, const char *f, const char *da, const char *db) {
+    fprintf(out, "static inline ag_sx ag_sx_%s(ag_sx a_, ag_sx b_) {\n", name);
+    fprintf(out, "    const double a = a_.v, b = b_.v;\n    const double y = ");
+    expr(out, f);
+    fprintf(out, ";\n    (void)a; (void)b; (void)y;\n    return ag__sx_binary(a_, b_, y, a_.m ? ");
+    expr(out, da);
+    fprintf(out, " : 0.0, b_.m ? ");
+    expr(out, db);
+    fprintf(out, " : 0.0);\n}\n");
+}
+
+static void unary(const char *name, const char *f, const char *d) {
+    if (skipped(name)) return;
+    bool c = uses_c(f) || uses_c(d);
+    /* c - x, c / x, c^x take the constant first, as ag_rsub_c does */
+    bool c_first = c && name[0] == 'r' && strstr(name, "_c") && name[strlen(name) - 1] == 'c';
+    if (!c) fprintf(out, "static inline ag_sx ag_sx_%s(ag_sx x_) {\n", name);
+    else if (c_first) fprintf(out, "static inline ag_sx ag_sx_%s(double c, ag_sx x_) {\n", name);
+    else fprintf(out, "static inline ag_sx ag_sx_%s(ag_sx x_, double c) {\n", name);
+    fprintf(out, "    const double x = x_.v;\n    const double y = ");
+    expr(out, f);
+    fprintf(out, ";\n    (void)y;\n    return ag__sx_unary(x_, y, x_.m ? ");
+    expr(out, d);
+    fprintf(out, " : 0.0);\n}\n");
+}
+
+/* The rules' helper definitions, at file scope (their block is guarded);
+ * the rule lines themselves expand inside main. */
+#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V, VEC)
+#include "unary_rules.h"
+#undef AG_UNARY_OP
+#define AG_BINARY_OP(NAME, name, F, DA, DB, FORMULA, VA, VB) binary(#name, #F, #DA, #DB);
+#define AG_UNARY_OP(NAME, name, F, D, FORMULA, V, VEC) unary(#name, #F, #D);
+
+static const char head[] =
+    "/* tapegrad — one scalar statement from a C expression: inline forward mode\n"
+    " * over the statement's inputs, recorded as one statement (ag_statement).\n"
+    " *\n"
+    " *   ag_sx_stmt s = {0};\n"
+    " *   ag_sx x = ag_sx_input(&s, xs[i]), x1 = ag_sx_input(&s, xs[i + 1]);\n"
+    " *   ag_sx d = ag_sx_sub(x1, ag_sx_square(x));\n"
+    " *   ag_tensor *y = ag_sx_record(t, &s, ag_sx_mul_c(ag_sx_square(d), 100));\n"
+    " *\n"
+    " * Each ag_sx holds a value and its partials with respect to the inputs\n"
+    " * (at most AG_SX_INPUTS); the operations below carry them by the chain\n"
+    " * rule, inline, and ag_sx_record records one statement whose partials are\n"
+    " * those. The tape then holds one record (and its backward one step) where\n"
+    " * the elementwise ops would hold one per operation. The value and partial\n"
+    " * of each operation are the formulas of the engine's own op (this header\n"
+    " * is generated from them). A statement is first order: create_graph\n"
+    " * through it fails; build with the ag_ ops where second derivatives are\n"
+    " * needed. Installed as <tapegrad/scalar.h>; generated by\n"
+    " * autograd/ops/gen_scalar_h.c, do not edit. */\n"
+    "#ifndef TAPEGRAD_SCALAR_H\n"
+    "#define TAPEGRAD_SCALAR_H\n\n"
+    "#include <tapegrad/autograd.h>\n"
+    "#include <tapegrad/scalar_math.h>\n\n"
+    "#include <math.h>\n\n"
+    "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+    "/* Most inputs of one statement: every operation carries this many\n"
+    " * partials, so a program whose statements have fewer inputs may define\n"
+    " * it smaller before including this header (at most 63). */\n"
+    "#ifndef AG_SX_INPUTS\n#define AG_SX_INPUTS 4\n#endif\n\n"
+    "/* A value and its partials d[k] with respect to input k; m has bit k set\n"
+    " * when the value depends on input k. */\n"
+    "typedef struct ag_sx {\n    double v;\n    unsigned m;\n    double d[AG_SX_INPUTS];\n} ag_sx;\n\n"
+    "/* The statement being built: its inputs, in order. Start with {0}. */\n"
+    "typedef struct ag_sx_stmt {\n    int n;\n    ag_tensor *in[AG_SX_INPUTS];\n} ag_sx_stmt;\n\n"
+    "/* Input x (an f64 scalar) of statement s, with partial 1 on itself. An\n"
+    " * input past AG_SX_INPUTS makes ag_sx_record fail. */\n"
+    "static inline ag_sx ag_sx_input(ag_sx_stmt *s, ag_tensor *x) {\n"
+    "    ag_sx r = {ag_item(x), 0, {0}};\n"
+    "    if (s->n < AG_SX_INPUTS) {\n"
+    "        r.m = 1u << s->n;\n        r.d[s->n] = 1.0;\n        s->in[s->n] = x;\n    }\n"
+    "    s->n++;\n    return r;\n}\n\n"
+    "/* A constant. */\n"
+    "static inline ag_sx ag_sx_const(double c) {\n    ag_sx r = {c, 0, {0}};\n    return r;\n}\n\n"
+    "/* Records y as one statement over s's inputs on tape t: a scalar whose\n"
+    " * value is y.v and whose partials are y.d. NULL with a tape error when s\n"
+    " * has more than AG_SX_INPUTS inputs (or as ag_statement fails). */\n"
+    "static inline ag_tensor *ag_sx_record(ag_tape *t, const ag_sx_stmt *s, ag_sx y) {\n"
+    "    if (s->n > AG_SX_INPUTS) {\n"
+    "        ag_tape_fail(t, AG_ERR_ARG, \"sx_record\", \"more inputs than AG_SX_INPUTS\");\n"
+    "        return NULL;\n    }\n"
+    "    return ag_statement(t, y.v, s->n, s->in, y.d);\n}\n\n"
+    "/* The chain rule: y = f(x) with dy/dx = d; y = f(a, b) with da, db. */\n"
+    "static inline ag_sx ag__sx_unary(ag_sx x, double y, double d) {\n"
+    "    ag_sx r;\n    r.v = y;\n    r.m = x.m;\n"
+    "    for (int k = 0; k < AG_SX_INPUTS; k++) r.d[k] = d * x.d[k];\n"
+    "    return r;\n}\n"
+    "static inline ag_sx ag__sx_binary(ag_sx a, ag_sx b, double y, double da, double db) {\n"
+    "    ag_sx r;\n    r.v = y;\n    r.m = a.m | b.m;\n"
+    "    for (int k = 0; k < AG_SX_INPUTS; k++) r.d[k] = da * a.d[k] + db * b.d[k];\n"
+    "    return r;\n}\n\n"
+    "/* The operations: ag_sx_NAME for each elementwise ag_NAME, with the same\n"
+    " * arguments (the constant of the _c forms and leaky_relu's slope as a\n"
+    " * double). A partial is evaluated only where the input depends on the\n"
+    " * statement's inputs (as the engine evaluates one only for an input that\n"
+    " * requires a gradient). */\n";
+
+int main(int argc, char **argv) {
+    if (argc != 2 || !(out = fopen(argv[1], "w"))) {
+        fprintf(stderr, "usage: gen_scalar_h OUT\n");
+        return 2;
+    }
+    fputs(head, out);
+#include "elementwise_rules.h"
+#include "unary_rules.h"
+    fputs("\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* TAPEGRAD_SCALAR_H */\n", out);
+    return fclose(out) == 0 ? 0 : 1;
+}
