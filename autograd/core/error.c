@@ -11,7 +11,7 @@
 ag_tensor *ag__error_fail(ag_tape *t, ag_status code, const char *op, const char *fmt, ...) {
     if (!t || t->err != AG_OK) return NULL; /* keep the first error */
     t->err = code;
-    t->s.left = 0; /* the scalar recorders' fast path stops (stmt.h) */
+    t->s.lim = 0; /* the scalar recorders' fast path stops (stmt.h) */
     int n = snprintf(t->msg, sizeof t->msg, "%s: ", op ? op : "tapegrad");
     if (n < 0 || (size_t)n >= sizeof t->msg) n = 0;
     va_list ap;

@@ -17,11 +17,14 @@
 #define AG_ALWAYS_INLINE inline
 #endif
 
-/* Branch hint for checks that are almost never true (anomaly mode). */
+/* Branch hints: checks that are almost never true (anomaly mode), and the
+ * scalar recorders' statement path, laid out straight (no taken jumps). */
 #if defined(__GNUC__)
 #define AG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define AG_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define AG_UNLIKELY(x) (x)
+#define AG_LIKELY(x) (x)
 #endif
 
 /* Software prefetch of tape memory (the node list is far larger than the

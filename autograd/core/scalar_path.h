@@ -94,7 +94,7 @@ static AG_ALWAYS_INLINE ag_tensor *ag__scalar_push(ag_tape *t, ag_op op, int dty
  * imported in this generation whose value is unchanged), or NULL: then
  * the slow path decides. */
 static AG_ALWAYS_INLINE ag_tensor *ag__stmt_fast_operand(const ag_tape *t, ag_tensor *x) {
-    if ((uintptr_t)x & 1) return ag__stmt_tape(x) == t ? x : NULL;
+    if (AG_LIKELY((uintptr_t)x & 1)) return AG_LIKELY(ag__stmt_tape(x) == t) ? x : NULL;
     if (!x || !x->ext || atomic_load_explicit(&x->ext->stmt_gen, memory_order_relaxed) != t->gen)
         return NULL;
     ag_tensor *h = atomic_load_explicit(&x->ext->stmt, memory_order_relaxed);

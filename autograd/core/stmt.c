@@ -14,7 +14,7 @@
 
 void ag__stmt_sync(ag_tape *t) {
     ag_stape *s = &t->s;
-    s->left = 0;
+    s->lim = 0;
     /* scalar_slow: no-grad mode, or anomaly mode, where each statement
      * takes the slow path so that its value is checked (reserved()) */
     if (t->err != AG_OK || t->scalar_slow || !s->blk) return;
@@ -22,7 +22,7 @@ void ag__stmt_sync(ag_tape *t) {
     size_t ops = (s->cap_ops - s->nops) / 2, cs = s->cap_c - s->nc;
     if (ops < room) room = ops;
     if (cs < room) room = cs;
-    s->left = (uint32_t)room;
+    s->lim = s->sl + (uint32_t)room;
 }
 
 /* Moves to the next block, allocating it the first time the tape grows
@@ -51,6 +51,7 @@ static bool next_block(ag_tape *t) {
     s->cur = b;
     s->blk = s->blocks[b];
     s->sl = 0;
+    s->lim = 0; /* until ag__stmt_sync */
     ((ag_sblock_head *)s->blk)->bias = (uint32_t)(b * AG_SBLOCK_N) - AG_SBLOCK_VALS / 8;
     return true;
 oom:
@@ -82,7 +83,7 @@ static bool grow_operands(ag_tape *t, size_t need) {
  * room for just the statement being recorded. */
 static bool reserved(ag_tape *t) {
     ag__stmt_sync(t);
-    if (t->anomaly) t->s.left = 1;
+    if (t->anomaly) t->s.lim = t->s.sl + 1;
     return true;
 }
 
@@ -113,7 +114,7 @@ void ag__stmt_reset(ag_tape *t) {
     s->cap_names = s->nnames = 0;
     s->graph_grads = NULL;
     s->ngraph = 0;
-    s->left = 0;
+    s->lim = 0;
 }
 
 void ag__stmt_free(ag_tape *t) {
@@ -147,7 +148,7 @@ static bool push_u32(ag_tape *t, uint32_t **a, size_t *n, size_t *cap, uint32_t 
 /* ------------------------------------------------------------ leaves */
 
 ag_tensor *ag__stmt_leaf(ag_tape *t, double v) {
-    if (!t->s.left && !ag__stmt_reserve(t, 0)) return NULL;
+    if (!ag__stmt_has_room(&t->s) && !ag__stmt_reserve(t, 0)) return NULL;
     size_t o;
     double *slot = ag__stmt_push(&t->s, AG_OP_LEAF, 0, &o);
     *slot = v;
@@ -209,7 +210,7 @@ ag_tensor *ag__stmt_record(ag_tape *t, ag_op op, double v, unsigned n, ag_tensor
                            const double *partials, double c) {
     AG_ASSERT(n <= AG_STMT_MAX_OPERANDS);
     ag_stape *s = &t->s;
-    if (s->left < ag__stmt_cost(n) && !ag__stmt_reserve(t, n)) return NULL;
+    if (ag__stmt_room(s) < ag__stmt_cost(n) && !ag__stmt_reserve(t, n)) return NULL;
     uint64_t cb;
     memcpy(&cb, &c, sizeof cb);
     size_t o;

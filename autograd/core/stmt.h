@@ -82,11 +82,12 @@ typedef struct ag_sname {
 
 /* The scalar tape, inside ag_tape (t->s). */
 typedef struct ag_stape {
-    /* The recorders' fast path: `left` statements of at most 2 operands and
-     * 1 constant each fit without a check. 0 sends every recorder to the
-     * slow path: no block yet, a full block or array, a tape error, no-grad
-     * mode (ag__stmt_sync keeps it so). */
-    uint32_t left;
+    /* The recorders' fast path: while sl < lim, a statement of at most 2
+     * operands and 1 constant fits without a check (ag__stmt_room). lim 0
+     * sends every recorder to the slow path: no block yet, a full block or
+     * array, a tape error, no-grad mode (ag__stmt_sync keeps it so). A
+     * limit rather than a count: the push then only moves sl. */
+    uint32_t lim;
     uint32_t sl;     /* next slot in the current block */
     char *blk;       /* the current block */
     double *p;       /* operand partials */
@@ -175,19 +176,25 @@ static inline uint16_t ag__stmt_kind_at(const ag_stape *s, size_t i) {
 
 /* ---------------------------------------------------------- recording */
 
-/* Room that a statement of nops operands takes from s->left: left counts
- * statements of up to 2 operands, so a longer one takes one per pair. */
+/* Statements of up to 2 operands (and a constant) that fit now. */
+static inline uint32_t ag__stmt_room(const ag_stape *s) { return s->lim > s->sl ? s->lim - s->sl : 0; }
+/* Whether one more such statement fits: the recorders' inline test. */
+static inline bool ag__stmt_has_room(const ag_stape *s) { return s->sl < s->lim; }
+
+/* Room that a statement of nops operands takes from ag__stmt_room, which
+ * counts statements of up to 2 operands: a longer one takes one per pair. */
 static inline uint32_t ag__stmt_cost(unsigned nops) { return nops > 2 ? (nops + 1) / 2 : 1; }
 
 /* Whether a statement of nops operands and a constant fits as things are,
- * counting at least 2 operands as s->left does (so that after
- * ag__stmt_sync, left > 0 whenever a statement of up to 2 operands fits). */
+ * counting at least 2 operands as ag__stmt_room does (so that after
+ * ag__stmt_sync, there is room whenever a statement of up to 2 operands
+ * fits). */
 static inline bool ag__stmt_fits(const ag_stape *s, unsigned nops) {
     return s->blk && s->sl < AG_SBLOCK_N && s->nops + (nops > 2 ? nops : 2) <= s->cap_ops &&
            s->nc < s->cap_c;
 }
 
-/* A fresh statement slot on the fast path (s->left >= ag__stmt_cost(nops),
+/* A fresh statement slot on the fast path (ag__stmt_room >= ag__stmt_cost(nops),
  * or ag__stmt_reserve(t, nops) just succeeded):
  * writes the kind, reserves nops operands and returns the value slot; *o
  * is the first operand's position. The caller writes the value and the
@@ -196,12 +203,11 @@ static AG_ALWAYS_INLINE double *ag__stmt_push(ag_stape *s, uint16_t kind, unsign
     char *b = s->blk;
     uint32_t sl = s->sl;
     size_t on = s->nops;
-    if (nops <= 2) { /* the recorders' fast path checked left > 0 */
-        s->left--;
-    } else { /* a long statement may follow ag__stmt_reserve with left short of its cost:
-              * 0 makes the next op check the room again */
-        uint32_t cost = ag__stmt_cost(nops);
-        s->left = s->left > cost ? s->left - cost : 0;
+    if (nops > 2) { /* takes more than the one slot of room the push takes; a long
+                     * statement may follow ag__stmt_reserve with room short of its
+                     * cost: no room makes the next op check again */
+        uint32_t cost = ag__stmt_cost(nops), room = ag__stmt_room(s);
+        s->lim = room > cost ? s->lim + 1 - cost : sl + 1;
     }
     s->sl = sl + 1;
     s->nops = on + nops;
@@ -218,7 +224,7 @@ static inline ag_tensor *ag__stmt_of_slot(double *v) { return (ag_tensor *)((uin
  * generic path. */
 bool ag__stmt_reserve(ag_tape *t, unsigned nops);
 
-/* Recomputes s->left from the tape's state: call after anything that turns
+/* Recomputes s->lim from the tape's state: call after anything that turns
  * recording on or off (errors, no-grad mode, reset). */
 void ag__stmt_sync(ag_tape *t);
 

@@ -68,8 +68,8 @@ void ag__stmt_sweep(ag_tape *t, size_t top) {
     size_t o = s->nops;
     for (size_t i = n; i-- > top;) o -= ag__sk_nops(ag__stmt_kind_at(s, i));
     double *restrict adj = s->adj;
-    const double *p = s->p + o;
-    const uint32_t *in = s->in + o;
+    const double *p = s->p;
+    const uint32_t *in = s->in;
     for (size_t b = top ? (top - 1) / AG_SBLOCK_N + 1 : 0; b-- > 0;) {
         const char *blk = s->blocks[b];
         const uint16_t *kind = (const uint16_t *)(blk + AG_SBLOCK_KINDS);
@@ -79,22 +79,21 @@ void ag__stmt_sweep(ag_tape *t, size_t top) {
         for (size_t j = end; j-- > 0;) {
             unsigned k = ag__sk_nops(kind[j]);
             const double a = ab[j];
-            p -= k;
-            in -= k;
+            o -= k; /* one running offset for both arrays */
             /* the common counts spelled out, operands in order: a loop of
              * unknown count is vectorised, and its set-up costs more than
              * a short body */
             if (k == 1) {
-                adj[in[0]] += p[0] * a;
+                adj[in[o + 0]] += p[o + 0] * a;
             } else if (k == 2) {
-                adj[in[0]] += p[0] * a;
-                adj[in[1]] += p[1] * a;
+                adj[in[o + 0]] += p[o + 0] * a;
+                adj[in[o + 1]] += p[o + 1] * a;
             } else if (k == 3) {
-                adj[in[0]] += p[0] * a;
-                adj[in[1]] += p[1] * a;
-                adj[in[2]] += p[2] * a;
+                adj[in[o + 0]] += p[o + 0] * a;
+                adj[in[o + 1]] += p[o + 1] * a;
+                adj[in[o + 2]] += p[o + 2] * a;
             } else {
-                for (unsigned m = 0; m < k; m++) adj[in[m]] += p[m] * a;
+                for (unsigned m = 0; m < k; m++) adj[in[o + m]] += p[o + m] * a;
             }
         }
     }

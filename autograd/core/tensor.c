@@ -80,9 +80,9 @@ ag_tensor *ag_arange(ag_tape *t, ag_dtype dtype, double start, double stop, doub
 
 ag_tensor *ag_scalar_of(ag_tape *t, ag_dtype dtype, double value) {
     /* An f64 scalar is a leaf statement on the scalar tape (stmt.h): the
-     * push itself when there is room (left is 0 after an error or in
+     * push itself when there is room (none after an error or in
      * no-grad mode). */
-    if (dtype == AG_F64 && t && t->s.left) {
+    if (dtype == AG_F64 && t && ag__stmt_has_room(&t->s)) {
         size_t o;
         double *slot = ag__stmt_push(&t->s, AG_OP_LEAF, 0, &o);
         *slot = value;

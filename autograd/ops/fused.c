@@ -142,7 +142,7 @@ ag_tensor *ag_dot(ag_tape *t, int n, ag_tensor *const *a, ag_tensor *const *b) {
     return fused_sum(t, AG_OP_DOT, n, a, b, NULL);
 }
 
-/* The fast path: every input a statement of t, and room (s->left is 0
+/* The fast path: every input a statement of t, and room (there is none
  * after an error or in no-grad mode). One pass checks each input and
  * writes its operand; the statement is committed only when all pass. NULL
  * when one does not: the caller takes the general path. */
@@ -174,7 +174,7 @@ static AG_NOINLINE ag_tensor *statement_slow(ag_tape *t, double value, int n,
 ag_tensor *ag_statement(ag_tape *t, double value, int n, ag_tensor *const *inputs,
                         const double *partials) {
     if (t && inputs && partials && n > 0 && n <= AG_STMT_MAX_OPERANDS &&
-        t->s.left >= ag__stmt_cost((unsigned)n)) {
+        ag__stmt_room(&t->s) >= ag__stmt_cost((unsigned)n)) {
         ag_tensor *y = statement_fast(t, value, (unsigned)n, inputs, partials);
         if (y) return y;
     }

@@ -359,7 +359,7 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
             if (ag__stmt_can_operand(t, a_) && ag__stmt_can_operand(t, b_)) { \
                 ag_tensor *sa_ = ag__stmt_operand(t, a_);                    \
                 ag_tensor *sb_ = sa_ ? ag__stmt_operand(t, b_) : NULL;       \
-                if (sa_ && sb_ && (t->s.left || ag__stmt_reserve(t, 2)))     \
+                if (sa_ && sb_ && (ag__stmt_has_room(&t->s) || ag__stmt_reserve(t, 2)))     \
                     return ag__record_done(t, rec_st_##name(t, sa_, sb_));   \
                 if (t->err != AG_OK) return NULL;                            \
             }                                                                \
@@ -376,10 +376,10 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
         return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_);              \
     }                                                                        \
     static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *a_, ag_tensor *b_) { \
-        if (t && t->s.left) {                                                \
+        if (AG_LIKELY(t && ag__stmt_has_room(&t->s))) {                                                \
             ag_tensor *sa_ = ag__stmt_fast_operand(t, a_);                   \
             ag_tensor *sb_ = sa_ ? ag__stmt_fast_operand(t, b_) : NULL;      \
-            if (sb_) return rec_st_##name(t, sa_, sb_);                      \
+            if (AG_LIKELY(sb_ != NULL)) return rec_st_##name(t, sa_, sb_);                      \
         }                                                                    \
         if (!t || !a_ || !b_ || (!ag__is_stmt(a_) && a_->ndim) || (!ag__is_stmt(b_) && b_->ndim)) \
             return ag__elementwise_binary(t, AG_OP_##NAME, a_, b_); /* a tensor: no scalar path */ \
@@ -429,7 +429,7 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
         if (t && x_) {                                                       \
             if (ag__stmt_can_operand(t, x_)) {                               \
                 ag_tensor *sx_ = ag__stmt_operand(t, x_);                    \
-                if (sx_ && (t->s.left || ag__stmt_reserve(t, 1)))            \
+                if (sx_ && (ag__stmt_has_room(&t->s) || ag__stmt_reserve(t, 1)))            \
                     return ag__record_done(t, rec_st_##name(t, sx_, c));     \
                 if (t->err != AG_OK) return NULL;                            \
             }                                                                \
@@ -444,9 +444,9 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
         return ag__elementwise_unary(t, AG_OP_##NAME, x_, c);                \
     }                                                                        \
     static inline ag_tensor *rec_##name(ag_tape *t, ag_tensor *x_, double c) { \
-        if (t && t->s.left) {                                                \
+        if (AG_LIKELY(t && ag__stmt_has_room(&t->s))) {                                                \
             ag_tensor *sx_ = ag__stmt_fast_operand(t, x_);                   \
-            if (sx_) return rec_st_##name(t, sx_, c);                        \
+            if (AG_LIKELY(sx_ != NULL)) return rec_st_##name(t, sx_, c);                        \
         }                                                                    \
         if (!t || !x_ || (!ag__is_stmt(x_) && x_->ndim))                     \
             return ag__elementwise_unary(t, AG_OP_##NAME, x_, c); /* a tensor: no scalar path */ \
