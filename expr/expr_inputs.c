@@ -17,6 +17,12 @@ int ag_expr_input_index(const ag_expr *e, const char *name) {
     return s ? s->input : -1;
 }
 
+int ag_expr_num_notes(const ag_expr *e) { return e ? e->nnotes : 0; }
+
+const char *ag_expr_note(const ag_expr *e, int i) {
+    return e && i >= 0 && i < e->nnotes ? e->notes[i] : NULL;
+}
+
 size_t ag_expr_num_statements(const ag_expr *e) { return e ? e->nstatements : 0; }
 size_t ag_expr_num_nodes(const ag_expr *e) { return e ? e->nnodes : 0; }
 

@@ -133,6 +133,9 @@ struct ag_expr {
     ex_sym **inputs; /* in order of first appearance */
     int ninputs;
     size_t cap_inputs;
+    char (*notes)[160]; /* ag_expr_note: remarks on a valid program */
+    int nnotes;
+    size_t cap_notes;
 };
 
 #endif

@@ -207,7 +207,9 @@ static bool operand_name(parser *p, bool *want_operand) {
     }
     bool is_const;
     double c = constant(name, tk.len, &is_const);
-    ex_sym *s = is_const ? NULL : find_sym(p->e, name, tk.len);
+    ex_sym *s = find_sym(p->e, name, tk.len);
+    if (is_const && s && s->node >= 0) is_const = false; /* a binding shadows pi or e */
+    if (is_const) s = NULL;
     if (next == TK_LPAREN && !is_const && !(s && s->node >= 0)) {
         char functions[160];
         ex_fn_list(functions, sizeof functions);
@@ -238,6 +240,17 @@ static bool operand_name(parser *p, bool *want_operand) {
 }
 
 /* -------------------------------------------------------- punctuation */
+
+/* The note that a binding shadows the constant pi or e (once, at the first
+ * binding of the name). */
+static bool add_note(parser *p, const ex_token *at, int nlen, const char *name) {
+    ag_expr *e = p->e;
+    if (!grow((void **)&e->notes, &e->cap_notes, (size_t)e->nnotes + 1, sizeof *e->notes)) return oom(p);
+    snprintf(e->notes[e->nnotes++], sizeof *e->notes,
+             "'%.*s' is bound at line %u, column %u: from there on it names that binding, not the "
+             "constant %.*s", nlen, name, (unsigned)at->line, (unsigned)at->column, nlen, name);
+    return true;
+}
 
 /* Pops operators down to the innermost '(' or call; false if there is none. */
 static bool reduce_to_marker(parser *p, bool *found) {
@@ -417,13 +430,13 @@ static bool parse_program(parser *p) {
             const int nlen = start.len > 64 ? 64 : (int)start.len;
             bool is_const;
             constant(name, start.len, &is_const);
-            if (is_const || ex_fn_find(name, start.len, false, -1) >= 0) {
+            if (ex_fn_find(name, start.len, false, -1) >= 0) {
                 char msg[128];
-                snprintf(msg, sizeof msg, "cannot bind '%.*s': it is a %s", nlen, name,
-                         is_const ? "constant" : "function");
+                snprintf(msg, sizeof msg, "cannot bind '%.*s': it is a function", nlen, name);
                 return fail_tok(p, &start, "another name", msg);
             }
             bind = find_sym(e, name, start.len);
+            if (is_const && !(bind && bind->node >= 0) && !add_note(p, &start, nlen, name)) return false;
             if (!bind && !(bind = add_sym(p, name, start.len))) return false;
             if (!advance(p) || !advance(p)) return false; /* the name, '=' */
         }
@@ -491,6 +504,7 @@ void ag_expr_free(ag_expr *e) {
         HASH_DEL(e->syms, s);
         free(s);
     }
+    free(e->notes);
     free(e->inputs);
     free(e->nodes);
     free(e);

@@ -28,6 +28,12 @@ has() {
         echo "FAIL: $1 lacks '$2'"; sed 's/^/  | /' "$TMP/$1" | head -20; fail=$((fail + 1)); fi
 }
 
+# lacks FILE TEXT: the file does not contain the text.
+lacks() {
+    if grep -qF -- "$2" "$TMP/$1"; then
+        echo "FAIL: $1 has '$2'"; sed 's/^/  | /' "$TMP/$1" | head -20; fail=$((fail + 1)); else pass=$((pass + 1)); fi
+}
+
 # json_ok: stdout is one valid JSON object; extra python checks as $1.
 json_ok() {
     if command -v python3 >/dev/null; then
@@ -62,13 +68,49 @@ run 0 grad 'exp(x^2)' x=0.5 && has out "value: 1.2840254166877414" && has out "d
     && has out "check: ok"
 run 0 grad 'u = x*y; v = sin(x); u + v' x=1 y=2 && has out "d/dy" && has out "= 2"
 run 0 grad -- '-x^2' x=3 && has out "value: -9"
-run 0 grad 'x^2' 'x=pi/4' && has out "value: 0.61685027506808487"
+run 0 grad 'x^2' 'x=pi/4' && has out "value: 0.6168502750680849"
+# text prints the shortest form that reads back exactly; JSON keeps 17 digits
+run 0 grad 'x' x=0.3 && has out "value: 0.3" && has out "d/dx      = 1  "
+run 0 grad 'x*y' x=0.1 y=3 && has out "value: 0.30000000000000004" && has out "= 0.1 "
+run 0 grad 'x' x=0.3 --json && has out '"value": 0.29999999999999999'
+run 1 grad 'x' x=1 --expect 'x=0.3' --points 0 && has out "autodiff 1, expected 0.3"
 run 0 grad '2^3^2' && has out "value: 512"
 run 0 grad 'x = x + 1; x * x' x=2 && has out "value: 9"
 
 # --- values and names ------------------------------------------------------
 run 2 grad 'x * y' x=1 && has err "input 'y' has no value"
-run 2 grad 'x' x=1 z=2 && has err "'z' is not an input"
+# an input the program does not use: gradient 0 and a note (allow_unused)
+run 0 grad 'x' x=1 z=2 && has err "note: the program does not use 'z': its gradient is 0" \
+    && has out "d/dz      = 0" && has out "not used by the program" && has out "check: ok"
+run 0 grad 'z' x=0.3 y=1 z=2 && has out "d/dx      = 0" && has out "d/dy      = 0" && has out "d/dz      = 1"
+run 0 grad 'z' x=0.3 z=2 --json \
+    && json_ok 'assert d["grad"] == {"z": 1, "x": 0} and d["unused"] == ["x"] and d["check"]["ok"]'
+run 0 grad '2' x=5 && has out "d/dx      = 0" && has out "check: ok"
+run 2 grad 'x' x=1 z=2 z=3 && has err "input 'z' is given twice"
+# no inputs at all: evaluated, nothing differentiated, no check claimed
+run 0 grad '2 + pi' && has out "value: 5.141592653589793" && has out "nothing was differentiated" \
+    && lacks out "check: ok"
+run 0 grad '2 + pi' --json && json_ok 'assert d["check"] is None and d["grad"] == {}'
+# a binding shadows a constant from its statement on, with a note
+run 0 grad 'c = a + b; e = c - a; e * 2' a=1 b=2 && has out "value: 4" && has out "d/db      = 2" \
+    && has err "note: 'e' is bound at line 1, column 12"
+run 0 grad 'e = e + x; e' x=1 && has out "value: 3.718281828459045"
+run 2 grad 'exp = 3; exp' && has err "cannot bind 'exp': it is a function"
+# --file F, '-' for standard input; positionals are then all NAME=VALUE
+printf 'a = x^2  # a comment\nexp(a)\n' > "$TMP/prog.tg"
+run 0 grad --file "$TMP/prog.tg" x=0.5 && has out "value: 1.2840254166877414"
+run 0 grad x=2 --file="$TMP/prog.tg" && has out "d/dx"
+if printf 'x*y' | "$TG" grad --file - x=2 y=3 >"$TMP/out" 2>"$TMP/err"; then pass=$((pass + 1)); else
+    echo "FAIL: --file - (stdin)"; fail=$((fail + 1)); fi
+has out "value: 6"
+run 2 grad --file "$TMP/none.tg" x=1 && has err "cannot read --file" && has err "No such file"
+run 2 grad --file "$TMP" x=1 && has err "cannot read --file"
+run 2 grad --file "$TMP/prog.tg" --file "$TMP/prog.tg" && has err "--file is given twice"
+run 2 grad --file && has err "needs a value"
+printf 'x\0+1' > "$TMP/nul.tg"
+run 2 grad --file "$TMP/nul.tg" x=1 && has err "NUL byte"
+printf 'x +' > "$TMP/bad.tg"
+run 2 grad --file "$TMP/bad.tg" x=1 && has err "parse error"
 run 2 grad 'x' x=1 x=2 && has err "given twice"
 run 2 grad 'x' x=abc && has err "value of x"
 run 2 grad 'x' x=1+ && has err "value of x"

@@ -15,8 +15,13 @@ enum { EXIT_OK = 0, EXIT_CHECK_FAILED = 1, EXIT_ERROR = 2 };
 
 /* ------------------------------------------------------------ arguments */
 
+/* The largest --file program (a bound on memory, not on the language). */
+#define PROGRAM_FILE_MAX (64 << 20)
+
 typedef struct grad_args {
-    const char *program;
+    const char *program;  /* the PROGRAM argument, or program_text */
+    const char *file;     /* --file F ("-": standard input), or NULL */
+    char *program_text;   /* --file's contents (owned) */
     int nvalues;          /* NAME=VALUE pairs */
     const char **names;
     double *values;
@@ -119,5 +124,12 @@ int render(const grad_args *a, ag_tape *t, ag_tensor *y, FILE *trace_out);
 /* A JSON number: %.17g, or the strings "NaN", "Infinity", "-Infinity". */
 void json_number(FILE *out, double v);
 void json_string(FILE *out, const char *s);
+
+/* v in its shortest round-trip form, as text output prints numbers: the
+ * fewest significant digits (1 to 17) that strtod reads back as exactly v,
+ * so 0.3 prints as 0.3, not 0.29999999999999999; "nan", "inf", "-inf".
+ * Returns buf. */
+#define SHORTEST_LEN 32
+const char *shortest(double v, char buf[SHORTEST_LEN]);
 
 #endif

@@ -75,7 +75,61 @@ static int add_value(grad_args *a, const char *arg) {
     return 0;
 }
 
+/* The whole of --file F (F = "-": standard input) into a->program_text. */
+static int read_program_file(grad_args *a, const char *path) {
+    const bool is_stdin = !strcmp(path, "-");
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "tapegrad grad: cannot read --file '%s': %s\n", path, strerror(errno));
+        return EXIT_ERROR;
+    }
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap);
+    int rc = 0;
+    while (buf) {
+        if (n + 1 >= cap) {
+            if (cap >= PROGRAM_FILE_MAX) {
+                fprintf(stderr, "tapegrad grad: --file '%s' is over %d MiB\n", path, PROGRAM_FILE_MAX >> 20);
+                rc = EXIT_ERROR;
+                break;
+            }
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) break;
+            buf = bigger;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                fprintf(stderr, "tapegrad grad: cannot read --file '%s': %s\n", path, strerror(errno));
+                rc = EXIT_ERROR;
+            }
+            break;
+        }
+    }
+    if (!is_stdin) fclose(f);
+    if (!buf) {
+        fprintf(stderr, "tapegrad grad: out of memory reading --file '%s'\n", path);
+        return EXIT_ERROR;
+    }
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    if (strlen(buf) != n) {
+        free(buf);
+        fprintf(stderr, "tapegrad grad: --file '%s' holds a NUL byte: not a program\n", path);
+        return EXIT_ERROR;
+    }
+    a->program_text = buf;
+    a->program = buf;
+    return 0;
+}
+
 void grad_args_free(grad_args *a) {
+    free(a->program_text);
     for (int i = 0; i < a->nvalues; i++) free((char *)a->names[i]);
     free(a->names);
     free(a->values);
@@ -83,22 +137,36 @@ void grad_args_free(grad_args *a) {
     *a = (grad_args){0};
 }
 
+static int parse_options(int argc, char **argv, grad_args *a, const char **positional, int *npositional);
+
 int grad_args_parse(int argc, char **argv, grad_args *a) {
     *a = (grad_args){.order = 1, .points = 100, .seed = 1, .rtol = 1e-7, .atol = 1e-9};
     a->names = calloc((size_t)argc + 1, sizeof *a->names);
     a->values = calloc((size_t)argc + 1, sizeof *a->values);
     a->expect = calloc((size_t)argc + 1, sizeof *a->expect);
     if (!a->names || !a->values || !a->expect) return usage_error("%s", "out of memory");
+    /* Positionals wait until the options are read: with --file, all of
+     * them are NAME=VALUE; without, the first is the program. */
+    const char **positional = calloc((size_t)argc + 1, sizeof *positional);
+    int npositional = 0;
+    int rc = positional ? parse_options(argc, argv, a, positional, &npositional)
+                        : usage_error("%s", "out of memory");
+    if (rc == 0 && a->file) rc = read_program_file(a, a->file);
+    for (int i = 0; rc == 0 && i < npositional; i++) {
+        if (!a->program) a->program = positional[i];
+        else rc = add_value(a, positional[i]);
+    }
+    free(positional);
+    if (rc == 0 && !a->program) rc = usage_error("%s", "missing PROGRAM (or --file F)");
+    return rc;
+}
+
+static int parse_options(int argc, char **argv, grad_args *a, const char **positional, int *npositional) {
     bool options_done = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (options_done || arg[0] != '-' || arg[1] == '\0') {
-            if (!a->program) {
-                a->program = arg;
-            } else {
-                int rc = add_value(a, arg);
-                if (rc) return rc;
-            }
+            positional[(*npositional)++] = arg;
             continue;
         }
         if (strcmp(arg, "--") == 0) {
@@ -120,8 +188,8 @@ int grad_args_parse(int argc, char **argv, grad_args *a) {
         memcpy(opt, arg, olen);
         opt[olen] = '\0';
         static const char *const flags[] = {"--json", "--trace", "--ascii"};
-        static const char *const valued[] = {"--order", "--expect", "--points", "--range",
-                                             "--seed", "--rtol", "--atol", "--dot", "--svg", "--png"};
+        static const char *const valued[] = {"--order", "--expect", "--points", "--range", "--seed",
+                                             "--rtol", "--atol", "--dot", "--svg", "--png", "--file"};
         bool is_flag = false, is_valued = false;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) is_flag |= !strcmp(opt, flags[k]);
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) is_valued |= !strcmp(opt, valued[k]);
@@ -160,7 +228,10 @@ int grad_args_parse(int argc, char **argv, grad_args *a) {
         } else if (!strcmp(opt, "--dot")) a->dot = val;
         else if (!strcmp(opt, "--svg")) a->svg = val;
         else if (!strcmp(opt, "--png")) a->png = val;
+        else if (!strcmp(opt, "--file")) {
+            if (a->file) return usage_error("--file is given twice ('%s')", val);
+            a->file = val;
+        }
     }
-    if (!a->program) return usage_error("%s", "missing PROGRAM");
     return 0;
 }

@@ -20,6 +20,8 @@ typedef struct grad_run {
     bool *hess_ok;
     check_stats hcheck;
     expect_result *expects;
+    int nunused;         /* given names the program does not use: gradient 0 */
+    const char **unused;
 } grad_run;
 
 /* The Hessian, printing why it failed. */
@@ -38,33 +40,41 @@ static const char *verdict(bool ok) { return ok ? "ok" : "MISMATCH"; }
 static double shown(double v) { return isnan(v) ? fabs(v) : v; }
 
 static void print_point(FILE *out, const ag_expr *e, const double *x) {
+    char b[SHORTEST_LEN];
     for (int i = 0; i < ag_expr_num_inputs(e); i++)
-        fprintf(out, "%s%s = %.17g", i ? ", " : "", ag_expr_input_name(e, i), shown(x[i]));
+        fprintf(out, "%s%s = %s", i ? ", " : "", ag_expr_input_name(e, i), shortest(x[i], b));
 }
 
 static void print_text(const grad_run *r) {
     const int n = r->n;
-    printf("value: %.17g\n", shown(r->value));
+    char b1[SHORTEST_LEN], b2[SHORTEST_LEN];
+    printf("value: %s\n", shortest(r->value, b1));
     if (r->nf.found) {
         printf("  the value is not finite; the first non-finite value was made by '%s'",
                r->nf.op);
         if (r->nf.name) printf(" (bound to %s)", r->nf.name);
-        printf(" at line %d, column %d: %g\n", r->nf.line, r->nf.column, shown(r->nf.value));
+        printf(" at line %d, column %d: %s\n", r->nf.line, r->nf.column, shortest(r->nf.value, b1));
     }
-    if (n > 0) {
+    if (n == 0 && r->nunused == 0) {
+        /* "check: ok" here would claim a check that never ran. */
+        printf("nothing was differentiated: the program has no inputs (a name it uses but does "
+               "not bind, given as NAME=VALUE)\n");
+    } else {
         printf("gradient (autodiff; central finite difference):\n");
         for (int i = 0; i < n; i++)
-            printf("  d/d%-6s = %-24.17g fd %-24.17g %s\n", ag_expr_input_name(r->e, i), shown(r->grad[i]),
-                   shown(r->fd[i]), verdict(r->grad_ok[i]));
+            printf("  d/d%-6s = %-24s fd %-24s %s\n", ag_expr_input_name(r->e, i), shortest(r->grad[i], b1),
+                   shortest(r->fd[i], b2), verdict(r->grad_ok[i]));
+        for (int i = 0; i < r->nunused; i++)
+            printf("  d/d%-6s = %-24s (not used by the program)\n", r->unused[i], "0");
+        printf("check: %s (max abs err %.3g, max rel err %.3g)\n",
+               r->check.ok ? "ok" : "FAILED", shown(r->check.max_abs_err), shown(r->check.max_rel_err));
     }
-    printf("check: %s (max abs err %.3g, max rel err %.3g)\n",
-           r->check.ok ? "ok" : "FAILED", shown(r->check.max_abs_err), shown(r->check.max_rel_err));
     if (r->a->order == 2 && n > 0) {
         printf("hessian (second-order autodiff; differences of the gradient):\n");
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
-                printf("  d2/d%s d%-4s = %-24.17g fd %-24.17g %s\n", ag_expr_input_name(r->e, i),
-                       ag_expr_input_name(r->e, j), shown(r->hess[i * n + j]), shown(r->hfd[i * n + j]),
+                printf("  d2/d%s d%-4s = %-24s fd %-24s %s\n", ag_expr_input_name(r->e, i),
+                       ag_expr_input_name(r->e, j), shortest(r->hess[i * n + j], b1), shortest(r->hfd[i * n + j], b2),
                        verdict(r->hess_ok[i * n + j]));
         printf("hessian check: %s (max abs err %.3g, max rel err %.3g)\n",
                r->hcheck.ok ? "ok" : "FAILED", shown(r->hcheck.max_abs_err), shown(r->hcheck.max_rel_err));
@@ -79,22 +89,35 @@ static void print_text(const grad_run *r) {
         } else {
             printf("expect d/d%s = %s: DISAGREES at ", x->name, x->formula);
             if (x->at) print_point(stdout, r->e, x->at);
-            printf("\n  autodiff %.17g, expected %.17g\n", shown(x->autodiff), shown(x->expected));
+            printf("\n  autodiff %s, expected %s\n", shortest(x->autodiff, b1), shortest(x->expected, b2));
         }
     }
 }
 
 /* ---------------------------------------------------------------- JSON */
 
-static void json_by_name(FILE *out, const ag_expr *e, const double *v) {
+/* {name: value} over the program's inputs, then `nzero` more names with 0
+ * (the unused inputs of a gradient). */
+static void json_by_name_and(FILE *out, const ag_expr *e, const double *v, int nzero,
+                             const char *const *zero) {
     fputc('{', out);
-    for (int i = 0; i < ag_expr_num_inputs(e); i++) {
-        fputs(i ? ", " : "", out);
+    int k = 0;
+    for (int i = 0; i < ag_expr_num_inputs(e); i++, k++) {
+        fputs(k ? ", " : "", out);
         json_string(out, ag_expr_input_name(e, i));
         fputs(": ", out);
         json_number(out, v[i]);
     }
+    for (int i = 0; i < nzero; i++, k++) {
+        fputs(k ? ", " : "", out);
+        json_string(out, zero[i]);
+        fputs(": 0", out);
+    }
     fputc('}', out);
+}
+
+static void json_by_name(FILE *out, const ag_expr *e, const double *v) {
+    json_by_name_and(out, e, v, 0, NULL);
 }
 
 static void json_check(FILE *out, const check_stats *s) {
@@ -111,9 +134,15 @@ static void print_json(const grad_run *r) {
     fputs("{\"value\": ", out);
     json_number(out, shown(r->value));
     fputs(", \"grad\": ", out);
-    json_by_name(out, r->e, r->grad);
-    fputs(", \"check\": ", out);
-    json_check(out, &r->check);
+    json_by_name_and(out, r->e, r->grad, r->nunused, r->unused);
+    fputs(", \"unused\": [", out);
+    for (int i = 0; i < r->nunused; i++) {
+        fputs(i ? ", " : "", out);
+        json_string(out, r->unused[i]);
+    }
+    fputs("], \"check\": ", out);
+    if (n == 0 && r->nunused == 0) fputs("null", out); /* nothing was differentiated */
+    else json_check(out, &r->check);
     if (r->a->order == 2) {
         fputs(", \"hessian\": {", out);
         for (int i = 0; i < n; i++) {
@@ -189,7 +218,43 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
         rc = EXIT_ERROR;
         goto done;
     }
-    if (ag_expr_bind_values(e, a->nvalues, a->names, a->values, r.x, &err) != 0) {
+    r.unused = calloc((size_t)a->nvalues + 1, sizeof *r.unused);
+    const char **used = calloc((size_t)a->nvalues + 1, sizeof *used);
+    double *used_values = calloc((size_t)a->nvalues + 1, sizeof *used_values);
+    int nused = 0;
+    if (!r.unused || !used || !used_values) {
+        free(used);
+        free(used_values);
+        fprintf(stderr, "tapegrad grad: out of memory\n");
+        rc = EXIT_ERROR;
+        goto done;
+    }
+    /* A name the program does not use gets the gradient 0 and a note, as
+     * PyTorch's allow_unused: scripts pass one set of variables to many
+     * programs, and d/dx = 0 is worth checking. */
+    for (int k = 0; k < a->nvalues; k++) {
+        if (ag_expr_input_index(e, a->names[k]) >= 0) {
+            used[nused] = a->names[k];
+            used_values[nused++] = a->values[k];
+            continue;
+        }
+        bool twice = false;
+        for (int j = 0; j < r.nunused; j++) twice |= !strcmp(r.unused[j], a->names[k]);
+        if (twice) {
+            fprintf(stderr, "tapegrad grad: input '%s' is given twice\n", a->names[k]);
+            free(used);
+            free(used_values);
+            rc = EXIT_ERROR;
+            goto done;
+        }
+        r.unused[r.nunused++] = a->names[k];
+        fprintf(stderr, "tapegrad grad: note: the program does not use '%s': its gradient is 0\n",
+                a->names[k]);
+    }
+    int bound = ag_expr_bind_values(e, nused, used, used_values, r.x, &err);
+    free(used);
+    free(used_values);
+    if (bound != 0) {
         fprintf(stderr, "tapegrad grad: %s\n", err.message);
         rc = EXIT_ERROR;
         goto done;
@@ -232,6 +297,7 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
 done:
     if (r.expects) expect_results_free(r.expects, a->nexpect);
     free(r.expects);
+    free(r.unused);
     free(r.hess_ok);
     free(r.hfd);
     free(r.hess);
@@ -257,6 +323,8 @@ int grad_main(int argc, char **argv) {
         grad_args_free(&a);
         return EXIT_ERROR;
     }
+    for (int i = 0; i < ag_expr_num_notes(e); i++)
+        fprintf(stderr, "tapegrad grad: note: %s\n", ag_expr_note(e, i));
     ag_tape *t = ag_tape_new(0), *scratch = ag_tape_new(0);
     if (!t || !scratch) {
         fprintf(stderr, "tapegrad grad: out of memory\n");

@@ -1,7 +1,10 @@
 /* The few JSON writers the --json output needs. */
 #include "cli.h"
 
+#include <string.h>
+
 #include <math.h>
+#include <stdlib.h>
 
 void json_number(FILE *out, double v) {
     /* JSON has no NaN or infinities: they are written as strings, the
@@ -26,4 +29,15 @@ void json_string(FILE *out, const char *s) {
         }
     }
     fputc('"', out);
+}
+
+const char *shortest(double v, char buf[SHORTEST_LEN]) {
+    if (isnan(v)) return strcpy(buf, "nan");
+    if (isinf(v)) return strcpy(buf, v > 0 ? "inf" : "-inf");
+    /* The fewest significant digits whose decimal reads back as v. */
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, SHORTEST_LEN, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) return buf;
+    }
+    return buf; /* %.17g always round-trips */
 }

@@ -19,7 +19,9 @@
  *   calls such as exp(x) and pow(a, b) (the functions are the entries of
  *   ag_expr_function_at, below; `tapegrad --help` lists them), and the
  *   constants pi and e.
- * Function names and constants cannot be rebound.
+ * Function names cannot be rebound. A binding may shadow the constants pi
+ * and e: from the statement after it on, the name is the binding (micrograd's
+ * programs use `e` as a name); ag_expr_note reports it.
  *
  * Ops used: a ^ b and pow(a, b) are ag_pow_c(a, b) when b does not depend on
  * an input (so (-2)^2 = 4 and its derivative in a is right for negative a),
@@ -65,6 +67,12 @@ void ag_expr_free(ag_expr *e); /* NULL is a no-op */
 int ag_expr_num_inputs(const ag_expr *e);
 const char *ag_expr_input_name(const ag_expr *e, int i); /* NULL out of range */
 int ag_expr_input_index(const ag_expr *e, const char *name); /* -1 if none */
+
+/* Remarks on a valid program, for the user to see (a binding that shadows
+ * a constant): how many, and note i ("'e' is bound at line 2, ..."), NULL
+ * out of range. */
+int ag_expr_num_notes(const ag_expr *e);
+const char *ag_expr_note(const ag_expr *e, int i);
 
 /* Statements and syntax-tree nodes the program holds (sizes, for callers
  * that want to budget work, e.g. skip second order on huge programs). */
