@@ -80,6 +80,8 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
         }
     }
     if (nonfinite) ag_tape_set_anomaly(t, anomaly_before);
+    if (o.bindings)
+        for (int i = 0; i < e->nbound; i++) o.bindings[i] = val[e->bound[i]->node];
     ag_tensor *y = val[e->output];
     free(val);
     return y;

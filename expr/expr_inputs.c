@@ -17,6 +17,19 @@ int ag_expr_input_index(const ag_expr *e, const char *name) {
     return s ? s->input : -1;
 }
 
+int ag_expr_num_bindings(const ag_expr *e) { return e ? e->nbound : 0; }
+
+const char *ag_expr_binding_name(const ag_expr *e, int i) {
+    return e && i >= 0 && i < e->nbound ? e->bound[i]->name : NULL;
+}
+
+int ag_expr_binding_index(const ag_expr *e, const char *name) {
+    if (!e || !name) return -1;
+    ex_sym *s = NULL;
+    HASH_FIND(hh, e->syms, name, strlen(name), s);
+    return s ? s->binding : -1;
+}
+
 int ag_expr_num_notes(const ag_expr *e) { return e ? e->nnotes : 0; }
 
 const char *ag_expr_note(const ag_expr *e, int i) {

@@ -121,6 +121,7 @@ typedef struct ex_sym {
     UT_hash_handle hh;
     int32_t node;  /* node the name refers to now (while parsing), -1 none */
     int32_t input; /* input index when the name is (also) an input, else -1 */
+    int32_t binding; /* index among the bound names (ag_expr_binding_name), else -1 */
     char name[];   /* NUL-terminated key */
 } ex_sym;
 
@@ -133,6 +134,9 @@ struct ag_expr {
     ex_sym **inputs; /* in order of first appearance */
     int ninputs;
     size_t cap_inputs;
+    ex_sym **bound;  /* names some statement binds, in order of first binding */
+    int nbound;
+    size_t cap_bound;
     char (*notes)[160]; /* ag_expr_note: remarks on a valid program */
     int nnotes;
     size_t cap_notes;

@@ -183,6 +183,7 @@ static ex_sym *add_sym(parser *p, const char *name, size_t len) {
     s->name[len] = '\0';
     s->node = -1;
     s->input = -1;
+    s->binding = -1;
     HASH_ADD_KEYPTR(hh, p->e->syms, s->name, len, s);
     return s;
 }
@@ -449,6 +450,12 @@ static bool parse_program(parser *p) {
              * not rename x. Visible from the next statement on. */
             if ((size_t)root >= first_node) e->nodes[root].name = bind->name;
             bind->node = root;
+            if (bind->binding < 0) { /* first binding of the name: list it */
+                if (!grow((void **)&e->bound, &e->cap_bound, (size_t)e->nbound + 1, sizeof *e->bound))
+                    return oom(p);
+                bind->binding = e->nbound;
+                e->bound[e->nbound++] = bind;
+            }
             have_output = false;
             last_bind = start;
         } else {
@@ -505,6 +512,7 @@ void ag_expr_free(ag_expr *e) {
         free(s);
     }
     free(e->notes);
+    free(e->bound);
     free(e->inputs);
     free(e->nodes);
     free(e);

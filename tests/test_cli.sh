@@ -164,7 +164,36 @@ run 1 grad 'x^2' x=1 --expect 'x=x' --points 0 && has out "DISAGREES at x = 1" \
 run 0 grad 'x^2' x=1 --expect 'x=2*x' --range -5:5 --points 7 --seed 9
 run 0 grad 'log(x)' x=1 --expect 'x=1/x' --range -3:3  # NaN where both are NaN agrees
 run 2 grad 'x^2' x=1 --expect 'x=2*z' && has err "unknown name 'z'"
-run 2 grad 'x^2' x=1 --expect 'y=2' && has err "'y' is not an input"
+run 2 grad 'x^2' x=1 --expect 'y=2' && has err "'y' is neither an input nor a binding"
+run 2 grad 'a = x^2; a' x=1 --expect 'x=2*q' && has err "unknown name 'q'" && has err "bound: a"
+# formulas may use the program's bound names, and NAME may be an intermediate
+run 0 grad 'z = w*x + b; a = sigmoid(z); (a - y)^2' w=0.5 x=2 b=0.1 y=1 \
+    --expect 'w=2*(a-y)*a*(1-a)*x' --expect 'a=2*(a-y)' --expect 'z=2*(a-y)*a*(1-a)' \
+    && has out "expect d/da = 2*(a-y): agrees" && has out "expect d/dz = 2*(a-y)*a*(1-a): agrees"
+run 1 grad 'a = x^2; exp(a)' x=0.5 --expect 'a=a*exp(a)' --points 0 && has out "expect d/da = a*exp(a): DISAGREES"
+run 0 grad 'a = x^2; a = a + 1; exp(a)' x=0.5 --expect 'a=exp(a)' --points 5  # the last binding
+run 0 grad 'x = x + 1; x * x' x=2 --expect 'x=2*(x+1)'  # an input that is rebound means the input
+run 0 grad 'a = x^2; exp(a)' x=0.5 --expect 'a=exp(a)' --json \
+    && json_ok "e=d['expect'][0]; assert e['name']=='a' and e['ok'] and e['points']==101"
+
+# --- the seeds of backprop, checked from the command line ----------------------
+# the sigmoid's derivative s(1 - s)
+run 0 grad 's = sigmoid(x); s' x=0.7 --expect 'x=s*(1-s)'
+# binary cross-entropy of a sigmoid against y: s - y
+run 0 grad 's = sigmoid(z); -(y*log(s) + (1-y)*log(1-s))' z=0.4 y=1 --expect 'z=s-y' --range 0.1:0.9
+# softmax + cross-entropy (label 2 of 3): p - onehot
+run 0 grad 'm = exp(z1) + exp(z2) + exp(z3); p1 = exp(z1)/m; p2 = exp(z2)/m; p3 = exp(z3)/m; -log(p2)' \
+    z1=0.1 z2=-0.5 z3=1.2 --expect 'z1=p1' --expect 'z2=p2-1' --expect 'z3=p3'
+# the output-layer delta 2(a - y)·g'(z)·a_prev
+run 0 grad 'z = w*a0 + b; a = tanh(z); (a - y)^2' w=0.3 a0=0.8 b=-0.1 y=0.5 \
+    --expect 'w=2*(a-y)*(1-a^2)*a0' --expect 'b=2*(a-y)*(1-a^2)' --expect 'z=2*(a-y)*(1-a^2)'
+# the hidden-layer delta sums over the output nodes
+run 0 grad 'h = sigmoid(v*x); o1 = w1*h; o2 = w2*h; (o1 - y1)^2 + (o2 - y2)^2' \
+    v=0.4 x=1.5 w1=0.7 w2=-1.1 y1=0.2 y2=0.9 \
+    --expect 'h=2*(o1-y1)*w1 + 2*(o2-y2)*w2' --expect 'v=(2*(o1-y1)*w1 + 2*(o2-y2)*w2)*h*(1-h)*x'
+run 1 grad 'h = sigmoid(v*x); o1 = w1*h; o2 = w2*h; (o1 - y1)^2 + (o2 - y2)^2' \
+    v=0.4 x=1.5 w1=0.7 w2=-1.1 y1=0.2 y2=0.9 --expect 'h=2*(o1-y1)*w1' --points 0 \
+    && has out "DISAGREES"  # one path alone is not the derivative
 run 2 grad 'x^2' x=1 --expect '2*x' && has err "NAME=FORMULA"
 run 2 grad 'x^2' x=1 --expect 'x=2*' && has err "formula for x" && has err "^"
 run 1 grad 'x^2' x=1 --expect 'x=2*x+1e-6' --rtol 0 --atol 0

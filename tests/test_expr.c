@@ -70,6 +70,42 @@ START_TEST(bindings_shadow_constants) {
 }
 END_TEST
 
+/* Bound names are listed once, in order of first binding, and the build
+ * hands out the node of each one's last binding. */
+START_TEST(bindings_listed_and_built) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse("a = x^2; b = a + y; a = a * 3; x = x + 1; a + b + x", &err);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(ag_expr_num_bindings(e), 3);
+    ck_assert_str_eq(ag_expr_binding_name(e, 0), "a");
+    ck_assert_str_eq(ag_expr_binding_name(e, 1), "b");
+    ck_assert_str_eq(ag_expr_binding_name(e, 2), "x");
+    ck_assert_ptr_null(ag_expr_binding_name(e, 3));
+    ck_assert_int_eq(ag_expr_binding_index(e, "b"), 1);
+    ck_assert_int_eq(ag_expr_binding_index(e, "y"), -1); /* an input only */
+    ck_assert_int_eq(ag_expr_binding_index(e, "x"), 2);  /* both */
+    ck_assert_int_eq(ag_expr_input_index(e, "x"), 0);
+    ck_assert_int_eq(ag_expr_binding_index(NULL, "a"), -1);
+    ag_tape *t = ag_tape_new(0);
+    const double x[2] = {2, 5};
+    ag_tensor *in[2], *bound[3];
+    ag_tensor *y = ag_expr_build(t, e, x, &(ag_expr_build_opts){.bindings = bound}, in, NULL, &err);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_double_eq(ag_item(bound[0]), 12); /* the last a: 3·x^2 */
+    ck_assert_double_eq(ag_item(bound[1]), 9);  /* b = 4 + 5 */
+    ck_assert_double_eq(ag_item(bound[2]), 3);
+    ck_assert_double_eq(ag_item(y), 24);
+    /* d y / d b = 1, d y / d (last a) = 1, d y / d x = 6x + 2x + 1 = 17 */
+    ag_tensor *xs[3] = {bound[1], bound[0], in[0]}, *g[3];
+    ck_assert_int_eq(ag_grad(t, y, NULL, 3, xs, g), AG_OK);
+    ck_assert_double_eq(ag_item(g[0]), 1);
+    ck_assert_double_eq(ag_item(g[1]), 1);
+    ck_assert_double_eq_tol(ag_item(g[2]), 17, 1e-12);
+    ag_tape_free(t);
+    ag_expr_free(e);
+}
+END_TEST
+
 START_TEST(operators_and_precedence) {
     ck_assert_double_eq(value0("1 + 2 * 3"), 7.0);
     ck_assert_double_eq(value0("(1 + 2) * 3"), 9.0);
@@ -461,6 +497,7 @@ int main(void) {
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, numbers_and_constants);
     tcase_add_test(tc, bindings_shadow_constants);
+    tcase_add_test(tc, bindings_listed_and_built);
     tcase_add_test(tc, operators_and_precedence);
     tcase_add_test(tc, functions);
     tcase_add_test(tc, statements_and_rebinding);

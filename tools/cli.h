@@ -64,8 +64,11 @@ typedef struct evaluator {
  * false (a tape error, printed) when the build fails. */
 double eval_value(evaluator *ev, const double *x, bool *ok);
 
-/* The gradient at x into g[0..n-1]; false (printed) on failure. */
-bool eval_gradient(evaluator *ev, const double *x, double *g);
+/* The gradient at x into g[0..n-1]; false (printed) on failure. gb and bv
+ * (either may be NULL) receive, for each bound name (ag_expr_binding_name),
+ * the gradient with respect to it (an intermediate: d output / d a) and its
+ * value. */
+bool eval_gradient(evaluator *ev, const double *x, double *g, double *gb, double *bv);
 
 /* How far autodiff is from finite differences. */
 typedef struct check_stats {
@@ -101,7 +104,8 @@ typedef struct expect_result {
     const char *spec;     /* "x=2*x*exp(x^2)" as given */
     const char *name;     /* the input (points into a copy of spec) */
     const char *formula;
-    int input;            /* index of name among the program's inputs */
+    int input;            /* index of name among the program's inputs, or -1 */
+    int binding;          /* else its index among the program's bindings */
     bool ok;
     long points;          /* points compared, the given one included */
     double *at;           /* first disagreeing point (n values), or NULL */

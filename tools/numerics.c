@@ -27,20 +27,28 @@ double eval_value(evaluator *ev, const double *x, bool *ok) {
     return v;
 }
 
-bool eval_gradient(evaluator *ev, const double *x, double *g) {
+bool eval_gradient(evaluator *ev, const double *x, double *g, double *gb, double *bv) {
     ag_expr_error err;
-    ag_tensor **in = malloc(((size_t)ev->n + 1) * 2 * sizeof *in);
+    const int nb = gb || bv ? ag_expr_num_bindings(ev->e) : 0;
+    const size_t slots = (size_t)ev->n + (size_t)nb + 1;
+    ag_tensor **in = malloc(slots * 2 * sizeof *in);
     if (!in) return false;
-    ag_tensor **gr = in + ev->n + 1;
-    ag_tensor *y = ag_expr_build(ev->scratch, ev->e, x, &(ag_expr_build_opts){.no_names = true},
+    ag_tensor **gr = in + slots;
+    /* The bindings follow the inputs, so one backward gives both. */
+    ag_tensor *y = ag_expr_build(ev->scratch, ev->e, x,
+                                 &(ag_expr_build_opts){.no_names = true, .bindings = nb ? in + ev->n : NULL},
                                  in, NULL, &err);
     bool ok = y != NULL;
     if (!ok) report_tape_error(&err);
-    if (ok && ag_grad_ex(ev->scratch, y, ev->n, in, gr, &(ag_backward_opts){.allow_unused = true}) != AG_OK) {
+    if (ok && ag_grad_ex(ev->scratch, y, ev->n + nb, in, gr, &(ag_backward_opts){.allow_unused = true}) != AG_OK) {
         fprintf(stderr, "tapegrad grad: %s\n", ag_tape_error(ev->scratch));
         ok = false;
     }
     for (int i = 0; ok && i < ev->n; i++) g[i] = ag_item(gr[i]);
+    for (int i = 0; ok && i < nb; i++) {
+        if (gb) gb[i] = ag_item(gr[ev->n + i]);
+        if (bv) bv[i] = ag_item(in[ev->n + i]);
+    }
     ag_tape_reset(ev->scratch);
     free(in);
     return ok;
@@ -75,9 +83,9 @@ bool fd_hessian(evaluator *ev, const double *x, double *fd) {
         double h = step_for(x[j]);
         double up = x[j] + h, down = x[j] - h;
         p[j] = up;
-        ok = eval_gradient(ev, p, gu);
+        ok = eval_gradient(ev, p, gu, NULL, NULL);
         p[j] = down;
-        ok = ok && eval_gradient(ev, p, gd);
+        ok = ok && eval_gradient(ev, p, gd, NULL, NULL);
         for (int i = 0; ok && i < n; i++) fd[i * n + j] = (gu[i] - gd[i]) / (up - down);
     }
     free(p);

@@ -68,6 +68,14 @@ int ag_expr_num_inputs(const ag_expr *e);
 const char *ag_expr_input_name(const ag_expr *e, int i); /* NULL out of range */
 int ag_expr_input_index(const ag_expr *e, const char *name); /* -1 if none */
 
+/* The names some statement binds (intermediates such as `a` in
+ * `a = x^2; exp(a)`), in order of first binding; a name rebound several
+ * times is listed once and means its last binding. A name can be both an
+ * input and bound (`x = x + 1`). Index -1 / NULL when there is none. */
+int ag_expr_num_bindings(const ag_expr *e);
+const char *ag_expr_binding_name(const ag_expr *e, int i);
+int ag_expr_binding_index(const ag_expr *e, const char *name);
+
 /* Remarks on a valid program, for the user to see (a binding that shadows
  * a constant): how many, and note i ("'e' is bound at line 2, ..."), NULL
  * out of range. */
@@ -105,6 +113,10 @@ typedef struct ag_expr_build_opts {
      * the statement's name (ag_set_name), so traces and graph pictures show
      * it; a name costs tape memory, which matters for huge programs. */
     bool no_names;
+    /* When not NULL, receives (ag_expr_num_bindings entries) the node each
+     * bound name refers to at the end of the program, so a caller can read
+     * intermediates or differentiate with respect to them. */
+    ag_tensor **bindings;
 } ag_expr_build_opts;
 
 /* Records the program on tape t with input values values[0 .. num_inputs-1]
