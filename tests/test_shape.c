@@ -77,6 +77,103 @@ START_TEST(reshape_shares_storage) {
 }
 END_TEST
 
+/* flatten, squeeze and unsqueeze: their shapes, and each is a view of a
+ * tensor (the same storage), as reshape. */
+START_TEST(views_shapes_and_storage) {
+    ag_tape *t = ag_tape_new(0);
+    ag_rng r;
+    ag_rng_seed(&r, 7);
+    ag_tensor *x = tu_rand(t, &r, 4, (const int64_t[]){2, 1, 3, 4}, -1, 1);
+    ag_tensor *v[] = {
+        ag_flatten(t, x, 0, -1), ag_flatten(t, x, 1, 2), ag_flatten(t, x, -2, -1), ag_flatten(t, x, 2, 2),
+        ag_squeeze(t, x, 1), ag_squeeze(t, x, -3), ag_squeeze(t, x, AG_ALL),
+        ag_unsqueeze(t, x, 0), ag_unsqueeze(t, x, -1), ag_unsqueeze(t, x, 2),
+    };
+    assert_shape(v[0], 1, (const int64_t[]){24});
+    assert_shape(v[1], 3, (const int64_t[]){2, 3, 4});
+    assert_shape(v[2], 3, (const int64_t[]){2, 1, 12});
+    assert_shape(v[3], 4, (const int64_t[]){2, 1, 3, 4});
+    assert_shape(v[4], 3, (const int64_t[]){2, 3, 4});
+    assert_shape(v[5], 3, (const int64_t[]){2, 3, 4});
+    assert_shape(v[6], 3, (const int64_t[]){2, 3, 4});
+    assert_shape(v[7], 5, (const int64_t[]){1, 2, 1, 3, 4});
+    assert_shape(v[8], 5, (const int64_t[]){2, 1, 3, 4, 1});
+    assert_shape(v[9], 5, (const int64_t[]){2, 1, 1, 3, 4});
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        ck_assert_msg(ag_data(v[i]) == ag_data(x), "view %zu copies", i);
+        for (int64_t k = 0; k < 24; k++) ck_assert_double_eq(ag_get(v[i], k), ag_get(x, k));
+    }
+    /* 0-d: flatten gives (1); squeezing (1, 1) to nothing gives 0-d */
+    assert_shape(ag_flatten(t, ag_scalar(t, 3), 0, -1), 1, (const int64_t[]){1});
+    ag_tensor *s = ag_squeeze(t, ag_from_doubles(t, AG_F64, AG_SHAPE(1, 1), (double[]){5}), AG_ALL);
+    ck_assert_int_eq(ag_ndim(s), 0);
+    ck_assert_double_eq(ag_item(s), 5);
+    assert_shape(ag_unsqueeze(t, ag_scalar(t, 3), 0), 1, (const int64_t[]){1});
+    /* a scalar statement works like a 0-d node */
+    ag_tensor *st = ag_requires_grad(t, ag_scalar(t, 2));
+    ag_tensor *u = ag_unsqueeze(t, ag_mul(t, st, st), -1);
+    assert_shape(u, 1, (const int64_t[]){1});
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, u, AG_ALL, false)), AG_OK);
+    ck_assert_double_eq(ag_grad_item(st), 4);
+    ag_tape_free(t);
+}
+END_TEST
+
+/* Bad axes and sizes: a sticky error naming the op the user called. */
+START_TEST(views_errors) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_zeros(t, AG_F64, AG_SHAPE(2, 1, 3));
+    ck_assert_ptr_null(ag_flatten(t, x, 0, 3));
+    assert_error(t, AG_ERR_SHAPE, "flatten");
+    ck_assert_ptr_null(ag_flatten(t, x, 2, 1));
+    assert_error(t, AG_ERR_SHAPE, "start axis 2 comes after end axis 1");
+    ck_assert_ptr_null(ag_squeeze(t, x, 0));
+    assert_error(t, AG_ERR_SHAPE, "axis 0 of [2, 1, 3] has size 2, not 1");
+    ck_assert_ptr_null(ag_squeeze(t, x, -4));
+    assert_error(t, AG_ERR_SHAPE, "squeeze");
+    ck_assert_ptr_null(ag_unsqueeze(t, x, 4));
+    assert_error(t, AG_ERR_SHAPE, "unsqueeze");
+    ck_assert_ptr_nonnull(ag_unsqueeze(t, x, 3));
+    ck_assert_ptr_nonnull(ag_unsqueeze(t, x, -4));
+    const int64_t ones[AG_MAX_DIMS] = {1, 1, 1, 1, 1, 1};
+    ag_tensor *big = ag_zeros(t, AG_F64, AG_MAX_DIMS, ones);
+    ck_assert_ptr_null(ag_unsqueeze(t, big, 0));
+    assert_error(t, AG_ERR_SHAPE, "unsqueeze");
+    ck_assert_ptr_null(ag_flatten(t, NULL, 0, -1));
+    assert_error(t, AG_ERR_NULL, "flatten");
+    ck_assert_ptr_null(ag_squeeze(t, NULL, 0));
+    assert_error(t, AG_ERR_NULL, "squeeze");
+    ck_assert_ptr_null(ag_unsqueeze(t, NULL, 0));
+    assert_error(t, AG_ERR_NULL, "unsqueeze");
+    ck_assert_ptr_null(ag_unsqueeze(NULL, x, 0));
+    ag_tape_free(t);
+}
+END_TEST
+
+/* Gradients through each view against central differences, first and
+ * second order: the view feeds a nonlinear op, and a second path reads x
+ * directly, so the view's gradient is summed with another. */
+static ag_tensor *through_views(ag_tape *t, ag_tensor *const *in, void *ctx) {
+    (void)ctx;
+    ag_tensor *x = in[0]; /* (2, 1, 3) */
+    ag_tensor *f = ag_flatten(t, x, 0, -1);                      /* (6) */
+    ag_tensor *q = ag_unsqueeze(t, ag_squeeze(t, x, 1), 0);      /* (1, 2, 3) */
+    ag_tensor *a = ag_sum(t, ag_mul(t, ag_square(t, f), ag_sin(t, f)), AG_ALL, false);
+    ag_tensor *b = ag_mul(t, ag_exp(t, q), ag_reshape(t, x, AG_SHAPE(1, 2, 3)));
+    return ag_add(t, ag_add(t, b, a), ag_square(t, ag_squeeze(t, x, AG_ALL)));
+}
+
+START_TEST(views_gradcheck) {
+    ag_tape *t = ag_tape_new(0);
+    ag_rng r;
+    ag_rng_seed(&r, 11);
+    ag_tensor *x = tu_rand(t, &r, 3, (const int64_t[]){2, 1, 3}, -1.5, 1.5);
+    tu_assert_gradcheck(through_views, NULL, 1, &x);
+    tu_assert_gradgradcheck(through_views, NULL, 1, &x);
+    ag_tape_free(t);
+}
+END_TEST
+
 /* The gradient through a view is as through a copy: the upstream gradient
  * added into the input's, whether the input's gradient is first written
  * there or by another path before or after it, and the view's own gradient
@@ -581,6 +678,9 @@ int main(void) {
     tu_add_op_rows(tc, 2, tables);
     tcase_add_test(tc, reshape_keeps_values);
     tcase_add_test(tc, reshape_shares_storage);
+    tcase_add_test(tc, views_shapes_and_storage);
+    tcase_add_test(tc, views_errors);
+    tcase_add_test(tc, views_gradcheck);
     tcase_add_test(tc, reshape_view_gradients);
     tcase_add_test(tc, reshape_view_of_parameter);
     tcase_add_test(tc, broadcast_to_values);

@@ -419,6 +419,23 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x);
  * x's by backward. A reshape to or from a 0-d tensor (one value) copies. */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
 
+/* torch.flatten(x, start_axis, end_axis): axes start..end (inclusive;
+ * negative counts from the end) joined into one; flatten(x, 0, -1) is 1-D,
+ * and a 0-d x gives shape (1). A view, like ag_reshape: it shares x's
+ * storage and its gradient flows back as through a copy. */
+ag_tensor *ag_flatten(ag_tape *t, ag_tensor *x, int start_axis, int end_axis);
+
+/* torch.squeeze: removes `axis` (negative counts from the end), which must
+ * have size 1 (AG_ERR_SHAPE otherwise, where PyTorch silently keeps it), or
+ * every size-1 axis when axis is AG_ALL. A view, like ag_reshape (a result
+ * with no axes left is 0-d and holds its one value inline: a copy). */
+ag_tensor *ag_squeeze(ag_tape *t, ag_tensor *x, int axis);
+
+/* torch.unsqueeze: a new axis of size 1 at position `axis` of the result
+ * (0..ndim; negative counts from the end, -1 being a new last axis). A
+ * view, like ag_reshape, except of a 0-d x (copied: one value). */
+ag_tensor *ag_unsqueeze(ag_tape *t, ag_tensor *x, int axis);
+
 /* Broadcasts x to `shape` by NumPy rules (x's dimensions align at the end;
  * a size-1 or missing dimension stretches). The gradient is summed back. */
 ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
