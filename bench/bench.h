@@ -66,6 +66,24 @@ typedef struct bench_peer {
  * on any failure returns a peer with ok = false (never aborts). */
 bench_peer bench_run_peer(const char *workload);
 
+/* The CPUs this process may run on (sched_getaffinity): the default
+ * thread count of OpenBLAS, of tapegrad and of the pinned peer. */
+int bench_cores(void);
+
+/* Runs the peer like bench_run_peer, with every thread pool it has pinned
+ * to `threads` (0: bench_cores()) in its own process: OPENBLAS_NUM_THREADS,
+ * OMP_NUM_THREADS and torch.set_num_threads (the last alone leaves OpenBLAS
+ * its own threads), and with OPENBLAS_CORETYPE=coretype when not NULL. The
+ * label says the configuration ("torch 1.13.0 1t SkylakeX"); the peer adds
+ * "cpu_per_wall", its CPU time over wall time while it measured. */
+bench_peer bench_run_peer_pinned(const char *workload, int threads, const char *coretype);
+
+/* The core type to force on OpenBLAS for its best kernels on this CPU
+ * ("SkylakeX" with AVX-512, "Haswell" with AVX2), or NULL when the
+ * installed library already picks them (or cannot be asked). `detected`
+ * (may be NULL) receives the core it picks as installed. */
+const char *bench_openblas_best_coretype(char *detected, size_t size);
+
 /* ADOL-C's figures for tape_ratio at the point x[0..n-1] (bench/
  * adolc_peer.cpp: re-taping every call and reusing its tape), when the
  * peer was built (ADOL-C and a C++ compiler found); ok = false otherwise. */

@@ -2,6 +2,9 @@
 #include "bench.h"
 
 #include <math.h>
+#include <sched.h>
+#include <strings.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +240,86 @@ bench_peer bench_run_peer(const char *workload) {
         (int)sizeof cmd)
         return p;
     return run_json(cmd);
+}
+
+int bench_cores(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Whether /proc/cpuinfo's first "flags" line lists `flag`. */
+static bool cpu_has_flag(const char *flag) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return false;
+    char line[8192];
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5) != 0) continue;
+        size_t n = strlen(flag);
+        for (char *q = strstr(line, flag); q; q = strstr(q + 1, flag))
+            if (q[-1] == ' ' && (q[n] == ' ' || q[n] == '\n')) found = true;
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
+const char *bench_openblas_best_coretype(char *detected, size_t size) {
+    static int state = -1; /* asked once per run */
+    static char core[64];
+    if (state < 0) {
+        /* The core OpenBLAS picks for this CPU, asked of the library that
+         * torch loads (Debian's libopenblas), in a child process. */
+        char out[128];
+        state = bench_command("/usr/bin/python3 -c \"import ctypes; f = ctypes.CDLL('libopenblas.so.0')"
+                              ".openblas_get_corename; f.restype = ctypes.c_char_p; "
+                              "print(f().decode())\" 2>/dev/null", out, sizeof out) == 0;
+        out[strcspn(out, "\n")] = '\0';
+        snprintf(core, sizeof core, "%s", state ? out : "unknown");
+    }
+    if (detected) snprintf(detected, size, "%s", core);
+    if (!state) return NULL;
+    /* The kernels the CPU can run, the newest first; the installed core is
+     * right when it is that one (or a sibling with the same kernels). */
+    const char *want = cpu_has_flag("avx512f") ? "SkylakeX" : cpu_has_flag("avx2") ? "Haswell" : NULL;
+    if (!want) return NULL;
+    static const char *const right[] = {"SkylakeX", "Cooperlake", "SapphireRapids", "Haswell", "Zen"};
+    size_t from = strcmp(want, "SkylakeX") == 0 ? 0 : 3;
+    for (size_t i = from; i < sizeof right / sizeof *right; i++)
+        if (strcasecmp(core, right[i]) == 0) return NULL;
+    return want;
+}
+
+bench_peer bench_run_peer_pinned(const char *workload, int threads, const char *coretype) {
+    bench_peer p;
+    memset(&p, 0, sizeof p);
+    const char *script = getenv("TAPEGRAD_PEER");
+    if (!script || !*script) return p;
+    if (torch_state < 0)
+        torch_state = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+    if (!torch_state) return p;
+    if (threads <= 0) threads = bench_cores();
+    char core[64] = "";
+    if (coretype) snprintf(core, sizeof core, "OPENBLAS_CORETYPE=%s ", coretype);
+    char cmd[1024];
+    /* Every thread pool the peer has is set before torch loads: OpenBLAS's
+     * and OpenMP's by the environment, torch's own by TAPEGRAD_PEER_THREADS
+     * (torch.set_num_threads in torch_peer.py). */
+    if (snprintf(cmd, sizeof cmd,
+                 "env OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d MKL_NUM_THREADS=%d "
+                 "TAPEGRAD_PEER_THREADS=%d TAPEGRAD_PEER_PINNED=1 %s"
+                 "timeout 600 /usr/bin/python3 '%s' '%s' 2>/dev/null",
+                 threads, threads, threads, threads, core, script, workload) >= (int)sizeof cmd)
+        return p;
+    p = run_json(cmd);
+    if (p.ok) {
+        size_t len = strlen(p.label);
+        snprintf(p.label + len, sizeof p.label - len, " %dt%s%s", threads, coretype ? " " : "",
+                 coretype ? coretype : "");
+    }
+    return p;
 }
 
 bench_peer bench_run_adolc(const double *x, int n) {

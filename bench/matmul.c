@@ -185,7 +185,9 @@ static void measure(ag_dtype dtype, const bench_peer *peer) {
 }
 
 void bench_matmul(void) {
-    bench_peer peer = bench_run_peer("matmul");
+    /* PyTorch pinned to our default thread count in its own process, at
+     * its best configuration (bench_run_peer_pinned). */
+    bench_peer peer = bench_run_peer_pinned("matmul", 0, bench_openblas_best_coretype(NULL, 0));
     measure(AG_F32, &peer);
     measure(AG_F64, &peer);
 #if defined TAPEGRAD_BENCH_CBLAS && defined TAPEGRAD_BENCH_ENGINE_BLAS

@@ -16,9 +16,14 @@
  * and once: peak_rss, the process's peak resident memory (getrusage).
  *
  * Step time and GEMM bound are measured twice: with OpenBLAS's default
- * threads (and torch's: one per CPU this process may use), then with one
- * thread on both sides (rows "_1thread"; OpenBLAS through
- * openblas_set_num_threads, torch through torch.set_num_threads). On a
+ * threads (one per CPU this process may use), then with one thread (rows
+ * "_1thread"; OpenBLAS through openblas_set_num_threads). PyTorch runs in
+ * its own process per thread count with every pool pinned to it
+ * (bench_run_peer_pinned: OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
+ * torch.set_num_threads), at its best configuration (OpenBLAS's core type
+ * forced where the installed one misdetects the CPU: the target, <= 0.6x,
+ * is against it) and as installed (rows "step_vs_installed"); its CPU time
+ * over wall time is printed so a reader can see the pinning held. On a
  * two-core machine shared with other work, the threaded figures of both
  * sides swing widely; the one-thread ones are the steady comparison. */
 #include "bench.h"
@@ -147,7 +152,15 @@ static void blas_threads(int n) {
 #endif
 }
 
-static void measure(ag_dtype dtype, const bench_peer *peer, bool one_thread, double *step_ms) {
+/* The two PyTorch configurations at one thread count: at its best on this
+ * machine (OpenBLAS's core type forced where the installed one misdetects
+ * the CPU; the target is against it) and as installed. */
+typedef struct peers {
+    bench_peer best, installed;
+} peers;
+
+static void measure(ag_dtype dtype, const peers *pp, bool one_thread, double *step_ms) {
+    const bench_peer *peer = &pp->best;
     const char *W = "mlp_step";
     const bool f32 = dtype == AG_F32;
     char metric[64];
@@ -180,8 +193,21 @@ static void measure(ag_dtype dtype, const bench_peer *peer, bool one_thread, dou
     *step_ms = t * 1e3;
     snprintf(metric, sizeof metric, "step_time_%s%s", f32 ? "f32" : "f64", suffix);
     char peer_key[32];
-    snprintf(peer_key, sizeof peer_key, "ms_%s%s", f32 ? "f32" : "f64", one_thread ? "_1t" : "");
-    bench_emit(peer, &(bench_row){W, metric, t * 1e3, "ms", peer_key, NAN, note});
+    snprintf(peer_key, sizeof peer_key, "ms_%s", f32 ? "f32" : "f64");
+    bench_emit(peer, &(bench_row){W, metric, t * 1e3, "ms", peer_key, 0.6, note});
+    double cpw = NAN;
+    char peer_note[160];
+    if (bench_peer_get(&pp->installed, "cpu_per_wall", &cpw))
+        snprintf(peer_note, sizeof peer_note, "the same step against PyTorch as installed (its cpu/wall %.2f)", cpw);
+    else
+        snprintf(peer_note, sizeof peer_note, "the same step against PyTorch as installed");
+    snprintf(metric, sizeof metric, "step_vs_installed_%s%s", f32 ? "f32" : "f64", suffix);
+    bench_emit(&pp->installed, &(bench_row){W, metric, t * 1e3, "ms", peer_key, NAN, peer_note});
+    if (f32 && bench_peer_get(peer, "cpu_per_wall", &cpw)) {
+        snprintf(metric, sizeof metric, "peer_cpu_per_wall%s", suffix);
+        bench_emit(NULL, &(bench_row){W, metric, cpw, "cores", NULL, NAN,
+                                      "PyTorch at its best: CPU time / wall time while it measured"});
+    }
 
     double rate = blas_rate(dtype), limit = 3 * forward_flops() / rate;
     snprintf(note, sizeof note, "limit %.3f ms = 3 x %.1f MFLOP at %.1f GFLOP/s (direct %s)",
@@ -205,12 +231,21 @@ static void measure(ag_dtype dtype, const bench_peer *peer, bool one_thread, dou
 }
 
 void bench_mlp_step(void) {
-    bench_peer peer = bench_run_peer("mlp_step");
+    char core[64];
+    const char *best = bench_openblas_best_coretype(core, sizeof core);
+    peers at_n = {bench_run_peer_pinned("mlp_step", 0, best), bench_run_peer_pinned("mlp_step", 0, NULL)};
+    peers at_1 = {bench_run_peer_pinned("mlp_step", 1, best), bench_run_peer_pinned("mlp_step", 1, NULL)};
+    char line[300];
+    snprintf(line, sizeof line, "OpenBLAS picks core '%s' here; PyTorch's best runs %s (threads pinned "
+             "in its process to %d and to 1, as ours)", core,
+             best ? best : "as installed (the core is right)", bench_cores());
+    bench_target_line("mlp_step", line);
     double ms32, ms64, ms32_1, ms64_1;
-    measure(AG_F32, &peer, false, &ms32);
-    measure(AG_F64, &peer, false, &ms64);
-    measure(AG_F32, &peer, true, &ms32_1);
-    measure(AG_F64, &peer, true, &ms64_1);
+    measure(AG_F32, &at_n, false, &ms32);
+    measure(AG_F64, &at_n, false, &ms64);
+    measure(AG_F32, &at_1, true, &ms32_1);
+    measure(AG_F64, &at_1, true, &ms64_1);
+    bench_peer peer = at_n.installed;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     bench_emit(&peer, &(bench_row){"mlp_step", "peak_rss", (double)ru.ru_maxrss / 1024.0, "MB",
@@ -218,21 +253,21 @@ void bench_mlp_step(void) {
                                    "getrusage ru_maxrss of this process (earlier workloads too)"});
     double p[4];
     const double ms[4] = {ms32, ms64, ms32_1, ms64_1};
-    const char *keys[4] = {"ms_f32", "ms_f64", "ms_f32_1t", "ms_f64_1t"};
-    bool have = peer.ok;
-    for (int i = 0; i < 4; i++) have = have && bench_peer_get(&peer, keys[i], &p[i]);
-    char line[300];
+    const bench_peer *bp[4] = {&at_n.best, &at_n.best, &at_1.best, &at_1.best};
+    const char *keys[4] = {"ms_f32", "ms_f64", "ms_f32", "ms_f64"};
+    bool have = true;
+    for (int i = 0; i < 4; i++) have = have && bp[i]->ok && bench_peer_get(bp[i], keys[i], &p[i]);
     if (have) {
-        int met = 0, half = 0;
+        int met = 0, par = 0;
         for (int i = 0; i < 4; i++) {
-            met += ms[i] <= p[i];
-            half += ms[i] <= p[i] / 2;
+            met += ms[i] <= 0.6 * p[i];
+            par += ms[i] <= p[i];
         }
-        snprintf(line, sizeof line, "step_time <= torch's: met in %d of 4 (f32, f64, f32 1 thread, "
-                 "f64 1 thread); goal <= half of torch's: met in %d of 4; gemm_bound_ratio <= 1.3; "
-                 "tape_allocs 0", met, half);
+        snprintf(line, sizeof line, "step_time <= 0.6x PyTorch at its best: met in %d of 4 (f32, f64, "
+                 "f32 1 thread, f64 1 thread); <= 1.0x in %d of 4; gemm_bound_ratio <= 1.3; "
+                 "tape_allocs 0", met, par);
     } else
-        snprintf(line, sizeof line, "step_time <= torch's (no peer figure in this run); "
-                 "gemm_bound_ratio <= 1.3; tape_allocs 0");
+        snprintf(line, sizeof line, "step_time <= 0.6x PyTorch at its best (no peer figure in this "
+                 "run); gemm_bound_ratio <= 1.3; tape_allocs 0");
     bench_target_line("mlp_step", line);
 }

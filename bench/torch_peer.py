@@ -3,7 +3,9 @@
 
 Runs PyTorch on the same work as the C workload of that name and prints one
 JSON object of figures, e.g. {"peer": "torch 1.13.1", "threads": 2,
-"us_per_op": 6.4}. bench/harness.c reads it; any failure here (no torch, an
+"us_per_op": 6.4, "cpu_per_wall": 1.9}. With TAPEGRAD_PEER_THREADS=N (set by
+bench_run_peer_pinned with OPENBLAS_NUM_THREADS and OMP_NUM_THREADS) torch
+runs on N threads. bench/harness.c reads it; any failure here (no torch, an
 exception) only leaves the peer columns empty. Timing matches the C side:
 one warm-up run, then at least 5 runs and 0.3 s, median of
 time.perf_counter (a monotonic clock). torch uses as many threads as this
@@ -27,6 +29,10 @@ if len(sys.argv) == 2 and sys.argv[1] in ONE_THREAD and os.environ.get("TAPEGRAD
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 import torch
+
+# Set by bench_run_peer_pinned (bench/harness.c), which also sets
+# OPENBLAS_NUM_THREADS and OMP_NUM_THREADS to it for this process.
+PINNED_THREADS = int(os.environ.get("TAPEGRAD_PEER_THREADS", "0") or 0)
 
 
 def median_time(fn, min_reps=5, min_seconds=0.3):
@@ -154,8 +160,11 @@ def mlp_step():
 
     out = {}
     threads = torch.get_num_threads()
-    for dtype, key, n in ((torch.float32, "ms_f32", threads), (torch.float64, "ms_f64", threads),
-                          (torch.float32, "ms_f32_1t", 1), (torch.float64, "ms_f64_1t", 1)):
+    configs = ((torch.float32, "ms_f32", threads), (torch.float64, "ms_f64", threads),
+               (torch.float32, "ms_f32_1t", 1), (torch.float64, "ms_f64_1t", 1))
+    if PINNED_THREADS:  # one thread count, set for every pool before torch loaded
+        configs = configs[:2]
+    for dtype, key, n in configs:
         torch.set_num_threads(n)
         torch.manual_seed(11)
         model = torch.nn.Sequential(
@@ -340,8 +349,14 @@ def main():
         threads = len(os.sched_getaffinity(0))
     except AttributeError:
         threads = os.cpu_count() or 1
+    if PINNED_THREADS:
+        threads = PINNED_THREADS
     torch.set_num_threads(1 if sys.argv[1] in ONE_THREAD else threads)
+    c0, w0 = time.process_time(), time.perf_counter()
     figures = WORKLOADS[sys.argv[1]]()
+    # How many cores the peer really used while it measured: 1.0 on one
+    # thread; more means a pool (OpenBLAS's, OpenMP's) ran beside torch's.
+    figures.setdefault("cpu_per_wall", (time.process_time() - c0) / (time.perf_counter() - w0))
     print(json.dumps({"peer": "torch " + torch.__version__.split("+")[0],
                       "threads": torch.get_num_threads(), **figures}))
     return 0
