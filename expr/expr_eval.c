@@ -37,6 +37,8 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
 
     ag_tensor **val = malloc((e->nnodes ? e->nnodes : 1) * sizeof *val);
     if (!val) return fail(NULL, err, "out of memory building the graph");
+    /* Nodes no statement names are named by their source text ("x^2"). */
+    char (*texts)[EX_TEXT_MAX] = o.no_names ? NULL : ex_node_texts(e);
     /* The first non-finite value comes from the engine's anomaly mode, on
      * until it fires: then its error is taken back and the node rebuilt, so
      * the graph is complete (its values flow on, NaN and all). Constants
@@ -63,9 +65,11 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
                 v = eval_node(t, e, n, val);
             }
             if (v && n->name && !o.no_names) v = ag_set_name(t, v, n->name);
+            else if (v && texts && texts[i][0]) v = ag_set_name(t, v, texts[i]); /* its source text */
         }
         if (!v) {
             free(val);
+            free(texts);
             if (nonfinite) ag_tape_set_anomaly(t, anomaly_before);
             return fail(t, err, "building the graph failed");
         }
@@ -84,5 +88,6 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
         for (int i = 0; i < e->nbound; i++) o.bindings[i] = val[e->bound[i]->node];
     ag_tensor *y = val[e->output];
     free(val);
+    free(texts);
     return y;
 }

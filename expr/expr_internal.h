@@ -142,4 +142,11 @@ struct ag_expr {
     size_t cap_notes;
 };
 
+/* The longest source text a node is named by (expr_text.c), NUL included. */
+#define EX_TEXT_MAX 48
+
+/* Each node's source text rebuilt from the node array, "" where it would be
+ * longer than EX_TEXT_MAX - 1; malloc'd (free it), NULL when out of memory. */
+char (*ex_node_texts(const ag_expr *e))[EX_TEXT_MAX];
+
 #endif

@@ -201,6 +201,12 @@ run 0 grad 'x^2' x=1 --expect 'x=2*x+1e-6' --atol 1e-5
 
 # --- --trace, --dot, --svg, --png --------------------------------------------
 run 0 grad 'exp(x^2)' x=0.5 --trace && has out "value: "
+# unnamed nodes are named by their source text, never by a bare id
+run 0 grad 'exp(x^2)' x=0.5 --trace && has out "n2    x^2" && has out "∂exp(x^2)/∂x = 1.28403" \
+    && lacks out "∂n3" && lacks out "∂n2"
+run 0 grad 'o = tanh(w*x + b); (o-y)^2' w=0.5 x=1 b=0.1 y=1 --trace \
+    && has out "from the seed ∂((o - y)^2)/∂((o - y)^2) = 1" && has out "to w*x + b:" \
+    && has out "∂((o - y)^2)/∂(w*x) = -0.65885"
 run 0 grad 'b = a + a; c = b * b; c' a=3 --trace --ascii
 run 0 grad 'exp(x^2)' x=0.5 --trace --json
 json_ok
@@ -209,6 +215,8 @@ if grep -q "digraph" "$TMP/g.dot"; then pass=$((pass + 1)); else echo "FAIL: no 
 run 2 grad 'x' x=1 --dot "$TMP/no/such/dir/g.dot" && has err "cannot write"
 if command -v dot >/dev/null; then
     run 0 grad 'exp(x^2)' x=0.5 --svg "$TMP/g.svg" && has g.svg "<svg"
+    # the picture's boxes carry the trace's ids (n1 is x, n2 is x^2)
+    has g.svg '<g id="n2" class="node">' && has g.svg '>x^2 = pow_c c=2<'
     run 0 grad 'exp(x^2)' x=0.5 --png "$TMP/g.png"
     [ -s "$TMP/g.png" ] && pass=$((pass + 1)) || { echo "FAIL: empty PNG"; fail=$((fail + 1)); }
 fi

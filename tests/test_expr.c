@@ -464,9 +464,76 @@ START_TEST(bound_nodes_are_named) {
     ag_tensor *out = ag_expr_build(t, e, (double[]){0.5}, NULL, &in, NULL, &err);
     ck_assert_ptr_nonnull(out);
     ck_assert_str_eq(ag_name(in), "x");
-    ck_assert_ptr_null(ag_name(out)); /* the output expression is not bound */
+    ck_assert_str_eq(ag_name(out), "y*1"); /* not bound: named by its source text */
     ag_tape_free(t);
     ag_expr_free(e);
+}
+END_TEST
+
+/* The output's source text, rebuilt with the parentheses that keep the
+ * program's grouping (and no others). */
+static void assert_text(const char *src, const char *want) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse(src, &err);
+    ck_assert_msg(e != NULL, "%s: %s", src, err.message);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *in[8];
+    const double x[8] = {0.5, 0.25, 2, 3, 1, 1, 1, 1};
+    ag_tensor *out = ag_expr_build(t, e, x, NULL, in, NULL, &err);
+    ck_assert_ptr_nonnull(out);
+    if (want) ck_assert_str_eq(ag_name(out), want);
+    else ck_assert_ptr_null(ag_name(out));
+    ag_tape_free(t);
+    ag_expr_free(e);
+}
+
+/* Unnamed nodes are named by their source text, so traces and pictures say
+ * "x^2" and "exp(x^2)" instead of "n3"; too long a text leaves the id. */
+START_TEST(unnamed_nodes_named_by_source_text) {
+    assert_text("x^2", "x^2");
+    assert_text("exp(x^2)", "exp(x^2)");
+    assert_text("(o-y)^2", "(o - y)^2");
+    assert_text("w*x + b", "w*x + b");
+    assert_text("a - (b - c)", "a - (b - c)");
+    assert_text("(a - b) - c", "a - b - c");
+    assert_text("a / (b * c)", "a/(b*c)");
+    assert_text("(a + b) * c", "(a + b)*c");
+    assert_text("-x^2", "-x^2");
+    assert_text("(-x)^2", "(-x)^2");
+    assert_text("x^y^2", "x^y^2");
+    assert_text("(x^y)^2", "(x^y)^2");
+    assert_text("-(a*b)", "-(a*b)");
+    assert_text("pow(x, 2) + atan2(y, x)", "pow(x, 2) + atan2(y, x)");
+    assert_text("x * 0.1", "x*0.1");
+    assert_text("a = x + y; a * 2", "a*2"); /* a bound operand shows as its name */
+    assert_text("x + pi", "x + 3.141592653589793");
+    assert_text("exp(exp(exp(exp(exp(exp(exp(exp(exp(exp(x))))))))))", NULL); /* 51 > the cap */
+    assert_text("exp(exp(exp(exp(exp(exp(exp(exp(x))))))))", "exp(exp(exp(exp(exp(exp(exp(exp(x))))))))");
+    /* every rebuilt text parses back to the same value */
+    const char *progs[] = {"a - (b - c) / d ^ -a", "-(-a)", "(a*b)^(c - d)", "a/b/c", "a/(b/c)",
+                           "2^-a", "-2^a", "(a - b)^-2"};
+    for (size_t k = 0; k < sizeof progs / sizeof *progs; k++) {
+        ag_expr_error err;
+        ag_expr *e = ag_expr_parse(progs[k], &err);
+        ck_assert_ptr_nonnull(e);
+        ag_tape *t = ag_tape_new(0);
+        ag_tensor *in[4];
+        const double x[4] = {0.5, 0.25, 2, 3};
+        ag_tensor *out = ag_expr_build(t, e, x, NULL, in, NULL, &err);
+        ck_assert_ptr_nonnull(out);
+        ag_expr *back = ag_expr_parse(ag_name(out), &err);
+        ck_assert_msg(back != NULL, "%s -> '%s' does not parse", progs[k], ag_name(out));
+        double xb[4];
+        for (int i = 0; i < ag_expr_num_inputs(back); i++)
+            xb[i] = x[ag_expr_input_index(e, ag_expr_input_name(back, i))];
+        ag_tensor *vb = ag_expr_build(t, back, xb, &(ag_expr_build_opts){.constant_inputs = true},
+                                      NULL, NULL, &err);
+        ck_assert_msg(vb && ag_item(vb) == ag_item(out), "%s -> '%s': %g vs %g", progs[k],
+                      ag_name(out), vb ? ag_item(vb) : NAN, ag_item(out));
+        ag_expr_free(back);
+        ag_tape_free(t);
+        ag_expr_free(e);
+    }
 }
 END_TEST
 
@@ -498,6 +565,7 @@ int main(void) {
     tcase_add_test(tc, numbers_and_constants);
     tcase_add_test(tc, bindings_shadow_constants);
     tcase_add_test(tc, bindings_listed_and_built);
+    tcase_add_test(tc, unnamed_nodes_named_by_source_text);
     tcase_add_test(tc, operators_and_precedence);
     tcase_add_test(tc, functions);
     tcase_add_test(tc, statements_and_rebinding);

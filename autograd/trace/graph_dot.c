@@ -46,7 +46,7 @@ ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y) {
     for (size_t i = 0; i < g.count; i++) {
         const ag_trace_node *e = g.order[i];
         const ag_tensor *n = e->n;
-        fprintf(out, "  n%d [label=\"", e->id);
+        fprintf(out, "  n%d [id=\"n%d\", label=\"", e->id, e->id); /* the SVG carries the trace's ids */
         const char *name = ag_name(n);
         if (name && *name) {
             dot_escaped(out, name);

@@ -82,9 +82,25 @@ static void wline(tw *w, const char *prefix, const char *text) {
     fputc('\n', w->out);
 }
 
-/* "∂y/∂x" for node label x. */
+/* Whether a label needs parentheses after ∂: an operator outside any
+ * parentheses of its own ("o - y", "x^2"; not "exp(x^2)" or "w"). Labels
+ * are names, ids or source text (expressions name nodes by it). */
+static bool compound(const char *label) {
+    int depth = 0;
+    for (const char *q = label; *q; q++) {
+        if (*q == '(' || *q == '[') depth++;
+        else if ((*q == ')' || *q == ']') && depth > 0) depth--;
+        else if (!depth && (*q == ' ' || *q == '+' || *q == '-' || *q == '*' || *q == '/' || *q == '^'))
+            return true;
+    }
+    return false;
+}
+
+/* "∂y/∂x" for node label x; "∂((o - y)^2)/∂(o - y)" for compound ones. */
 static char *partial(char *buf, size_t size, tw *w, const char *of, const char *by) {
-    sfmt(buf, size, "%s%s/%s%s", ag__trace_d(&w->f), of, ag__trace_d(&w->f), by);
+    const bool po = compound(of), pb = compound(by);
+    sfmt(buf, size, "%s%s%s%s/%s%s%s%s", ag__trace_d(&w->f), po ? "(" : "", of, po ? ")" : "",
+         ag__trace_d(&w->f), pb ? "(" : "", by, pb ? ")" : "");
     return buf;
 }
 
