@@ -272,7 +272,7 @@ const char *bench_openblas_best_coretype(char *detected, size_t size) {
     if (state < 0) {
         /* The core OpenBLAS picks for this CPU, asked of the library that
          * torch loads (Debian's libopenblas), in a child process. */
-        char out[128];
+        char out[64];
         state = bench_command("/usr/bin/python3 -c \"import ctypes; f = ctypes.CDLL('libopenblas.so.0')"
                               ".openblas_get_corename; f.restype = ctypes.c_char_p; "
                               "print(f().decode())\" 2>/dev/null", out, sizeof out) == 0;
