@@ -224,14 +224,21 @@ static bench_peer run_json(const char *cmd) {
     return p;
 }
 
+/* The peer script (TAPEGRAD_PEER) when it is set and torch imports, else
+ * NULL. */
+static const char *peer_script(void) {
+    const char *script = getenv("TAPEGRAD_PEER");
+    if (!script || !*script) return NULL;
+    if (torch_state < 0)
+        torch_state = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+    return torch_state ? script : NULL;
+}
+
 bench_peer bench_run_peer(const char *workload) {
     bench_peer p;
     memset(&p, 0, sizeof p);
-    const char *script = getenv("TAPEGRAD_PEER");
-    if (!script || !*script) return p;
-    if (torch_state < 0)
-        torch_state = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-    if (!torch_state) return p;
+    const char *script = peer_script();
+    if (!script) return p;
     char cmd[1024];
     /* Workload names are from our own fixed list, so quoting is safe; a
      * peer that hangs is stopped after 10 minutes and counts as failed. */
@@ -295,11 +302,8 @@ const char *bench_openblas_best_coretype(char *detected, size_t size) {
 bench_peer bench_run_peer_pinned(const char *workload, int threads, const char *coretype) {
     bench_peer p;
     memset(&p, 0, sizeof p);
-    const char *script = getenv("TAPEGRAD_PEER");
-    if (!script || !*script) return p;
-    if (torch_state < 0)
-        torch_state = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-    if (!torch_state) return p;
+    const char *script = peer_script();
+    if (!script) return p;
     if (threads <= 0) threads = bench_cores();
     char core[64] = "";
     if (coretype) snprintf(core, sizeof core, "OPENBLAS_CORETYPE=%s ", coretype);
