@@ -27,6 +27,9 @@ static const workload workloads[] = {
     {"ddp_step", bench_ddp_step, "mlp_step data-parallel on 1 and 2 MPI ranks vs torch DDP (gloo)"},
     {"f32_math", bench_f32_math, "f32 exp, tanh, sigmoid, gelu on 10^6 elements, fwd and fwd + bwd"},
     {"conv_lenet", bench_conv_lenet, "LeNet's conv2d + max_pool2d layers, batch 64, fwd + bwd, 1 thread"},
+    {"cnn_step", bench_cnn_step, "cnn_mnist's model training step, batch 64, vs torch (oneDNN Conv2d)"},
+    {"lstm_step", bench_lstm_step, "char LSTM step, B 32, T 32, H 128, vs torch LSTMCell (and nn.LSTM)"},
+    {"attention_step", bench_attention_step, "pre-LN transformer block step, B 16, T 64, d 64, 4 heads, vs torch"},
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 

@@ -141,5 +141,8 @@ void bench_mlp_step(void);
 void bench_ddp_step(void);
 void bench_f32_math(void);
 void bench_conv_lenet(void);
+void bench_cnn_step(void);
+void bench_lstm_step(void);
+void bench_attention_step(void);
 
 #endif /* TAPEGRAD_BENCH_H */

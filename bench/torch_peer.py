@@ -336,9 +336,128 @@ def conv_lenet():
             "mkldnn": int(torch.backends.mkldnn.is_available())}
 
 
+def _train_step(model, loss_of, lr, clip=None):
+    """The time (ms) of one training step of model: zero-grad, loss_of(),
+    backward, optionally clip the gradients' norm, Adam."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def step():
+        opt.zero_grad()
+        loss_of().backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+
+    return median_time(step) * 1e3
+
+
+def cnn_step():
+    """As bench/cnn_step.c: the cnn_mnist model (examples/cnn_model.h), f32,
+    batch 64, training mode, cross-entropy from logits, Adam lr 2e-3. The
+    threads are pinned by bench_run_peer_pinned."""
+    nn = torch.nn
+    torch.manual_seed(7)
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 16, 5, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 5), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(800, 128), nn.ReLU(), nn.Dropout(0.4), nn.Linear(128, 10))
+    x = torch.rand(64, 784)
+    y = torch.randint(0, 10, (64,))
+    ms = _train_step(model, lambda: nn.functional.cross_entropy(model(x), y), 2e-3)
+    return {"ms_step": ms, "mkldnn": int(torch.backends.mkldnn.is_available())}
+
+
+def lstm_step():
+    """As bench/lstm_step.c: Embedding V-32, LSTM 128, Linear 128-V on 32
+    windows of 32 characters of GPL-3 (window b: characters 33b .. 33b+32),
+    cross-entropy of each next character, gradients clipped to norm 1, Adam
+    lr 3e-3. ms_cells: the LSTM as torch.nn.LSTMCell unrolled over the 32
+    steps (the model tapegrad records); ms_lstm: torch.nn.LSTM (fused)."""
+    nn = torch.nn
+    with open("/usr/share/common-licenses/GPL-3", "rb") as f:
+        text = f.read()
+    vocab = sorted(set(text))
+    id_of = {b: i for i, b in enumerate(vocab)}
+    B, T, V = 32, 32, len(vocab)
+    ids = torch.tensor([id_of[b] for b in text[:B * (T + 1)]]).view(B, T + 1)
+    x, nxt = ids[:, :T], ids[:, 1:].reshape(-1)
+
+    class FromCells(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.cell, self.out = nn.Embedding(V, 32), nn.LSTMCell(32, 128), nn.Linear(128, V)
+
+        def forward(self, x):
+            e = self.emb(x)
+            h = c = torch.zeros(x.shape[0], 128)
+            hs = []
+            for t in range(x.shape[1]):
+                h, c = self.cell(e[:, t], (h, c))
+                hs.append(h)
+            return self.out(torch.stack(hs, 1))
+
+    class Fused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.lstm = nn.Embedding(V, 32), nn.LSTM(32, 128, batch_first=True)
+            self.out = nn.Linear(128, V)
+
+        def forward(self, x):
+            return self.out(self.lstm(self.emb(x))[0])
+
+    out = {"vocab": V}
+    for key, cls in (("ms_cells", FromCells), ("ms_lstm", Fused)):
+        torch.manual_seed(3)
+        m = cls()
+        out[key] = _train_step(
+            m, lambda: nn.functional.cross_entropy(m(x).reshape(-1, V), nxt), 3e-3, clip=1.0)
+    return out
+
+
+def attention_step():
+    """As bench/attention_step.c: one pre-LN transformer block (causal
+    self-attention, 4 heads, GELU feed-forward 256) on x (16, 64, 64) f32,
+    mean squared error against a fixed target, Adam lr 3e-3. ms_ops: the
+    block from torch's ops (Linear, LayerNorm, matmul, softmax, gelu), as
+    nn_transformer_block_new composes it; ms_mha: torch.nn.
+    TransformerEncoderLayer (norm_first, gelu, dropout 0), whose attention
+    is torch.nn.MultiheadAttention."""
+    nn, F = torch.nn, torch.nn.functional
+    B, T, E, H = 16, 64, 64, 4
+    mask = torch.triu(torch.full((T, T), float("-inf")), 1)
+
+    class FromOps(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1, self.norm2 = nn.LayerNorm(E), nn.LayerNorm(E)
+            self.in_proj, self.out_proj = nn.Linear(E, 3 * E), nn.Linear(E, E)
+            self.linear1, self.linear2 = nn.Linear(E, 256), nn.Linear(256, E)
+
+        def forward(self, x):
+            q, k, v = (z.view(B, T, H, E // H).transpose(1, 2)
+                       for z in self.in_proj(self.norm1(x)).split(E, dim=-1))
+            a = torch.softmax(q @ k.transpose(-2, -1) / (E // H) ** 0.5 + mask, dim=-1) @ v
+            x = x + self.out_proj(a.transpose(1, 2).reshape(B, T, E))
+            return x + self.linear2(F.gelu(self.linear1(self.norm2(x))))
+
+    g = torch.Generator().manual_seed(9)
+    x = torch.rand(B, T, E, generator=g) * 2 - 1
+    want = torch.rand(B, T, E, generator=g) * 2 - 1
+    torch.manual_seed(9)
+    ops = FromOps()
+    out = {"ms_ops": _train_step(ops, lambda: F.mse_loss(ops(x), want), 3e-3)}
+    torch.manual_seed(9)
+    mha = nn.TransformerEncoderLayer(E, H, 256, dropout=0.0, activation="gelu", batch_first=True,
+                                     norm_first=True)
+    out["ms_mha"] = _train_step(mha, lambda: F.mse_loss(mha(x, src_mask=mask), want), 3e-3)
+    return out
+
+
 WORKLOADS = {"tape_ratio": tape_ratio, "tiny_ops": tiny_ops, "matmul": matmul, "hvp": hvp,
              "mlp_step": mlp_step, "ddp_step": ddp_step,
-             "f32_math": f32_math, "conv_lenet": conv_lenet}
+             "f32_math": f32_math, "conv_lenet": conv_lenet, "cnn_step": cnn_step,
+             "lstm_step": lstm_step, "attention_step": attention_step}
 
 
 def main():
