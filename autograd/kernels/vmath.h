@@ -65,6 +65,13 @@ const ag_vmath *ag__vmath(void);
 const ag_vmath *ag__vmath_for(ag_isa isa);
 extern const ag_vmath ag__vmath_generic;
 
+/* relu in f32, branch-free (the compiler vectorises the loops at every
+ * level): y = x > 0 ? x : 0 (NaN gives 0, as the f64 formula), and the
+ * backward gx += g·[x > 0]. A comparison that picks between two values per
+ * element is mispredicted on half of a real activation's elements. */
+void ag__vmath_relu(const float *x, float *y, int64_t n);
+void ag__vmath_relu_bwd(const float *x, const float *y, const float *g, float *gx, int64_t n);
+
 /* sum over i < n of e^(x[i·stride] - shift), in double, through
  * exp_shift in chunks. */
 double ag__vmath_sum_exp(const float *x, int64_t stride, int64_t n, double shift);

@@ -226,11 +226,13 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
 
 /* The f32 vector kernels of a unary op, named in its rule line: AG_VEC(k)
  * is kernels/vmath.h's k (y = f(x)) and k_bwd (gx += g f'), at the vector
- * level in use; AG_NO_VEC, none. Every f32 node of the op runs them in
+ * level in use; AG_VEC_RELU, relu's; AG_NO_VEC, none. Every f32 node of the op runs them in
  * place of the formula in double, 0-d ones too (one element), so an f32
  * value is the same bits whatever the shape it is computed in. */
 #define AG_VEC(k) ag__vmath()->k, ag__vmath()->k##_bwd
 #define AG_NO_VEC NULL, NULL
+/* relu's branch-free f32 loops (vmath.h), the same at every level. */
+#define AG_VEC_RELU ag__vmath_relu, ag__vmath_relu_bwd
 #define AG_VEC_FWD(...) AG_VEC_FWD_(__VA_ARGS__)
 #define AG_VEC_FWD_(fwd, bwd) (fwd)
 #define AG_VEC_BWD(...) AG_VEC_BWD_(__VA_ARGS__)
