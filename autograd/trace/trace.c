@@ -82,50 +82,19 @@ static void wline(tw *w, const char *prefix, const char *text) {
     fputc('\n', w->out);
 }
 
-/* Whether a label needs parentheses after ∂: an operator outside any
- * parentheses of its own ("o - y", "x^2"; not "exp(x^2)" or "w"). Labels
- * are names, ids or source text (expressions name nodes by it). */
-static bool compound(const char *label) {
-    int depth = 0;
-    for (const char *q = label; *q; q++) {
-        if (*q == '(' || *q == '[') depth++;
-        else if ((*q == ')' || *q == ']') && depth > 0) depth--;
-        else if (!depth && (*q == ' ' || *q == '+' || *q == '-' || *q == '*' || *q == '/' || *q == '^'))
-            return true;
-    }
-    return false;
-}
-
 /* "∂y/∂x" for node label x; "∂((o - y)^2)/∂(o - y)" for compound ones. */
 static char *partial(char *buf, size_t size, tw *w, const char *of, const char *by) {
-    const bool po = compound(of), pb = compound(by);
-    sfmt(buf, size, "%s%s%s%s/%s%s%s%s", ag__trace_d(&w->f), po ? "(" : "", of, po ? ")" : "",
-         ag__trace_d(&w->f), pb ? "(" : "", by, pb ? ")" : "");
-    return buf;
+    return ag__trace_partial(buf, size, of, by, &w->f);
 }
 
-/* "mul(x, y)", with a _c op's constant: "mul_c(x, 3)". Labels or ids. */
+/* The node as the language writes it ("(o - y)^2"; with ids "n8^2"); an
+ * overlong one (concat of many) is cut, marked by "...". */
 static char *call_text(char *buf, size_t size, tw *w, const ag_tensor *n, bool ids) {
-    size_t off = (size_t)sfmt(buf, size, "%s(", ag__op_of(n)->name);
-    for (int k = 0, m = ag__op_ninputs(n); k < m && off < size; k++) {
-        ag_trace_node *in = ag__trace_find(w->g, ag__input(n, k));
-        char id[24];
-        if (ids && in) sfmt(id, sizeof id, "n%d", in->id);
-        int r = sfmt(buf + off, size - off, "%s%s", k ? ", " : "",
-                         ids ? (in ? id : "?") : (in ? in->label : "?"));
-        off += r > 0 ? (size_t)r : 0;
-    }
-    if (off < size && ag__trace_uses_c(n)) {
-        char num[48];
-        int r = sfmt(buf + off, size - off, ", %s", ag__trace_num(num, sizeof num, n->attr.c, &w->f));
-        off += r > 0 ? (size_t)r : 0;
-    }
-    if (off + 1 < size) sfmt(buf + off, size - off, ")");
-    /* An overlong call (concat of many) is cut, marked by "...)". */
-    if (ag__trace_cols(buf) > 28 && size > 32) {
+    ag__trace_op_text(buf, size, w->g, n, ids, &w->f);
+    if (ids && ag__trace_cols(buf) > 28 && size > 32) {
         size_t cut = 24;
         while (cut > 0 && ((unsigned char)buf[cut] & 0xC0) == 0x80) cut--; /* UTF-8 */
-        sfmt(buf + cut, size - cut, "...)");
+        snprintf(buf + cut, size - cut, "...");
     }
     return buf;
 }
@@ -361,8 +330,12 @@ static bool input_repeats(const ag_tensor *n, int k) {
 /* Prints the step of an op node and passes its gradient on for real. */
 static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
     ag_tensor *n = e->n;
-    char line[LINE], call[128], v[LINE];
-    sfmt(line, sizeof line, "step %d  %s = %s", step, e->label, call_text(call, sizeof call, w, n, false));
+    char line[LINE], call[LINE], v[LINE];
+    /* "step 5  o = tanh(w*x + b)"; a node named by its own text, once:
+     * "step 2  b^3" */
+    call_text(call, sizeof call, w, n, false);
+    if (strcmp(call, e->label)) sfmt(line, sizeof line, "step %d  %s = %s", step, e->label, call);
+    else sfmt(line, sizeof line, "step %d  %s", step, e->label);
     if (n->ndim) {
         char shp[64];
         size_t off = strlen(line);

@@ -122,6 +122,20 @@ char *ag__trace_grad_of(char *buf, size_t size, const ag_tensor *n, const ag_tra
 char *ag__trace_formula(char *buf, size_t size, ag_trace_graph *g, const ag_tensor *n, int k,
                      const ag_trace_fmt *f);
 
+/* The lowest precedence of an operator outside parentheses in an
+ * expression's text: 1 for binary + and -, 2 for * and /, 3 for a leading
+ * unary minus, 4 for ^, 6 for none (a name, number or call). */
+int ag__trace_prec(const char *s);
+
+/* The node as the expression language writes it, its operands by label
+ * ("(o - y)^2", "tanh(w*x + b)") or with ids by id ("n8^2"): the infix form
+ * of arithmetic ops, else a call name(operands[, c]) (trace_ops.c). */
+char *ag__trace_op_text(char *buf, size_t size, ag_trace_graph *g, const ag_tensor *n, bool ids,
+                        const ag_trace_fmt *f);
+
+/* "∂of/∂by", each side parenthesised when it is compound ("∂((o - y)^2)/∂o"). */
+char *ag__trace_partial(char *buf, size_t size, const char *of, const char *by, const ag_trace_fmt *f);
+
 /* Columns a UTF-8 string takes (code points). */
 size_t ag__trace_cols(const char *s);
 
