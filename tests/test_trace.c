@@ -303,6 +303,56 @@ START_TEST(user_facing_op_names) {
 }
 END_TEST
 
+/* The JSON trace: the same sweep as the text (same gradients on the tape,
+ * the same text when both are asked for), every step's upstream, its terms
+ * (the sum over paths for b in a*b + b^3), locals and shares. */
+START_TEST(json_trace) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *a = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 2.0)), "a");
+    ag_tensor *b = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 3.0)), "b");
+    ag_tensor *y = ag_add(t, ag_mul(t, a, b), ag_pow_c(t, b, 3.0));
+    char *js = NULL, *text = NULL;
+    size_t jl = 0, tl = 0;
+    FILE *jf = open_memstream(&js, &jl), *tf = open_memstream(&text, &tl);
+    ck_assert_int_eq(ag_trace_json(jf, tf, t, y, NULL), AG_OK);
+    fclose(jf);
+    fclose(tf);
+    ck_assert_double_eq(ag_grad_item(a), 3.0);
+    ck_assert_double_eq(ag_grad_item(b), 29.0); /* 2 (from a*b) + 27 (from b^3) */
+    assert_has(js, "{\"output\": \"n5\", \"output_label\": \"n5\", \"steps\": [");
+    assert_has(js, "{\"node\": \"n2\", \"head\": \"b   (input, a leaf)\", \"leaf\": true, \"seed\": false, "
+                   "\"grad\": 29, \"kept\": null, \"terms\": [{\"from\": \"n4\", \"operand\": 2, \"value\": 2}, "
+                   "{\"from\": \"n3\", \"operand\": 1, \"value\": 27}]}");
+    assert_has(js, "\"local\": [{\"to\": \"n2\", \"operand\": 1, \"formula\": \"\u2202(b^3)/\u2202b = 3\u00b7b^2 = 27\", "
+                   "\"value\": 27}], \"passes\": [{\"to\": \"n2\", \"operand\": 1, \"value\": 27}]}");
+    assert_has(js, "{\"id\": \"n4\", \"label\": \"n4\", \"kind\": \"op\", \"text\": \"a*b\", \"inputs\": [\"n1\", \"n2\"], "
+                   "\"value\": 6, \"leaf\": false, \"output\": false, \"grad\": 1}");
+    /* the text is ag_trace's: a second tape traced the plain way */
+    ag_tape *t2 = ag_tape_new(0);
+    ag_tensor *a2 = ag_set_name(t2, ag_requires_grad(t2, ag_scalar(t2, 2.0)), "a");
+    ag_tensor *b2 = ag_set_name(t2, ag_requires_grad(t2, ag_scalar(t2, 3.0)), "b");
+    ag_status st;
+    char *plain = trace_str(t2, ag_add(t2, ag_mul(t2, a2, b2), ag_pow_c(t2, b2, 3.0)), NULL, &st);
+    ck_assert_int_eq(st, AG_OK);
+    ck_assert_str_eq(text, plain);
+    free(plain);
+    free(text);
+    free(js);
+    /* tensors: shape and data; a name with < is escaped for HTML */
+    js = NULL;
+    jf = open_memstream(&js, &jl);
+    ag_tensor *w = ag_set_name(t, ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2, 2), (double[]){1, 2, 3, 4})), "w<");
+    ck_assert_int_eq(ag_trace_json(jf, NULL, t, ag_sum(t, ag_mul(t, w, w), AG_ALL, false), NULL), AG_OK);
+    fclose(jf);
+    assert_has(js, "\"label\": \"w\\u003c\"");
+    assert_has(js, "\"grad\": {\"shape\": [2, 2], \"truncated\": false, \"data\": [2, 4, 6, 8]}");
+    free(js);
+    ck_assert_int_eq(ag_trace_json(NULL, NULL, t, y, NULL), AG_ERR_NULL);
+    ag_tape_free(t2);
+    ag_tape_free(t);
+}
+END_TEST
+
 START_TEST(deep_chain_no_recursion) {
     ag_tape *t = ag_tape_new(0);
     ag_tensor *x = ag_requires_grad(t, ag_scalar(t, 0.5));
@@ -373,6 +423,7 @@ int main(void) {
     tcase_add_test(tc, errors);
     tcase_add_test(tc, dot_structure);
     tcase_add_test(tc, user_facing_op_names);
+    tcase_add_test(tc, json_trace);
     tcase_add_test(tc, deep_chain_no_recursion);
     tcase_add_test(tc, long_sums_in_full);
     suite_add_tcase(s, tc);

@@ -38,6 +38,8 @@ typedef struct tw {
     ag_trace_fmt f;
     ag_trace_graph *g;
     const char *ylabel; /* the output's label, as in ∂y/∂x */
+    FILE *json;         /* the JSON trace's steps, or NULL (ag_trace_json) */
+    int jsteps;         /* steps written to it */
 } tw;
 
 #define LINE 1024 /* longest line assembled (wrapped when printed) */
@@ -45,6 +47,7 @@ typedef struct tw {
 /* Prints prefix + text, wrapping text at spaces to the width; continuation
  * lines are indented under the text, two columns further. */
 static void wline(tw *w, const char *prefix, const char *text) {
+    if (!w->out) return; /* a JSON trace only */
     size_t pc = ag__trace_cols(prefix), room = (size_t)w->width > pc + 20 ? (size_t)w->width - pc : 20;
     fputs(prefix, w->out);
     const char *p = text;
@@ -102,6 +105,7 @@ static char *call_text(char *buf, size_t size, tw *w, const ag_tensor *n, bool i
 /* --------------------------------------------------------- forward table */
 
 static void forward_table(tw *w) {
+    if (!w->out) return;
     ag_trace_graph *g = w->g;
     int idw = 4, namew = 0, callw = 2;
     char call[128], val[LINE];
@@ -327,6 +331,33 @@ static bool input_repeats(const ag_tensor *n, int k) {
     return false;
 }
 
+/* The JSON trace's step object up to its terms: the node, its head line,
+ * the gradient it holds (the sum of its terms), and each term received
+ * (by whom, through which operand; the value for scalars, else null: the
+ * page finds a tensor term among the sender's "passes"). Leaves open. */
+static void json_step_begin(tw *w, ag_trace_node *e, const char *head, bool seed) {
+    FILE *j = w->json;
+    ag_tensor *n = e->n;
+    const bool leaf = ag__trace_is_leaf(n);
+    fprintf(j, "%s\n  {\"node\": \"n%d\", \"head\": ", w->jsteps++ ? "," : "", e->id);
+    ag__tj_str(j, head);
+    fprintf(j, ", \"leaf\": %s, \"seed\": %s, \"grad\": ", leaf ? "true" : "false", seed ? "true" : "false");
+    ag__tj_values(j, n->dtype, n->ndim, ag__shape(n), ag__numel(n), ag__grad(n));
+    fputs(", \"kept\": ", j);
+    if (leaf && n->ndim == 0 && e->before != 0) ag__tj_num(j, e->before);
+    else if (leaf && e->before_text) ag__tj_str(j, e->before_text);
+    else fputs("null", j);
+    fputs(", \"terms\": [", j);
+    int k = 0;
+    for (const ag_trace_term *u = e->terms; u; u = u->next, k++) {
+        fprintf(j, "%s{\"from\": \"n%d\", \"operand\": %d, \"value\": ", k ? ", " : "", u->from->id, u->slot + 1);
+        if (n->ndim == 0) ag__tj_num(j, u->v);
+        else fputs("null", j);
+        fputc('}', j);
+    }
+    fputc(']', j);
+}
+
 /* Prints the step of an op node and passes its gradient on for real. */
 static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
     ag_tensor *n = e->n;
@@ -336,6 +367,7 @@ static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
     call_text(call, sizeof call, w, n, false);
     if (strcmp(call, e->label)) sfmt(line, sizeof line, "step %d  %s = %s", step, e->label, call);
     else sfmt(line, sizeof line, "step %d  %s", step, e->label);
+    if (w->json) json_step_begin(w, e, strchr(line + 5, ' ') + 2, seed);
     if (n->ndim) {
         char shp[64];
         size_t off = strlen(line);
@@ -363,6 +395,8 @@ static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
         bool first_local = true, first_pass = true;
         /* Local partials, then what each operand is passed. */
         for (int pass = 0; pass < 2; pass++) {
+            int jn = 0; /* entries in the JSON array */
+            if (w->json) fputs(pass == 0 ? ", \"local\": [" : ", \"passes\": [", w->json);
             for (int k = 0; k < m; k++) {
                 ag_tensor *in = ag__input(n, k);
                 ag_trace_node *ei = ag__trace_find(w->g, in);
@@ -384,6 +418,15 @@ static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
                     }
                     sfmt(line, sizeof line, "%s%s", f, note);
                     wline(w, first_local ? "  local      " : "             ", line);
+                    if (w->json) {
+                        fprintf(w->json, "%s{\"to\": \"n%d\", \"operand\": %d, \"formula\": ", jn++ ? ", " : "",
+                                ei->id, k + 1);
+                        ag__tj_str(w->json, f);
+                        fputs(", \"value\": ", w->json);
+                        if (n->ndim == 0 && in->ndim == 0) ag__tj_num(w->json, local[k]);
+                        else fputs("null", w->json);
+                        fputc('}', w->json);
+                    }
                     first_local = false;
                 } else {
                     const ag_tensor *c = &sc.ins[k];
@@ -408,10 +451,19 @@ static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
                     }
                     wline(w, first_pass ? "  passes on  " : "             ", line);
                     first_pass = false;
+                    if (w->json) {
+                        fprintf(w->json, "%s{\"to\": \"n%d\", \"operand\": %d, \"value\": ", jn++ ? ", " : "",
+                                ei->id, k + 1);
+                        if (in->ndim == 0) ag__tj_num(w->json, cv);
+                        else ag__tj_values(w->json, in->dtype, in->ndim, ag__shape(in), ag__numel(in), sc.bufs[k]);
+                        fputc('}', w->json);
+                    }
                 }
             }
+            if (w->json) fputc(']', w->json);
         }
     }
+    if (w->json) fputc('}', w->json);
     free(local);
     scratch_free(&sc);
     /* The real step, exactly as ag_backward runs it. */
@@ -442,24 +494,37 @@ static bool note_before(tw *w) {
     return true;
 }
 
-static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
+static ag_status traced_sweep(FILE *out, FILE *json, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
 
-ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+/* ag_trace and ag_trace_json: the checks, then the sweep. */
+static ag_status trace_to(const char *what, FILE *out, FILE *json, ag_tape *t, ag_tensor *y,
+                          const ag_trace_opts *opts) {
     if (!t) return AG_ERR_NULL;
-    if (!out) {
-        if (t->err == AG_OK) ag__error_fail(t, AG_ERR_NULL, "trace", "output stream is NULL");
+    if (!out && !json) {
+        if (t->err == AG_OK) ag__error_fail(t, AG_ERR_NULL, what, "output stream is NULL");
         return t->err;
     }
-    ag_status st = ag__sweep_check_output(t, "trace", y, NULL, true);
-    if (st == AG_OK) st = ag__tape_lock_params(t, "trace");
+    ag_status st = ag__sweep_check_output(t, what, y, NULL, true);
+    if (st == AG_OK) st = ag__tape_lock_params(t, what);
     if (st != AG_OK) return st;
-    st = traced_sweep(out, t, y, opts);
+    st = traced_sweep(out, json, t, y, opts);
     ag__tape_unlock_params(t);
     return st;
 }
 
-/* ag_trace once its checks passed and the parameters are taken. */
-static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+    if (!out) return trace_to("trace", NULL, NULL, t, y, opts);
+    return trace_to("trace", out, NULL, t, y, opts);
+}
+
+ag_status ag_trace_json(FILE *json, FILE *text, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+    if (!json) return trace_to("trace_json", NULL, NULL, t, y, opts);
+    return trace_to("trace_json", text, json, t, y, opts);
+}
+
+/* ag_trace once its checks passed and the parameters are taken; out
+ * (the text) or json may be NULL, not both. */
+static ag_status traced_sweep(FILE *out, FILE *json, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
     ag_status st;
     /* A scalar statement's graph is traced as nodes (trace_stmt.c). */
     ag_trace_mat mat;
@@ -477,7 +542,7 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
     t->s.reach = 0;
 
     ag_trace_graph g;
-    tw w = {.out = out, .g = &g};
+    tw w = {.out = out, .g = &g, .json = json};
     w.width = opts && opts->width > 0 ? opts->width : 80;
     if (w.width < 40) w.width = 40;
     w.f.ascii = opts && opts->ascii;
@@ -502,10 +567,15 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
     char line[LINE];
     sfmt(line, sizeof line, "Backward pass: reverse tape order, from the seed %s = 1",
          partial(d, sizeof d, &w, w.ylabel, w.ylabel));
-    fputc('\n', out);
+    if (out) fputc('\n', out);
     wline(&w, "", line);
-    if (!gy)
+    if (!gy && out)
         fprintf(out, "  %s depends on nothing that needs a gradient: no steps.\n", w.ylabel);
+    if (json) {
+        fprintf(json, "{\"output\": \"n%d\", \"output_label\": ", ey->id);
+        ag__tj_str(json, w.ylabel);
+        fputs(", \"steps\": [", json);
+    }
     int step = 0;
     for (size_t i = g.count; i-- > 0;) {
         ag_trace_node *e = g.order[i];
@@ -516,6 +586,10 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
             sfmt(line, sizeof line, "step %d  %s   (%s%s)", ++step, e->label, ag__trace_kind(n),
                      n->flags & AG_F_PARAM ? "eter" : ", a leaf");
             wline(&w, "", line);
+            if (json) {
+                json_step_begin(&w, e, strchr(line + 5, ' ') + 2, e == ey);
+                fputc('}', json);
+            }
             sum_lines(&w, "  gradient   ", e, e == ey);
         } else {
             op_step(&w, &s, e, e == ey, ++step);
@@ -527,9 +601,14 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
     if (!mat.active && t->s.reach) ag__stmt_sweep(t, t->s.reach);
     if (!mat.active) ag__stmt_settle(t, &s);
 
+    if (json) {
+        fputs("\n], ", json);
+        ag__tj_nodes(json, &g, y, s.epoch, &w.f);
+        fputs("}\n", json);
+    }
     /* What is left on the tape: the leaves' gradients. */
     bool header = false;
-    for (size_t i = 0; i < g.count; i++) {
+    for (size_t i = 0; out && i < g.count; i++) {
         ag_trace_node *e = g.order[i];
         if (!ag__trace_is_leaf(e->n)) continue;
         if (!header) {
@@ -542,9 +621,11 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
                  ag__trace_grad_of(v, sizeof v, e->n, &w.f));
         wline(&w, "  ", line);
     }
-    if (g.oom) fprintf(out, "(some details were left out: out of memory)\n");
+    if (g.oom && out) fprintf(out, "(some details were left out: out of memory)\n");
     ag__trace_free(&g);
     ag__trace_mat_end(t, &mat, true);
-    fflush(out);
-    return ferror(out) ? AG_ERR_ARG : AG_OK;
+    bool bad = false;
+    if (out) bad |= fflush(out) != 0 || ferror(out);
+    if (json) bad |= fflush(json) != 0 || ferror(json);
+    return bad ? AG_ERR_ARG : AG_OK;
 }

@@ -139,6 +139,23 @@ char *ag__trace_partial(char *buf, size_t size, const char *of, const char *by, 
 /* Columns a UTF-8 string takes (code points). */
 size_t ag__trace_cols(const char *s);
 
+/* ------------------------------------------------------ JSON (trace_json.c) */
+
+/* Tensor elements a JSON value carries (the page shows small tables). */
+#define AG_TJ_MAX_ELEMS 256
+
+/* A number (%.17g; NaN and infinities as strings), a string (with <, >
+ * and & escaped, so the JSON can sit inside an HTML script element), a
+ * value (a scalar's number; a tensor's {"shape", "truncated", "data"}; null
+ * for NULL data). */
+void ag__tj_num(FILE *out, double v);
+void ag__tj_str(FILE *out, const char *s);
+void ag__tj_values(FILE *out, int dtype, int ndim, const int64_t *shape, int64_t numel, const void *data);
+
+/* "nodes": [...]: each node's id, label, kind, text, inputs, value, and its
+ * gradient (leaves always; others when the sweep of `epoch` reached them). */
+void ag__tj_nodes(FILE *out, ag_trace_graph *g, const ag_tensor *y, uint32_t epoch, const ag_trace_fmt *f);
+
 /* The partial symbol: "∂" or "d". */
 static inline const char *ag__trace_d(const ag_trace_fmt *f) { return f->ascii ? "d" : "\u2202"; }
 
