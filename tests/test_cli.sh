@@ -231,8 +231,27 @@ if command -v dot >/dev/null; then
     run 0 grad 'exp(x^2)' x=0.5 --png "$TMP/g.png"
     [ -s "$TMP/g.png" ] && pass=$((pass + 1)) || { echo "FAIL: empty PNG"; fail=$((fail + 1)); }
 fi
-# Without Graphviz on the PATH, --svg and --png are a clear error (status 2).
 mkdir -p "$TMP/nodot"
+# --html: the chain-rule explorer page (tests/test_explorer.py drives it in
+# a browser); self-contained, the JSON trace embedded, the trace's ids
+run 0 grad 'a*b + b^3' a=2 b=3 --html "$TMP/e.html" && has out "value: 33" \
+    && has e.html '<script type="application/json" id="trace-data">' && has e.html '"grad": 29' \
+    && has e.html '"id": "n2"' && lacks e.html '<script src' && lacks e.html '<link' && lacks e.html 'https://'
+if command -v dot >/dev/null; then has e.html 'data-layout="graphviz"' && has e.html '<g id="n4" class="node">'; fi
+PATH="$TMP/nodot" "$TG" grad 'a*b' a=2 b=3 --html "$TMP/e2.html" >/dev/null 2>&1
+has e2.html 'data-layout="layered"'
+# with --trace the text comes from the same sweep; with --json the JSON still goes to stdout
+run 0 grad 'a*b + b^3' a=2 b=3 --html "$TMP/e.html" --trace && has out "step 4  b   (input, a leaf)" \
+    && has out "= 29"
+run 0 grad 'a*b + b^3' a=2 b=3 --html="$TMP/e.html" --json
+json_ok "assert d['grad'] == {'a': 3, 'b': 29}"
+run 2 grad 'x' x=1 --html "$TMP/no/such/dir/e.html" && has err "--html: cannot write" && has err "no/such/dir"
+run 2 grad 'x' x=1 --html && has err "'--html' needs a value"
+run 2 --html "$TMP/e.html" && has err "--html is an option of 'tapegrad grad'"
+run 2 --version --html="$TMP/e.html" && has err "not of '--version'"
+run 0 --help && has out "--html FILE"
+
+# Without Graphviz on the PATH, --svg and --png are a clear error (status 2).
 PATH="$TMP/nodot" run 2 grad 'exp(x^2)' x=0.5 --svg "$TMP/g2.svg" && has err "graphviz"
 PATH="$TMP/nodot" run 2 grad 'exp(x^2)' x=0.5 --png "$TMP/g2.png" && has err "graphviz"
 
