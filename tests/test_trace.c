@@ -264,7 +264,10 @@ START_TEST(user_facing_op_names) {
     ag_tensor *sq = ag_set_name(t, ag_pow_c(t, d, 2.0), "(o - y)^2");
     ag_tensor *cube = ag_set_name(t, ag_pow_c(t, o, 3.0), "o^3");
     ag_tensor *inv = ag_pow_c(t, x, -0.5);
-    ag_tensor *out = ag_add(t, ag_add(t, sq, cube), ag_add_c(t, inv, -1.0));
+    /* one op per statement: C leaves the order of arguments open */
+    ag_tensor *shifted = ag_add_c(t, inv, -1.0);
+    ag_tensor *sum = ag_add(t, sq, cube);
+    ag_tensor *out = ag_add(t, sum, shifted);
     ag_status st;
     char *s = trace_str(t, out, &(ag_trace_opts){.width = 100}, &st);
     ck_assert_int_eq(st, AG_OK);
@@ -310,7 +313,9 @@ START_TEST(json_trace) {
     ag_tape *t = ag_tape_new(0);
     ag_tensor *a = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 2.0)), "a");
     ag_tensor *b = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 3.0)), "b");
-    ag_tensor *y = ag_add(t, ag_mul(t, a, b), ag_pow_c(t, b, 3.0));
+    ag_tensor *ab = ag_mul(t, a, b); /* in this order: n3 = a*b, n4 = b^3 */
+    ag_tensor *b3 = ag_pow_c(t, b, 3.0);
+    ag_tensor *y = ag_add(t, ab, b3);
     char *js = NULL, *text = NULL;
     size_t jl = 0, tl = 0;
     FILE *jf = open_memstream(&js, &jl), *tf = open_memstream(&text, &tl);
@@ -321,18 +326,20 @@ START_TEST(json_trace) {
     ck_assert_double_eq(ag_grad_item(b), 29.0); /* 2 (from a*b) + 27 (from b^3) */
     assert_has(js, "{\"output\": \"n5\", \"output_label\": \"n5\", \"steps\": [");
     assert_has(js, "{\"node\": \"n2\", \"head\": \"b   (input, a leaf)\", \"leaf\": true, \"seed\": false, "
-                   "\"grad\": 29, \"kept\": null, \"terms\": [{\"from\": \"n4\", \"operand\": 2, \"value\": 2}, "
-                   "{\"from\": \"n3\", \"operand\": 1, \"value\": 27}]}");
+                   "\"grad\": 29, \"kept\": null, \"terms\": [{\"from\": \"n4\", \"operand\": 1, \"value\": 27}, "
+                   "{\"from\": \"n3\", \"operand\": 2, \"value\": 2}]}");
     assert_has(js, "\"local\": [{\"to\": \"n2\", \"operand\": 1, \"formula\": \"\u2202(b^3)/\u2202b = 3\u00b7b^2 = 27\", "
                    "\"value\": 27}], \"passes\": [{\"to\": \"n2\", \"operand\": 1, \"value\": 27}]}");
-    assert_has(js, "{\"id\": \"n4\", \"label\": \"n4\", \"kind\": \"op\", \"text\": \"a*b\", \"inputs\": [\"n1\", \"n2\"], "
+    assert_has(js, "{\"id\": \"n3\", \"label\": \"n3\", \"kind\": \"op\", \"text\": \"a*b\", \"inputs\": [\"n1\", \"n2\"], "
                    "\"value\": 6, \"leaf\": false, \"output\": false, \"grad\": 1}");
     /* the text is ag_trace's: a second tape traced the plain way */
     ag_tape *t2 = ag_tape_new(0);
     ag_tensor *a2 = ag_set_name(t2, ag_requires_grad(t2, ag_scalar(t2, 2.0)), "a");
     ag_tensor *b2 = ag_set_name(t2, ag_requires_grad(t2, ag_scalar(t2, 3.0)), "b");
     ag_status st;
-    char *plain = trace_str(t2, ag_add(t2, ag_mul(t2, a2, b2), ag_pow_c(t2, b2, 3.0)), NULL, &st);
+    ag_tensor *ab2 = ag_mul(t2, a2, b2);
+    ag_tensor *b32 = ag_pow_c(t2, b2, 3.0);
+    char *plain = trace_str(t2, ag_add(t2, ab2, b32), NULL, &st);
     ck_assert_int_eq(st, AG_OK);
     ck_assert_str_eq(text, plain);
     free(plain);
