@@ -207,6 +207,15 @@ run 0 grad 'exp(x^2)' x=0.5 --trace && has out "n2    x^2" && has out "∂exp(x^
 run 0 grad 'o = tanh(w*x + b); (o-y)^2' w=0.5 x=1 b=0.1 y=1 --trace \
     && has out "from the seed ∂((o - y)^2)/∂((o - y)^2) = 1" && has out "to w*x + b:" \
     && has out "∂((o - y)^2)/∂(w*x) = -0.65885"
+# user-facing op names: (o - y)^2 and its local derivative 2·(o - y), not
+# pow_c(o - y, 2) and 2·(o - y)^(2-1); no doubled parentheses
+run 0 grad 'o = tanh(w*x + b); (o-y)^2 + o^3' w=0.5 x=2 b=0.1 y=1 --trace \
+    && has out "n9    (o - y)^2        n8^2      0.0398006" && has out "step 3  (o - y)^2" \
+    && has out "∂((o - y)^2)/∂(o - y) = 2·(o - y) = -0.399002" && has out "∂(o^3)/∂o = 3·o^2 = 1.9224" \
+    && has out "step 5  o = tanh(w*x + b)" \
+    && has out "∂tanh(w*x + b)/∂(w*x + b) = 1 - tanh(w*x + b)^2 = 0.359201" \
+    && has out "∂(w*x)/∂w = x = 2" && lacks out "pow_c" && lacks out "mul(" && lacks out "(2-1)" \
+    && lacks out "tanh(("
 run 0 grad 'b = a + a; c = b * b; c' a=3 --trace --ascii
 run 0 grad 'exp(x^2)' x=0.5 --trace --json
 json_ok
@@ -216,12 +225,33 @@ run 2 grad 'x' x=1 --dot "$TMP/no/such/dir/g.dot" && has err "cannot write"
 if command -v dot >/dev/null; then
     run 0 grad 'exp(x^2)' x=0.5 --svg "$TMP/g.svg" && has g.svg "<svg"
     # the picture's boxes carry the trace's ids (n1 is x, n2 is x^2)
-    has g.svg '<g id="n2" class="node">' && has g.svg '>x^2 = pow_c c=2<'
+    has g.svg '<g id="n2" class="node">' && has g.svg '>x^2<' && lacks g.svg 'pow_c'
+    run 0 grad 'o = tanh(w*x + b); (o-y)^2' w=0.5 x=1 b=0.1 y=1 --svg "$TMP/g.svg" \
+        && has g.svg '>o = tanh(w*x + b)<' && has g.svg '>w = input<' && lacks g.svg '>mul' 
     run 0 grad 'exp(x^2)' x=0.5 --png "$TMP/g.png"
     [ -s "$TMP/g.png" ] && pass=$((pass + 1)) || { echo "FAIL: empty PNG"; fail=$((fail + 1)); }
 fi
-# Without Graphviz on the PATH, --svg and --png are a clear error (status 2).
 mkdir -p "$TMP/nodot"
+# --html: the chain-rule explorer page (tests/test_explorer.py drives it in
+# a browser); self-contained, the JSON trace embedded, the trace's ids
+run 0 grad 'a*b + b^3' a=2 b=3 --html "$TMP/e.html" && has out "value: 33" \
+    && has e.html '<script type="application/json" id="trace-data">' && has e.html '"grad": 29' \
+    && has e.html '"id": "n2"' && lacks e.html '<script src' && lacks e.html '<link' && lacks e.html 'https://'
+if command -v dot >/dev/null; then has e.html 'data-layout="graphviz"' && has e.html '<g id="n4" class="node">'; fi
+PATH="$TMP/nodot" "$TG" grad 'a*b' a=2 b=3 --html "$TMP/e2.html" >/dev/null 2>&1
+has e2.html 'data-layout="layered"'
+# with --trace the text comes from the same sweep; with --json the JSON still goes to stdout
+run 0 grad 'a*b + b^3' a=2 b=3 --html "$TMP/e.html" --trace && has out "step 4  b   (input, a leaf)" \
+    && has out "= 29"
+run 0 grad 'a*b + b^3' a=2 b=3 --html="$TMP/e.html" --json
+json_ok "assert d['grad'] == {'a': 3, 'b': 29}"
+run 2 grad 'x' x=1 --html "$TMP/no/such/dir/e.html" && has err "--html: cannot write" && has err "no/such/dir"
+run 2 grad 'x' x=1 --html && has err "'--html' needs a value"
+run 2 --html "$TMP/e.html" && has err "--html is an option of 'tapegrad grad'"
+run 2 --version --html="$TMP/e.html" && has err "not of '--version'"
+run 0 --help && has out "--html FILE"
+
+# Without Graphviz on the PATH, --svg and --png are a clear error (status 2).
 PATH="$TMP/nodot" run 2 grad 'exp(x^2)' x=0.5 --svg "$TMP/g2.svg" && has err "graphviz"
 PATH="$TMP/nodot" run 2 grad 'exp(x^2)' x=0.5 --png "$TMP/g2.png" && has err "graphviz"
 

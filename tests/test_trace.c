@@ -39,15 +39,15 @@ START_TEST(exp_x2_key_lines) {
     ag_status st;
     char *s = trace_str(t, y, NULL, &st);
     ck_assert_int_eq(st, AG_OK);
-    assert_has(s, "  n1    x     input       0.5\n");
-    assert_has(s, "  n2    z     square(n1)  0.25\n");
-    assert_has(s, "  n3    y     exp(n2)     1.28403\n");
+    assert_has(s, "  n1    x     input    0.5\n");
+    assert_has(s, "  n2    z     n1^2     0.25\n");
+    assert_has(s, "  n3    y     exp(n2)  1.28403\n");
     assert_has(s, "step 1  y = exp(z)\n");
     assert_has(s, "  upstream   \u2202y/\u2202y = 1 (the seed)\n");
     assert_has(s, "  local      \u2202exp(z)/\u2202z = exp(z) = 1.28403\n");
     assert_has(s, "  passes on  to z: 1 \u00b7 1.28403 = 1.28403\n");
     assert_has(s, "  upstream   \u2202y/\u2202z = 1.28403 (from y)\n");
-    assert_has(s, "  local      \u2202x^2/\u2202x = 2x = 1\n");
+    assert_has(s, "  local      \u2202(x^2)/\u2202x = 2x = 1\n");
     assert_has(s, "  gradient   \u2202y/\u2202x = 1.28403 (from z)\n");
     ck_assert_double_eq_tol(ag_grad_item(x), 2 * 0.5 * exp(0.25), 1e-15);
     free(s);
@@ -71,7 +71,7 @@ START_TEST(fan_out_sum_over_paths) {
     ag_status st;
     char *s = trace_str(t, c, NULL, &st);
     ck_assert_int_eq(st, AG_OK);
-    assert_has(s, "  local      \u2202(b\u00b7b)/\u2202b = b = 6   (operand 1)\n");
+    assert_has(s, "  local      \u2202(b*b)/\u2202b = b = 6   (operand 1)\n");
     assert_has(s, "  upstream   \u2202c/\u2202b = 6 (from c, operand 1) + 6 (from c, operand 2) = 12\n");
     assert_has(s, "  passes on  to a: 12 \u00b7 1 = 12   (operand 1)\n");
     assert_has(s, "  gradient   \u2202c/\u2202a = 12 (from b, operand 1) + 12 (from b, operand 2) = 24\n");
@@ -246,6 +246,120 @@ START_TEST(dot_structure) {
 }
 END_TEST
 
+/* Ops are written as the expression language writes them, never by their
+ * op-table names (pow_c, mul): in the forward table, the step heads, the
+ * local partials (exponents worked out: c·x^(c-1) with c = 2 is 2·x, with
+ * c = 3 is 3·x^2), no doubled parentheses, and in the DOT labels. Nodes are
+ * named as the expression language names them (by their source text). */
+START_TEST(user_facing_op_names) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *w = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 0.5)), "w");
+    ag_tensor *x = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 2.0)), "x");
+    ag_tensor *b = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 0.1)), "b");
+    ag_tensor *y = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 1.0)), "y");
+    ag_tensor *wx = ag_set_name(t, ag_mul(t, w, x), "w*x");
+    ag_tensor *z = ag_set_name(t, ag_add(t, wx, b), "w*x + b");
+    ag_tensor *o = ag_set_name(t, ag_tanh(t, z), "o");
+    ag_tensor *d = ag_set_name(t, ag_sub(t, o, y), "o - y");
+    ag_tensor *sq = ag_set_name(t, ag_pow_c(t, d, 2.0), "(o - y)^2");
+    ag_tensor *cube = ag_set_name(t, ag_pow_c(t, o, 3.0), "o^3");
+    ag_tensor *inv = ag_pow_c(t, x, -0.5);
+    /* one op per statement: C leaves the order of arguments open */
+    ag_tensor *shifted = ag_add_c(t, inv, -1.0);
+    ag_tensor *sum = ag_add(t, sq, cube);
+    ag_tensor *out = ag_add(t, sum, shifted);
+    ag_status st;
+    char *s = trace_str(t, out, &(ag_trace_opts){.width = 100}, &st);
+    ck_assert_int_eq(st, AG_OK);
+    assert_has(s, "  n5    w*x        n1*n2      1\n");
+    assert_has(s, "  n7    o          tanh(n6)   0.800499\n");
+    assert_has(s, "  n9    (o - y)^2  n8^2       0.0398006\n");
+    assert_has(s, "n2^(-0.5)");
+    assert_has(s, "n11 - 1");   /* x + (-1) reads x - 1 */
+    assert_has(s, "step 6  (o - y)^2\n");
+    assert_has(s, "  local      \u2202((o - y)^2)/\u2202(o - y) = 2\u00b7(o - y) = -0.399002\n");
+    assert_has(s, "  local      \u2202(o^3)/\u2202o = 3\u00b7o^2 = 1.9224\n");
+    assert_has(s, "o = tanh(w*x + b)\n");
+    assert_has(s, "\u2202tanh(w*x + b)/\u2202(w*x + b) = 1 - tanh(w*x + b)^2 = 0.359201\n");
+    assert_has(s, "\u2202(w*x + b)/\u2202(w*x) = 1\n");
+    assert_has(s, "\u2202(w*x)/\u2202w = x = 2\n");
+    assert_has(s, "step 4  n11 = x^(-0.5)\n  upstream   \u2202n14/\u2202n11 = 1 (from n12)\n  local      \u2202(x^(-0.5))/\u2202x = (-0.5)\u00b7x^(-1.5) = -0.176777\n");
+    /* nothing of the op table's spelling is left */
+    ck_assert_ptr_null(strstr(s, "pow_c"));
+    ck_assert_ptr_null(strstr(s, "mul("));
+    ck_assert_ptr_null(strstr(s, "add("));
+    ck_assert_ptr_null(strstr(s, "^(2-1)"));
+    ck_assert_ptr_null(strstr(s, "tanh(("));
+    /* the numbers are the backward's: d/dx of x^-0.5 + the tanh path */
+    double dz = (2 * (tanh(1.1) - 1) + 3 * tanh(1.1) * tanh(1.1)) * (1 - tanh(1.1) * tanh(1.1));
+    ck_assert_double_eq_tol(ag_grad_item(x), dz * 0.5 - 0.5 * pow(2.0, -1.5), 1e-12);
+    free(s);
+    s = dot_str(t, out, &st);
+    ck_assert_int_eq(st, AG_OK);
+    assert_has(s, "label=\"o = tanh(w*x + b)\\nvalue 0.800499");
+    assert_has(s, "label=\"(o - y)^2\\nvalue");
+    assert_has(s, "label=\"w = input\\nvalue 0.5");
+    ck_assert_ptr_null(strstr(s, "pow_c"));
+    ck_assert_ptr_null(strstr(s, "mul"));
+    free(s);
+    ag_tape_free(t);
+}
+END_TEST
+
+/* The JSON trace: the same sweep as the text (same gradients on the tape,
+ * the same text when both are asked for), every step's upstream, its terms
+ * (the sum over paths for b in a*b + b^3), locals and shares. */
+START_TEST(json_trace) {
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *a = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 2.0)), "a");
+    ag_tensor *b = ag_set_name(t, ag_requires_grad(t, ag_scalar(t, 3.0)), "b");
+    ag_tensor *ab = ag_mul(t, a, b); /* in this order: n3 = a*b, n4 = b^3 */
+    ag_tensor *b3 = ag_pow_c(t, b, 3.0);
+    ag_tensor *y = ag_add(t, ab, b3);
+    char *js = NULL, *text = NULL;
+    size_t jl = 0, tl = 0;
+    FILE *jf = open_memstream(&js, &jl), *tf = open_memstream(&text, &tl);
+    ck_assert_int_eq(ag_trace_json(jf, tf, t, y, NULL), AG_OK);
+    fclose(jf);
+    fclose(tf);
+    ck_assert_double_eq(ag_grad_item(a), 3.0);
+    ck_assert_double_eq(ag_grad_item(b), 29.0); /* 2 (from a*b) + 27 (from b^3) */
+    assert_has(js, "{\"output\": \"n5\", \"output_label\": \"n5\", \"steps\": [");
+    assert_has(js, "{\"node\": \"n2\", \"head\": \"b   (input, a leaf)\", \"leaf\": true, \"seed\": false, "
+                   "\"grad\": 29, \"kept\": null, \"terms\": [{\"from\": \"n4\", \"operand\": 1, \"value\": 27}, "
+                   "{\"from\": \"n3\", \"operand\": 2, \"value\": 2}]}");
+    assert_has(js, "\"local\": [{\"to\": \"n2\", \"operand\": 1, \"formula\": \"\u2202(b^3)/\u2202b = 3\u00b7b^2 = 27\", "
+                   "\"value\": 27}], \"passes\": [{\"to\": \"n2\", \"operand\": 1, \"value\": 27}]}");
+    assert_has(js, "{\"id\": \"n3\", \"label\": \"n3\", \"kind\": \"op\", \"text\": \"a*b\", \"inputs\": [\"n1\", \"n2\"], "
+                   "\"value\": 6, \"leaf\": false, \"output\": false, \"grad\": 1}");
+    /* the text is ag_trace's: a second tape traced the plain way */
+    ag_tape *t2 = ag_tape_new(0);
+    ag_tensor *a2 = ag_set_name(t2, ag_requires_grad(t2, ag_scalar(t2, 2.0)), "a");
+    ag_tensor *b2 = ag_set_name(t2, ag_requires_grad(t2, ag_scalar(t2, 3.0)), "b");
+    ag_status st;
+    ag_tensor *ab2 = ag_mul(t2, a2, b2);
+    ag_tensor *b32 = ag_pow_c(t2, b2, 3.0);
+    char *plain = trace_str(t2, ag_add(t2, ab2, b32), NULL, &st);
+    ck_assert_int_eq(st, AG_OK);
+    ck_assert_str_eq(text, plain);
+    free(plain);
+    free(text);
+    free(js);
+    /* tensors: shape and data; a name with < is escaped for HTML */
+    js = NULL;
+    jf = open_memstream(&js, &jl);
+    ag_tensor *w = ag_set_name(t, ag_requires_grad(t, ag_from_doubles(t, AG_F64, AG_SHAPE(2, 2), (double[]){1, 2, 3, 4})), "w<");
+    ck_assert_int_eq(ag_trace_json(jf, NULL, t, ag_sum(t, ag_mul(t, w, w), AG_ALL, false), NULL), AG_OK);
+    fclose(jf);
+    assert_has(js, "\"label\": \"w\\u003c\"");
+    assert_has(js, "\"grad\": {\"shape\": [2, 2], \"truncated\": false, \"data\": [2, 4, 6, 8]}");
+    free(js);
+    ck_assert_int_eq(ag_trace_json(NULL, NULL, t, y, NULL), AG_ERR_NULL);
+    ag_tape_free(t2);
+    ag_tape_free(t);
+}
+END_TEST
+
 START_TEST(deep_chain_no_recursion) {
     ag_tape *t = ag_tape_new(0);
     ag_tensor *x = ag_requires_grad(t, ag_scalar(t, 0.5));
@@ -315,6 +429,8 @@ int main(void) {
     tcase_add_test(tc, tensors_same_gradients_as_backward);
     tcase_add_test(tc, errors);
     tcase_add_test(tc, dot_structure);
+    tcase_add_test(tc, user_facing_op_names);
+    tcase_add_test(tc, json_trace);
     tcase_add_test(tc, deep_chain_no_recursion);
     tcase_add_test(tc, long_sums_in_full);
     suite_add_tcase(s, tc);

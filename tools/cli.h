@@ -36,6 +36,7 @@ typedef struct grad_args {
     double rtol, atol;    /* --expect tolerances */
     bool trace, ascii;
     const char *dot, *svg, *png;
+    const char *html;     /* --html FILE: the chain-rule explorer */
 } grad_args;
 
 /* Parses `tapegrad grad` arguments (argv[0] is "grad"). Returns 0 when fine,
@@ -122,6 +123,11 @@ void expect_results_free(expect_result *r, int n);
 /* --trace / --dot / --svg / --png on the recorded graph of y. Returns
  * EXIT_OK or EXIT_ERROR (printed). `trace_out` is where the trace goes. */
 int render(const grad_args *a, ag_tape *t, ag_tensor *y, FILE *trace_out);
+
+/* Writes the chain-rule explorer page to a->html (explorer.c) from the JSON
+ * trace of y (ag_trace_json, already run), with Graphviz's picture of the
+ * graph where dot is installed. Returns EXIT_OK or EXIT_ERROR (printed). */
+int write_explorer(const grad_args *a, ag_tape *t, ag_tensor *y, const char *trace_json);
 
 /* ---------------------------------------------------------------- output */
 

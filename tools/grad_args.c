@@ -189,7 +189,8 @@ static int parse_options(int argc, char **argv, grad_args *a, const char **posit
         opt[olen] = '\0';
         static const char *const flags[] = {"--json", "--trace", "--ascii"};
         static const char *const valued[] = {"--order", "--expect", "--points", "--range", "--seed",
-                                             "--rtol", "--atol", "--dot", "--svg", "--png", "--file"};
+                                             "--rtol", "--atol", "--dot", "--svg", "--png", "--file",
+                                             "--html"};
         bool is_flag = false, is_valued = false;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) is_flag |= !strcmp(opt, flags[k]);
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) is_valued |= !strcmp(opt, valued[k]);
@@ -228,6 +229,7 @@ static int parse_options(int argc, char **argv, grad_args *a, const char **posit
         } else if (!strcmp(opt, "--dot")) a->dot = val;
         else if (!strcmp(opt, "--svg")) a->svg = val;
         else if (!strcmp(opt, "--png")) a->png = val;
+        else if (!strcmp(opt, "--html")) a->html = val;
         else if (!strcmp(opt, "--file")) {
             if (a->file) return usage_error("--file is given twice ('%s')", val);
             a->file = val;

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <tapegrad/trace.h>
@@ -71,9 +72,35 @@ static int render_with_dot(ag_tape *t, ag_tensor *y, const char *format, const c
     return EXIT_OK;
 }
 
+/* --html (with --trace's text from the same sweep): the JSON trace, then
+ * the page. */
+static int render_html(const grad_args *a, ag_tape *t, ag_tensor *y, FILE *trace_out) {
+    char *js = NULL;
+    size_t len = 0;
+    FILE *jf = open_memstream(&js, &len);
+    if (!jf) {
+        fprintf(stderr, "tapegrad grad: --html: out of memory\n");
+        return EXIT_ERROR;
+    }
+    ag_trace_opts o = {.width = 80, .ascii = a->ascii};
+    ag_status st = ag_trace_json(jf, a->trace ? trace_out : NULL, t, y, &o);
+    if (fclose(jf) != 0 && st == AG_OK) st = AG_ERR_MEMORY;
+    int rc = EXIT_OK;
+    if (st != AG_OK) {
+        fprintf(stderr, "tapegrad grad: --html: %s\n", ag_tape_error(t) ? ag_tape_error(t) : ag_status_str(st));
+        rc = EXIT_ERROR;
+    } else {
+        rc = write_explorer(a, t, y, js);
+    }
+    free(js);
+    return rc;
+}
+
 int render(const grad_args *a, ag_tape *t, ag_tensor *y, FILE *trace_out) {
     int rc = EXIT_OK;
-    if (a->trace) {
+    if (a->html) {
+        if ((rc = render_html(a, t, y, trace_out)) != EXIT_OK) return rc;
+    } else if (a->trace) {
         ag_trace_opts o = {.width = 80, .ascii = a->ascii};
         ag_status st = ag_trace(trace_out, t, y, &o);
         if (st != AG_OK) {

@@ -10,6 +10,7 @@ int grad_main(int argc, char **argv);
 
 void print_usage_hint(FILE *out) {
     fprintf(out, "usage: tapegrad grad [OPTIONS] [--] PROGRAM [NAME=VALUE ...]\n"
+                 "       (OPTIONS include --trace, --svg FILE, --html FILE; see --help)\n"
                  "       tapegrad --help | --version\n");
 }
 
@@ -70,6 +71,13 @@ void print_help(FILE *out) {
         "  --dot FILE         the graph in Graphviz DOT (op, name, value, gradient).\n"
         "  --svg FILE, --png FILE\n"
         "                     the graph drawn by Graphviz's dot (must be installed).\n"
+        "  --html FILE        the chain-rule explorer: one self-contained web page (no\n"
+        "                     network) with the graph (laid out by Graphviz where\n"
+        "                     installed), every node's value, and a step control (Next\n"
+        "                     and Prev, or the arrow keys) walking the backward pass:\n"
+        "                     upstream x local = passed on, the sums over paths marked,\n"
+        "                     and each input's gradient. With --trace, the trace text\n"
+        "                     comes from the same sweep.\n"
         "  -h, --help         this help.\n"
         "\n"
         "The finite-difference check passes when |autodiff - fd| <= 1e-5 + 1e-4*|fd| for\n"
@@ -97,6 +105,7 @@ void print_help(FILE *out) {
         "  tapegrad grad 'exp(x^2)' x=0.5 --expect 'x=2*x*exp(x^2)' --trace\n"
         "  tapegrad grad 'u = x*y; v = sin(x); u + v' x=1 y=2 --order 2 --json\n"
         "  tapegrad grad 'a = x^2; a + a' x=3 --dot graph.dot --svg graph.svg\n"
+        "  tapegrad grad 'a*b + b^3' a=2 b=3 --html explorer.html\n"
         "  tapegrad grad -- '-x^2' x=3\n"
         "  tapegrad grad 'log(x)' x=-1          # NaN, and which op made it\n",
         out);
@@ -110,6 +119,19 @@ int main(int argc, char **argv) {
         return EXIT_ERROR;
     }
     const char *cmd = argv[1];
+    /* --html belongs to grad (the explorer steps a scalar backward pass):
+     * elsewhere it is an error, not an ignored option. */
+    if (strcmp(cmd, "grad") != 0) {
+        for (int i = 1; i < argc; i++) {
+            if (!strcmp(argv[i], "--")) break;
+            if (!strcmp(argv[i], "--html") || !strncmp(argv[i], "--html=", 7)) {
+                fprintf(stderr, "tapegrad: --html is an option of 'tapegrad grad' (the chain-rule "
+                                "explorer), not of '%s'\n", cmd);
+                print_usage_hint(stderr);
+                return EXIT_ERROR;
+            }
+        }
+    }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         print_help(stdout);
         return EXIT_OK;

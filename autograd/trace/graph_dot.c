@@ -47,13 +47,17 @@ ag_status ag_write_dot(FILE *out, ag_tape *t, ag_tensor *y) {
         const ag_trace_node *e = g.order[i];
         const ag_tensor *n = e->n;
         fprintf(out, "  n%d [id=\"n%d\", label=\"", e->id, e->id); /* the SVG carries the trace's ids */
+        /* "o = tanh(w*x + b)", as the language writes it; a node named by
+         * its own text once ("x^2"); leaves "x = input". */
         const char *name = ag_name(n);
+        const bool op = !(n->flags & AG_F_LEAF) && (n->flags & AG_F_ON_TAPE);
+        if (op) ag__trace_op_text(buf, sizeof buf, &g, n, false, &f);
+        const bool same = op && name && !strcmp(name, buf);
         if (name && *name) {
             dot_escaped(out, name);
-            fputs(" = ", out);
+            if (!same) fputs(" = ", out);
         }
-        fprintf(out, "%s", ag__trace_kind(n));
-        if (ag__trace_uses_c(n)) fprintf(out, " c=%s", ag__trace_num(buf, sizeof buf, n->attr.c, &f));
+        if (!same) dot_escaped(out, op ? buf : ag__trace_kind(n));
         if (n->dtype == AG_F32) fputs(" (f32)", out);
         /* A tensor's value summary starts with its shape. */
         fputs("\\nvalue ", out);

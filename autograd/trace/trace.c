@@ -38,6 +38,8 @@ typedef struct tw {
     ag_trace_fmt f;
     ag_trace_graph *g;
     const char *ylabel; /* the output's label, as in ∂y/∂x */
+    FILE *json;         /* the JSON trace's steps, or NULL (ag_trace_json) */
+    int jsteps;         /* steps written to it */
 } tw;
 
 #define LINE 1024 /* longest line assembled (wrapped when printed) */
@@ -45,6 +47,7 @@ typedef struct tw {
 /* Prints prefix + text, wrapping text at spaces to the width; continuation
  * lines are indented under the text, two columns further. */
 static void wline(tw *w, const char *prefix, const char *text) {
+    if (!w->out) return; /* a JSON trace only */
     size_t pc = ag__trace_cols(prefix), room = (size_t)w->width > pc + 20 ? (size_t)w->width - pc : 20;
     fputs(prefix, w->out);
     const char *p = text;
@@ -82,50 +85,19 @@ static void wline(tw *w, const char *prefix, const char *text) {
     fputc('\n', w->out);
 }
 
-/* Whether a label needs parentheses after ∂: an operator outside any
- * parentheses of its own ("o - y", "x^2"; not "exp(x^2)" or "w"). Labels
- * are names, ids or source text (expressions name nodes by it). */
-static bool compound(const char *label) {
-    int depth = 0;
-    for (const char *q = label; *q; q++) {
-        if (*q == '(' || *q == '[') depth++;
-        else if ((*q == ')' || *q == ']') && depth > 0) depth--;
-        else if (!depth && (*q == ' ' || *q == '+' || *q == '-' || *q == '*' || *q == '/' || *q == '^'))
-            return true;
-    }
-    return false;
-}
-
 /* "∂y/∂x" for node label x; "∂((o - y)^2)/∂(o - y)" for compound ones. */
 static char *partial(char *buf, size_t size, tw *w, const char *of, const char *by) {
-    const bool po = compound(of), pb = compound(by);
-    sfmt(buf, size, "%s%s%s%s/%s%s%s%s", ag__trace_d(&w->f), po ? "(" : "", of, po ? ")" : "",
-         ag__trace_d(&w->f), pb ? "(" : "", by, pb ? ")" : "");
-    return buf;
+    return ag__trace_partial(buf, size, of, by, &w->f);
 }
 
-/* "mul(x, y)", with a _c op's constant: "mul_c(x, 3)". Labels or ids. */
+/* The node as the language writes it ("(o - y)^2"; with ids "n8^2"); an
+ * overlong one (concat of many) is cut, marked by "...". */
 static char *call_text(char *buf, size_t size, tw *w, const ag_tensor *n, bool ids) {
-    size_t off = (size_t)sfmt(buf, size, "%s(", ag__op_of(n)->name);
-    for (int k = 0, m = ag__op_ninputs(n); k < m && off < size; k++) {
-        ag_trace_node *in = ag__trace_find(w->g, ag__input(n, k));
-        char id[24];
-        if (ids && in) sfmt(id, sizeof id, "n%d", in->id);
-        int r = sfmt(buf + off, size - off, "%s%s", k ? ", " : "",
-                         ids ? (in ? id : "?") : (in ? in->label : "?"));
-        off += r > 0 ? (size_t)r : 0;
-    }
-    if (off < size && ag__trace_uses_c(n)) {
-        char num[48];
-        int r = sfmt(buf + off, size - off, ", %s", ag__trace_num(num, sizeof num, n->attr.c, &w->f));
-        off += r > 0 ? (size_t)r : 0;
-    }
-    if (off + 1 < size) sfmt(buf + off, size - off, ")");
-    /* An overlong call (concat of many) is cut, marked by "...)". */
-    if (ag__trace_cols(buf) > 28 && size > 32) {
+    ag__trace_op_text(buf, size, w->g, n, ids, &w->f);
+    if (ids && ag__trace_cols(buf) > 28 && size > 32) {
         size_t cut = 24;
         while (cut > 0 && ((unsigned char)buf[cut] & 0xC0) == 0x80) cut--; /* UTF-8 */
-        sfmt(buf + cut, size - cut, "...)");
+        snprintf(buf + cut, size - cut, "...");
     }
     return buf;
 }
@@ -133,6 +105,7 @@ static char *call_text(char *buf, size_t size, tw *w, const ag_tensor *n, bool i
 /* --------------------------------------------------------- forward table */
 
 static void forward_table(tw *w) {
+    if (!w->out) return;
     ag_trace_graph *g = w->g;
     int idw = 4, namew = 0, callw = 2;
     char call[128], val[LINE];
@@ -358,11 +331,43 @@ static bool input_repeats(const ag_tensor *n, int k) {
     return false;
 }
 
+/* The JSON trace's step object up to its terms: the node, its head line,
+ * the gradient it holds (the sum of its terms), and each term received
+ * (by whom, through which operand; the value for scalars, else null: the
+ * page finds a tensor term among the sender's "passes"). Leaves open. */
+static void json_step_begin(tw *w, ag_trace_node *e, const char *head, bool seed) {
+    FILE *j = w->json;
+    ag_tensor *n = e->n;
+    const bool leaf = ag__trace_is_leaf(n);
+    fprintf(j, "%s\n  {\"node\": \"n%d\", \"head\": ", w->jsteps++ ? "," : "", e->id);
+    ag__tj_str(j, head);
+    fprintf(j, ", \"leaf\": %s, \"seed\": %s, \"grad\": ", leaf ? "true" : "false", seed ? "true" : "false");
+    ag__tj_values(j, n->dtype, n->ndim, ag__shape(n), ag__numel(n), ag__grad(n));
+    fputs(", \"kept\": ", j);
+    if (leaf && n->ndim == 0 && e->before != 0) ag__tj_num(j, e->before);
+    else if (leaf && e->before_text) ag__tj_str(j, e->before_text);
+    else fputs("null", j);
+    fputs(", \"terms\": [", j);
+    int k = 0;
+    for (const ag_trace_term *u = e->terms; u; u = u->next, k++) {
+        fprintf(j, "%s{\"from\": \"n%d\", \"operand\": %d, \"value\": ", k ? ", " : "", u->from->id, u->slot + 1);
+        if (n->ndim == 0) ag__tj_num(j, u->v);
+        else fputs("null", j);
+        fputc('}', j);
+    }
+    fputc(']', j);
+}
+
 /* Prints the step of an op node and passes its gradient on for real. */
 static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
     ag_tensor *n = e->n;
-    char line[LINE], call[128], v[LINE];
-    sfmt(line, sizeof line, "step %d  %s = %s", step, e->label, call_text(call, sizeof call, w, n, false));
+    char line[LINE], call[LINE], v[LINE];
+    /* "step 5  o = tanh(w*x + b)"; a node named by its own text, once:
+     * "step 2  b^3" */
+    call_text(call, sizeof call, w, n, false);
+    if (strcmp(call, e->label)) sfmt(line, sizeof line, "step %d  %s = %s", step, e->label, call);
+    else sfmt(line, sizeof line, "step %d  %s", step, e->label);
+    if (w->json) json_step_begin(w, e, strchr(line + 5, ' ') + 2, seed);
     if (n->ndim) {
         char shp[64];
         size_t off = strlen(line);
@@ -390,6 +395,8 @@ static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
         bool first_local = true, first_pass = true;
         /* Local partials, then what each operand is passed. */
         for (int pass = 0; pass < 2; pass++) {
+            int jn = 0; /* entries in the JSON array */
+            if (w->json) fputs(pass == 0 ? ", \"local\": [" : ", \"passes\": [", w->json);
             for (int k = 0; k < m; k++) {
                 ag_tensor *in = ag__input(n, k);
                 ag_trace_node *ei = ag__trace_find(w->g, in);
@@ -411,6 +418,15 @@ static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
                     }
                     sfmt(line, sizeof line, "%s%s", f, note);
                     wline(w, first_local ? "  local      " : "             ", line);
+                    if (w->json) {
+                        fprintf(w->json, "%s{\"to\": \"n%d\", \"operand\": %d, \"formula\": ", jn++ ? ", " : "",
+                                ei->id, k + 1);
+                        ag__tj_str(w->json, f);
+                        fputs(", \"value\": ", w->json);
+                        if (n->ndim == 0 && in->ndim == 0) ag__tj_num(w->json, local[k]);
+                        else fputs("null", w->json);
+                        fputc('}', w->json);
+                    }
                     first_local = false;
                 } else {
                     const ag_tensor *c = &sc.ins[k];
@@ -435,10 +451,19 @@ static void op_step(tw *w, ag_sweep *s, ag_trace_node *e, bool seed, int step) {
                     }
                     wline(w, first_pass ? "  passes on  " : "             ", line);
                     first_pass = false;
+                    if (w->json) {
+                        fprintf(w->json, "%s{\"to\": \"n%d\", \"operand\": %d, \"value\": ", jn++ ? ", " : "",
+                                ei->id, k + 1);
+                        if (in->ndim == 0) ag__tj_num(w->json, cv);
+                        else ag__tj_values(w->json, in->dtype, in->ndim, ag__shape(in), ag__numel(in), sc.bufs[k]);
+                        fputc('}', w->json);
+                    }
                 }
             }
+            if (w->json) fputc(']', w->json);
         }
     }
+    if (w->json) fputc('}', w->json);
     free(local);
     scratch_free(&sc);
     /* The real step, exactly as ag_backward runs it. */
@@ -469,24 +494,37 @@ static bool note_before(tw *w) {
     return true;
 }
 
-static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
+static ag_status traced_sweep(FILE *out, FILE *json, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
 
-ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+/* ag_trace and ag_trace_json: the checks, then the sweep. */
+static ag_status trace_to(const char *what, FILE *out, FILE *json, ag_tape *t, ag_tensor *y,
+                          const ag_trace_opts *opts) {
     if (!t) return AG_ERR_NULL;
-    if (!out) {
-        if (t->err == AG_OK) ag__error_fail(t, AG_ERR_NULL, "trace", "output stream is NULL");
+    if (!out && !json) {
+        if (t->err == AG_OK) ag__error_fail(t, AG_ERR_NULL, what, "output stream is NULL");
         return t->err;
     }
-    ag_status st = ag__sweep_check_output(t, "trace", y, NULL, true);
-    if (st == AG_OK) st = ag__tape_lock_params(t, "trace");
+    ag_status st = ag__sweep_check_output(t, what, y, NULL, true);
+    if (st == AG_OK) st = ag__tape_lock_params(t, what);
     if (st != AG_OK) return st;
-    st = traced_sweep(out, t, y, opts);
+    st = traced_sweep(out, json, t, y, opts);
     ag__tape_unlock_params(t);
     return st;
 }
 
-/* ag_trace once its checks passed and the parameters are taken. */
-static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+    if (!out) return trace_to("trace", NULL, NULL, t, y, opts);
+    return trace_to("trace", out, NULL, t, y, opts);
+}
+
+ag_status ag_trace_json(FILE *json, FILE *text, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
+    if (!json) return trace_to("trace_json", NULL, NULL, t, y, opts);
+    return trace_to("trace_json", text, json, t, y, opts);
+}
+
+/* ag_trace once its checks passed and the parameters are taken; out
+ * (the text) or json may be NULL, not both. */
+static ag_status traced_sweep(FILE *out, FILE *json, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts) {
     ag_status st;
     /* A scalar statement's graph is traced as nodes (trace_stmt.c). */
     ag_trace_mat mat;
@@ -504,7 +542,7 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
     t->s.reach = 0;
 
     ag_trace_graph g;
-    tw w = {.out = out, .g = &g};
+    tw w = {.out = out, .g = &g, .json = json};
     w.width = opts && opts->width > 0 ? opts->width : 80;
     if (w.width < 40) w.width = 40;
     w.f.ascii = opts && opts->ascii;
@@ -529,10 +567,15 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
     char line[LINE];
     sfmt(line, sizeof line, "Backward pass: reverse tape order, from the seed %s = 1",
          partial(d, sizeof d, &w, w.ylabel, w.ylabel));
-    fputc('\n', out);
+    if (out) fputc('\n', out);
     wline(&w, "", line);
-    if (!gy)
+    if (!gy && out)
         fprintf(out, "  %s depends on nothing that needs a gradient: no steps.\n", w.ylabel);
+    if (json) {
+        fprintf(json, "{\"output\": \"n%d\", \"output_label\": ", ey->id);
+        ag__tj_str(json, w.ylabel);
+        fputs(", \"steps\": [", json);
+    }
     int step = 0;
     for (size_t i = g.count; i-- > 0;) {
         ag_trace_node *e = g.order[i];
@@ -543,6 +586,10 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
             sfmt(line, sizeof line, "step %d  %s   (%s%s)", ++step, e->label, ag__trace_kind(n),
                      n->flags & AG_F_PARAM ? "eter" : ", a leaf");
             wline(&w, "", line);
+            if (json) {
+                json_step_begin(&w, e, strchr(line + 5, ' ') + 2, e == ey);
+                fputc('}', json);
+            }
             sum_lines(&w, "  gradient   ", e, e == ey);
         } else {
             op_step(&w, &s, e, e == ey, ++step);
@@ -554,9 +601,14 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
     if (!mat.active && t->s.reach) ag__stmt_sweep(t, t->s.reach);
     if (!mat.active) ag__stmt_settle(t, &s);
 
+    if (json) {
+        fputs("\n], ", json);
+        ag__tj_nodes(json, &g, y, s.epoch, &w.f);
+        fputs("}\n", json);
+    }
     /* What is left on the tape: the leaves' gradients. */
     bool header = false;
-    for (size_t i = 0; i < g.count; i++) {
+    for (size_t i = 0; out && i < g.count; i++) {
         ag_trace_node *e = g.order[i];
         if (!ag__trace_is_leaf(e->n)) continue;
         if (!header) {
@@ -569,9 +621,11 @@ static ag_status traced_sweep(FILE *out, ag_tape *t, ag_tensor *y, const ag_trac
                  ag__trace_grad_of(v, sizeof v, e->n, &w.f));
         wline(&w, "  ", line);
     }
-    if (g.oom) fprintf(out, "(some details were left out: out of memory)\n");
+    if (g.oom && out) fprintf(out, "(some details were left out: out of memory)\n");
     ag__trace_free(&g);
     ag__trace_mat_end(t, &mat, true);
-    fflush(out);
-    return ferror(out) ? AG_ERR_ARG : AG_OK;
+    bool bad = false;
+    if (out) bad |= fflush(out) != 0 || ferror(out);
+    if (json) bad |= fflush(json) != 0 || ferror(json);
+    return bad ? AG_ERR_ARG : AG_OK;
 }

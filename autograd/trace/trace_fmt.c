@@ -66,6 +66,19 @@ char *ag__trace_grad_of(char *buf, size_t size, const ag_tensor *n, const ag_tra
     return ag__trace_values(buf, size, n->dtype, n->ndim, ag__shape(n), ag__numel(n), g, f);
 }
 
+/* Whether a label needs parentheses after ∂: an operator outside any
+ * parentheses of its own ("o - y", "x^2"; not "exp(x^2)" or "w"). */
+static bool compound(const char *label) { return ag__trace_prec(label) < 6; }
+
+char *ag__trace_partial(char *buf, size_t size, const char *of, const char *by, const ag_trace_fmt *f) {
+    const bool po = compound(of), pb = compound(by);
+    /* ASCII "d exp(z)/dz": "dexp" would read as a word */
+    const bool sp = f->ascii && !po && (isalpha((unsigned char)of[0]) || of[0] == '_') && strchr(of, '(');
+    snprintf(buf, size, "%s%s%s%s%s/%s%s%s%s", ag__trace_d(f), sp ? " " : "", po ? "(" : "", of, po ? ")" : "",
+             ag__trace_d(f), pb ? "(" : "", by, pb ? ")" : "");
+    return buf;
+}
+
 size_t ag__trace_cols(const char *s) {
     size_t c = 0;
     for (; *s; s++) c += ((unsigned char)*s & 0xC0) != 0x80;
@@ -171,13 +184,10 @@ static int part_var(const ag_tensor *n, const char *s, size_t len) {
 }
 
 /* A label as it goes into a formula: parenthesised unless it is a plain
- * word or number. */
-static void put_label(char *buf, size_t size, size_t *off, const char *label) {
+ * word or number, or bare (already alone inside a call's parentheses). */
+static void put_label(char *buf, size_t size, size_t *off, const char *label, bool bare) {
     size_t n = strlen(label);
-    bool plain = n > 0;
-    for (const char *p = label; *p; p++)
-        if (!ident_char(*p) && *p != '.' && *p != '\'') plain = false;
-    if (n > 1 && label[0] == '(' && label[n - 1] == ')') plain = true; /* "(-1.5)" */
+    bool plain = n > 0 && (bare || ag__trace_prec(label) == 6);
     if (!plain) put(buf, size, off, "(");
     put(buf, size, off, label);
     if (!plain) put(buf, size, off, ")");
@@ -205,7 +215,33 @@ char *ag__trace_formula(char *buf, size_t size, ag_trace_graph *g, const ag_tens
     if (pick < 0) return buf;
     const char *p = start[pick], *end = p + len[pick];
     const int ninputs = ag__op_ninputs(n);
+    /* "d(a*b)/da = b": the left side as the language writes the node,
+     * ∂(w*x)/∂w, ∂tanh(w*x + b)/∂(w*x + b) (the op's own spelling with
+     * labels put in would read ∂((w*x)+b)/...). */
+    const char *eq = strstr(p, " = ");
+    if (*p == 'd' && eq && eq < end && k < ninputs && part_var(n, p, len[pick]) == k) {
+        char of[512];
+        ag__trace_op_text(of, sizeof of, g, n, false, f);
+        ag__trace_partial(buf, size, of, label_of(g, ag__input(n, k)), f);
+        off = strlen(buf);
+        put(buf, size, &off, " = ");
+        p = eq + 3;
+    }
     while (p < end) {
+        /* c*x^(c-1) with c known: the exponent worked out (x^2, or nothing
+         * for ^1) */
+        if (!strncmp(p, "^(c-1)", 6) && ag__op_of(n)->arity == 1) {
+            char num[48];
+            double e = n->attr.c - 1;
+            if (e != 1) {
+                put(buf, size, &off, "^");
+                if (e < 0) put(buf, size, &off, "(");
+                put(buf, size, &off, ag__trace_num(num, sizeof num, e, f));
+                if (e < 0) put(buf, size, &off, ")");
+            }
+            p += 6;
+            continue;
+        }
         if (!ident_start(*p)) {
             char ch[2] = {*p, '\0'};
             put(buf, size, &off, (*p == '*' && !f->ascii) ? "\u00b7" : ch);
@@ -235,7 +271,9 @@ char *ag__trace_formula(char *buf, size_t size, ag_trace_graph *g, const ag_tens
             else if (off > 0 && isdigit((unsigned char)buf[off - 1]) &&
                      !(isalpha((unsigned char)label[0]) && !label[1]))
                 put(buf, size, &off, f->ascii ? "*" : "\u00b7"); /* 2x -> 2·n3, 2x stays */
-            put_label(buf, size, &off, label);
+            /* alone in a call's parentheses: exp(x), max(a,b) */
+            bool bare = p > start[pick] && (p[-1] == '(' || p[-1] == ',') && (q >= end || *q == ')' || *q == ',');
+            put_label(buf, size, &off, label, bare);
             const char *sfx = p + core_end; /* "_i" */
             char word[32];
             size_t w = (size_t)(q - sfx) < sizeof word - 1 ? (size_t)(q - sfx) : sizeof word - 1;

@@ -122,8 +122,39 @@ char *ag__trace_grad_of(char *buf, size_t size, const ag_tensor *n, const ag_tra
 char *ag__trace_formula(char *buf, size_t size, ag_trace_graph *g, const ag_tensor *n, int k,
                      const ag_trace_fmt *f);
 
+/* The lowest precedence of an operator outside parentheses in an
+ * expression's text: 1 for binary + and -, 2 for * and /, 3 for a leading
+ * unary minus, 4 for ^, 6 for none (a name, number or call). */
+int ag__trace_prec(const char *s);
+
+/* The node as the expression language writes it, its operands by label
+ * ("(o - y)^2", "tanh(w*x + b)") or with ids by id ("n8^2"): the infix form
+ * of arithmetic ops, else a call name(operands[, c]) (trace_ops.c). */
+char *ag__trace_op_text(char *buf, size_t size, ag_trace_graph *g, const ag_tensor *n, bool ids,
+                        const ag_trace_fmt *f);
+
+/* "∂of/∂by", each side parenthesised when it is compound ("∂((o - y)^2)/∂o"). */
+char *ag__trace_partial(char *buf, size_t size, const char *of, const char *by, const ag_trace_fmt *f);
+
 /* Columns a UTF-8 string takes (code points). */
 size_t ag__trace_cols(const char *s);
+
+/* ------------------------------------------------------ JSON (trace_json.c) */
+
+/* Tensor elements a JSON value carries (the page shows small tables). */
+#define AG_TJ_MAX_ELEMS 256
+
+/* A number (%.17g; NaN and infinities as strings), a string (with <, >
+ * and & escaped, so the JSON can sit inside an HTML script element), a
+ * value (a scalar's number; a tensor's {"shape", "truncated", "data"}; null
+ * for NULL data). */
+void ag__tj_num(FILE *out, double v);
+void ag__tj_str(FILE *out, const char *s);
+void ag__tj_values(FILE *out, int dtype, int ndim, const int64_t *shape, int64_t numel, const void *data);
+
+/* "nodes": [...]: each node's id, label, kind, text, inputs, value, and its
+ * gradient (leaves always; others when the sweep of `epoch` reached them). */
+void ag__tj_nodes(FILE *out, ag_trace_graph *g, const ag_tensor *y, uint32_t epoch, const ag_trace_fmt *f);
 
 /* The partial symbol: "∂" or "d". */
 static inline const char *ag__trace_d(const ag_trace_fmt *f) { return f->ascii ? "d" : "\u2202"; }

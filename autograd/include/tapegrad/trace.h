@@ -39,6 +39,30 @@ typedef struct ag_trace_opts {
  * in place all the same). */
 ag_status ag_trace(FILE *out, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
 
+/* ag_trace's sweep, written as one JSON object to json (and, when text is
+ * not NULL, as ag_trace's text to text, from the same sweep): for a page or
+ * a script to show the chain rule without recomputing it.
+ *   {"output": "n5", "output_label": "a*b + b^3",
+ *    "steps": [ in sweep order:
+ *      {"node": "n5", "head": "a*b + b^3", "leaf": false, "seed": true,
+ *       "grad": the gradient the node received (its upstream),
+ *       "kept": a leaf's gradient from earlier backward calls, or null,
+ *       "terms": [{"from": "n6", "operand": 1, "value": share}, ...]: the
+ *          shares summed into "grad", one per path (value null for
+ *          tensors: it is the sender's "passes" entry),
+ *       "local": [{"to": "n3", "operand": 1, "formula": "∂(a*b)/∂a = b = 3",
+ *          "value": 3 (scalars) or null}],
+ *       "passes": [{"to": "n3", "operand": 1, "value": share}]}, ...],
+ *    "nodes": [{"id": "n1", "label": "a", "kind": "input" | "param" |
+ *       "const" | "op", "text": "a*b", "inputs": ["n1", "n2"], "value",
+ *       "leaf", "output", "grad"}, ...]}
+ * Ids are the trace's and ag_write_dot's. A value is a number, or for a
+ * tensor {"shape": [...], "truncated": bool, "data": [first 256 elements]};
+ * numbers have 17 digits, NaN and infinities are strings. Strings escape
+ * <, > and &, so the object can be embedded in an HTML script element.
+ * Returns as ag_trace (json NULL: AG_ERR_NULL). */
+ag_status ag_trace_json(FILE *json, FILE *text, ag_tape *t, ag_tensor *y, const ag_trace_opts *opts);
+
 /* Writes the graph that y depends on in Graphviz DOT: one box per node with
  * its name, op, value (a tensor's starting with its shape) and gradient
  * (leaves always; other nodes when the tape's last backward reached them),
