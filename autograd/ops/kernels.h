@@ -113,13 +113,11 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
         ag_bcast bc;                                                         \
         ag__bcast_binary(&bc, N);                                            \
         const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
-        AG_BCAST_ROWS(bc, o, off, {                                          \
-            for (int64_t j = 0; j < rowlen_; j++) {                          \
-                double a = pa[off[0] + j * sa], b = pb[off[1] + j * sb];     \
-                (void)a; (void)b;                                            \
-                py[o + j] = (T)(F);                                          \
-            }                                                                \
-        });                                                                  \
+        /* With unit strides as constants the compiler vectorises the row. */ \
+        if (sa == 1 && sb == 1)                                              \
+            AG_BCAST_ROWS(bc, o, off, AG_BINARY_FWD_ROW(T, F, 1, 1));        \
+        else                                                                 \
+            AG_BCAST_ROWS(bc, o, off, AG_BINARY_FWD_ROW(T, F, sa, sb));      \
     } while (0)
 
 #define AG_BINARY_BWD_T(T, S, N, DA, DB)                                     \
@@ -131,16 +129,39 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
         ag_bcast bc;                                                         \
         ag__bcast_binary(&bc, N);                                            \
         const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
-        AG_BCAST_ROWS(bc, o, off, {                                          \
+        /* One loop per operand, each with one store stream, and a copy of   \
+         * the loops with unit strides: the compiler vectorises those (the   \
+         * common case: same shapes, or a bias along the last axis). */      \
+        if (sa == 1 && sb == 1)                                              \
+            AG_BCAST_ROWS(bc, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 1, 1));   \
+        else                                                                 \
+            AG_BCAST_ROWS(bc, o, off, AG_BINARY_BWD_ROW(T, DA, DB, sa, sb)); \
+    } while (0)
+/* One row of AG_BINARY_FWD_T / AG_BINARY_BWD_T inside AG_BCAST_ROWS (rowlen_,
+ * o and off are its), the operands' strides along the row SA and SB. */
+#define AG_BINARY_FWD_ROW(T, F, SA, SB)                                      \
+    for (int64_t j = 0; j < rowlen_; j++) {                                  \
+        double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)];         \
+        (void)a; (void)b;                                                    \
+        py[o + j] = (T)(F);                                                  \
+    }
+#define AG_BINARY_BWD_ROW(T, DA, DB, SA, SB)                                 \
+    {                                                                        \
+        if (ga)                                                              \
             for (int64_t j = 0; j < rowlen_; j++) {                          \
-                double a = pa[off[0] + j * sa], b = pb[off[1] + j * sb];     \
+                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
                 double y = py[o + j], g = pg[o + j];                         \
                 (void)a; (void)b; (void)y;                                   \
-                if (ga) ga[off[0] + j * sa] += (T)(g * (DA));                \
-                if (gb) gb[off[1] + j * sb] += (T)(g * (DB));                \
+                ga[off[0] + j * (SA)] += (T)(g * (DA));                      \
             }                                                                \
-        });                                                                  \
-    } while (0)
+        if (gb)                                                              \
+            for (int64_t j = 0; j < rowlen_; j++) {                          \
+                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
+                double y = py[o + j], g = pg[o + j];                         \
+                (void)a; (void)b; (void)y;                                   \
+                gb[off[1] + j * (SB)] += (T)(g * (DB));                      \
+            }                                                                \
+    }
 
 /* The backward of a 0-d node of dtype DT, in doubles on the inline values
  * and gradients: no buffers, no broadcasting. A partial is evaluated only
