@@ -83,8 +83,8 @@ typedef struct evaluator {
  * false (a tape error, printed) when the build fails. */
 double eval_value(evaluator *ev, const double *x, bool *ok);
 
-/* The program's value at x, a tensor: its shape into *shape and up to max
- * elements into out (NULL: only the shape). False (printed) when the build
+/* The program's value at x, a tensor: its shape into *shape and, when it
+ * has at most max elements, the elements into out (NULL: only the shape). False (printed) when the build
  * fails or the value has more than 2 dimensions. */
 bool eval_values(evaluator *ev, const double *x, ag_expr_shape *shape, double *out, int64_t max);
 

@@ -60,7 +60,7 @@ bool eval_values(evaluator *ev, const double *x, ag_expr_shape *shape, double *o
         fprintf(stderr, "tapegrad grad: a value has %d dimensions; the command shows at most 2\n", ag_ndim(y));
         ok = false;
     }
-    if (ok && out) ok = ag_to_doubles(y, out, ag_numel(y) < max ? ag_numel(y) : max) == AG_OK;
+    if (ok && out && ag_numel(y) <= max) ok = ag_to_doubles(y, out, ag_numel(y)) == AG_OK;
     ag_tape_reset(ev->scratch);
     return ok;
 }
