@@ -285,5 +285,17 @@ run 0 "${NET[@]}" --expect "W2=$D2 @ h'" --expect "b2=$D2" --expect "z1=$D1" \
     --expect "W1=$D1 @ x'" --expect "b1=$D1" && has out "expect d/dW1" && lacks out "DISAGREES"
 run 1 "${NET[@]}" --expect "z1=(W2' @ $D2)" && has out "DISAGREES"
 
+# --- jacobian: one reverse sweep per output element ---------------------------
+run 0 jacobian 'softmax(z)' 'z=[0.5, -1, 2]' && has out "output shape (3)" && has out "out[2]" && has out "check: ok"
+run 0 jacobian 'softmax(z)' 'z=[0.5, -1, 2]' --json
+json_ok "import math; z=[0.5,-1,2]; s=sum(map(math.exp,z)); p=[math.exp(v)/s for v in z]; J=d['jacobian']['z']; assert d['check']['ok'] and all(abs(J[i][j]-(p[i]*((i==j)-p[j])))<1e-15 for i in range(3) for j in range(3))"
+run 0 jacobian 'W @ x' 'W=[[1, 2], [3, 4]]' 'x=[1, 2]' --json
+json_ok "J=d['jacobian']; assert d['shape']==[2] and J['W']==[[[1,2],[0,0]],[[0,0],[1,2]]] and J['x']==[[1,2],[3,4]]"
+run 0 jacobian 'W * 2' 'W=[[1, 2], [3, 4]]' && has out "out[1, 1]"
+run 0 jacobian 'x^2' x=3 && has out "[ 6 ] | [ 6 ]  ok"
+run 1 jacobian 'relu(x)' 'x=[0, 1]' && has out "MISMATCH"  # the kink: autodiff 0, fd 1/2
+run 2 jacobian 'W @ x' 'W=[[1, 2], [3, 4]]' 'x=[1, 2, 3]' && has err "matmul"
+run 2 jacobian 'x' x=1 --expect 'x=1' && has err "takes --json and --file only"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -63,6 +63,14 @@ int64_t shape_numel(const ag_expr_shape *s);
 /* "(2, 3)" for messages; "()" for a scalar. */
 void shape_text(char *buf, size_t size, const ag_expr_shape *s);
 
+/* Matches the given values to the program's inputs. Returns EXIT_OK with
+ * *shapes (NULL when every input is a scalar), *off (where input i starts)
+ * and the flat point *x (*nel elements; all three malloc'd), or EXIT_ERROR
+ * (printed). Names the program does not use go to unused[*nunused++] (a
+ * note is printed). */
+int bind_inputs(const grad_args *a, const ag_expr *e, const char **unused, int *nunused,
+                ag_expr_shape **shapes, int64_t **off, double **x, int64_t *nel);
+
 /* -------------------------------------------------------------- numerics */
 
 /* A program ready to be evaluated repeatedly on a scratch tape. */
@@ -110,6 +118,10 @@ typedef struct check_stats {
 
 /* Central differences of the value (fd[i] = df/dx_i) at x. */
 bool fd_gradient(evaluator *ev, const double *x, double *fd);
+
+/* Central differences of a value of m elements: fd[i*n + j] = dy_i/dx_j
+ * (n = ev->n). */
+bool fd_jacobian(evaluator *ev, const double *x, int64_t m, double *fd);
 
 /* Central differences of the gradient: fd[i*n + j] = d(df/dx_i)/dx_j. */
 bool fd_hessian(evaluator *ev, const double *x, double *fd);

@@ -225,11 +225,8 @@ static void print_json(const grad_run *r) {
 
 /* ---------------------------------------------------------------- main */
 
-/* Matches the given values to the program's inputs. Returns EXIT_OK with
- * *shapes (NULL when every input is a scalar), *off and the flat point *x
- * (all malloc'd), or EXIT_ERROR (printed). Unused names go to r->unused. */
-static int bind_inputs(const grad_args *a, const ag_expr *e, grad_run *r, ag_expr_shape **shapes,
-                       int64_t **off, double **x, int64_t *nel) {
+int bind_inputs(const grad_args *a, const ag_expr *e, const char **unused, int *nunused,
+                ag_expr_shape **shapes, int64_t **off, double **x, int64_t *nel) {
     const int n = ag_expr_num_inputs(e);
     const char **used = calloc((size_t)a->nvalues + 1, sizeof *used);
     double *which = calloc((size_t)a->nvalues + 1, sizeof *which);
@@ -251,13 +248,13 @@ static int bind_inputs(const grad_args *a, const ag_expr *e, grad_run *r, ag_exp
             continue;
         }
         bool twice = false;
-        for (int j = 0; j < r->nunused; j++) twice |= !strcmp(r->unused[j], a->names[k]);
+        for (int j = 0; j < *nunused; j++) twice |= !strcmp(unused[j], a->names[k]);
         if (twice) {
             fprintf(stderr, "tapegrad grad: input '%s' is given twice\n", a->names[k]);
             rc = EXIT_ERROR;
             break;
         }
-        r->unused[r->nunused++] = a->names[k];
+        unused[(*nunused)++] = a->names[k];
         fprintf(stderr, "tapegrad grad: note: the program does not use '%s': its gradient is 0\n",
                 a->names[k]);
     }
@@ -303,7 +300,7 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
     ag_tensor **in = calloc(((size_t)ni + 1) * 2, sizeof *in);
     ag_tensor **gr = in ? in + ni + 1 : NULL;
     r.unused = calloc((size_t)a->nvalues + 1, sizeof *r.unused);
-    int rc = in && r.unused ? bind_inputs(a, e, &r, &shapes, &off, &r.x, &nel) : EXIT_ERROR;
+    int rc = in && r.unused ? bind_inputs(a, e, r.unused, &r.nunused, &shapes, &off, &r.x, &nel) : EXIT_ERROR;
     const int n = (int)nel;
     const size_t n1 = (size_t)n + 1, nn = (size_t)n * (size_t)n + 1;
     r.n = n;

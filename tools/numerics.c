@@ -150,6 +150,27 @@ bool fd_gradient(evaluator *ev, const double *x, double *fd) {
     return ok;
 }
 
+bool fd_jacobian(evaluator *ev, const double *x, int64_t m, double *fd) {
+    const int n = ev->n;
+    double *p = malloc(((size_t)n + 1 + 2 * (size_t)m) * sizeof *p);
+    if (!p) return false;
+    double *yu = p + n + 1, *yd = yu + m;
+    ag_expr_shape s;
+    bool ok = true;
+    for (int j = 0; j < n && ok; j++) {
+        for (int k = 0; k < n; k++) p[k] = x[k];
+        double h = step_for(x[j]);
+        double up = x[j] + h, down = x[j] - h;
+        p[j] = up;
+        ok = eval_values(ev, p, &s, yu, m) && shape_numel(&s) == m;
+        p[j] = down;
+        ok = ok && eval_values(ev, p, &s, yd, m) && shape_numel(&s) == m;
+        for (int64_t i = 0; ok && i < m; i++) fd[i * n + j] = (yu[i] - yd[i]) / (up - down);
+    }
+    free(p);
+    return ok;
+}
+
 bool fd_hessian(evaluator *ev, const double *x, double *fd) {
     const int n = ev->n;
     double *p = malloc(((size_t)n + 1) * 3 * sizeof *p);
