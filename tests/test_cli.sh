@@ -176,6 +176,10 @@ run 0 grad 'x = x + 1; x * x' x=2 --expect 'x=2*(x+1)'  # an input that is rebou
 run 0 grad 'a = x^2; exp(a)' x=0.5 --expect 'a=exp(a)' --json \
     && json_ok "e=d['expect'][0]; assert e['name']=='a' and e['ok'] and e['points']==101"
 
+# scalar inputs, a tensor binding: d/dv by element, and a formula using v
+run 0 grad 'v = x*[1, 2]; sum(v^2)' x=0.5 --expect 'v=2*v' --expect 'x=10*x' && lacks out "DISAGREES"
+run 1 grad 'v = x*[1, 2]; sum(v^2)' x=0.5 --expect 'v=v' && has out "2 of 2 elements disagree"
+
 # --- the seeds of backprop, checked from the command line ----------------------
 # the sigmoid's derivative s(1 - s)
 run 0 grad 's = sigmoid(x); s' x=0.7 --expect 'x=s*(1-s)'

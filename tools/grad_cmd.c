@@ -365,7 +365,8 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
         r.hcheck = (check_stats){.ok = isfinite(r.value)};
         compare(r.hess, r.hfd, n * n, &r.hcheck, r.hess_ok);
     }
-    if (a->nexpect > 0 && shapes && !eval_binding_shapes(&ev, r.x, &bshapes, &boff)) {
+    /* scalar inputs can make tensor bindings too (v = x*[1, 2]) */
+    if (a->nexpect > 0 && !eval_binding_shapes(&ev, r.x, &bshapes, &boff)) {
         rc = EXIT_ERROR;
         goto done;
     }

@@ -123,7 +123,7 @@ bool eval_gradient(evaluator *ev, const double *x, double *g, double *gb, double
     }
     for (int i = 0; ok && i < nb; i++) {
         const int64_t at = ev->boff ? ev->boff[i] : i, k = ag_numel(in[ni + i]);
-        if (ev->boff && k != ev->boff[i + 1] - at) ok = false; /* shapes are fixed by the inputs' */
+        if (ev->boff ? k != ev->boff[i + 1] - at : k != 1) ok = false; /* shapes are fixed by the inputs' */
         if (ok && gb) ok = ag_to_doubles(gr[ni + i], gb + at, k) == AG_OK;
         if (ok && bv) ok = ag_to_doubles(in[ni + i], bv + at, k) == AG_OK;
     }
