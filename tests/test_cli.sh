@@ -180,6 +180,9 @@ run 0 grad 'a = x^2; exp(a)' x=0.5 --expect 'a=exp(a)' --json \
 run 0 grad 'v = x*[1, 2]; sum(v^2)' x=0.5 --expect 'v=2*v' --expect 'x=10*x' && lacks out "DISAGREES"
 run 1 grad 'v = x*[1, 2]; sum(v^2)' x=0.5 --expect 'v=v' && has out "2 of 2 elements disagree"
 
+run 0 grad 'sum(x)' 'x=[1, 2]' 'z=[[3, 4]]' --json && has err "does not use 'z'"
+json_ok "assert d['grad']['z']==[[0, 0]] and d['grad']['x']==[1, 1]"
+
 # --- the seeds of backprop, checked from the command line ----------------------
 # the sigmoid's derivative s(1 - s)
 run 0 grad 's = sigmoid(x); s' x=0.7 --expect 'x=s*(1-s)'

@@ -134,7 +134,15 @@ static void json_by_name_and(FILE *out, const grad_run *r, const double *v, int 
     for (int i = 0; i < nzero; i++, k++) {
         fputs(k ? ", " : "", out);
         json_string(out, zero[i]);
-        fputs(": 0", out);
+        fputs(": ", out);
+        /* zeros in the shape the value was given */
+        const ag_expr_shape *zs = &SCALAR;
+        for (int k = 0; k < r->a->nvalues; k++)
+            if (!strcmp(r->a->names[k], zero[i])) zs = &r->a->shapes[k];
+        double *z = calloc((size_t)shape_numel(zs), sizeof *z);
+        if (z) json_tensor(out, zs, z);
+        else fputs("0", out);
+        free(z);
     }
     fputc('}', out);
 }
