@@ -4,19 +4,45 @@
 #include "expr_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+/* x[i] or x[i, j]: each index takes axis 0 away (negative counts from the
+ * end); out of range fails the tape naming the shape. */
+static ag_tensor *index_node(ag_tape *t, ag_tensor *x, const ex_node *n) {
+    for (int k = 0; x && k < n->nidx; k++) {
+        int64_t i = n->idx[k];
+        if (ag_ndim(x) == 0 || i < -ag_dim(x, 0) || i >= ag_dim(x, 0)) {
+            char shape[64], msg[160];
+            ex_shape_text(shape, sizeof shape, x);
+            snprintf(msg, sizeof msg, "index %lld is out of range for a value of shape %s", (long long)i, shape);
+            ag_tape_fail(t, AG_ERR_SHAPE, "index", msg);
+            return NULL;
+        }
+        if (i < 0) i += ag_dim(x, 0);
+        x = ag_squeeze(t, ag_slice(t, x, 0, i, i + 1), 0);
+    }
+    return x;
+}
 
 /* The value of one node from its operands' values. */
 static ag_tensor *eval_node(ag_tape *t, const ag_expr *e, const ex_node *n, ag_tensor **val) {
     if (n->kind == EX_NUM) return ag_scalar(t, n->num);
+    if (n->kind == EX_LIT) {
+        const ex_lit *l = &e->lits[n->a];
+        return ag_from_doubles(t, AG_F64, l->ndim, l->dims, e->litdata + l->off);
+    }
+    if (n->kind == EX_INDEX) return index_node(t, val[n->a], n);
     ag_tensor *const args[2] = {val[n->a], n->b >= 0 ? val[n->b] : NULL};
     const int nargs = n->b >= 0 ? 2 : 1;
-    return ex_fn_call(&ex_fns[n->fn], t, args, nargs, !e->nodes[nargs == 2 ? n->b : n->a].dep);
+    const bool cst[2] = {!e->nodes[n->a].dep, n->b >= 0 && !e->nodes[n->b].dep};
+    return ex_fn_call(&ex_fns[n->fn], t, args, nargs, cst);
 }
 
 /* The language's word for what made node n. */
 static const char *node_word(const ex_node *n) {
-    return n->kind == EX_NUM ? "number" : n->kind == EX_INPUT ? "input" : ex_fns[n->fn].pub.name;
+    return n->kind == EX_NUM ? "number" : n->kind == EX_INPUT ? "input" : n->kind == EX_LIT ? "literal"
+         : n->kind == EX_INDEX ? "index" : ex_fns[n->fn].pub.name;
 }
 
 static ag_tensor *fail(ag_tape *t, ag_expr_error *err, const char *what) {
@@ -36,7 +62,18 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
     if (ag_tape_status(t) != AG_OK) return fail(t, err, "the tape holds an earlier error");
 
     ag_tensor **val = malloc((e->nnodes ? e->nnodes : 1) * sizeof *val);
-    if (!val) return fail(NULL, err, "out of memory building the graph");
+    size_t *off = malloc(((size_t)e->ninputs + 1) * sizeof *off); /* where input i's values start */
+    if (!val || !off) {
+        free(val);
+        free(off);
+        return fail(NULL, err, "out of memory building the graph");
+    }
+    off[0] = 0;
+    for (int i = 0; i < e->ninputs; i++) {
+        size_t numel = 1;
+        for (int d = 0; o.shapes && d < o.shapes[i].ndim; d++) numel *= (size_t)o.shapes[i].dims[d];
+        off[i + 1] = off[i] + numel;
+    }
     /* Nodes no statement names are named by their source text ("x^2"). */
     char (*texts)[EX_TEXT_MAX] = o.no_names ? NULL : ex_node_texts(e);
     /* The first non-finite value comes from the engine's anomaly mode, on
@@ -49,7 +86,8 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
         const ex_node *n = &e->nodes[i];
         ag_tensor *v;
         if (n->kind == EX_INPUT) {
-            v = ag_scalar(t, values[n->a]);
+            v = o.shapes ? ag_from_doubles(t, AG_F64, o.shapes[n->a].ndim, o.shapes[n->a].dims, values + off[n->a])
+                         : ag_scalar(t, values[n->a]);
             if (!o.constant_inputs) {
                 v = ag_requires_grad(t, v);
                 inputs[n->a] = v;
@@ -69,13 +107,17 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
         }
         if (!v) {
             free(val);
+            free(off);
             free(texts);
             if (nonfinite) ag_tape_set_anomaly(t, anomaly_before);
             return fail(t, err, "building the graph failed");
         }
         val[i] = v;
-        double x = ag_item(v);
-        bool leaf = n->kind != EX_CALL; /* numbers and inputs: anomaly mode checks the rest */
+        /* numbers, literals and inputs: anomaly mode checks the rest */
+        bool leaf = n->kind == EX_NUM || n->kind == EX_INPUT || n->kind == EX_LIT;
+        double x = 0;
+        for (int64_t k = 0; nonfinite && !nonfinite->found && leaf && k < ag_numel(v) && isfinite(x); k++)
+            x = ag_get(v, k);
         if (nonfinite && !nonfinite->found && leaf && !isfinite(x)) {
             const char *name = n->kind == EX_INPUT ? e->inputs[n->a]->name : n->name;
             *nonfinite = (ag_expr_nonfinite){true, node_word(n), name, (int)n->line,
@@ -88,6 +130,7 @@ ag_tensor *ag_expr_build(ag_tape *t, const ag_expr *e, const double *values,
         for (int i = 0; i < e->nbound; i++) o.bindings[i] = val[e->bound[i]->node];
     ag_tensor *y = val[e->output];
     free(val);
+    free(off);
     free(texts);
     return y;
 }

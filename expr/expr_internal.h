@@ -32,6 +32,10 @@ typedef enum ex_tok_kind {
     TK_RPAREN,
     TK_COMMA,
     TK_ASSIGN,
+    TK_LBRACKET, /* '[': a tensor literal, or indexing after an operand */
+    TK_RBRACKET,
+    TK_AT,       /* '@': matrix product */
+    TK_QUOTE,    /* postfix ': transpose */
 } ex_tok_kind;
 
 typedef struct ex_token {
@@ -78,7 +82,8 @@ typedef struct ex_fn {
     int min_args, max_args;
     ag_tensor *(*unary)(ag_tape *t, ag_tensor *x);
     ag_tensor *(*binary)(ag_tape *t, ag_tensor *a, ag_tensor *b);
-    ag_tensor *(*call)(ag_tape *t, ag_tensor *const *args, int nargs);
+    /* cst[i]: args[i] depends on no input (an axis must be such a constant) */
+    ag_tensor *(*call)(ag_tape *t, ag_tensor *const *args, int nargs, const bool *cst);
     /* used instead of binary when the second argument does not depend on
      * an input (a ^ 2: ag_pow_c, right for negative bases) */
     ag_tensor *(*binary_const)(ag_tape *t, ag_tensor *a, double b);
@@ -98,13 +103,25 @@ void ex_fn_arg_range(const char *name, int *min_args, int *max_args);
 /* The functions, "exp log ... pow(a, b) ...", for error messages. */
 void ex_fn_list(char *buf, size_t size);
 
-/* Records f on args; last_const: the last argument depends on no input. */
-ag_tensor *ex_fn_call(const ex_fn *f, ag_tape *t, ag_tensor *const *args, int nargs, bool last_const);
+/* Records f on args; cst[i]: argument i depends on no input. */
+ag_tensor *ex_fn_call(const ex_fn *f, ag_tape *t, ag_tensor *const *args, int nargs, const bool *cst);
+
+/* "(2, 3)", "()" for a 0-d tensor: a shape for messages. */
+void ex_shape_text(char *buf, size_t size, const ag_tensor *x);
 
 /* -------------------------------------------------------- syntax tree */
 
-/* What a node is: a number, an input, or a call of ex_fns[fn]. */
-typedef enum ex_kind { EX_NUM, EX_INPUT, EX_CALL } ex_kind;
+/* What a node is: a number, an input, a call of ex_fns[fn], a tensor
+ * literal (a = its row of ag_expr.lits), or constant indexing of node a
+ * (nidx indices in idx). */
+typedef enum ex_kind { EX_NUM, EX_INPUT, EX_CALL, EX_LIT, EX_INDEX } ex_kind;
+
+/* A tensor literal's shape and where its values sit in ag_expr.litdata. */
+typedef struct ex_lit {
+    size_t off;
+    int ndim;
+    int64_t dims[2];
+} ex_lit;
 
 typedef struct ex_node {
     uint8_t kind;     /* ex_kind */
@@ -112,6 +129,8 @@ typedef struct ex_node {
     uint16_t fn;      /* EX_CALL: the row of ex_fns */
     int32_t a, b;     /* operand node indices (-1 when unused); EX_INPUT: a = input */
     double num;       /* EX_NUM */
+    int32_t idx[2];   /* EX_INDEX: the constant indices */
+    uint8_t nidx;
     const char *name; /* the binding name when a statement made this node */
     uint32_t line, column;
 } ex_node;
@@ -137,6 +156,10 @@ struct ag_expr {
     ex_sym **bound;  /* names some statement binds, in order of first binding */
     int nbound;
     size_t cap_bound;
+    ex_lit *lits;       /* tensor literals */
+    size_t nlits, cap_lits;
+    double *litdata;
+    size_t nlitdata, cap_litdata;
     char (*notes)[160]; /* ag_expr_note: remarks on a valid program */
     int nnotes;
     size_t cap_notes;

@@ -109,6 +109,10 @@ bool ex_lex_next(ex_lexer *lx, ex_token *tok, ag_expr_error *err) {
     case ')': tok->kind = TK_RPAREN; break;
     case ',': tok->kind = TK_COMMA; break;
     case '=': tok->kind = TK_ASSIGN; break;
+    case '[': tok->kind = TK_LBRACKET; break;
+    case ']': tok->kind = TK_RBRACKET; break;
+    case '@': tok->kind = TK_AT; break;
+    case '\'': tok->kind = TK_QUOTE; break;
     default: {
         const char *expected = "a number, a name, an operator (+ - * / ^), '(', ')', ',', '=' or ';'";
         unsigned char u = (unsigned char)c;

@@ -4,6 +4,7 @@
  * program only costs heap memory, never C stack. */
 #include "expr_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* pi and e: the value, or 0 with *found false. */
@@ -45,9 +46,9 @@ typedef struct parser {
 enum { PREC_ADD = 1, PREC_MUL = 2, PREC_NEG = 3, PREC_POW = 4 };
 
 static const char EXPECT_OPERAND[] =
-    "a number, a name, '(', '-' or a function call such as exp(x)";
+    "a number, a name, '(', '-', a tensor literal [1, 2] or a function call such as exp(x)";
 static const char EXPECT_OPERATOR[] =
-    "an operator (+ - * / ^), ')', ',' or the end of the statement (';' or a new line)";
+    "an operator (+ - * / ^ @), x[i], x', ')', ',' or the end of the statement (';' or a new line)";
 
 /* Grows *p (of *cap elements of `size` bytes) to hold at least need. */
 static bool grow(void **p, size_t *cap, size_t need, size_t size) {
@@ -106,6 +107,8 @@ static int32_t new_node(parser *p, ex_kind kind, int fn, int32_t a, int32_t b, u
     n->a = a;
     n->b = b;
     n->num = 0;
+    n->nidx = 0;
+    n->idx[0] = n->idx[1] = 0;
     n->name = NULL;
     n->line = line;
     n->column = column;
@@ -129,7 +132,7 @@ static bool push_op(parser *p, os_kind kind, int fn, int prec, const ex_token *t
 /* The row of the operator a token stands for, with nargs operands. */
 static int operator_fn(ex_tok_kind kind, int nargs) {
     const char *name = kind == TK_PLUS ? "+" : kind == TK_MINUS ? "-" : kind == TK_STAR ? "*"
-                     : kind == TK_SLASH ? "/" : "^";
+                     : kind == TK_SLASH ? "/" : kind == TK_AT ? "@" : "^";
     return ex_fn_find(name, 1, true, nargs);
 }
 
@@ -312,6 +315,134 @@ static bool comma(parser *p) {
     return true;
 }
 
+/* ------------------------------------------------- literals and indexing */
+
+/* Skips new lines (a literal may span lines). */
+static bool skip_newlines(parser *p) {
+    while (p->tok.kind == TK_NEWLINE)
+        if (!advance(p)) return false;
+    return true;
+}
+
+/* A signed number at the current token (left on it). */
+static bool literal_number(parser *p, double *v, const char *what) {
+    double sign = 1;
+    if (p->tok.kind == TK_MINUS || p->tok.kind == TK_PLUS) {
+        sign = p->tok.kind == TK_MINUS ? -1 : 1;
+        if (!advance(p)) return false;
+    }
+    if (p->tok.kind != TK_NUM) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s holds numbers only", what);
+        return fail_tok(p, &p->tok, "a number such as 1, -0.5 or 3e-4", msg);
+    }
+    *v = sign * p->tok.num;
+    return true;
+}
+
+static bool push_litdata(parser *p, double v) {
+    ag_expr *e = p->e;
+    if (!grow((void **)&e->litdata, &e->cap_litdata, e->nlitdata + 1, sizeof *e->litdata)) return oom(p);
+    e->litdata[e->nlitdata++] = v;
+    return true;
+}
+
+/* One row "[1, 2, 3]" from its '[' (the current token) to its ']' (left
+ * current); *count receives the number of elements. */
+static bool literal_row(parser *p, int64_t *count) {
+    *count = 0;
+    for (;;) {
+        if (!advance(p) || !skip_newlines(p)) return false;
+        if (p->tok.kind == TK_LBRACKET)
+            return fail_tok(p, &p->tok, "a number", "a tensor literal has at most 2 dimensions");
+        if (p->tok.kind == TK_RBRACKET && *count == 0)
+            return fail_tok(p, &p->tok, "a number", "an empty tensor literal '[]'");
+        double v;
+        if (!literal_number(p, &v, "a tensor literal") || !push_litdata(p, v)) return false;
+        ++*count;
+        if (!advance(p) || !skip_newlines(p)) return false;
+        if (p->tok.kind == TK_RBRACKET) return true;
+        if (p->tok.kind != TK_COMMA) return fail_tok(p, &p->tok, "',' or ']'", "expected ',' or ']' in the tensor literal");
+    }
+}
+
+/* A tensor literal, [1, 2] or [[1, 2], [3, 4]], at its '['; leaves the
+ * last ']' current. Rows of different lengths are an error at the row. */
+static bool literal(parser *p) {
+    ag_expr *e = p->e;
+    const ex_token open = p->tok;
+    ex_lit lit = {.off = e->nlitdata};
+    ex_lexer save = p->lx;
+    ex_token save_tok = p->tok;
+    if (!advance(p) || !skip_newlines(p)) return false;
+    if (p->tok.kind != TK_LBRACKET) { /* a vector: read it again as one row */
+        p->lx = save;
+        p->tok = save_tok;
+        lit.ndim = 1;
+        if (!literal_row(p, &lit.dims[0])) return false;
+    } else {
+        lit.ndim = 2;
+        for (;;) {
+            const ex_token row = p->tok;
+            int64_t cols;
+            if (!literal_row(p, &cols)) return false;
+            if (lit.dims[0] > 0 && cols != lit.dims[1]) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "ragged tensor literal: row %lld has %lld element%s, row 1 has %lld",
+                         (long long)lit.dims[0] + 1, (long long)cols, cols == 1 ? "" : "s", (long long)lit.dims[1]);
+                return fail_tok(p, &row, "rows of one length", msg);
+            }
+            lit.dims[1] = cols;
+            lit.dims[0]++;
+            if (!advance(p) || !skip_newlines(p)) return false;
+            if (p->tok.kind == TK_RBRACKET) break;
+            if (p->tok.kind != TK_COMMA)
+                return fail_tok(p, &p->tok, "',' or ']'", "expected ',' or ']' between the rows of the tensor literal");
+            if (!advance(p) || !skip_newlines(p)) return false;
+            if (p->tok.kind != TK_LBRACKET) {
+                const char *msg = p->tok.kind == TK_NUM || p->tok.kind == TK_MINUS
+                    ? "ragged tensor literal: a number among rows" : "expected a row '[' in the tensor literal";
+                return fail_tok(p, &p->tok, "a row such as [1, 2]", msg);
+            }
+        }
+    }
+    if (!grow((void **)&e->lits, &e->cap_lits, e->nlits + 1, sizeof *e->lits) || e->nlits >= INT32_MAX)
+        return oom(p);
+    e->lits[e->nlits] = lit;
+    int32_t n = new_node(p, EX_LIT, -1, (int32_t)e->nlits++, -1, open.line, open.column);
+    return push_out(p, n);
+}
+
+/* Indexing of the operand on top by constants, x[0] or W[1, 0], at its
+ * '['; leaves the ']' current. */
+static bool index_op(parser *p) {
+    const ex_token open = p->tok;
+    int32_t idx[2] = {0, 0};
+    int nidx = 0;
+    for (;;) {
+        if (!advance(p) || !skip_newlines(p)) return false;
+        double v;
+        if (!literal_number(p, &v, "an index")) return false;
+        /* Range first: casting an out-of-range double to int is undefined. */
+        if (!(v >= -1e9 && v <= 1e9) || v != floor(v))
+            return fail_tok(p, &p->tok, "an integer", "an index must be an integer");
+        if (nidx == 2) return fail_tok(p, &p->tok, "']'", "at most 2 indices, W[i, j]");
+        idx[nidx++] = (int32_t)v;
+        if (!advance(p) || !skip_newlines(p)) return false;
+        if (p->tok.kind == TK_RBRACKET) break;
+        if (p->tok.kind != TK_COMMA) return fail_tok(p, &p->tok, "',' or ']'", "expected ',' or ']' after the index");
+    }
+    int32_t a = p->out[--p->nout];
+    int32_t n = new_node(p, EX_INDEX, -1, a, -1, open.line, open.column);
+    if (n < 0) return false;
+    ex_node *nd = &p->e->nodes[n];
+    nd->dep = p->e->nodes[a].dep;
+    nd->nidx = (uint8_t)nidx;
+    nd->idx[0] = idx[0];
+    nd->idx[1] = idx[1];
+    return push_out(p, n);
+}
+
 /* ---------------------------------------------------------- expressions */
 
 /* Parses one expression starting at the current token; stops at ';', a new
@@ -347,6 +478,10 @@ static bool parse_expr(parser *p, int32_t *root) {
                 break;
             case TK_PLUS: /* unary plus changes nothing */
                 break;
+            case TK_LBRACKET:
+                if (!literal(p)) return false;
+                want_operand = false;
+                break;
             case TK_END:
             case TK_SEP:
             case TK_NEWLINE:
@@ -361,7 +496,14 @@ static bool parse_expr(parser *p, int32_t *root) {
             case TK_PLUS:
             case TK_MINUS: prec = PREC_ADD; break;
             case TK_STAR:
-            case TK_SLASH: prec = PREC_MUL; break;
+            case TK_SLASH:
+            case TK_AT: prec = PREC_MUL; break;
+            case TK_LBRACKET: /* x[0]: binds tighter than anything */
+                if (!index_op(p)) return false;
+                break;
+            case TK_QUOTE: /* W': transpose, as tight as indexing */
+                if (!emit(p, ex_fn_find("transpose", 9, false, 1), 1, tk->line, tk->column)) return false;
+                break;
             case TK_CARET: prec = PREC_POW; break;
             case TK_RPAREN:
                 if (!close_paren(p)) return false;
@@ -512,6 +654,8 @@ void ag_expr_free(ag_expr *e) {
         free(s);
     }
     free(e->notes);
+    free(e->lits);
+    free(e->litdata);
     free(e->bound);
     free(e->inputs);
     free(e->nodes);

@@ -61,6 +61,32 @@ char (*ex_node_texts(const ag_expr *e))[EX_TEXT_MAX] {
             put(buf, &len, e->inputs[n->a]->name);
             continue;
         }
+        if (n->kind == EX_LIT) { /* [1, 2] or [[1, 2], [3, 4]], "" when long */
+            const ex_lit *l = &e->lits[n->a];
+            const int64_t rows = l->ndim == 2 ? l->dims[0] : 1, cols = l->ndim == 2 ? l->dims[1] : l->dims[0];
+            bool ok = l->ndim != 2 || put(buf, &len, "[");
+            for (int64_t r = 0; ok && r < rows; r++) {
+                ok = put(buf, &len, r ? ", [" : "[");
+                for (int64_t c = 0; ok && c < cols; c++) {
+                    char num[32];
+                    number_text(num, sizeof num, e->litdata[l->off + (size_t)(r * cols + c)]);
+                    ok = (!c || put(buf, &len, ", ")) && put(buf, &len, num);
+                }
+                ok = ok && put(buf, &len, "]");
+            }
+            if (!(ok && (l->ndim != 2 || put(buf, &len, "]")))) buf[0] = '\0';
+            continue;
+        }
+        if (n->kind == EX_INDEX) { /* x[1, 0] */
+            const ex_node *c = &e->nodes[n->a];
+            const char *arg = c->name ? c->name : c->kind == EX_INPUT ? e->inputs[c->a]->name : text[n->a];
+            char idx[48];
+            if (n->nidx == 2) snprintf(idx, sizeof idx, "[%d, %d]", (int)n->idx[0], (int)n->idx[1]);
+            else snprintf(idx, sizeof idx, "[%d]", (int)n->idx[0]);
+            bool wrap = !(c->name || c->kind == EX_INPUT) && prec[n->a] < P_ATOM;
+            if (!(arg[0] && put_operand(buf, &len, arg, wrap) && put(buf, &len, idx))) buf[0] = '\0';
+            continue;
+        }
         const ex_fn *f = &ex_fns[n->fn];
         /* An operand shows as its binding name when a statement named it,
          * else as its own text; "" means too long to show. */
@@ -87,7 +113,8 @@ char (*ex_node_texts(const ag_expr *e))[EX_TEXT_MAX] {
             bool wrap_left = aprec[0] < p || (p == P_POWER && aprec[0] <= P_POWER);
             bool wrap_right = aprec[1] < p || (aprec[1] == p && (op == '-' || op == '/')) ||
                               (p == P_POWER && aprec[1] < P_ATOM && aprec[1] != P_POWER);
-            const char *sep = p == P_SUM ? (op == '+' ? " + " : " - ") : op == '*' ? "*" : op == '/' ? "/" : "^";
+            const char *sep = p == P_SUM ? (op == '+' ? " + " : " - ") : op == '*' ? "*" : op == '/' ? "/"
+                            : op == '@' ? " @ " : "^";
             ok = put_operand(buf, &len, arg[0], wrap_left) && put(buf, &len, sep) &&
                  put_operand(buf, &len, arg[1], wrap_right);
         }

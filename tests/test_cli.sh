@@ -176,6 +176,13 @@ run 0 grad 'x = x + 1; x * x' x=2 --expect 'x=2*(x+1)'  # an input that is rebou
 run 0 grad 'a = x^2; exp(a)' x=0.5 --expect 'a=exp(a)' --json \
     && json_ok "e=d['expect'][0]; assert e['name']=='a' and e['ok'] and e['points']==101"
 
+# scalar inputs, a tensor binding: d/dv by element, and a formula using v
+run 0 grad 'v = x*[1, 2]; sum(v^2)' x=0.5 --expect 'v=2*v' --expect 'x=10*x' && lacks out "DISAGREES"
+run 1 grad 'v = x*[1, 2]; sum(v^2)' x=0.5 --expect 'v=v' && has out "2 of 2 elements disagree"
+
+run 0 grad 'sum(x)' 'x=[1, 2]' 'z=[[3, 4]]' --json && has err "does not use 'z'"
+json_ok "assert d['grad']['z']==[[0, 0]] and d['grad']['x']==[1, 1]"
+
 # --- the seeds of backprop, checked from the command line ----------------------
 # the sigmoid's derivative s(1 - s)
 run 0 grad 's = sigmoid(x); s' x=0.7 --expect 'x=s*(1-s)'
@@ -254,6 +261,78 @@ run 0 --help && has out "--html FILE"
 # Without Graphviz on the PATH, --svg and --png are a clear error (status 2).
 PATH="$TMP/nodot" run 2 grad 'exp(x^2)' x=0.5 --svg "$TMP/g2.svg" && has err "graphviz"
 PATH="$TMP/nodot" run 2 grad 'exp(x^2)' x=0.5 --png "$TMP/g2.png" && has err "graphviz"
+
+# --- tensors: literals, shapes, tables ----------------------------------------
+run 0 grad 'sum(W @ x)' 'W=[[0.1, 0.2], [0.3, 0.4]]' 'x=[1,2]' && has out "d/dW, shape (2, 2)" \
+    && has out "d/dx, shape (2)" && has out "check: ok"
+run 0 grad 'sum(W @ x)' 'W=[[0.1, 0.2], [0.3, 0.4]]' 'x=[1,2]' --json
+json_ok "g=d['grad']; assert g['W']==[[1,2],[1,2]] and abs(g['x'][0]-0.4)<1e-15 and abs(g['x'][1]-0.6)<1e-15"
+run 2 grad 'W @ x' 'W=[[1, 2], [3, 4]]' 'x=[1, 2]' \
+    && has err "the output has shape (2); grad needs a scalar: use sum(...) or the jacobian subcommand"
+run 2 grad 'sum(W @ x)' 'W=[[1, 2], [3, 4]]' 'x=[1, 2, 3]' && has err "matmul" && has err "[2, 2]" && has err "[3]"
+run 2 grad 'sum(x)' 'x=[[1, 2], [3]]' && has err "ragged tensor literal" && has err "column 10"
+run 2 grad 'sum(x)' 'x=[1, 2]' --order 2 && has err "scalar inputs only"
+run 2 grad 'sum(x)' 'x=[1, 2]' --expect 'x=[1, 1, 1]' && has err "the formula has shape (3), but d/dx has shape (2)"
+
+# --- the seeds of backprop: each identity checked, and a wrong one refused ----------
+# the sigmoid derivative s(1 - s), scalar and elementwise
+run 0 grad 's = sigmoid(z); s' z=0.3 --expect 'z=s*(1-s)' && has out "agrees"
+run 1 grad 's = sigmoid(z); s' z=0.3 --expect 'z=s*(1+s)' && has out "DISAGREES"
+run 0 grad 's = sigmoid(z); sum(s)' 'z=[0.3, -1, 2]' --expect 'z=s*(1-s)' && has out "agrees"
+run 1 grad 's = sigmoid(z); sum(s)' 'z=[0.3, -1, 2]' --expect 'z=s*(1-s)*[1, 1, 1.01]' \
+    && has out "1 of 3 elements disagree; the worst, [2]"
+# binary cross-entropy of a sigmoid against y: dL/dz = s - y
+run 0 grad 's = sigmoid(z); -(y*log(s) + (1-y)*log(1-s))' z=0.4 y=1 --expect 'z=s - y' && has out "agrees"
+run 1 grad 's = sigmoid(z); -(y*log(s) + (1-y)*log(1-s))' z=0.4 y=1 --expect 'z=y - s' && has out "DISAGREES"
+# softmax + cross-entropy: dCE/dz = p - onehot(y)
+run 0 grad 'p = softmax(z); -sum(onehot(1, 3) * log(p))' 'z=[0.5, -1, 2]' --expect 'z=p - onehot(1, 3)' \
+    && has out "agrees"
+run 1 grad 'p = softmax(z); -sum(onehot(1, 3) * log(p))' 'z=[0.5, -1, 2]' --expect 'z=p - onehot(2, 3)' \
+    && has out "2 of 3 elements disagree"
+run 0 grad --expect 'z=softmax(z) - onehot(1, 3)' -- '-sum(onehot(1, 3) * log_softmax(z))' 'z=[0.5, -1, 2]'
+# d||Wx - y||^2/dW = 2(Wx - y)x', x and y column vectors; the intermediate r too
+LS=(grad 'r = W @ x - y; sum(r^2)' 'W=[[0.1, 0.2], [0.3, 0.4]]' 'x=[[1], [2]]' 'y=[[0.5], [-1]]')
+run 0 "${LS[@]}" --expect "W=2*r @ x'" --expect 'r=2*r' && has out "expect d/dW = 2*r @ x': agrees"
+run 1 "${LS[@]}" --expect "W=r @ x'" && has out "DISAGREES"
+run 0 "${LS[@]}" --expect "W=2*r @ x'" --json
+json_ok "e=d['expect'][0]; assert e['ok'] and e['points']==101 and len(d['grad']['W'])==2"
+run 1 "${LS[@]}" --expect "W=r @ x'" --json
+json_ok "m=d['expect'][0]['disagreement']; assert len(m['index'])==2 and m['elements_disagreeing']>=1 and len(m['at']['W'])==2"
+# the output-layer delta 2(a - y)·g'(z)·a_prev, one neuron and a layer
+run 0 grad 'z = w*h + b; a = sigmoid(z); (a - y)^2' w=0.5 h=0.8 b=0.1 y=1 \
+    --expect 'w=2*(a-y)*a*(1-a)*h' --expect 'z=2*(a-y)*a*(1-a)' && has out "expect d/dz"
+run 1 grad 'z = w*h + b; a = sigmoid(z); (a - y)^2' w=0.5 h=0.8 b=0.1 y=1 --expect 'w=2*(a-y)*a*(1-a)'
+OUT=(grad 'z = W @ h + b; a = sigmoid(z); sum((a - y)^2)' 'W=[[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]]'
+     'h=[[1], [0.5], [-1]]' 'b=[[0.1], [-0.1]]' 'y=[[1], [0]]')
+run 0 "${OUT[@]}" --expect "W=(2*(a-y)*a*(1-a)) @ h'" --expect 'b=2*(a-y)*a*(1-a)'
+run 1 "${OUT[@]}" --expect "W=((a-y)*a*(1-a)) @ h'" && has out "elements disagree"
+# the hidden-layer delta sums over the output nodes
+run 0 grad 'h = sigmoid(w1*x); a1 = sigmoid(v1*h); a2 = sigmoid(v2*h); (a1 - y1)^2 + (a2 - y2)^2' \
+    x=0.5 w1=0.3 v1=0.7 v2=-0.4 y1=1 y2=0 \
+    --expect 'h=2*(a1-y1)*a1*(1-a1)*v1 + 2*(a2-y2)*a2*(1-a2)*v2'
+run 1 grad 'h = sigmoid(w1*x); a1 = sigmoid(v1*h); a2 = sigmoid(v2*h); (a1 - y1)^2 + (a2 - y2)^2' \
+    x=0.5 w1=0.3 v1=0.7 v2=-0.4 y1=1 y2=0 --expect 'h=2*(a1-y1)*a1*(1-a1)*v1'
+# a two-layer network's full gradient in matrix form
+NET=(grad 'z1 = W1 @ x + b1; h = sigmoid(z1); z2 = W2 @ h + b2; a = sigmoid(z2); sum((a - y)^2)'
+     'W1=[[0.1, 0.2], [-0.3, 0.4], [0.5, -0.6]]' 'b1=[[0.1], [0], [-0.1]]' 'x=[[1], [-0.5]]'
+     'W2=[[0.3, -0.2, 0.1], [0.4, 0.5, -0.6]]' 'b2=[[0], [0.2]]' 'y=[[1], [0]]')
+D2="(2*(a-y)*a*(1-a))"
+D1="(W2' @ $D2 * h*(1-h))"
+run 0 "${NET[@]}" --expect "W2=$D2 @ h'" --expect "b2=$D2" --expect "z1=$D1" \
+    --expect "W1=$D1 @ x'" --expect "b1=$D1" && has out "expect d/dW1" && lacks out "DISAGREES"
+run 1 "${NET[@]}" --expect "z1=(W2' @ $D2)" && has out "DISAGREES"
+
+# --- jacobian: one reverse sweep per output element ---------------------------
+run 0 jacobian 'softmax(z)' 'z=[0.5, -1, 2]' && has out "output shape (3)" && has out "out[2]" && has out "check: ok"
+run 0 jacobian 'softmax(z)' 'z=[0.5, -1, 2]' --json
+json_ok "import math; z=[0.5,-1,2]; s=sum(map(math.exp,z)); p=[math.exp(v)/s for v in z]; J=d['jacobian']['z']; assert d['check']['ok'] and all(abs(J[i][j]-(p[i]*((i==j)-p[j])))<1e-15 for i in range(3) for j in range(3))"
+run 0 jacobian 'W @ x' 'W=[[1, 2], [3, 4]]' 'x=[1, 2]' --json
+json_ok "J=d['jacobian']; assert d['shape']==[2] and J['W']==[[[1,2],[0,0]],[[0,0],[1,2]]] and J['x']==[[1,2],[3,4]]"
+run 0 jacobian 'W * 2' 'W=[[1, 2], [3, 4]]' && has out "out[1, 1]"
+run 0 jacobian 'x^2' x=3 && has out "[ 6 ] | [ 6 ]  ok"
+run 1 jacobian 'relu(x)' 'x=[0, 1]' && has out "MISMATCH"  # the kink: autodiff 0, fd 1/2
+run 2 jacobian 'W @ x' 'W=[[1, 2], [3, 4]]' 'x=[1, 2, 3]' && has err "matmul"
+run 2 jacobian 'x' x=1 --expect 'x=1' && has err "takes --json and --file only"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -159,13 +159,16 @@ def check_page(d, exe, outdir, tag, prog, values, shot=None, no_dot=False):
         if bad in html:
             fail('%s: the page is not self-contained (%s)' % (tag, bad))
     d.s('POST', '/url', {'url': 'file://' + os.path.abspath(page)})
-    nodes_with_grad = len(d.find_all('#nodes tr')) - 1
+    nodes_with_grad = len(d.find_all('#nodes tr[id^="row-"]'))
     layout = d.attr(d.find('#graph'), 'data-layout')
     if layout != ('layered' if no_dot else 'graphviz') and not (layout == 'layered' and not have_dot()):
         fail('%s: graph laid out by %s' % (tag, layout))
     # the picture's boxes carry the trace's ids, in either layout
     if len(d.find_all('#graph g.node[id^="n"]')) != nodes_with_grad:
         fail('%s: the graph has %d boxes with ids for %d nodes' % (tag, len(d.find_all('#graph g.node')), nodes_with_grad))
+    # tensors are shown as small tables (W's 2x2 value in the node table)
+    if tag == 'tensor' and not d.find_all('#nodes table.tensor[data-shape="2,2"]'):
+        fail('%s: no 2x2 table for W in the node table' % tag)
     idx = d.find('#step-index')
     nxt = d.find('#next')
     if d.attr(idx, 'data-index') != '0':

@@ -167,6 +167,7 @@ START_TEST(every_function_of_the_table) {
     int n = 0;
     for (const ag_expr_function *f; (f = ag_expr_function_at(n)); n++) {
         ck_assert_msg(f->name[0] && f->derivative[0], "entry %d lacks a name or a derivative", n);
+        if (f->tensor) continue; /* not a scalar program: the tensor tests cover it */
         ag_expr_error err;
         ag_expr *e = ag_expr_parse(f->signature, &err);
         ck_assert_msg(e != NULL, "signature '%s': %s", f->signature, err.message);
@@ -188,6 +189,152 @@ START_TEST(every_function_of_the_table) {
     }
     ck_assert_int_gt(n, 20);
     ck_assert_ptr_null(ag_expr_function_at(-1));
+}
+END_TEST
+
+/* ------------------------------------------------------------- tensors */
+
+/* A program's value (a tensor) at tensor inputs of the given shapes, copied
+ * into out (up to max); returns its element count, or -1 with the build's
+ * error in *msg. */
+static int64_t tensor_of(const char *src, const ag_expr_shape *shapes, const double *x, double *out,
+                         int64_t max, char *msg) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse(src, &err);
+    ck_assert_msg(e != NULL, "%s: %s", src, err.message);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *y = ag_expr_build(t, e, x, &(ag_expr_build_opts){.constant_inputs = true, .shapes = shapes},
+                                 NULL, NULL, &err);
+    int64_t n = -1;
+    if (y) {
+        n = ag_numel(y);
+        ck_assert_int_le(n, max);
+        ck_assert_int_eq(ag_to_doubles(y, out, n), AG_OK);
+    } else if (msg) {
+        strcpy(msg, err.message);
+    }
+    ag_tape_free(t);
+    ag_expr_free(e);
+    return n;
+}
+
+/* A tensor program with no inputs must give exactly `want` (count values). */
+static void expect_tensor(const char *src, const double *want, int64_t count) {
+    double got[64];
+    char msg[256] = "";
+    int64_t n = tensor_of(src, NULL, NULL, got, 64, msg);
+    ck_assert_msg(n == count, "%s: %lld elements, want %lld (%s)", src, (long long)n, (long long)count, msg);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(got[i] - want[i]) <= 1e-14 * fmax(1, fabs(want[i])), "%s: element %lld is %.17g, want %.17g",
+                      src, (long long)i, got[i], want[i]);
+}
+
+START_TEST(tensor_literals_and_indexing) {
+    expect_tensor("[1, 2, 3]", (double[]){1, 2, 3}, 3);
+    expect_tensor("[[1, 2], [3, -4e0]]", (double[]){1, 2, 3, -4}, 4);
+    expect_tensor("[[1, 2],\n [3, 4]][1]", (double[]){3, 4}, 2);
+    expect_tensor("[[1, 2], [3, 4]][1, 0] + [[1, 2], [3, 4]][0][1]", (double[]){5}, 1);
+    expect_tensor("[5, 6, 7][-1]", (double[]){7}, 1);
+    expect_tensor("-[1, 2][1]^2", (double[]){-4}, 1); /* indexing binds tightest */
+    expect_tensor("[[1, 2], [3, 4]]'", (double[]){1, 3, 2, 4}, 4);
+    expect_tensor("transpose([[1, 2, 3]])", (double[]){1, 2, 3}, 3);
+    ag_expr_error err = parse_error("[[1, 2], [3]]");
+    ck_assert_ptr_nonnull(strstr(err.message, "ragged"));
+    ck_assert_int_eq(err.column, 10); /* at the short row */
+    err = parse_error("[[1, 2], 3]");
+    ck_assert_ptr_nonnull(strstr(err.message, "ragged"));
+    err = parse_error("[]");
+    ck_assert_ptr_nonnull(strstr(err.message, "empty"));
+    err = parse_error("[[[1]]]");
+    ck_assert_ptr_nonnull(strstr(err.message, "at most 2 dimensions"));
+    err = parse_error("[x, 1]");
+    ck_assert_ptr_nonnull(strstr(err.message, "numbers only"));
+    err = parse_error("[1, 2][0.5]");
+    ck_assert_ptr_nonnull(strstr(err.message, "integer"));
+    char msg[256];
+    double out[8];
+    ck_assert_int_eq(tensor_of("[1, 2][2]", NULL, NULL, out, 8, msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "index 2 is out of range for a value of shape (2)"));
+    ck_assert_int_eq(tensor_of("[1, 2]'", NULL, NULL, out, 8, msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "transpose"));
+    ck_assert_ptr_nonnull(strstr(msg, "(2)"));
+}
+END_TEST
+
+START_TEST(tensor_ops_against_loops) {
+    /* A @ B against the naive triple loop, and NumPy's 1-D rules */
+    const double A[6] = {1, -2, 0.5, 3, 4, -1}, B[6] = {2, 1, 0, -1, 3, 0.25};
+    double C[4] = {0};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            for (int k = 0; k < 3; k++) C[i * 2 + j] += A[i * 3 + k] * B[k * 2 + j];
+    const ag_expr_shape sh[2] = {{2, {2, 3}}, {2, {3, 2}}};
+    double x[12], out[16];
+    memcpy(x, A, sizeof A);
+    memcpy(x + 6, B, sizeof B);
+    ck_assert_int_eq(tensor_of("A @ B", sh, x, out, 16, NULL), 4);
+    for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(out[i], C[i], 1e-14);
+    expect_tensor("[1, 2] @ [[1, 2], [3, 4]]", (double[]){7, 10}, 2);
+    expect_tensor("[[1, 2], [3, 4]] @ [1, 2]", (double[]){5, 11}, 2);
+    expect_tensor("[1, 2] @ [3, 4] + dot([1, 2], [3, 4])", (double[]){22}, 1);
+    /* reductions, with and without an axis */
+    expect_tensor("sum([[1, 2], [3, 4]])", (double[]){10}, 1);
+    expect_tensor("sum([[1, 2], [3, 4]], 0)", (double[]){4, 6}, 2);
+    expect_tensor("mean([[1, 2], [3, 4]], 1)", (double[]){1.5, 3.5}, 2);
+    expect_tensor("max([[1, 7], [3, 4]]) + amax([[1, 7], [3, 4]], 0)", (double[]){10, 14}, 2);
+    expect_tensor("max([1, 2], [3, 0])", (double[]){3, 2}, 2); /* two arguments: elementwise */
+    expect_tensor("logsumexp([1, 2, 3])", (double[]){log(exp(1) + exp(2) + exp(3))}, 1);
+    expect_tensor("logsumexp([[1, 2], [3, 4]], 1)", (double[]){log(exp(1) + exp(2)), log(exp(3) + exp(4))}, 2);
+    const double z = exp(1) + exp(2);
+    expect_tensor("softmax([1, 2])", (double[]){exp(1) / z, exp(2) / z}, 2);
+    expect_tensor("softmax([[1, 2], [1, 2]], 0)", (double[]){0.5, 0.5, 0.5, 0.5}, 4);
+    expect_tensor("log_softmax([1, 2])", (double[]){1 - log(z), 2 - log(z)}, 2);
+    expect_tensor("norm([3, 4])", (double[]){5}, 1);
+    expect_tensor("onehot(2, 4)", (double[]){0, 0, 1, 0}, 4);
+    /* broadcasting: (2, 1) with (3) gives (2, 3); functions act elementwise */
+    expect_tensor("[[1], [2]] * [1, 2, 3]", (double[]){1, 2, 3, 2, 4, 6}, 6);
+    expect_tensor("exp([0, 1]) + 1", (double[]){2, exp(1) + 1}, 2);
+    expect_tensor("[1, 2] ^ 2", (double[]){1, 4}, 2);
+    /* shape errors name the op and the shapes */
+    char msg[256];
+    ck_assert_int_eq(tensor_of("[1, 2, 3] + [1, 2]", NULL, NULL, out, 16, msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "add"));
+    ck_assert_ptr_nonnull(strstr(msg, "[3]"));
+    ck_assert_int_eq(tensor_of("[[1, 2]] @ [1, 2, 3]", NULL, NULL, out, 16, msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "matmul"));
+    ck_assert_int_eq(tensor_of("dot([1, 2], [1, 2, 3])", NULL, NULL, out, 16, msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "(2) and (3)"));
+    ck_assert_int_eq(tensor_of("sum([1, 2], 3)", NULL, NULL, out, 16, msg), -1);
+    ck_assert_int_eq(tensor_of("onehot(3, 3)", NULL, NULL, out, 16, msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "0 <= k < n"));
+    /* an axis must be a constant */
+    const ag_expr_shape s1[1] = {{0, {0, 0}}};
+    double one = 0;
+    ck_assert_int_eq(tensor_of("sum([1, 2], k)", s1, &one, out, 16, msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "constant"));
+}
+END_TEST
+
+/* The gradient of sum(W @ x) with respect to a tensor input, against the
+ * hand result: d/dW[i][j] = x[j]. */
+START_TEST(tensor_input_gradients) {
+    ag_expr_error err;
+    ag_expr *e = ag_expr_parse("sum(softmax(W @ x)) + sum(W @ x)", &err);
+    ck_assert_ptr_nonnull(e);
+    const ag_expr_shape sh[2] = {{2, {2, 2}}, {1, {2, 0}}};
+    const double v[6] = {0.1, 0.2, 0.3, 0.4, 1.5, -2};
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *in[2];
+    ag_tensor *y = ag_expr_build(t, e, v, &(ag_expr_build_opts){.shapes = sh}, in, NULL, &err);
+    ck_assert_msg(y != NULL, "%s", err.message);
+    ck_assert_int_eq(ag_backward(t, y), AG_OK);
+    /* sum(softmax(.)) is 1 everywhere: its gradient is 0 */
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) ck_assert_double_eq_tol(ag_grad_get(in[0], i * 2 + j), v[4 + j], 1e-12);
+    ck_assert_double_eq_tol(ag_grad_get(in[1], 0), 0.1 + 0.3, 1e-12);
+    ck_assert_double_eq_tol(ag_grad_get(in[1], 1), 0.2 + 0.4, 1e-12);
+    ag_tape_free(t);
+    ag_expr_free(e);
 }
 END_TEST
 
@@ -267,8 +414,8 @@ START_TEST(errors_have_positions) {
     ck_assert_int_eq(err.column, 2);
     err = parse_error("1e+");
     ck_assert_ptr_nonnull(strstr(err.message, "exponent"));
-    err = parse_error("x @ y");
-    ck_assert_ptr_nonnull(strstr(err.message, "'@'"));
+    err = parse_error("x $ y");
+    ck_assert_ptr_nonnull(strstr(err.message, "'$'"));
     ck_assert_int_eq(err.column, 3);
     err = parse_error("x = = 1");
     err = parse_error("x + (y = 1)");
@@ -299,8 +446,10 @@ START_TEST(unknown_functions_are_named) {
     ck_assert_ptr_nonnull(strstr(err.expected, "sigmoid"));
     err = parse_error("exp x");
     ck_assert_ptr_nonnull(strstr(err.message, "'exp' is a function"));
-    err = parse_error("max(1)");
-    ck_assert_ptr_nonnull(strstr(err.message, "'max' takes 2 arguments, got 1"));
+    err = parse_error("min(1)");
+    ck_assert_ptr_nonnull(strstr(err.message, "'min' takes 2 arguments, got 1"));
+    err = parse_error("max(1, 2, 3)");
+    ck_assert_ptr_nonnull(strstr(err.message, "'max' takes 1 or 2 arguments"));
     err = parse_error("exp(1, 2)");
     ck_assert_ptr_nonnull(strstr(err.message, "'exp' takes 1 argument"));
     err = parse_error("pow(1, 2, 3)");
@@ -580,6 +729,9 @@ int main(void) {
     tcase_add_test(tc, bound_nodes_are_named);
     tcase_add_test(tc, memory_cap_is_an_error);
     tcase_add_test(tc, every_function_of_the_table);
+    tcase_add_test(tc, tensor_literals_and_indexing);
+    tcase_add_test(tc, tensor_ops_against_loops);
+    tcase_add_test(tc, tensor_input_gradients);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

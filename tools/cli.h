@@ -24,7 +24,9 @@ typedef struct grad_args {
     char *program_text;   /* --file's contents (owned) */
     int nvalues;          /* NAME=VALUE pairs */
     const char **names;
-    double *values;
+    double *values;       /* a scalar's value */
+    ag_expr_shape *shapes; /* each value's shape (ndim 0: a scalar) */
+    double **data;        /* a tensor's elements, row-major (owned), or NULL */
     bool json;
     int order;            /* 1 or 2 */
     int nexpect;          /* --expect NAME=FORMULA */
@@ -52,18 +54,52 @@ void print_usage_hint(FILE *out);
  * false after printing an error naming `what`. */
 bool eval_constant(const char *formula, const char *what, double *out);
 
+/* Same for a formula whose value may be a tensor ([[1, 2], [3, 4]]):
+ * *shape receives its shape and *data its elements (malloc'd, free it). */
+bool eval_constant_tensor(const char *formula, const char *what, ag_expr_shape *shape, double **data);
+
+/* Elements of a shape (1 for a scalar). */
+int64_t shape_numel(const ag_expr_shape *s);
+
+/* "(2, 3)" for messages; "()" for a scalar. */
+void shape_text(char *buf, size_t size, const ag_expr_shape *s);
+
+/* Matches the given values to the program's inputs. Returns EXIT_OK with
+ * *shapes (NULL when every input is a scalar), *off (where input i starts)
+ * and the flat point *x (*nel elements; all three malloc'd), or EXIT_ERROR
+ * (printed). Names the program does not use go to unused[*nunused++] (a
+ * note is printed). */
+int bind_inputs(const grad_args *a, const ag_expr *e, const char **unused, int *nunused,
+                ag_expr_shape **shapes, int64_t **off, double **x, int64_t *nel);
+
 /* -------------------------------------------------------------- numerics */
 
 /* A program ready to be evaluated repeatedly on a scratch tape. */
 typedef struct evaluator {
     const ag_expr *e;
     ag_tape *scratch; /* reset after each evaluation */
-    int n;            /* inputs */
+    int n;            /* input elements (the inputs when all are scalars) */
+    /* NULL when every input is a scalar; else each input's shape, x then
+     * holding all their elements one input after the other */
+    const ag_expr_shape *shapes;
+    /* each binding's shape and where its elements start in the gb and bv
+     * arrays of eval_gradient (boff[nb] of them in all); NULL: scalars */
+    const ag_expr_shape *bshapes;
+    const int64_t *boff;
 } evaluator;
 
 /* The program's value at x (inputs in program order), or NaN with *ok
  * false (a tape error, printed) when the build fails. */
 double eval_value(evaluator *ev, const double *x, bool *ok);
+
+/* The program's value at x, a tensor: its shape into *shape and, when it
+ * has at most max elements, the elements into out (NULL: only the shape). False (printed) when the build
+ * fails or the value has more than 2 dimensions. */
+bool eval_values(evaluator *ev, const double *x, ag_expr_shape *shape, double *out, int64_t max);
+
+/* Fills ev->bshapes and ev->boff (malloc'd into *bshapes and *boff, free
+ * both) from one build at x. False (printed) on failure. */
+bool eval_binding_shapes(evaluator *ev, const double *x, ag_expr_shape **bshapes, int64_t **boff);
 
 /* The gradient at x into g[0..n-1]; false (printed) on failure. gb and bv
  * (either may be NULL) receive, for each bound name (ag_expr_binding_name),
@@ -83,6 +119,10 @@ typedef struct check_stats {
 
 /* Central differences of the value (fd[i] = df/dx_i) at x. */
 bool fd_gradient(evaluator *ev, const double *x, double *fd);
+
+/* Central differences of a value of m elements: fd[i*n + j] = dy_i/dx_j
+ * (n = ev->n). */
+bool fd_jacobian(evaluator *ev, const double *x, int64_t m, double *fd);
 
 /* Central differences of the gradient: fd[i*n + j] = d(df/dx_i)/dx_j. */
 bool fd_hessian(evaluator *ev, const double *x, double *fd);
@@ -111,6 +151,9 @@ typedef struct expect_result {
     long points;          /* points compared, the given one included */
     double *at;           /* first disagreeing point (n values), or NULL */
     double autodiff, expected;
+    ag_expr_shape shape;  /* the derivative's shape */
+    int64_t worst;        /* flat index of the worst disagreeing element */
+    int64_t nbad;         /* elements that disagree at that point */
 } expect_result;
 
 /* Checks every --expect. Returns EXIT_OK, or EXIT_ERROR after printing an
@@ -141,5 +184,20 @@ void json_string(FILE *out, const char *s);
  * Returns buf. */
 #define SHORTEST_LEN 32
 const char *shortest(double v, char buf[SHORTEST_LEN]);
+
+/* ---------------------------------------------------------------- tables */
+
+/* "[1, 0]" (a matrix) or "[2]" (a vector): element `flat` of shape s. */
+void index_text(char *buf, size_t size, const ag_expr_shape *s, int64_t flat);
+
+/* A tensor as nested lists, [[1, 2], [3, 4]], numbers in text's shortest
+ * form or as JSON numbers; a scalar as a plain number. */
+void print_tensor(FILE *out, const ag_expr_shape *s, const double *v);
+void json_tensor(FILE *out, const ag_expr_shape *s, const double *v);
+
+/* The gradient by `name` of shape s as a table: each row's autodiff values,
+ * then its finite differences, then ok or MISMATCH (ok[i] per element). */
+void print_grad_table(FILE *out, const char *name, const ag_expr_shape *s, const double *ad,
+                      const double *fd, const bool *ok);
 
 #endif

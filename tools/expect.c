@@ -13,8 +13,24 @@
 typedef struct formula {
     ag_expr *e;
     int *map;
-    double *x;  /* the formula's input values */
+    double *x;  /* the formula's input values, flat */
+    ag_expr_shape *shapes; /* of its inputs (the names' shapes in the program), NULL: scalars */
+    double *want; /* its value at a point, flat */
 } formula;
+
+static const ag_expr_shape SCALAR = {0, {0, 0}};
+
+/* The shape of a name located by locate() and where its elements start in
+ * the program's flat point (an input) or binding arrays (a binding). */
+static const ag_expr_shape *located_shape(const evaluator *ev, const int64_t *ioff, int at, int64_t *start) {
+    if (at >= 0) {
+        *start = ev->shapes ? ioff[at] : at;
+        return ev->shapes ? &ev->shapes[at] : &SCALAR;
+    }
+    int b = -at - 1;
+    *start = ev->boff ? ev->boff[b] : b;
+    return ev->bshapes ? &ev->bshapes[b] : &SCALAR;
+}
 
 static bool agree(double a, double b, double rtol, double atol) {
     if (isnan(a) && isnan(b)) return true; /* both outside the domain */
@@ -48,7 +64,8 @@ static int locate(const ag_expr *prog, const char *name) {
     return b >= 0 ? -b - 1 : INT32_MIN;
 }
 
-static int setup(const char *spec, const ag_expr *prog, expect_result *r, formula *f) {
+static int setup(const char *spec, const evaluator *ev, const int64_t *ioff, expect_result *r, formula *f) {
+    const ag_expr *prog = ev->e;
     char list[200];
     input_list(prog, list, sizeof list);
     const char *eq = strchr(spec, '=');
@@ -78,10 +95,15 @@ static int setup(const char *spec, const ag_expr *prog, expect_result *r, formul
         ag_expr_error_print(stderr, prefix, &err);
         return EXIT_ERROR;
     }
+    int64_t start;
+    r->shape = *located_shape(ev, ioff, at, &start);
     int m = ag_expr_num_inputs(f->e);
     f->map = malloc(((size_t)m + 1) * sizeof *f->map);
-    f->x = malloc(((size_t)m + 1) * sizeof *f->x);
-    if (!f->map || !f->x) return EXIT_ERROR;
+    f->shapes = malloc(((size_t)m + 1) * sizeof *f->shapes);
+    f->want = malloc((size_t)shape_numel(&r->shape) * sizeof *f->want);
+    if (!f->map || !f->shapes || !f->want) return EXIT_ERROR;
+    int64_t nel = 0;
+    bool any_tensor = false;
     for (int i = 0; i < m; i++) {
         f->map[i] = locate(prog, ag_expr_input_name(f->e, i));
         if (f->map[i] == INT32_MIN) {
@@ -90,35 +112,69 @@ static int setup(const char *spec, const ag_expr *prog, expect_result *r, formul
                     list[0] ? list : "none");
             return EXIT_ERROR;
         }
+        f->shapes[i] = *located_shape(ev, ioff, f->map[i], &start);
+        nel += shape_numel(&f->shapes[i]);
+        any_tensor |= f->shapes[i].ndim > 0;
     }
-    return EXIT_OK;
+    if (!any_tensor) { /* the scalar layout */
+        free(f->shapes);
+        f->shapes = NULL;
+    }
+    f->x = malloc(((size_t)nel + 1) * sizeof *f->x);
+    return f->x ? EXIT_OK : EXIT_ERROR;
 }
 
 /* The formula's value at the program's point x, where its bindings have
- * the values bv; NaN when the build fails. */
-static double formula_at(formula *f, ag_tape *scratch, const double *x, const double *bv) {
+ * the values bv, into f->want (NaN when the build fails). False (printed)
+ * when its shape is not the derivative's. */
+static bool formula_at(formula *f, const evaluator *pev, const int64_t *ioff, const expect_result *r,
+                       const double *x, const double *bv) {
     int m = ag_expr_num_inputs(f->e);
-    for (int i = 0; i < m; i++) f->x[i] = f->map[i] >= 0 ? x[f->map[i]] : bv[-f->map[i] - 1];
-    evaluator ev = {f->e, scratch, m};
-    return eval_value(&ev, f->x, NULL);
+    int64_t o = 0, start;
+    for (int i = 0; i < m; i++) {
+        const int64_t k = shape_numel(located_shape(pev, ioff, f->map[i], &start));
+        memcpy(f->x + o, (f->map[i] >= 0 ? x : bv) + start, (size_t)k * sizeof *f->x);
+        o += k;
+    }
+    evaluator ev = {f->e, pev->scratch, (int)o, f->shapes, NULL, NULL};
+    const int64_t want = shape_numel(&r->shape);
+    ag_expr_shape got;
+    if (!eval_values(&ev, f->x, &got, f->want, want)) {
+        for (int64_t i = 0; i < want; i++) f->want[i] = NAN; /* outside the formula's domain */
+        return true;
+    }
+    bool same = got.ndim == r->shape.ndim;
+    for (int d = 0; same && d < got.ndim; d++) same = got.dims[d] == r->shape.dims[d];
+    if (!same) {
+        char sg[64], sw[64];
+        shape_text(sg, sizeof sg, &got);
+        shape_text(sw, sizeof sw, &r->shape);
+        fprintf(stderr, "tapegrad grad: --expect %s: the formula has shape %s, but d/d%s has shape %s\n",
+                r->spec, sg, r->name, sw);
+    }
+    return same;
 }
 
 int run_expects(const grad_args *a, evaluator *ev, const double *x, expect_result *out) {
     const int n = ev->n, k = a->nexpect;
     int rc = EXIT_OK;
     formula *fs = calloc((size_t)k + 1, sizeof *fs);
-    const int nb = ag_expr_num_bindings(ev->e);
-    double *p = malloc(((size_t)n + 1) * 2 * sizeof *p + ((size_t)nb + 1) * 2 * sizeof *p);
-    if (!fs || !p) {
+    const int nb = ag_expr_num_bindings(ev->e), ni = ag_expr_num_inputs(ev->e);
+    const int64_t nbel = ev->boff ? ev->boff[nb] : nb; /* the bindings' elements */
+    double *p = malloc(((size_t)n + 1) * 2 * sizeof *p + ((size_t)nbel + 1) * 2 * sizeof *p);
+    int64_t *ioff = calloc((size_t)ni + 1, sizeof *ioff); /* where input i starts in the point */
+    for (int i = 0; ioff && ev->shapes && i < ni; i++) ioff[i + 1] = ioff[i] + shape_numel(&ev->shapes[i]);
+    if (!fs || !p || !ioff) {
+        free(ioff);
         free(fs);
         free(p);
         fprintf(stderr, "tapegrad grad: out of memory\n");
         return EXIT_ERROR;
     }
-    double *g = p + n + 1, *gb = g + n + 1, *bv = gb + nb + 1;
+    double *g = p + n + 1, *gb = g + n + 1, *bv = gb + nbel + 1;
     for (int i = 0; i < k && rc == EXIT_OK; i++) {
         out[i] = (expect_result){.ok = true};
-        rc = setup(a->expect[i], ev->e, &out[i], &fs[i]);
+        rc = setup(a->expect[i], ev, ioff, &out[i], &fs[i]);
     }
     ag_rng rng;
     ag_rng_seed(&rng, a->seed);
@@ -141,13 +197,29 @@ int run_expects(const grad_args *a, evaluator *ev, const double *x, expect_resul
             expect_result *r = &out[i];
             if (!r->ok) continue;
             any = true;
-            double want = formula_at(&fs[i], ev->scratch, p, bv);
-            double got = r->input >= 0 ? g[r->input] : gb[r->binding];
+            if (!formula_at(&fs[i], ev, ioff, r, p, bv)) {
+                rc = EXIT_ERROR;
+                break;
+            }
+            int64_t start;
+            located_shape(ev, ioff, r->input >= 0 ? r->input : -r->binding - 1, &start);
+            const double *got = (r->input >= 0 ? g : gb) + start, *want = fs[i].want;
             r->points++;
-            if (!agree(got, want, a->rtol, a->atol)) {
+            /* element by element; the worst is the one furthest outside its tolerance */
+            double worst = -1;
+            for (int64_t j = 0; j < shape_numel(&r->shape); j++) {
+                if (agree(got[j], want[j], a->rtol, a->atol)) continue;
+                double excess = fabs(got[j] - want[j]) / (a->atol + a->rtol * fmax(fabs(got[j]), fabs(want[j])));
+                r->nbad++;
+                if (!(excess <= worst)) { /* NaN counts as the worst */
+                    worst = isnan(excess) ? INFINITY : excess;
+                    r->worst = j;
+                }
+            }
+            if (r->nbad > 0) {
                 r->ok = false;
-                r->autodiff = got;
-                r->expected = want;
+                r->autodiff = got[r->worst];
+                r->expected = want[r->worst];
                 r->at = malloc(((size_t)n + 1) * sizeof *r->at);
                 if (r->at) memcpy(r->at, p, (size_t)n * sizeof *p);
             }
@@ -158,8 +230,11 @@ int run_expects(const grad_args *a, evaluator *ev, const double *x, expect_resul
         ag_expr_free(fs[i].e);
         free(fs[i].map);
         free(fs[i].x);
+        free(fs[i].shapes);
+        free(fs[i].want);
     }
     free(fs);
+    free(ioff);
     free(p);
     return rc;
 }

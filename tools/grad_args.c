@@ -65,13 +65,19 @@ static int add_value(grad_args *a, const char *arg) {
         return usage_error("expected NAME=VALUE after the program, got '%s'", arg);
     char *name = strndup(arg, (size_t)(eq - arg));
     if (!name) return usage_error("out of memory at '%s'", arg);
-    double v;
-    if (!eval_constant(eq + 1, name, &v)) {
+    /* a tensor, W=[[0.1, 0.2], [0.3, 0.4]], or a scalar formula */
+    ag_expr_shape shape;
+    double *data;
+    if (!eval_constant_tensor(eq + 1, name, &shape, &data)) {
         free(name);
         return EXIT_ERROR;
     }
     a->names[a->nvalues] = name;
-    a->values[a->nvalues++] = v;
+    a->shapes[a->nvalues] = shape;
+    a->values[a->nvalues] = data[0];
+    if (shape.ndim == 0) free(data);
+    else a->data[a->nvalues] = data;
+    a->nvalues++;
     return 0;
 }
 
@@ -130,7 +136,12 @@ static int read_program_file(grad_args *a, const char *path) {
 
 void grad_args_free(grad_args *a) {
     free(a->program_text);
-    for (int i = 0; i < a->nvalues; i++) free((char *)a->names[i]);
+    for (int i = 0; i < a->nvalues; i++) {
+        free((char *)a->names[i]);
+        if (a->data) free(a->data[i]);
+    }
+    free(a->data);
+    free(a->shapes);
     free(a->names);
     free(a->values);
     free(a->expect);
@@ -144,7 +155,9 @@ int grad_args_parse(int argc, char **argv, grad_args *a) {
     a->names = calloc((size_t)argc + 1, sizeof *a->names);
     a->values = calloc((size_t)argc + 1, sizeof *a->values);
     a->expect = calloc((size_t)argc + 1, sizeof *a->expect);
-    if (!a->names || !a->values || !a->expect) return usage_error("%s", "out of memory");
+    a->shapes = calloc((size_t)argc + 1, sizeof *a->shapes);
+    a->data = calloc((size_t)argc + 1, sizeof *a->data);
+    if (!a->names || !a->values || !a->expect || !a->shapes || !a->data) return usage_error("%s", "out of memory");
     /* Positionals wait until the options are read: with --file, all of
      * them are NAME=VALUE; without, the first is the program. */
     const char **positional = calloc((size_t)argc + 1, sizeof *positional);

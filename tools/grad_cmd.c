@@ -9,7 +9,9 @@
 typedef struct grad_run {
     const grad_args *a;
     const ag_expr *e;
-    int n;
+    int n;               /* input elements (the inputs when all are scalars) */
+    const ag_expr_shape *shapes; /* the inputs' shapes, NULL when all are scalars */
+    const int64_t *off;  /* where input i's elements start in x, grad and fd */
     double *x;           /* the point */
     double value;
     ag_expr_nonfinite nf;
@@ -39,10 +41,17 @@ static const char *verdict(bool ok) { return ok ? "ok" : "MISMATCH"; }
 /* NaN without a sign: printf shows a negative NaN as "-nan". */
 static double shown(double v) { return isnan(v) ? fabs(v) : v; }
 
-static void print_point(FILE *out, const ag_expr *e, const double *x) {
-    char b[SHORTEST_LEN];
-    for (int i = 0; i < ag_expr_num_inputs(e); i++)
-        fprintf(out, "%s%s = %s", i ? ", " : "", ag_expr_input_name(e, i), shortest(x[i], b));
+static const ag_expr_shape SCALAR = {0, {0, 0}};
+
+/* Input i's shape and first element's index in the flat arrays. */
+static const ag_expr_shape *input_shape(const grad_run *r, int i) { return r->shapes ? &r->shapes[i] : &SCALAR; }
+static int64_t input_off(const grad_run *r, int i) { return r->shapes ? r->off[i] : i; }
+
+static void print_point(FILE *out, const grad_run *r, const double *x) {
+    for (int i = 0; i < ag_expr_num_inputs(r->e); i++) {
+        fprintf(out, "%s%s = ", i ? ", " : "", ag_expr_input_name(r->e, i));
+        print_tensor(out, input_shape(r, i), x + input_off(r, i));
+    }
 }
 
 static void print_text(const grad_run *r) {
@@ -61,9 +70,15 @@ static void print_text(const grad_run *r) {
                "not bind, given as NAME=VALUE)\n");
     } else {
         printf("gradient (autodiff; central finite difference):\n");
-        for (int i = 0; i < n; i++)
-            printf("  d/d%-6s = %-24s fd %-24s %s\n", ag_expr_input_name(r->e, i), shortest(r->grad[i], b1),
-                   shortest(r->fd[i], b2), verdict(r->grad_ok[i]));
+        for (int i = 0; i < ag_expr_num_inputs(r->e); i++) {
+            const int64_t o = input_off(r, i);
+            if (input_shape(r, i)->ndim > 0)
+                print_grad_table(stdout, ag_expr_input_name(r->e, i), input_shape(r, i), r->grad + o, r->fd + o,
+                                 r->grad_ok + o);
+            else
+                printf("  d/d%-6s = %-24s fd %-24s %s\n", ag_expr_input_name(r->e, i), shortest(r->grad[o], b1),
+                       shortest(r->fd[o], b2), verdict(r->grad_ok[o]));
+        }
         for (int i = 0; i < r->nunused; i++)
             printf("  d/d%-6s = %-24s (not used by the program)\n", r->unused[i], "0");
         printf("check: %s (max abs err %.3g, max rel err %.3g)\n",
@@ -88,8 +103,16 @@ static void print_text(const grad_run *r) {
                    x->name, x->formula, x->points - 1, x->points == 2 ? "" : "s");
         } else {
             printf("expect d/d%s = %s: DISAGREES at ", x->name, x->formula);
-            if (x->at) print_point(stdout, r->e, x->at);
-            printf("\n  autodiff %s, expected %s\n", shortest(x->autodiff, b1), shortest(x->expected, b2));
+            if (x->at) print_point(stdout, r, x->at);
+            if (x->shape.ndim > 0) { /* the worst element */
+                char idx[48];
+                index_text(idx, sizeof idx, &x->shape, x->worst);
+                printf("\n  %lld of %lld elements disagree; the worst, %s: autodiff %s, expected %s\n",
+                       (long long)x->nbad, (long long)shape_numel(&x->shape), idx, shortest(x->autodiff, b1),
+                       shortest(x->expected, b2));
+            } else {
+                printf("\n  autodiff %s, expected %s\n", shortest(x->autodiff, b1), shortest(x->expected, b2));
+            }
         }
     }
 }
@@ -98,26 +121,34 @@ static void print_text(const grad_run *r) {
 
 /* {name: value} over the program's inputs, then `nzero` more names with 0
  * (the unused inputs of a gradient). */
-static void json_by_name_and(FILE *out, const ag_expr *e, const double *v, int nzero,
+static void json_by_name_and(FILE *out, const grad_run *r, const double *v, int nzero,
                              const char *const *zero) {
     fputc('{', out);
     int k = 0;
-    for (int i = 0; i < ag_expr_num_inputs(e); i++, k++) {
+    for (int i = 0; i < ag_expr_num_inputs(r->e); i++, k++) {
         fputs(k ? ", " : "", out);
-        json_string(out, ag_expr_input_name(e, i));
+        json_string(out, ag_expr_input_name(r->e, i));
         fputs(": ", out);
-        json_number(out, v[i]);
+        json_tensor(out, input_shape(r, i), v + input_off(r, i)); /* nested arrays for a tensor */
     }
     for (int i = 0; i < nzero; i++, k++) {
         fputs(k ? ", " : "", out);
         json_string(out, zero[i]);
-        fputs(": 0", out);
+        fputs(": ", out);
+        /* zeros in the shape the value was given */
+        const ag_expr_shape *zs = &SCALAR;
+        for (int k = 0; k < r->a->nvalues; k++)
+            if (!strcmp(r->a->names[k], zero[i])) zs = &r->a->shapes[k];
+        double *z = calloc((size_t)shape_numel(zs), sizeof *z);
+        if (z) json_tensor(out, zs, z);
+        else fputs("0", out);
+        free(z);
     }
     fputc('}', out);
 }
 
-static void json_by_name(FILE *out, const ag_expr *e, const double *v) {
-    json_by_name_and(out, e, v, 0, NULL);
+static void json_by_name(FILE *out, const grad_run *r, const double *v) {
+    json_by_name_and(out, r, v, 0, NULL);
 }
 
 static void json_check(FILE *out, const check_stats *s) {
@@ -134,7 +165,7 @@ static void print_json(const grad_run *r) {
     fputs("{\"value\": ", out);
     json_number(out, shown(r->value));
     fputs(", \"grad\": ", out);
-    json_by_name_and(out, r->e, r->grad, r->nunused, r->unused);
+    json_by_name_and(out, r, r->grad, r->nunused, r->unused);
     fputs(", \"unused\": [", out);
     for (int i = 0; i < r->nunused; i++) {
         fputs(i ? ", " : "", out);
@@ -149,7 +180,7 @@ static void print_json(const grad_run *r) {
             fputs(i ? ", " : "", out);
             json_string(out, ag_expr_input_name(r->e, i));
             fputs(": ", out);
-            json_by_name(out, r->e, r->hess + (size_t)i * n);
+            json_by_name(out, r, r->hess + (size_t)i * n);
         }
         fputs("}, \"hessian_check\": ", out);
         json_check(out, &r->hcheck);
@@ -169,7 +200,14 @@ static void print_json(const grad_run *r) {
                 fputs("null", out);
             } else {
                 fputs("{\"at\": ", out);
-                json_by_name(out, r->e, x->at);
+                json_by_name(out, r, x->at);
+                if (x->shape.ndim > 0) {
+                    fputs(", \"index\": [", out);
+                    if (x->shape.ndim == 2) fprintf(out, "%lld, %lld", (long long)(x->worst / x->shape.dims[1]),
+                                                    (long long)(x->worst % x->shape.dims[1]));
+                    else fprintf(out, "%lld", (long long)x->worst);
+                    fprintf(out, "], \"elements_disagreeing\": %lld", (long long)x->nbad);
+                }
                 fputs(", \"autodiff\": ", out);
                 json_number(out, x->autodiff);
                 fputs(", \"expected\": ", out);
@@ -195,84 +233,132 @@ static void print_json(const grad_run *r) {
 
 /* ---------------------------------------------------------------- main */
 
-static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratch) {
+int bind_inputs(const grad_args *a, const ag_expr *e, const char **unused, int *nunused,
+                ag_expr_shape **shapes, int64_t **off, double **x, int64_t *nel) {
     const int n = ag_expr_num_inputs(e);
-    const size_t n1 = (size_t)n + 1, nn = (size_t)n * (size_t)n + 1;
-    grad_run r = {.a = a, .e = e, .n = n};
-    ag_tensor **in = calloc(n1 * 2, sizeof *in);
-    ag_tensor **gr = in ? in + n1 : NULL;
-    r.x = calloc(n1, sizeof *r.x);
-    r.grad = calloc(n1, sizeof *r.grad);
-    r.fd = calloc(n1, sizeof *r.fd);
-    r.grad_ok = calloc(n1, sizeof *r.grad_ok);
-    r.hess = calloc(nn, sizeof *r.hess);
-    r.hfd = calloc(nn, sizeof *r.hfd);
-    r.hess_ok = calloc(nn, sizeof *r.hess_ok);
-    r.expects = calloc((size_t)a->nexpect + 1, sizeof *r.expects);
-    int rc = EXIT_OK;
-    ag_expr_error err;
-    evaluator ev = {e, scratch, n};
-    ag_tensor *y = NULL;
-    if (!in || !r.x || !r.grad || !r.fd || !r.grad_ok || !r.hess || !r.hfd || !r.hess_ok || !r.expects) {
-        fprintf(stderr, "tapegrad grad: out of memory\n");
-        rc = EXIT_ERROR;
-        goto done;
-    }
-    r.unused = calloc((size_t)a->nvalues + 1, sizeof *r.unused);
     const char **used = calloc((size_t)a->nvalues + 1, sizeof *used);
-    double *used_values = calloc((size_t)a->nvalues + 1, sizeof *used_values);
-    int nused = 0;
-    if (!r.unused || !used || !used_values) {
-        free(used);
-        free(used_values);
+    double *which = calloc((size_t)a->nvalues + 1, sizeof *which);
+    double *slot = calloc((size_t)n + 1, sizeof *slot);
+    *shapes = calloc((size_t)n + 1, sizeof **shapes);
+    *off = calloc((size_t)n + 1, sizeof **off);
+    int nused = 0, rc = EXIT_OK;
+    if (!used || !which || !slot || !*shapes || !*off) {
         fprintf(stderr, "tapegrad grad: out of memory\n");
         rc = EXIT_ERROR;
-        goto done;
     }
     /* A name the program does not use gets the gradient 0 and a note, as
      * PyTorch's allow_unused: scripts pass one set of variables to many
      * programs, and d/dx = 0 is worth checking. */
-    for (int k = 0; k < a->nvalues; k++) {
+    for (int k = 0; rc == EXIT_OK && k < a->nvalues; k++) {
         if (ag_expr_input_index(e, a->names[k]) >= 0) {
             used[nused] = a->names[k];
-            used_values[nused++] = a->values[k];
+            which[nused++] = k; /* bound below: slot[i] = the argument input i came from */
             continue;
         }
         bool twice = false;
-        for (int j = 0; j < r.nunused; j++) twice |= !strcmp(r.unused[j], a->names[k]);
+        for (int j = 0; j < *nunused; j++) twice |= !strcmp(unused[j], a->names[k]);
         if (twice) {
             fprintf(stderr, "tapegrad grad: input '%s' is given twice\n", a->names[k]);
-            free(used);
-            free(used_values);
             rc = EXIT_ERROR;
-            goto done;
+            break;
         }
-        r.unused[r.nunused++] = a->names[k];
+        unused[(*nunused)++] = a->names[k];
         fprintf(stderr, "tapegrad grad: note: the program does not use '%s': its gradient is 0\n",
                 a->names[k]);
     }
-    int bound = ag_expr_bind_values(e, nused, used, used_values, r.x, &err);
-    free(used);
-    free(used_values);
-    if (bound != 0) {
+    ag_expr_error err;
+    if (rc == EXIT_OK && ag_expr_bind_values(e, nused, used, which, slot, &err) != 0) {
         fprintf(stderr, "tapegrad grad: %s\n", err.message);
+        rc = EXIT_ERROR;
+    }
+    bool any_tensor = false;
+    *nel = 0;
+    for (int i = 0; rc == EXIT_OK && i < n; i++) {
+        const int k = (int)slot[i];
+        (*shapes)[i] = a->shapes[k];
+        (*off)[i] = *nel;
+        *nel += shape_numel(&a->shapes[k]);
+        any_tensor |= a->shapes[k].ndim > 0;
+    }
+    *x = rc == EXIT_OK ? calloc((size_t)*nel + 1, sizeof **x) : NULL;
+    if (rc == EXIT_OK && !*x) {
+        fprintf(stderr, "tapegrad grad: out of memory\n");
+        rc = EXIT_ERROR;
+    }
+    for (int i = 0; rc == EXIT_OK && i < n; i++) {
+        const int k = (int)slot[i];
+        if (a->shapes[k].ndim == 0) (*x)[(*off)[i]] = a->values[k];
+        else memcpy(*x + (*off)[i], a->data[k], (size_t)shape_numel(&a->shapes[k]) * sizeof **x);
+    }
+    if (rc == EXIT_OK && !any_tensor) { /* the scalar layout: x[i] is input i */
+        free(*shapes);
+        *shapes = NULL;
+    }
+    free(used);
+    free(which);
+    free(slot);
+    return rc;
+}
+
+static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratch) {
+    const int ni = ag_expr_num_inputs(e);
+    grad_run r = {.a = a, .e = e};
+    ag_expr_shape *shapes = NULL, *bshapes = NULL;
+    int64_t *off = NULL, *boff = NULL, nel = 0;
+    ag_tensor **in = calloc(((size_t)ni + 1) * 2, sizeof *in);
+    ag_tensor **gr = in ? in + ni + 1 : NULL;
+    r.unused = calloc((size_t)a->nvalues + 1, sizeof *r.unused);
+    int rc = in && r.unused ? bind_inputs(a, e, r.unused, &r.nunused, &shapes, &off, &r.x, &nel) : EXIT_ERROR;
+    const int n = (int)nel;
+    const size_t n1 = (size_t)n + 1, nn = (size_t)n * (size_t)n + 1;
+    r.n = n;
+    r.shapes = shapes;
+    r.off = off;
+    ag_expr_error err;
+    evaluator ev = {e, scratch, n, shapes, NULL, NULL};
+    ag_tensor *y = NULL;
+    if (rc != EXIT_OK) goto done;
+    if (shapes && a->order == 2) {
+        fprintf(stderr, "tapegrad grad: --order 2 takes scalar inputs only\n");
         rc = EXIT_ERROR;
         goto done;
     }
-    y = ag_expr_build(t, e, r.x, NULL, in, &r.nf, &err);
+    r.grad = calloc(n1, sizeof *r.grad);
+    r.fd = calloc(n1, sizeof *r.fd);
+    r.grad_ok = calloc(n1, sizeof *r.grad_ok);
+    r.hess = calloc(a->order == 2 ? nn : 1, sizeof *r.hess);
+    r.hfd = calloc(a->order == 2 ? nn : 1, sizeof *r.hfd);
+    r.hess_ok = calloc(a->order == 2 ? nn : 1, sizeof *r.hess_ok);
+    r.expects = calloc((size_t)a->nexpect + 1, sizeof *r.expects);
+    if (!r.grad || !r.fd || !r.grad_ok || !r.hess || !r.hfd || !r.hess_ok || !r.expects) {
+        fprintf(stderr, "tapegrad grad: out of memory\n");
+        rc = EXIT_ERROR;
+        goto done;
+    }
+    y = ag_expr_build(t, e, r.x, &(ag_expr_build_opts){.shapes = shapes}, in, &r.nf, &err);
     if (!y) {
         fprintf(stderr, "tapegrad grad: %s\n", err.message);
         rc = EXIT_ERROR;
         goto done;
     }
+    if (ag_ndim(y) != 0) {
+        char shape[64];
+        ag_expr_shape ys = {.ndim = ag_ndim(y) > 2 ? 2 : ag_ndim(y)};
+        for (int d = 0; d < ys.ndim; d++) ys.dims[d] = ag_dim(y, d);
+        shape_text(shape, sizeof shape, &ys);
+        fprintf(stderr, "tapegrad grad: the output has shape %s; grad needs a scalar: use sum(...) or "
+                "the jacobian subcommand\n", shape);
+        rc = EXIT_ERROR;
+        goto done;
+    }
     r.value = ag_item(y);
     /* An input the program does not use gets 0. */
-    if (ag_grad_ex(t, y, n, in, gr, &(ag_backward_opts){.allow_unused = true}) != AG_OK) {
+    if (ag_grad_ex(t, y, ni, in, gr, &(ag_backward_opts){.allow_unused = true}) != AG_OK) {
         fprintf(stderr, "tapegrad grad: %s\n", ag_tape_error(t));
         rc = EXIT_ERROR;
         goto done;
     }
-    for (int i = 0; i < n; i++) r.grad[i] = ag_item(gr[i]);
+    for (int i = 0; i < ni; i++) ag_to_doubles(gr[i], r.grad + input_off(&r, i), ag_numel(in[i]));
     if (!fd_gradient(&ev, r.x, r.fd)) {
         rc = EXIT_ERROR;
         goto done;
@@ -286,6 +372,11 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
         }
         r.hcheck = (check_stats){.ok = isfinite(r.value)};
         compare(r.hess, r.hfd, n * n, &r.hcheck, r.hess_ok);
+    }
+    /* scalar inputs can make tensor bindings too (v = x*[1, 2]) */
+    if (a->nexpect > 0 && !eval_binding_shapes(&ev, r.x, &bshapes, &boff)) {
+        rc = EXIT_ERROR;
+        goto done;
     }
     if (a->nexpect > 0 && (rc = run_expects(a, &ev, r.x, r.expects)) != EXIT_OK) goto done;
     if ((rc = render(a, t, y, a->json ? stderr : stdout)) != EXIT_OK) goto done;
@@ -305,6 +396,10 @@ done:
     free(r.fd);
     free(r.grad);
     free(r.x);
+    free(shapes);
+    free(off);
+    free(bshapes);
+    free(boff);
     free(in);
     return rc;
 }

@@ -7,9 +7,11 @@
 #include <string.h>
 
 int grad_main(int argc, char **argv);
+int jacobian_main(int argc, char **argv);
 
 void print_usage_hint(FILE *out) {
     fprintf(out, "usage: tapegrad grad [OPTIONS] [--] PROGRAM [NAME=VALUE ...]\n"
+                 "       tapegrad jacobian [--json] [--] PROGRAM [NAME=VALUE ...]\n"
                  "       (OPTIONS include --trace, --svg FILE, --html FILE; see --help)\n"
                  "       tapegrad --help | --version\n");
 }
@@ -20,11 +22,15 @@ void print_help(FILE *out) {
         "\n"
         "usage: tapegrad grad [OPTIONS] [--] PROGRAM [NAME=VALUE ...]\n"
         "       tapegrad grad [OPTIONS] --file F [NAME=VALUE ...]\n"
+        "       tapegrad jacobian [--json] [--file F] [--] PROGRAM [NAME=VALUE ...]\n"
         "       tapegrad --help | --version\n"
         "\n"
         "`grad` evaluates PROGRAM at the given point, differentiates it in reverse mode\n"
         "(autodiff on a tape), and checks every partial derivative against central\n"
-        "finite differences.\n"
+        "finite differences. Its output must be a scalar (sum(...) one that is not).\n"
+        "`jacobian` takes a program with a vector or matrix output and gives\n"
+        "d out[i] / d input for every output element i (one reverse sweep each),\n"
+        "checked against central finite differences (exit status as for grad).\n"
         "\n"
         "PROGRAM\n"
         "  Statements separated by ';' or new lines; every one but the last binds a\n"
@@ -37,6 +43,13 @@ void print_help(FILE *out) {
         "  -x^2 = -(x^2) and 2^3^2 = 512). Numbers like 3, 0.5, 1e-3; parentheses;\n"
         "  the FUNCTIONS below; constants pi and e (a binding may shadow them from\n"
         "  its statement on, with a note); '#' starts a comment.\n"
+        "  Tensors: literals [1, 2] and [[1, 2], [3, 4]], inputs given the same way\n"
+        "  (W='[[0.1, 0.2], [0.3, 0.4]]'); A @ B (NumPy matmul, as tight as *);\n"
+        "  W' or transpose(W) (a matrix; a column vector is [[1], [2]]); x[0],\n"
+        "  W[1, 0], W[1][0] by integer constants; the elementwise operators and\n"
+        "  functions broadcast as NumPy does. A shape error names the op and the\n"
+        "  shapes (status 2). Tensor gradients print as tables (nested arrays in\n"
+        "  JSON) and --expect compares them element by element, naming the worst.\n"
         "\n"
         "OPTIONS (anywhere on the line; '--' ends them, for a program starting with '-')\n"
         "  --file F           read PROGRAM from file F ('-': standard input); every\n"
@@ -141,6 +154,7 @@ int main(int argc, char **argv) {
         return EXIT_OK;
     }
     if (!strcmp(cmd, "grad")) return grad_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "jacobian")) return jacobian_main(argc - 1, argv + 1);
     fprintf(stderr, "tapegrad: unknown command '%s'\n", cmd);
     print_usage_hint(stderr);
     return EXIT_ERROR;

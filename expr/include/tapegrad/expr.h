@@ -15,6 +15,13 @@
  *   -a, +a                prefix
  *   a ^ b                 right-associative, tighter than prefix minus:
  *                         -x^2 = -(x^2), 2^3^2 = 2^9, 2^-1 = 0.5
+ *   A @ B                 matrix product (NumPy matmul for 1-D and 2-D), as
+ *                         tight as * and /
+ *   x[i], W[i, j], W[i][j], W'   indexing by integer constants (negative
+ *                         counts from the end) and transpose, postfix,
+ *                         tighter than anything
+ *   tensor literals [1, 2, 3] and [[1, 2], [3, 4]] (numbers only; rows of
+ *   different lengths are an error),
  *   numbers (12, 1.5, .5, 3e-4; 1e999 is inf), names, (expr), function
  *   calls such as exp(x) and pow(a, b) (the functions are the entries of
  *   ag_expr_function_at, below; `tapegrad --help` lists them), and the
@@ -22,6 +29,13 @@
  * Function names cannot be rebound. A binding may shadow the constants pi
  * and e: from the statement after it on, the name is the binding (micrograd's
  * programs use `e` as a name); ag_expr_note reports it.
+ *
+ * Tensors: the elementwise operators and functions broadcast as NumPy does;
+ * sum, mean, logsumexp, amax take an optional axis (all elements without
+ * one), softmax and log_softmax too (the last axis without one); max(x) is
+ * the largest element, max(a, b) stays elementwise. transpose(W) = W' takes
+ * a matrix only (a vector has no transpose: write a column [[1], [2]]).
+ * Shape errors name the op and the shapes.
  *
  * Ops used: a ^ b and pow(a, b) are ag_pow_c(a, b) when b does not depend on
  * an input (so (-2)^2 = 4 and its derivative in a is right for negative a),
@@ -104,6 +118,12 @@ typedef struct ag_expr_nonfinite {
     double value;
 } ag_expr_nonfinite;
 
+/* The shape of a tensor input: ndim 0 (a scalar), 1 (dims[0]) or 2. */
+typedef struct ag_expr_shape {
+    int ndim;
+    int64_t dims[2];
+} ag_expr_shape;
+
 typedef struct ag_expr_build_opts {
     /* Inputs become constants (no gradient): for evaluating only. When
      * false, each input is a leaf with ag_requires_grad, returned in
@@ -117,10 +137,14 @@ typedef struct ag_expr_build_opts {
      * bound name refers to at the end of the program, so a caller can read
      * intermediates or differentiate with respect to them. */
     ag_tensor **bindings;
+    /* When not NULL, input i has shape shapes[i] and `values` holds every
+     * input's elements, row-major, one input after the other. When NULL
+     * every input is a scalar, values[i]. */
+    const ag_expr_shape *shapes;
 } ag_expr_build_opts;
 
 /* Records the program on tape t with input values values[0 .. num_inputs-1]
- * and returns the output scalar (f64). Unless opts->constant_inputs, inputs
+ * and returns the output (f64; a scalar unless tensors are used). Unless opts->constant_inputs, inputs
  * (an array of num_inputs entries, may be NULL only when there are none or
  * inputs are constant) receives the input leaves. opts, nonfinite and err may
  * be NULL. On failure (a tape error, e.g. the memory cap) returns NULL and
@@ -136,6 +160,7 @@ typedef struct ag_expr_function {
     const char *signature;  /* "exp(x)", "pow(a, b)", "a + b" */
     const char *derivative; /* "d exp(x)/dx = exp(x)" */
     bool is_operator;
+    bool tensor; /* about tensors: the signature is no scalar program */
 } ag_expr_function;
 
 /* Entry i, counting from 0, or NULL past the last. */
