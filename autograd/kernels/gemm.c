@@ -10,6 +10,9 @@
  * in place through a row and a column stride (transposes cost nothing). */
 #include "gemm.h"
 
+#include "cpu.h"
+#include "gemm_levels.h"
+
 #include <limits.h>
 #include <string.h>
 
@@ -82,9 +85,9 @@ _Static_assert(MR == 4, "the vector micro-kernel is written for 4 rows");
 #define GEMM_BUILTIN(T, SUF, NR)                                             \
     MICRO_KERNEL(T, SUF, NR)                                                 \
                                                                              \
-    void ag__gemm_builtin_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
-                                T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
-                                T beta, T *C, int64_t ldc) {                 \
+    static void gemm_simple_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
+                                  T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
+                                  T beta, T *C, int64_t ldc) {               \
         if (M <= 0 || N <= 0) return;                                        \
         if (K <= 0) { /* empty sum: C = beta·C, without reading C when 0 */  \
             for (int64_t i = 0; i < M; i++)                                  \
@@ -127,6 +130,46 @@ _Static_assert(MR == 4, "the vector micro-kernel is written for 4 rows");
 
 GEMM_BUILTIN(double, f64, NR_F64)
 GEMM_BUILTIN(float, f32, NR_F32)
+
+/* The built-in GEMM: the packed kernel of the vector level the CPU (or
+ * TAPEGRAD_ISA / ag__cpu_set_isa) selects; the unpacked kernel above for
+ * empty sums and when the packing buffers cannot be allocated. */
+#define GEMM_DISPATCH(T, SUF)                                                \
+    void ag__gemm_builtin_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
+                                T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
+                                T beta, T *C, int64_t ldc) {                 \
+        if (M <= 0 || N <= 0) return;                                        \
+        if (K > 0) {                                                         \
+            bool done;                                                       \
+            switch (GEMM_LEVEL_OF(ag__cpu_isa())) {                          \
+            GEMM_X86_CASES(T, SUF)                                           \
+            default:                                                         \
+                done = ag__gemm_packed_sse2_##SUF(transA, transB, M, N, K, alpha, A, lda, B, ldb, \
+                                                  beta, C, ldc);             \
+            }                                                                \
+            if (done) return;                                                \
+        }                                                                    \
+        gemm_simple_##SUF(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); \
+    }
+
+#if defined(__x86_64__) && defined(TAPEGRAD_GEMM_X86)
+#define GEMM_LEVEL_OF(isa) (isa)
+#define GEMM_X86_CASES(T, SUF)                                               \
+    case AG_ISA_AVX512:                                                      \
+        done = ag__gemm_packed_avx512_##SUF(transA, transB, M, N, K, alpha, A, lda, B, ldb, \
+                                            beta, C, ldc);                   \
+        break;                                                               \
+    case AG_ISA_AVX2:                                                        \
+        done = ag__gemm_packed_avx2_##SUF(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, \
+                                          C, ldc);                           \
+        break;
+#else /* one level: the portable vector kernel */
+#define GEMM_LEVEL_OF(isa) ((void)(isa), AG_ISA_SSE2)
+#define GEMM_X86_CASES(T, SUF)
+#endif
+
+GEMM_DISPATCH(double, f64)
+GEMM_DISPATCH(float, f32)
 
 #ifdef TAPEGRAD_HAVE_BLAS
 
