@@ -1,19 +1,22 @@
-/* GEMM: C = alpha·op(A)·op(B) + beta·C, row-major. BLAS when the build has
- * it, else (and always for tests) a built-in cache-blocked kernel.
+/* GEMM: C = alpha·op(A)·op(B) + beta·C, row-major: the entry points
+ * ag__gemm_f32/f64, which run the built-in GEMM or OpenBLAS (below), and
+ * the built-in GEMM's dispatch to the packed kernel of the CPU's vector
+ * level (gemm_impl.h, compiled per level in gemm_<level>.c).
  *
- * The built-in kernel blocks over k (KC) and rows of C (MC). For each
- * NR-wide column strip of op(B) it packs a (kc, NR) sliver contiguously on
- * the stack, so the transposed and plain cases read B the same way, then
- * sweeps the MC rows of the block MR at a time with a micro-kernel that
- * keeps an (MR, NR) tile of C in registers: its inner loop over NR is
- * contiguous and fixed-length, which the compiler vectorises. op(A) is read
- * in place through a row and a column stride (transposes cost nothing). */
+ * Also here, the fallback when the packed kernel's buffers cannot be
+ * allocated (and for empty sums): a small unpacked kernel. It blocks over
+ * k (KC) and rows of C (MC); for each NR-wide column strip of op(B) it
+ * packs a (kc, NR) sliver on the stack and sweeps the block's rows MR at a
+ * time with a micro-kernel that keeps an (MR, NR) tile of C in registers;
+ * op(A) is read in place through a row and a column stride. */
 #include "gemm.h"
 
 #include "cpu.h"
 #include "gemm_levels.h"
 
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef TAPEGRAD_HAVE_BLAS
@@ -171,58 +174,84 @@ GEMM_BUILTIN(float, f32, NR_F32)
 GEMM_DISPATCH(double, f64)
 GEMM_DISPATCH(float, f32)
 
-#ifdef TAPEGRAD_HAVE_BLAS
+/* Which GEMM ag__gemm_* run. The built-in one by default, in every build:
+ * on the mlp_step and matmul shapes it matches OpenBLAS with the right
+ * kernels for the CPU (bench/gemm.c; README's design section), and it
+ * does not depend on OpenBLAS recognising the CPU (Debian's 0.3.21 runs
+ * its generic Prescott kernels on newer Intel cores, 4.5x slower).
+ * TAPEGRAD_GEMM=openblas (read once, at the first product) selects
+ * OpenBLAS in a build that has it, so tests can run both paths. */
+enum { BACKEND_BUILTIN, BACKEND_OPENBLAS };
+static _Atomic int backend = -1;
 
+static int gemm_backend_id(void) {
+    int b = atomic_load_explicit(&backend, memory_order_relaxed);
+    if (b >= 0) return b;
+    const char *want = getenv("TAPEGRAD_GEMM");
+    b = BACKEND_BUILTIN;
+#ifdef TAPEGRAD_HAVE_BLAS
+    if (want && strcmp(want, "openblas") == 0) b = BACKEND_OPENBLAS;
+#else
+    (void)want;
+#endif
+    atomic_store_explicit(&backend, b, memory_order_relaxed);
+    return b;
+}
+
+const char *ag__gemm_backend(void) {
+    return gemm_backend_id() == BACKEND_OPENBLAS ? "openblas" : "builtin";
+}
+
+bool ag__gemm_set_backend(const char *name) {
+    if (name && strcmp(name, "builtin") == 0) {
+        atomic_store_explicit(&backend, BACKEND_BUILTIN, memory_order_relaxed);
+        return true;
+    }
+#ifdef TAPEGRAD_HAVE_BLAS
+    if (name && strcmp(name, "openblas") == 0) {
+        atomic_store_explicit(&backend, BACKEND_OPENBLAS, memory_order_relaxed);
+        return true;
+    }
+#endif
+    return false;
+}
+
+#ifdef TAPEGRAD_HAVE_BLAS
 /* CBLAS takes int sizes: anything larger (or empty) goes to the built-in
  * kernel, which also spares BLAS's argument checks an ld of 0. */
 static bool blas_ok(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
-    return M > 0 && N > 0 && K > 0 && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX &&
-           lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX;
+    return gemm_backend_id() == BACKEND_OPENBLAS && M > 0 && N > 0 && K > 0 && M <= INT_MAX &&
+           N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX;
 }
+#endif
 
 void ag__gemm_f64(bool transA, bool transB, int64_t M, int64_t N, int64_t K, double alpha,
                   const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
                   double *C, int64_t ldc) {
-    if (!blas_ok(M, N, K, lda, ldb, ldc)) {
-        ag__gemm_builtin_f64(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#ifdef TAPEGRAD_HAVE_BLAS
+    if (blas_ok(M, N, K, lda, ldb, ldc)) {
+        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A,
+                    (int)lda, B, (int)ldb, beta, C, (int)ldc);
         return;
     }
-    cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
-                B, (int)ldb, beta, C, (int)ldc);
-}
-
-void ag__gemm_f32(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                  float *C, int64_t ldc) {
-    if (!blas_ok(M, N, K, lda, ldb, ldc)) {
-        ag__gemm_builtin_f32(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
-                B, (int)ldb, beta, C, (int)ldc);
-}
-
-const char *ag__gemm_backend(void) { return "openblas"; }
-
-#else
-
-void ag__gemm_f64(bool transA, bool transB, int64_t M, int64_t N, int64_t K, double alpha,
-                  const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
-                  double *C, int64_t ldc) {
+#endif
     ag__gemm_builtin_f64(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void ag__gemm_f32(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                   float *C, int64_t ldc) {
+#ifdef TAPEGRAD_HAVE_BLAS
+    if (blas_ok(M, N, K, lda, ldb, ldc)) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A,
+                    (int)lda, B, (int)ldb, beta, C, (int)ldc);
+        return;
+    }
+#endif
     ag__gemm_builtin_f32(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-
-const char *ag__gemm_backend(void) { return "builtin"; }
-
-#endif
 
 /* OpenBLAS's thread count is process-wide; the engine never changes it on
  * its own, only when a program asks here. */

@@ -4,5 +4,6 @@
 #include "gemm_levels.h"
 
 #define GEMM_VEC_BYTES 32
+#define GEMM_MR 6 /* 12 accumulators of the 16 vector registers */
 #define GEMM_LEVEL avx2
 #include "gemm_impl.h"

@@ -6,5 +6,6 @@
 #include "gemm_levels.h"
 
 #define GEMM_VEC_BYTES 16
+#define GEMM_MR 6 /* 12 accumulators of the 16 vector registers */
 #define GEMM_LEVEL sse2
 #include "gemm_impl.h"
