@@ -34,7 +34,7 @@
 
 #define GEMM_NV 2   /* vectors per row of the tile: NR = 2·lanes */
 #define GEMM_KC 384 /* deepest k block */
-#define GEMM_MC 120 /* rows of an A block, a multiple of every level's MR */
+#define GEMM_MC 144 /* rows of an A block, a multiple of every level's MR: mlp_step's 128 in one */
 #define GEMM_NC 3072
 /* op(A) is read in place when at most this many column panels meet it */
 #define GEMM_DIRECT_PANELS 2
@@ -138,6 +138,10 @@ _Static_assert(GEMM_MC % GEMM_MR == 0, "an A block is whole row panels");
             free(ap), free(bp);                                              \
             return false;                                                    \
         }                                                                    \
+        /* One block of rows: each B panel is packed just before its one  \
+         * use, so it is still in L1 (a packed (kc, nc) block can outgrow   \
+         * L2: 2.4 MB for a convolution's 200 x 3072). */                  \
+        const bool panel_b = M <= GEMM_MC;                                   \
         for (int64_t jc = 0; jc < N; jc += GEMM_NC) {                        \
             const int64_t nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;          \
             /* op(A) read in place, not packed, when its panels are as  \
@@ -149,7 +153,8 @@ _Static_assert(GEMM_MC % GEMM_MR == 0, "an A block is whole row panels");
                 const int64_t kc = K - pc < kstep ? K - pc : kstep;          \
                 const T bt = pc == 0 ? beta : 1; /* later k blocks accumulate */ \
                 /* op(B)ᵀ block (nc, kc): row j = column jc + j of op(B) */  \
-                GEMM_CAT(pack_, SUF)(B + pc * rsb + jc * csb, csb, rsb, nc, kc, NR, bp); \
+                if (!panel_b)                                                \
+                    GEMM_CAT(pack_, SUF)(B + pc * rsb + jc * csb, csb, rsb, nc, kc, NR, bp); \
                 for (int64_t ic = 0; ic < M; ic += GEMM_MC) {                \
                     const int64_t mc = M - ic < GEMM_MC ? M - ic : GEMM_MC;  \
                     const T *ab = A + ic * rsa + pc * csa; /* op(A) block (mc, kc) */ \
@@ -160,7 +165,10 @@ _Static_assert(GEMM_MC % GEMM_MR == 0, "an A block is whole row panels");
                         GEMM_CAT(pack_, SUF)(ab + mfull * rsa, rsa, csa, mc - mfull, kc, MR, ap); \
                     for (int64_t jr = 0; jr < nc; jr += NR) {                \
                         const int64_t nr = nc - jr < NR ? nc - jr : NR;      \
-                        const T *bpan = bp + jr * kc;                        \
+                        if (panel_b)                                         \
+                            GEMM_CAT(pack_, SUF)(B + pc * rsb + (jc + jr) * csb, csb, rsb, nr, kc, \
+                                                 NR, bp);                    \
+                        const T *bpan = panel_b ? bp : bp + jr * kc;         \
                         T *cb = C + ic * ldc + (jc + jr) * csc;              \
                         for (int64_t ir = 0; ir < mfull; ir += MR)           \
                             GEMM_CAT(micro_, SUF)(kc, ab + ir * rsa, rsa, csa, bpan, alpha, bt, \
