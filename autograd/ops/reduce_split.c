@@ -63,7 +63,9 @@ void ag__red_run(ag_red_job *jb, ag_red_slots_fn *slots) {
     jb->split_blocks = false;
     /* Few long slots: split each one's blocks (the count is read only for
      * a slot long enough to split, so small reductions never lock). */
-    if (ag__red_nblocks(v) >= 2 * GRAIN_BLOCKS && nslots < 2 * (int64_t)ag__parallel_threads()) {
+    int threads;
+    if (ag__red_nblocks(v) >= 2 * GRAIN_BLOCKS && (threads = ag__parallel_threads()) > 1 &&
+        nslots < 2 * (int64_t)threads) {
         jb->split_blocks = true;
         slots(jb, 0, nslots);
         return;
