@@ -50,6 +50,37 @@ void ag__bcast_init(ag_bcast *bc, int out_nd, const int64_t *out_shape, int nops
         }                                                                    \
     } while (0)
 
+/* AG_BCAST_ROWS restricted to the output elements [e0, e1) (0 <= e0 < e1
+ * <= the output's element count), for a range that ag__parallel_for gives
+ * one thread: it visits the rows that meet the range, each with `o` and
+ * `off` as in AG_BCAST_ROWS and the columns j0_ <= j < j1_ of the row that
+ * fall inside the range. */
+#define AG_BCAST_RANGE(bc, e0, e1, o, off, ...)                              \
+    do {                                                                     \
+        int64_t idx_[AG_MAX_DIMS] = {0};                                     \
+        int64_t off[3] = {0, 0, 0};                                          \
+        const int nd_ = (bc).nd;                                             \
+        const int64_t rowlen_ = (bc).shape[nd_ - 1], re0_ = (e0), re1_ = (e1); \
+        int64_t first_ = re0_ / rowlen_;                                      \
+        for (int d_ = nd_ - 2; d_ >= 0; d_--) { /* the first row's index */  \
+            idx_[d_] = first_ % (bc).shape[d_];                              \
+            first_ /= (bc).shape[d_];                                        \
+            for (int k_ = 0; k_ < 3; k_++) off[k_] += idx_[d_] * (bc).st[k_][d_]; \
+        }                                                                    \
+        for (int64_t o = re0_ / rowlen_ * rowlen_; o < re1_; o += rowlen_) {   \
+            const int64_t j0_ = o < re0_ ? re0_ - o : 0;                       \
+            const int64_t j1_ = re1_ - o < rowlen_ ? re1_ - o : rowlen_;       \
+            __VA_ARGS__;                                                     \
+            for (int d_ = nd_ - 2; d_ >= 0; d_--) {                          \
+                for (int k_ = 0; k_ < 3; k_++) off[k_] += (bc).st[k_][d_];   \
+                if (++idx_[d_] < (bc).shape[d_]) break;                      \
+                for (int k_ = 0; k_ < 3; k_++)                               \
+                    off[k_] -= (bc).st[k_][d_] * (bc).shape[d_];             \
+                idx_[d_] = 0;                                                \
+            }                                                                \
+        }                                                                    \
+    } while (0)
+
 /* Broadcast iteration of a binary node's two inputs against its shape. */
 static inline void ag__bcast_binary(ag_bcast *bc, const ag_tensor *n) {
     const ag_tensor *a = n->in[0], *b = n->in[1];

@@ -57,6 +57,7 @@
 #include "error.h"
 #include "gemm.h"
 #include "hints.h"
+#include "parallel.h"
 #include "record.h"
 #include "scalar_path.h"
 #include "shape.h"
@@ -94,12 +95,39 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
     else ag__gemm_f32(ta, tb, m, n, k, 1, a, lda, b, ldb, (float)beta, c, ldc);
 }
 
+/* A binary backward's work: the node and the gradient buffers its loops
+ * add into (NULL: that operand's loop does not run). */
+typedef struct ag_binary_job {
+    ag_tensor *n;
+    void *ga, *gb;
+} ag_binary_job;
+
+/* Sorts a binary node's gradient buffers (ag__sweep_acc) into the loops
+ * that may be split across threads, of operands with the output's element
+ * count (no broadcast: each output adds into its own element), and those
+ * that run on one thread, of broadcast operands. */
+static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *split,
+                                   ag_binary_job *serial) {
+    void *ga = ag__sweep_acc(s, n->in[0]), *gb = ag__sweep_acc(s, n->in[1]);
+    const int64_t m = ag__numel(n);
+    const bool fa = ag__numel(n->in[0]) == m, fb = ag__numel(n->in[1]) == m;
+    *split = (ag_binary_job){n, fa ? ga : NULL, fb ? gb : NULL};
+    *serial = (ag_binary_job){n, fa ? NULL : ga, fb ? NULL : gb};
+}
+
 /* Binary op y = F(a, b) with local partials DA = dy/da and DB = dy/db; the
  * expressions may use a, b and y (doubles). The broadcast iterator maps each
  * output element to its operands, so the backward loop's `+=` into a
  * broadcast operand is the reduction back to its shape: the one place where
- * broadcasting's gradient is summed. */
-#define AG_BINARY_FWD_T(T, N, F)                                             \
+ * broadcasting's gradient is summed.
+ *
+ * Both kernels run over the output elements [E0, E1), so ag__parallel_for
+ * can split them (AG_DEFINE_BINARY): the forward writes only its own
+ * outputs, the backward only the gradients of an operand that is not
+ * broadcast (one element per output element); a broadcast operand's loop
+ * adds many outputs into one element and runs on one thread, over all the
+ * elements, so its sums keep their order (ag_binary_job). */
+#define AG_BINARY_FWD_T(T, N, F, E0, E1)                                     \
     do {                                                                     \
         ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
         const T *pa = ag__val(A_), *pb = ag__val(B_);                        \
@@ -115,32 +143,34 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
         const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
         /* With unit strides as constants the compiler vectorises the row. */ \
         if (sa == 1 && sb == 1)                                              \
-            AG_BCAST_ROWS(bc, o, off, AG_BINARY_FWD_ROW(T, F, 1, 1));        \
+            AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_FWD_ROW(T, F, 1, 1)); \
         else                                                                 \
-            AG_BCAST_ROWS(bc, o, off, AG_BINARY_FWD_ROW(T, F, sa, sb));      \
+            AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_FWD_ROW(T, F, sa, sb)); \
     } while (0)
 
-#define AG_BINARY_BWD_T(T, S, N, DA, DB)                                     \
+/* J is an ag_binary_job: the node and the gradient buffers to add into. */
+#define AG_BINARY_BWD_T(T, J, DA, DB, E0, E1)                                \
     do {                                                                     \
-        ag_tensor *A_ = (N)->in[0], *B_ = (N)->in[1];                        \
+        ag_tensor *N_ = (J)->n;                                              \
+        ag_tensor *A_ = N_->in[0], *B_ = N_->in[1];                          \
         const T *pa = ag__val(A_), *pb = ag__val(B_);                        \
-        const T *py = ag__val(N), *pg = ag__grad(N);                         \
-        T *ga = ag__sweep_acc(S, A_), *gb = ag__sweep_acc(S, B_);              \
+        const T *py = ag__val(N_), *pg = ag__grad(N_);                       \
+        T *ga = (J)->ga, *gb = (J)->gb;                                      \
         ag_bcast bc;                                                         \
-        ag__bcast_binary(&bc, N);                                            \
+        ag__bcast_binary(&bc, N_);                                           \
         const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
         /* One loop per operand, each with one store stream, and a copy of   \
          * the loops with unit strides: the compiler vectorises those (the   \
          * common case: same shapes, or a bias along the last axis). */      \
         if (sa == 1 && sb == 1)                                              \
-            AG_BCAST_ROWS(bc, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 1, 1));   \
+            AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 1, 1)); \
         else                                                                 \
-            AG_BCAST_ROWS(bc, o, off, AG_BINARY_BWD_ROW(T, DA, DB, sa, sb)); \
+            AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, sa, sb)); \
     } while (0)
-/* One row of AG_BINARY_FWD_T / AG_BINARY_BWD_T inside AG_BCAST_ROWS (rowlen_,
- * o and off are its), the operands' strides along the row SA and SB. */
+/* One row of AG_BINARY_FWD_T / AG_BINARY_BWD_T inside AG_BCAST_RANGE (j0_,
+ * j1_, o and off are its), the operands' strides along the row SA and SB. */
 #define AG_BINARY_FWD_ROW(T, F, SA, SB)                                      \
-    for (int64_t j = 0; j < rowlen_; j++) {                                  \
+    for (int64_t j = j0_; j < j1_; j++) {                                    \
         double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)];         \
         (void)a; (void)b;                                                    \
         py[o + j] = (T)(F);                                                  \
@@ -148,14 +178,14 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
 #define AG_BINARY_BWD_ROW(T, DA, DB, SA, SB)                                 \
     {                                                                        \
         if (ga)                                                              \
-            for (int64_t j = 0; j < rowlen_; j++) {                          \
+            for (int64_t j = j0_; j < j1_; j++) {                            \
                 double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
                 double y = py[o + j], g = pg[o + j];                         \
                 (void)a; (void)b; (void)y;                                   \
                 ga[off[0] + j * (SA)] += (T)(g * (DA));                      \
             }                                                                \
         if (gb)                                                              \
-            for (int64_t j = 0; j < rowlen_; j++) {                          \
+            for (int64_t j = j0_; j < j1_; j++) {                            \
                 double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
                 double y = py[o + j], g = pg[o + j];                         \
                 (void)a; (void)b; (void)y;                                   \
@@ -192,15 +222,31 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
  * with ops from the handles A, B and Y (the output: a node, or a scalar
  * statement) on tape t. */
 #define AG_DEFINE_BINARY(NAME, name, F, DA, DB, FORMULA, VA, VB)             \
+    static void fwd_range_##name(void *ctx_, int64_t e0_, int64_t e1_) {     \
+        ag_tensor *n = ctx_;                                                 \
+        if (n->dtype == AG_F64) AG_BINARY_FWD_T(double, n, F, e0_, e1_);     \
+        else AG_BINARY_FWD_T(float, n, F, e0_, e1_);                         \
+    }                                                                        \
     static void fwd_##name(ag_tensor *n) {                                   \
-        if (n->dtype == AG_F64) AG_BINARY_FWD_T(double, n, F);               \
-        else AG_BINARY_FWD_T(float, n, F);                                   \
+        ag__parallel_for(ag__numel(n), AG__PARALLEL_GRAIN, fwd_range_##name, n); \
     }                                                                        \
     AG_BINARY_SBWD(NAME, DA, DB)                                             \
+    static void bwd_range_##name(void *ctx_, int64_t e0_, int64_t e1_) {     \
+        const ag_binary_job *j_ = ctx_;                                      \
+        if (j_->n->dtype == AG_F64) AG_BINARY_BWD_T(double, j_, DA, DB, e0_, e1_); \
+        else AG_BINARY_BWD_T(float, j_, DA, DB, e0_, e1_);                   \
+    }                                                                        \
     static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
-        if (!n->ndim) ag__sbwd_##NAME(s, n);                                 \
-        else if (n->dtype == AG_F64) AG_BINARY_BWD_T(double, s, n, DA, DB);  \
-        else AG_BINARY_BWD_T(float, s, n, DA, DB);                           \
+        if (!n->ndim) {                                                      \
+            ag__sbwd_##NAME(s, n);                                           \
+            return;                                                          \
+        }                                                                    \
+        ag_binary_job split_, serial_;                                       \
+        ag__binary_jobs(s, n, &split_, &serial_);                            \
+        const int64_t m_ = ag__numel(n);                                     \
+        if (split_.ga || split_.gb)                                          \
+            ag__parallel_for(m_, AG__PARALLEL_GRAIN, bwd_range_##name, &split_); \
+        if (serial_.ga || serial_.gb) bwd_range_##name(&serial_, 0, m_);     \
     }                                                                        \
     static bool svjp_##name(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *Y, double C, \
                             const double *p, ag_tensor *G, ag_tensor **gin) { \
@@ -218,27 +264,29 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
     AG_BINARY_SCALAR_REC(NAME, name, F, DA, DB)
 
 /* Unary op y = F(x) with local derivative D = dy/dx; the expressions may use
- * x, y (doubles), c (the node's constant, attr.c) and n (the node). */
-#define AG_UNARY_FWD_T(T, N, F)                                              \
+ * x, y (doubles), c (the node's constant, attr.c) and n (the node). The
+ * kernels run over the elements [B, E), which ag__parallel_for splits
+ * (AG_DEFINE_UNARY): each element is its own. */
+#define AG_UNARY_FWD_T(T, N, F, B, E)                                        \
     do {                                                                     \
         const T *px = ag__val((N)->in[0]);                                   \
         T *py = ag__val(N);                                                  \
         const double c = (N)->attr.c;                                        \
         (void)c;                                                             \
-        for (int64_t i = 0, m = ag__numel(N); i < m; i++) {                  \
+        for (int64_t i = (B), m = (E); i < m; i++) {                         \
             double x = px[i];                                                \
             py[i] = (T)(F);                                                  \
         }                                                                    \
     } while (0)
 
-#define AG_UNARY_BWD_T(T, S, N, D)                                           \
+/* GX is the input's gradient buffer (ag__sweep_acc). */
+#define AG_UNARY_BWD_T(T, N, GX, D, B, E)                                    \
     do {                                                                     \
         const T *px = ag__val((N)->in[0]), *py = ag__val(N), *pg = ag__grad(N); \
-        T *gx = ag__sweep_acc(S, (N)->in[0]);                                 \
+        T *gx = (GX);                                                        \
         const double c = (N)->attr.c;                                        \
         (void)c;                                                             \
-        if (!gx) break;                                                      \
-        for (int64_t i = 0, m = ag__numel(N); i < m; i++) {                  \
+        for (int64_t i = (B), m = (E); i < m; i++) {                         \
             double x = px[i], y = py[i];                                     \
             (void)x; (void)y;                                                \
             gx[i] += (T)(pg[i] * (D));                                       \
@@ -259,16 +307,45 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
 #define AG_VEC_BWD(...) AG_VEC_BWD_(__VA_ARGS__)
 #define AG_VEC_BWD_(fwd, bwd) (bwd)
 
+/* A unary kernel's work for ag__parallel_for: the node, the input's
+ * gradient buffer (backward) and the f32 vector kernel, if any. */
+typedef struct ag_unary_job {
+    ag_tensor *n;
+    void *gx;
+    ag_vfun *vf;
+    ag_vgrad *vg;
+} ag_unary_job;
+
+static inline void ag__unary_fwd_vec_range(void *ctx, int64_t b, int64_t e) {
+    const ag_unary_job *j = ctx;
+    const float *x = ag__val(j->n->in[0]);
+    j->vf(x + b, (float *)ag__val(j->n) + b, e - b);
+}
+
+static inline void ag__unary_bwd_vec_range(void *ctx, int64_t b, int64_t e) {
+    const ag_unary_job *j = ctx;
+    const float *x = ag__val(j->n->in[0]), *y = ag__val(j->n), *g = ag__grad(j->n);
+    j->vg(x + b, y + b, g + b, (float *)j->gx + b, e - b);
+}
+
+/* The elements a chunk of a unary op holds at least: fewer for the ops
+ * with vector kernels, whose functions (exp, tanh, ...) cost more per
+ * element than a sign or a square. */
+static inline int64_t ag__unary_grain(ag_vfun *vec) {
+    return vec ? AG__PARALLEL_GRAIN_MATH : AG__PARALLEL_GRAIN;
+}
+
 static inline bool ag__unary_fwd_vec(ag_tensor *n, ag_vfun *f) {
     if (!f) return false;
-    f(ag__val(n->in[0]), ag__val(n), ag__numel(n));
+    ag_unary_job j = {n, NULL, f, NULL};
+    ag__parallel_for(ag__numel(n), AG__PARALLEL_GRAIN_MATH, ag__unary_fwd_vec_range, &j);
     return true;
 }
 
 static inline bool ag__unary_bwd_vec(ag_sweep *s, ag_tensor *n, ag_vgrad *f) {
     if (!f) return false;
-    float *gx = ag__sweep_acc(s, n->in[0]);
-    if (gx) f(ag__val(n->in[0]), ag__val(n), ag__grad(n), gx, ag__numel(n));
+    ag_unary_job j = {n, ag__sweep_acc(s, n->in[0]), NULL, f};
+    if (j.gx) ag__parallel_for(ag__numel(n), AG__PARALLEL_GRAIN_MATH, ag__unary_bwd_vec_range, &j);
     return true;
 }
 
@@ -311,15 +388,31 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
  * the upstream gradient node G as graph ops, from the nodes X and Y (the
  * output) and the constant C, on tape t; VEC the f32 vector kernels. */
 #define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA, V, ...) /* ...: VEC */   \
+    static void fwd_range_##name(void *ctx_, int64_t b_, int64_t e_) {       \
+        ag_tensor *n = ctx_;                                                 \
+        if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F, b_, e_);        \
+        else AG_UNARY_FWD_T(float, n, F, b_, e_);                            \
+    }                                                                        \
     static void fwd_##name(ag_tensor *n) {                                   \
-        if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F);                \
-        else if (!ag__unary_fwd_vec(n, AG_VEC_FWD(__VA_ARGS__))) AG_UNARY_FWD_T(float, n, F); \
+        if (n->dtype == AG_F32 && ag__unary_fwd_vec(n, AG_VEC_FWD(__VA_ARGS__))) return; \
+        ag__parallel_for(ag__numel(n), ag__unary_grain(AG_VEC_FWD(__VA_ARGS__)), fwd_range_##name, n); \
     }                                                                        \
     AG_UNARY_SBWD(NAME, D, __VA_ARGS__)                                         \
+    static void bwd_range_##name(void *ctx_, int64_t b_, int64_t e_) {       \
+        const ag_unary_job *j_ = ctx_;                                       \
+        ag_tensor *n = j_->n;                                                \
+        if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, n, j_->gx, D, b_, e_); \
+        else AG_UNARY_BWD_T(float, n, j_->gx, D, b_, e_);                    \
+    }                                                                        \
     static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
-        if (!n->ndim) ag__sbwd_##NAME(s, n);                                 \
-        else if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, s, n, D);        \
-        else if (!ag__unary_bwd_vec(s, n, AG_VEC_BWD(__VA_ARGS__))) AG_UNARY_BWD_T(float, s, n, D); \
+        if (!n->ndim) {                                                      \
+            ag__sbwd_##NAME(s, n);                                           \
+            return;                                                          \
+        }                                                                    \
+        if (n->dtype == AG_F32 && ag__unary_bwd_vec(s, n, AG_VEC_BWD(__VA_ARGS__))) return; \
+        ag_unary_job j_ = {n, ag__sweep_acc(s, n->in[0]), NULL, NULL};       \
+        if (j_.gx)                                                           \
+            ag__parallel_for(ag__numel(n), ag__unary_grain(AG_VEC_FWD(__VA_ARGS__)), bwd_range_##name, &j_); \
     }                                                                        \
     static bool svjp_##name(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *Y, double C, \
                             const double *p, ag_tensor *G, ag_tensor **gin) { \

@@ -4,6 +4,15 @@
  * (AG_ALL for all) and attr.r.flag the keepdims flag, or for var the
  * correction. Accumulation is in double for both dtypes. */
 #include "kernels.h"
+#include "reduce_split.h"
+
+/* Every kernel runs through reduce_split.h: a slot's partials over blocks
+ * of AG_REDUCE_BLOCK elements, combined in block order, so the result is
+ * the same at every thread count. A block function below takes the job,
+ * the slot's first element b, the block [k0, k1) and the slot's constants
+ * s, t; element k of the slot is at b + k·inner. */
+#define RED_BLOCK_ARGS const ag_red_job *jb, int64_t b, int64_t k0, int64_t k1, double s, double t
+#define RED_AT(k) (b + (k) * jb->v.inner)
 
 /* ------------------------------------------------------------ sum, mean */
 
@@ -12,35 +21,50 @@ static double mean_scale(const ag_tensor *n, ag_view3 v) {
     return n->op == AG_OP_MEAN ? 1.0 / (double)v.len : 1.0;
 }
 
-static AG_ALWAYS_INLINE void sum_fwd(int dt, const void *px, void *py, ag_view3 v, double scale) {
-    AG_FOR_SLOTS(v, j, b, {
-        double acc = 0;
-        for (int64_t k = 0; k < v.len; k++) acc += ag__ld(px, dt, b + k * v.inner);
-        ag__st(py, dt, j, acc * scale);
-    });
+static AG_ALWAYS_INLINE double sum_block_t(int dt, RED_BLOCK_ARGS) {
+    (void)s, (void)t;
+    double acc = 0;
+    for (int64_t k = k0; k < k1; k++) acc += ag__ld(jb->px, dt, RED_AT(k));
+    return acc;
+}
+static double sum_block(RED_BLOCK_ARGS) { return AG_BY_DTYPE(jb->dt, sum_block_t, jb, b, k0, k1, s, t); }
+
+static void sum_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++)
+        ag__st(jb->dst, jb->dt, j, ag__red_reduce(jb, sum_block, AG_RED_SUM, j, 0, 0) * jb->scale);
 }
 
-/* d sum(x)/dx_k = 1 and d mean(x)/dx_k = 1/len: the upstream gradient is
- * spread back over the reduced axis. */
-static AG_ALWAYS_INLINE void sum_bwd(int dt, const void *pg, void *gx, ag_view3 v, double scale) {
-    AG_FOR_SLOTS(v, j, b, {
-        const double g = ag__ld(pg, dt, j) * scale;
-        for (int64_t k = 0; k < v.len; k++) ag__kernel_acc(gx, dt, b + k * v.inner, g);
-    });
+/* d sum(x)/dx_k = 1 and d mean(x)/dx_k = 1/len: the upstream gradient
+ * (times the scale: s) is spread back over the reduced axis. */
+static AG_ALWAYS_INLINE double sum_bwd_block_t(int dt, RED_BLOCK_ARGS) {
+    (void)t;
+    for (int64_t k = k0; k < k1; k++) ag__kernel_acc(jb->dst, dt, RED_AT(k), s);
+    return 0;
+}
+static double sum_bwd_block(RED_BLOCK_ARGS) {
+    return AG_BY_DTYPE(jb->dt, sum_bwd_block_t, jb, b, k0, k1, s, t);
+}
+
+static void sum_bwd_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++)
+        ag__red_apply(jb, sum_bwd_block, j, ag__ld(jb->pg, jb->dt, j) * jb->scale, 0);
 }
 
 static void fwd_sum(ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    AG_BY_DTYPE(n->dtype, sum_fwd, ag__val(x), ag__val(n), v, mean_scale(n, v));
+    ag_red_job jb = {.dt = n->dtype, .px = ag__val(x), .dst = ag__val(n),
+                     .v = ag__shape_view(x, n->attr.r.axis)};
+    jb.scale = mean_scale(n, jb.v);
+    ag__red_run(&jb, sum_slots);
 }
 
 static void bwd_sum(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
     void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    AG_BY_DTYPE(n->dtype, sum_bwd, ag__grad(n), gx, v, mean_scale(n, v));
+    ag_red_job jb = {.dt = n->dtype, .pg = ag__grad(n), .dst = gx, .v = ag__shape_view(x, n->attr.r.axis)};
+    jb.scale = mean_scale(n, jb.v);
+    ag__red_run(&jb, sum_bwd_slots);
 }
 
 /* Graph form: g, back in keepdims shape, broadcast over the axis. */
@@ -57,67 +81,91 @@ const ag_op_info ag__op_MEAN = {"mean", 1, fwd_sum, bwd_sum, "d mean(x)/dx_i = 1
 
 /* -------------------------------------------------------------- max, min */
 
-/* A NaN anywhere in the slot makes the result NaN (as PyTorch). */
-static AG_ALWAYS_INLINE void extreme_fwd(int dt, const void *px, void *py, ag_view3 v, bool is_max) {
-    AG_FOR_SLOTS(v, j, b, {
-        double m = ag__ld(px, dt, b);
-        for (int64_t k = 1; k < v.len && m == m; k++) {
-            const double e = ag__ld(px, dt, b + k * v.inner);
-            if (e != e || (is_max ? e > m : e < m)) m = e;
-        }
-        ag__st(py, dt, j, m);
-    });
+/* A NaN anywhere in the slot makes the result NaN (as PyTorch). jb->flag:
+ * max, else min. */
+static AG_ALWAYS_INLINE double extreme_block_t(int dt, RED_BLOCK_ARGS) {
+    (void)s, (void)t;
+    double m = ag__ld(jb->px, dt, RED_AT(k0));
+    for (int64_t k = k0 + 1; k < k1 && m == m; k++) {
+        const double e = ag__ld(jb->px, dt, RED_AT(k));
+        if (e != e || (jb->flag ? e > m : e < m)) m = e;
+    }
+    return m;
+}
+static double extreme_block(RED_BLOCK_ARGS) {
+    return AG_BY_DTYPE(jb->dt, extreme_block_t, jb, b, k0, k1, s, t);
 }
 
-/* The number of elements of slot b equal to its extreme y (0 if y is NaN). */
-static AG_ALWAYS_INLINE int64_t extreme_ties(int dt, const void *px, ag_view3 v, int64_t b, double y) {
+static void extreme_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
+    const ag_red_combine how = jb->flag ? AG_RED_MAX : AG_RED_MIN;
+    for (int64_t j = j0; j < j1; j++)
+        ag__st(jb->dst, jb->dt, j, ag__red_reduce(jb, extreme_block, how, j, 0, 0));
+}
+
+/* The number of elements equal to the slot's extreme s (0 if s is NaN). */
+static AG_ALWAYS_INLINE double ties_block_t(int dt, RED_BLOCK_ARGS) {
+    (void)t;
     int64_t ties = 0;
-    for (int64_t k = 0; k < v.len; k++) ties += ag__ld(px, dt, b + k * v.inner) == y;
-    return ties;
+    for (int64_t k = k0; k < k1; k++) ties += ag__ld(jb->px, dt, RED_AT(k)) == s;
+    return (double)ties;
+}
+static double ties_block(RED_BLOCK_ARGS) { return AG_BY_DTYPE(jb->dt, ties_block_t, jb, b, k0, k1, s, t); }
+
+/* Where x equals the extreme s: with jb->flag (add), dst += t; else dst =
+ * t there and 0 elsewhere. */
+static AG_ALWAYS_INLINE double share_block_t(int dt, RED_BLOCK_ARGS) {
+    for (int64_t k = k0; k < k1; k++) {
+        const int64_t e = RED_AT(k);
+        const bool hit = ag__ld(jb->px, dt, e) == s;
+        if (jb->flag && hit) ag__kernel_acc(jb->dst, dt, e, t);
+        else if (!jb->flag) ag__st(jb->dst, dt, e, hit ? t : 0.0);
+    }
+    return 0;
+}
+static double share_block(RED_BLOCK_ARGS) {
+    return AG_BY_DTYPE(jb->dt, share_block_t, jb, b, k0, k1, s, t);
 }
 
 /* d max(x)/dx_k = 1/t for the t elements equal to the max, 0 elsewhere:
  * ties split the gradient so it still sums to the upstream gradient. With
- * add, dst += g · that derivative (the backward); else dst = the
+ * add (jb->flag), dst += g · that derivative (the backward); else dst = the
  * derivative itself (the constant mask of the recorded backward). */
-static AG_ALWAYS_INLINE void extreme_share(int dt, const void *px, const void *py, const void *pg,
-                                           void *dst, ag_view3 v, bool add) {
-    AG_FOR_SLOTS(v, j, b, {
-        const double y = ag__ld(py, dt, j);
-        const int64_t ties = extreme_ties(dt, px, v, b, y);
-        if (add && !ties) continue; /* NaN */
-        const double share = (add ? ag__ld(pg, dt, j) : 1.0) / (double)ties;
-        for (int64_t k = 0; k < v.len; k++) {
-            const int64_t e = b + k * v.inner;
-            const bool hit = ag__ld(px, dt, e) == y;
-            if (add && hit) ag__kernel_acc(dst, dt, e, share);
-            else if (!add) ag__st(dst, dt, e, hit ? share : 0.0);
-        }
-    });
+static void share_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+        const double y = ag__ld(jb->py, jb->dt, j);
+        const double ties = ag__red_reduce(jb, ties_block, AG_RED_SUM, j, y, 0);
+        if (jb->flag && !ties) continue; /* NaN */
+        ag__red_apply(jb, share_block, j, y, (jb->flag ? ag__ld(jb->pg, jb->dt, j) : 1.0) / ties);
+    }
 }
 
 static void fwd_extreme(ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    AG_BY_DTYPE(n->dtype, extreme_fwd, ag__val(x), ag__val(n), v, n->op == AG_OP_MAX);
+    ag_red_job jb = {.dt = n->dtype, .px = ag__val(x), .dst = ag__val(n),
+                     .v = ag__shape_view(x, n->attr.r.axis), .flag = n->op == AG_OP_MAX};
+    ag__red_run(&jb, extreme_slots);
+}
+
+/* dst += g · d extreme/dx (add), or dst = d extreme/dx. */
+static void extreme_share(ag_tensor *n, const void *pg, void *dst, bool add) {
+    ag_tensor *x = n->in[0];
+    ag_red_job jb = {.dt = n->dtype, .px = ag__val(x), .py = ag__val(n), .pg = pg, .dst = dst,
+                     .v = ag__shape_view(x, n->attr.r.axis), .flag = add};
+    ag__red_run(&jb, share_slots);
 }
 
 static void bwd_extreme(ag_sweep *s, ag_tensor *n) {
-    ag_tensor *x = n->in[0];
-    void *gx = ag__sweep_acc(s, x);
-    if (!gx) return;
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    AG_BY_DTYPE(n->dtype, extreme_share, ag__val(x), ag__val(n), ag__grad(n), gx, v, true);
+    void *gx = ag__sweep_acc(s, n->in[0]);
+    if (gx) extreme_share(n, ag__grad(n), gx, true);
 }
 
 /* Graph form: g times the constant d max/dx (1/ties where x equals the
  * extreme, else 0). */
 static bool vjp_extreme(ag_tape *t, ag_tensor *n, ag_tensor *g, ag_tensor **gin) {
     ag_tensor *x = n->in[0];
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
     ag_tensor *m = ag_tensor_new(t, (ag_dtype)x->dtype, x->ndim, ag__shape(x), NULL);
     if (!m) return false;
-    AG_BY_DTYPE(n->dtype, extreme_share, ag__val(x), ag__val(n), NULL, ag__val(m), v, false);
+    extreme_share(n, NULL, ag__val(m), false);
     return (gin[0] = ag_mul(t, ag__vjp_unreduce(t, g, x, n->attr.r.axis), m)) != NULL;
 }
 
@@ -128,75 +176,80 @@ const ag_op_info ag__op_MIN = {"min", 1, fwd_extreme, bwd_extreme,
 
 /* ------------------------------------------------------------- logsumexp */
 
+/* The max ignoring NaNs (fmax), from -inf. */
+static AG_ALWAYS_INLINE double fmax_block_t(int dt, RED_BLOCK_ARGS) {
+    (void)s, (void)t;
+    double m = -INFINITY;
+    for (int64_t k = k0; k < k1; k++) m = fmax(m, ag__ld(jb->px, dt, RED_AT(k)));
+    return m;
+}
+static double fmax_block(RED_BLOCK_ARGS) { return AG_BY_DTYPE(jb->dt, fmax_block_t, jb, b, k0, k1, s, t); }
+
+/* sum exp(x - s): in double for f64; for f32 the exps by the vector math
+ * (kernels/vmath.h), the shift carried exactly, the sum in double. */
+static double sum_exp_block(RED_BLOCK_ARGS) {
+    (void)t;
+    if (jb->dt == AG_F32)
+        return ag__vmath_sum_exp((const float *)jb->px + RED_AT(k0), jb->v.inner, k1 - k0, s);
+    double acc = 0;
+    for (int64_t k = k0; k < k1; k++) acc += exp(((const double *)jb->px)[RED_AT(k)] - s);
+    return acc;
+}
+
 /* y = m + log(sum exp(x - m)), m = max(x): no exp overflows. If every
  * element is -inf, y = -inf; if one is +inf, y = +inf. */
-static AG_ALWAYS_INLINE void lse_fwd(int dt, const void *px, void *py, ag_view3 v) {
-    AG_FOR_SLOTS(v, j, b, {
-        double m = -INFINITY;
-        for (int64_t k = 0; k < v.len; k++) m = fmax(m, ag__ld(px, dt, b + k * v.inner));
-        if (isinf(m)) {
-            ag__st(py, dt, j, m);
-            continue;
-        }
-        double acc = 0;
-        for (int64_t k = 0; k < v.len; k++) acc += exp(ag__ld(px, dt, b + k * v.inner) - m);
-        ag__st(py, dt, j, m + log(acc));
-    });
+static void lse_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+        const double m = ag__red_reduce(jb, fmax_block, AG_RED_FMAX, j, 0, 0);
+        const double y = isinf(m) ? m : m + log(ag__red_reduce(jb, sum_exp_block, AG_RED_SUM, j, m, 0));
+        ag__st(jb->dst, jb->dt, j, y);
+    }
 }
 
-/* d lse(x)/dx_i = exp(x_i - lse(x)) = softmax(x)_i. */
-static AG_ALWAYS_INLINE void lse_bwd(int dt, const void *px, const void *py, const void *pg,
-                                     void *gx, ag_view3 v) {
-    AG_FOR_SLOTS(v, j, b, {
-        const double y = ag__ld(py, dt, j), g = ag__ld(pg, dt, j);
-        if (isinf(y)) continue; /* all -inf: no element matters */
-        for (int64_t k = 0; k < v.len; k++) {
-            const int64_t e = b + k * v.inner;
-            ag__kernel_acc(gx, dt, e, g * exp(ag__ld(px, dt, e) - y));
-        }
-    });
-}
-
-/* The f32 forms, the exps by the vector math (kernels/vmath.h), the shift
- * carried exactly; the sum and the log in double. */
-static void lse_fwd_f32(const float *px, float *py, ag_view3 v) {
-    AG_FOR_SLOTS(v, j, b, {
-        double m = -INFINITY;
-        for (int64_t k = 0; k < v.len; k++) m = fmax(m, px[b + k * v.inner]);
-        py[j] = (float)(isinf(m) ? m : m + log(ag__vmath_sum_exp(px + b, v.inner, v.len, m)));
-    });
-}
-
-static void lse_bwd_f32(const float *px, const float *py, const float *pg, float *gx, ag_view3 v) {
+/* d lse(x)/dx_i = exp(x_i - lse(x)) = softmax(x)_i: dst += t · exp(x - s)
+ * (s = y, t = g). */
+static double lse_bwd_block(RED_BLOCK_ARGS) {
+    if (jb->dt == AG_F64) {
+        const double *px = jb->px;
+        double *gx = jb->dst;
+        for (int64_t k = k0; k < k1; k++) gx[RED_AT(k)] += t * exp(px[RED_AT(k)] - s);
+        return 0;
+    }
     enum { CHUNK = 256 };
     float buf[CHUNK];
+    const float *px = jb->px;
+    float *gx = jb->dst;
     ag_vexp_shift *ex = ag__vmath()->exp_shift;
-    AG_FOR_SLOTS(v, j, b, {
-        const double g = pg[j];
-        if (isinf(py[j])) continue; /* all -inf: no element matters */
-        for (int64_t k0 = 0; k0 < v.len; k0 += CHUNK) {
-            const int64_t m = v.len - k0 < CHUNK ? v.len - k0 : CHUNK, e0 = b + k0 * v.inner;
-            ex(px + e0, v.inner, buf, m, py[j], 0.0f);
-            for (int64_t k = 0; k < m; k++) gx[e0 + k * v.inner] += (float)(g * buf[k]);
-        }
-    });
+    for (int64_t c0 = k0; c0 < k1; c0 += CHUNK) {
+        const int64_t m = k1 - c0 < CHUNK ? k1 - c0 : CHUNK, e0 = RED_AT(c0);
+        ex(px + e0, jb->v.inner, buf, m, (float)s, 0.0f);
+        for (int64_t k = 0; k < m; k++) gx[e0 + k * jb->v.inner] += (float)(t * buf[k]);
+    }
+    return 0;
+}
+
+static void lse_bwd_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+        const double y = ag__ld(jb->py, jb->dt, j);
+        if (isinf(y)) continue; /* all -inf: no element matters */
+        ag__red_apply(jb, lse_bwd_block, j, y, ag__ld(jb->pg, jb->dt, j));
+    }
 }
 
 static void fwd_logsumexp(ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    if (n->dtype == AG_F32) lse_fwd_f32(ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis));
-    else AG_BY_DTYPE(n->dtype, lse_fwd, ag__val(x), ag__val(n), ag__shape_view(x, n->attr.r.axis));
+    ag_red_job jb = {.dt = n->dtype, .px = ag__val(x), .dst = ag__val(n),
+                     .v = ag__shape_view(x, n->attr.r.axis)};
+    ag__red_run(&jb, lse_slots);
 }
 
 static void bwd_logsumexp(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
     void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
-    if (n->dtype == AG_F32)
-        lse_bwd_f32(ag__val(x), ag__val(n), ag__grad(n), gx, ag__shape_view(x, n->attr.r.axis));
-    else
-        AG_BY_DTYPE(n->dtype, lse_bwd, ag__val(x), ag__val(n), ag__grad(n), gx,
-                    ag__shape_view(x, n->attr.r.axis));
+    ag_red_job jb = {.dt = n->dtype, .px = ag__val(x), .py = ag__val(n), .pg = ag__grad(n),
+                     .dst = gx, .v = ag__shape_view(x, n->attr.r.axis)};
+    ag__red_run(&jb, lse_bwd_slots);
 }
 
 /* Graph form: g · exp(x - y), with g and y in keepdims shape. */
@@ -212,38 +265,46 @@ const ag_op_info ag__op_LOGSUMEXP = {"logsumexp", 1, fwd_logsumexp, bwd_logsumex
 
 /* -------------------------------------------------------------- variance */
 
-/* The mean of slot b. */
-static AG_ALWAYS_INLINE double slot_mean(int dt, const void *px, ag_view3 v, int64_t b) {
-    double mean = 0;
-    for (int64_t k = 0; k < v.len; k++) mean += ag__ld(px, dt, b + k * v.inner);
-    return mean / (double)v.len;
+/* sum (x - s)^2. */
+static AG_ALWAYS_INLINE double sqdev_block_t(int dt, RED_BLOCK_ARGS) {
+    (void)t;
+    double ss = 0;
+    for (int64_t k = k0; k < k1; k++) {
+        const double d = ag__ld(jb->px, dt, RED_AT(k)) - s;
+        ss += d * d;
+    }
+    return ss;
 }
+static double sqdev_block(RED_BLOCK_ARGS) { return AG_BY_DTYPE(jb->dt, sqdev_block_t, jb, b, k0, k1, s, t); }
 
-/* Two passes (mean, then squared deviations) for accuracy. */
-static AG_ALWAYS_INLINE void var_fwd(int dt, const void *px, void *py, ag_view3 v, double denom) {
-    AG_FOR_SLOTS(v, j, b, {
-        const double mean = slot_mean(dt, px, v, b);
-        double ss = 0;
-        for (int64_t k = 0; k < v.len; k++) {
-            const double d = ag__ld(px, dt, b + k * v.inner) - mean;
-            ss += d * d;
-        }
-        ag__st(py, dt, j, ss / denom);
-    });
+/* Two passes (mean, then squared deviations) for accuracy; jb->scale is
+ * the denominator len - correction. */
+static void var_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+        const double mean = ag__red_reduce(jb, sum_block, AG_RED_SUM, j, 0, 0) / (double)jb->v.len;
+        ag__st(jb->dst, jb->dt, j, ag__red_reduce(jb, sqdev_block, AG_RED_SUM, j, mean, 0) / jb->scale);
+    }
 }
 
 /* d var(x)/dx_i = 2 (x_i - mean) / (len - correction); the mean's own
- * dependence on x_i cancels because the deviations sum to zero. */
-static AG_ALWAYS_INLINE void var_bwd(int dt, const void *px, const void *pg, void *gx, ag_view3 v,
-                                     double denom) {
-    AG_FOR_SLOTS(v, j, b, {
-        const double mean = slot_mean(dt, px, v, b);
-        const double c = 2.0 * ag__ld(pg, dt, j) / denom;
-        for (int64_t k = 0; k < v.len; k++) {
-            const int64_t e = b + k * v.inner;
-            ag__kernel_acc(gx, dt, e, c * (ag__ld(px, dt, e) - mean));
-        }
-    });
+ * dependence on x_i cancels because the deviations sum to zero. dst +=
+ * t (x - s), s the mean and t = 2 g / denominator. */
+static AG_ALWAYS_INLINE double var_bwd_block_t(int dt, RED_BLOCK_ARGS) {
+    for (int64_t k = k0; k < k1; k++) {
+        const int64_t e = RED_AT(k);
+        ag__kernel_acc(jb->dst, dt, e, t * (ag__ld(jb->px, dt, e) - s));
+    }
+    return 0;
+}
+static double var_bwd_block(RED_BLOCK_ARGS) {
+    return AG_BY_DTYPE(jb->dt, var_bwd_block_t, jb, b, k0, k1, s, t);
+}
+
+static void var_bwd_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+        const double mean = ag__red_reduce(jb, sum_block, AG_RED_SUM, j, 0, 0) / (double)jb->v.len;
+        ag__red_apply(jb, var_bwd_block, j, mean, 2.0 * ag__ld(jb->pg, jb->dt, j) / jb->scale);
+    }
 }
 
 /* len - correction, var's denominator. */
@@ -251,16 +312,20 @@ static double var_denom(const ag_tensor *n, ag_view3 v) { return (double)(v.len 
 
 static void fwd_var(ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    AG_BY_DTYPE(n->dtype, var_fwd, ag__val(x), ag__val(n), v, var_denom(n, v));
+    ag_red_job jb = {.dt = n->dtype, .px = ag__val(x), .dst = ag__val(n),
+                     .v = ag__shape_view(x, n->attr.r.axis)};
+    jb.scale = var_denom(n, jb.v);
+    ag__red_run(&jb, var_slots);
 }
 
 static void bwd_var(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
     void *gx = ag__sweep_acc(s, x);
     if (!gx) return;
-    ag_view3 v = ag__shape_view(x, n->attr.r.axis);
-    AG_BY_DTYPE(n->dtype, var_bwd, ag__val(x), ag__grad(n), gx, v, var_denom(n, v));
+    ag_red_job jb = {.dt = n->dtype, .px = ag__val(x), .pg = ag__grad(n), .dst = gx,
+                     .v = ag__shape_view(x, n->attr.r.axis)};
+    jb.scale = var_denom(n, jb.v);
+    ag__red_run(&jb, var_bwd_slots);
 }
 
 /* Graph form: g · 2 (x - mean(x)) / (len - correction). */

@@ -396,8 +396,30 @@ ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
  * for the whole process, and returns the count before (n <= 0 only
  * queries). Returns 0 when built without BLAS (the built-in kernel is
  * single-threaded). Small products, as in a small MLP, often run faster on
- * one thread than on several; the engine never changes this by itself. */
+ * one thread than on several; the engine never changes this by itself
+ * (ag_set_num_threads sets it when called). */
 int ag_set_blas_threads(int n);
+
+/* Sets how many threads the elementwise and reduction kernels may use,
+ * for the whole process (1: all on the calling thread), and sets the BLAS's
+ * count (ag_set_blas_threads) to the same n. The two never oversubscribe
+ * the cores: a kernel's worker threads sleep while a matrix product runs
+ * on the calling thread with the BLAS's threads, and the BLAS's sleep
+ * while the kernels split. Only large tensors are split (chunks of tens of
+ * thousands of elements); small ones stay on the calling thread. Results
+ * do not depend on the count: reductions sum fixed blocks in a fixed
+ * order, so every count gives the same bits. A program that runs tapes in
+ * several threads of its own may want 1 here. Fails with AG_ERR_ARG
+ * (ag_last_error says why; nothing changes) unless 1 <= n <= 1024. If
+ * another thread's kernels are splitting work, it waits for them. */
+ag_status ag_set_num_threads(int n);
+
+/* The kernels' thread count: the last ag_set_num_threads, else the
+ * environment variable TAPEGRAD_NUM_THREADS (read once, at the first use;
+ * ignored unless an integer from 1 to 1024; it does not change the BLAS's
+ * count, which OpenBLAS reads from OPENBLAS_NUM_THREADS), else the number
+ * of cores this process may run on (its CPU affinity). */
+int ag_get_num_threads(void);
 
 /* Permutes the axes: output axis i is input axis perm[i]; perm has ndim(x)
  * entries, a permutation of 0..ndim-1 (anything else fails with
