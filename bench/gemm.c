@@ -143,10 +143,10 @@ static void operands_free(operands *o) {
 
 /* GFLOP/s of column `col` on (shape, dtype), and the relative difference
  * of its product from ref (copied into ref when *have_ref is false). */
-static double measure(operands *o, int col, double *ref, bool *have_ref, double *diff) {
+static double measure(operands *o, int col, bool wall, double *ref, bool *have_ref, double *diff) {
     o->col = col;
     const shape *s = o->s;
-    const double t = bench_cpu_median(run_one, o, 5, 0.2);
+    const double t = wall ? bench_median(run_one, o, 5, 0.2) : bench_cpu_median(run_one, o, 5, 0.2);
     const int64_t nc = s->M * s->N;
     double *got = malloc((size_t)nc * sizeof *got);
     *diff = NAN;
@@ -176,10 +176,13 @@ static void child(const char *which) {
         fn = h ? dlsym(h, "dnnl_sgemm") : NULL;
         if (!fn) return;
     }
+    /* TAPEGRAD_BENCH_GEMM_THREADS: the threads its environment gave the
+     * library, timed by the wall clock; else one thread, by CPU time */
+    const bool wall = getenv("TAPEGRAD_BENCH_GEMM_THREADS") != NULL;
 #ifndef TAPEGRAD_BENCH_CBLAS
     if (!dnnl) return;
 #else
-    ag_set_blas_threads(1);
+    if (!wall) ag_set_blas_threads(1);
 #endif
     for (int i = 0; i < NSHAPES; i++) {
         for (int f = 0; f < 2; f++) {
@@ -191,7 +194,7 @@ static void child(const char *which) {
             }
             o.dnnl_sgemm = fn;
             o.col = dnnl ? COL_ONEDNN : COL_FORCED;
-            const double t = bench_cpu_median(run_one, &o, 5, 0.2);
+            const double t = wall ? bench_median(run_one, &o, 5, 0.2) : bench_cpu_median(run_one, &o, 5, 0.2);
             const shape *s = o.s;
             /* the product's checksum, so the parent can see a wrong answer */
             double sum = 0;
@@ -205,14 +208,18 @@ static void child(const char *which) {
 
 /* Runs this program as the child `which` with `env` before it; fills
  * gf[shape][dtype] and sums[shape][dtype]. False when it gave nothing. */
-static bool run_child(const char *which, const char *env, double gf[][2], double sums[][2]) {
+static bool run_child(const char *which, const char *env, int threads, double gf[][2],
+                      double sums[][2]) {
     char exe[4096];
     const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) return false;
     exe[n] = '\0';
     char cmd[5000], out[4096];
-    snprintf(cmd, sizeof cmd, "%s TAPEGRAD_BENCH_GEMM_CHILD=%s OMP_NUM_THREADS=1 "
-             "OPENBLAS_NUM_THREADS=1 TAPEGRAD_PEER= '%s' gemm 2>/dev/null", env, which, exe);
+    char wall[64] = "";
+    if (threads > 1) snprintf(wall, sizeof wall, "TAPEGRAD_BENCH_GEMM_THREADS=%d ", threads);
+    snprintf(cmd, sizeof cmd, "%s %sTAPEGRAD_BENCH_GEMM_CHILD=%s OMP_NUM_THREADS=%d "
+             "OPENBLAS_NUM_THREADS=%d TAPEGRAD_PEER= '%s' gemm 2>/dev/null", env, wall, which,
+             threads, threads, exe);
     if (bench_command(cmd, out, sizeof out) != 0) return false;
     bool any = false;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
@@ -245,6 +252,66 @@ static double peak_gflops(bool f32, double *mhz) {
     return *mhz / 1e3 * 2 * fma * (bytes / (f32 ? 4 : 8));
 }
 
+/* At the default thread count (the cores this process may use): the
+ * built-in GEMM split over tapegrad's pool, OpenBLAS with as many threads
+ * (with its core type forced in a child when the installed pick is not the
+ * best) and oneDNN with as many OpenMP threads, by the wall clock; own1
+ * holds the built-in's one-thread figures, for the scaling. */
+static void threads_table(double own1[][2], const char *best_core, const char *env) {
+    const int n = bench_cores();
+    if (n < 2) return;
+    double dnnl[NSHAPES][2], dsum[NSHAPES][2], forced[NSHAPES][2], fsum[NSHAPES][2];
+    for (int i = 0; i < NSHAPES; i++)
+        for (int f = 0; f < 2; f++) dnnl[i][f] = dsum[i][f] = forced[i][f] = fsum[i][f] = NAN;
+    run_child("onednn", "", n, dnnl, dsum);
+    if (best_core) run_child("openblas", env, n, forced, fsum);
+    ag_set_num_threads(n);
+    char line[200];
+    snprintf(line, sizeof line, "GFLOP/s at %d threads, wall clock: tapegrad's pool, OpenBLAS's and "
+             "oneDNN's OpenMP threads each set to %d", n, n);
+    bench_target_line("gemm", line);
+    double g[NSHAPES][2][4]; /* builtin, openblas, openblas forced, onednn */
+    for (int i = 0; i < NSHAPES; i++) {
+        for (int f = 0; f < 2; f++) {
+            for (int c = 0; c < 4; c++) g[i][f][c] = NAN;
+            operands o;
+            double *ref = malloc((size_t)(shapes[i].M * shapes[i].N) * sizeof *ref);
+            bool have_ref = false;
+            double d;
+            if (ref && operands_init(&o, &shapes[i], f == 0)) {
+                g[i][f][0] = measure(&o, COL_SSE2 + (int)ag__cpu_isa(), true, ref, &have_ref, &d);
+#ifdef TAPEGRAD_BENCH_CBLAS
+                g[i][f][1] = measure(&o, COL_OPENBLAS, true, ref, &have_ref, &d);
+#endif
+            }
+            free(ref);
+            operands_free(&o);
+            g[i][f][2] = forced[i][f];
+            g[i][f][3] = dnnl[i][f];
+            double best = NAN;
+            for (int c = 1; c < 4; c++)
+                if (isfinite(g[i][f][c]) && !(g[i][f][c] <= best)) best = g[i][f][c];
+            char metric[64], note[160];
+            snprintf(metric, sizeof metric, "best_over_builtin_%s_%s_%dt", shapes[i].slug,
+                     f == 0 ? "f32" : "f64", n);
+            snprintf(note, sizeof note, "builtin %.1f (%.2fx its 1 thread), best %.1f GFLOP/s", g[i][f][0],
+                     g[i][f][0] / own1[i][f], best);
+            bench_emit(NULL, &(bench_row){"gemm", metric, best / g[i][f][0], "x", NULL, 1 / 0.85, note});
+        }
+    }
+    printf("  %-17s %-4s %12s %12s %12s %15s %12s  builtin/best\n", "shape", "", "builtin 1t", "builtin",
+           "scaling", "openblas", "onednn");
+    for (int i = 0; i < NSHAPES; i++)
+        for (int f = 0; f < 2; f++) {
+            const double ob = isfinite(g[i][f][2]) ? g[i][f][2] : g[i][f][1];
+            double best = ob;
+            if (isfinite(g[i][f][3]) && !(g[i][f][3] <= best)) best = g[i][f][3];
+            printf("  %-17s %-4s %12.1f %12.1f %11.2fx %15.1f %12.1f  %5.0f %%\n", shapes[i].name,
+                   f == 0 ? "f32" : "f64", own1[i][f], g[i][f][0], g[i][f][0] / own1[i][f], ob, g[i][f][3],
+                   100 * g[i][f][0] / best);
+        }
+}
+
 void bench_gemm(void) {
     const char *as_child = getenv("TAPEGRAD_BENCH_GEMM_CHILD");
     if (as_child && *as_child) {
@@ -265,13 +332,15 @@ void bench_gemm(void) {
         for (int f = 0; f < 2; f++) forced[i][f] = fsum[i][f] = dnnl[i][f] = dsum[i][f] = NAN;
     char env[96] = "";
     if (best_core) snprintf(env, sizeof env, "OPENBLAS_CORETYPE=%s", best_core);
-    bool have_forced = best_core && run_child("openblas", env, forced, fsum);
-    bool have_dnnl = run_child("onednn", "", dnnl, dsum);
+    bool have_forced = best_core && run_child("openblas", env, 1, forced, fsum);
+    bool have_dnnl = run_child("onednn", "", 1, dnnl, dsum);
 
     const ag_isa detected = ag__cpu_isa(), saved = detected;
 #ifdef TAPEGRAD_BENCH_CBLAS
     const int blas_threads = ag_set_blas_threads(1);
 #endif
+    const int threads_before = ag_get_num_threads();
+    ag_set_num_threads(1); /* also OpenBLAS's */
     for (int i = 0; i < NSHAPES; i++) {
         for (int f = 0; f < 2; f++) {
             operands o;
@@ -284,12 +353,12 @@ void bench_gemm(void) {
             bool have_ref = false;
             for (int c = COL_SSE2; c <= COL_AVX512; c++) {
                 if (!ag__cpu_set_isa((ag_isa)(c - COL_SSE2))) continue;
-                gf[i][f][c] = measure(&o, c, ref, &have_ref, &diff[i][f][c]);
+                gf[i][f][c] = measure(&o, c, false, ref, &have_ref, &diff[i][f][c]);
             }
             ag__cpu_set_isa(saved);
-            gf[i][f][COL_ENGINE] = measure(&o, COL_ENGINE, ref, &have_ref, &diff[i][f][COL_ENGINE]);
+            gf[i][f][COL_ENGINE] = measure(&o, COL_ENGINE, false, ref, &have_ref, &diff[i][f][COL_ENGINE]);
 #ifdef TAPEGRAD_BENCH_CBLAS
-            gf[i][f][COL_OPENBLAS] = measure(&o, COL_OPENBLAS, ref, &have_ref, &diff[i][f][COL_OPENBLAS]);
+            gf[i][f][COL_OPENBLAS] = measure(&o, COL_OPENBLAS, false, ref, &have_ref, &diff[i][f][COL_OPENBLAS]);
 #endif
             /* the children's products, by their checksums against ours */
             double sum = 0;
@@ -303,9 +372,6 @@ void bench_gemm(void) {
         }
     }
     ag__cpu_set_isa(saved);
-#ifdef TAPEGRAD_BENCH_CBLAS
-    ag_set_blas_threads(blas_threads);
-#endif
 
     double mhz;
     const double p32 = peak_gflops(true, &mhz), p64 = peak_gflops(false, &mhz);
@@ -348,4 +414,9 @@ void bench_gemm(void) {
     }
     printf("  (! marks a product that differs from the first column's by more than 1e-4, relative)\n");
     (void)have_forced;
+    threads_table(own, best_core, env);
+    ag_set_num_threads(threads_before);
+#ifdef TAPEGRAD_BENCH_CBLAS
+    ag_set_blas_threads(blas_threads);
+#endif
 }

@@ -11,6 +11,7 @@
 
 #include "cpu.h"
 #include "gemm.h"
+#include "parallel.h"
 
 /* (M, N, K): tile edges (MR 6 and 12, NR 8..32), block edges (MC 144, K
  * past KC 384 in equal blocks: 785 = 262 + 262 + 261), op(A) packed and in
@@ -113,6 +114,50 @@ START_TEST(empty_sums) {
 }
 END_TEST
 
+/* Products big enough to be split over threads (gemm.c: by columns, or by
+ * rows when there are few columns), in every orientation: the same bits
+ * at 1, 2 and 3 threads, and right against the double reference. */
+static void check_threads(int64_t M, int64_t N, int64_t K) {
+    uint64_t seed = (uint64_t)(M * 31 + N * 7 + K);
+    const int64_t big = (M > K ? M : K), bign = (N > K ? N : K);
+    float *A = malloc(sizeof(float) * (size_t)(big * big)), *B = malloc(sizeof(float) * (size_t)(bign * bign));
+    float *C[3];
+    for (int t = 0; t < 3; t++) C[t] = malloc(sizeof(float) * (size_t)(M * N));
+    ck_assert(A && B && C[0] && C[1] && C[2]);
+    for (int64_t i = 0; i < big * big; i++) A[i] = (float)frand(&seed);
+    for (int64_t i = 0; i < bign * bign; i++) B[i] = (float)frand(&seed);
+    const int saved = ag__parallel_threads();
+    for (int o = 0; o < 4; o++) {
+        const bool ta = o & 1, tb = o & 2;
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+        for (int t = 0; t < 3; t++) {
+            ck_assert(ag__parallel_set_threads(t + 1));
+            ag__gemm_builtin_f32(ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C[t], N);
+        }
+        for (int64_t i = 0; i < M * N; i++)
+            ck_assert_msg(C[1][i] == C[0][i] && C[2][i] == C[0][i],
+                          "ta=%d tb=%d (%lld, %lld, %lld): element %lld differs across thread counts",
+                          ta, tb, (long long)M, (long long)N, (long long)K, (long long)i);
+        for (int64_t i = 0; i < M; i += 7)
+            for (int64_t j = 0; j < N; j += 5) {
+                double r = 0;
+                for (int64_t p = 0; p < K; p++)
+                    r += (double)(ta ? A[p * lda + i] : A[i * lda + p]) * (double)(tb ? B[j * ldb + p] : B[p * ldb + j]);
+                ck_assert_msg(fabs(C[2][i * N + j] - r) <= 1e-6 * (double)(K + 4), "ta=%d tb=%d C[%lld,%lld]",
+                              ta, tb, (long long)i, (long long)j);
+            }
+    }
+    ck_assert(ag__parallel_set_threads(saved));
+    free(A), free(B), free(C[0]), free(C[1]), free(C[2]);
+}
+
+START_TEST(split_over_threads) {
+    check_threads(150, 700, 40); /* by columns, uneven parts */
+    check_threads(600, 30, 300); /* by rows */
+    check_threads(40, 1000, 130); /* few rows (and Bᵀ: run as Cᵀ) */
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tcase_create("gemm");
@@ -120,6 +165,7 @@ int main(void) {
     tcase_add_loop_test(tc, f32_sizes, 0, NSIZES);
     tcase_add_loop_test(tc, f64_sizes, 0, NSIZES);
     tcase_add_test(tc, empty_sums);
+    tcase_add_test(tc, split_over_threads);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

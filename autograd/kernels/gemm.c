@@ -12,6 +12,7 @@
 #include "gemm.h"
 
 #include "cpu.h"
+#include "parallel.h"
 #include "gemm_levels.h"
 
 #include <limits.h>
@@ -134,14 +135,13 @@ _Static_assert(MR == 4, "the vector micro-kernel is written for 4 rows");
 GEMM_BUILTIN(double, f64, NR_F64)
 GEMM_BUILTIN(float, f32, NR_F32)
 
-/* The built-in GEMM: the packed kernel of the vector level the CPU (or
- * TAPEGRAD_ISA / ag__cpu_set_isa) selects; the unpacked kernel above for
- * empty sums and when the packing buffers cannot be allocated. */
-#define GEMM_DISPATCH(T, SUF)                                                \
-    void ag__gemm_builtin_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
-                                T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
-                                T beta, T *C, int64_t ldc) {                 \
-        if (M <= 0 || N <= 0) return;                                        \
+/* The built-in GEMM on one thread: the packed kernel of the vector level
+ * the CPU (or TAPEGRAD_ISA / ag__cpu_set_isa) selects; the unpacked kernel
+ * above for empty sums and when the packing buffers cannot be allocated. */
+#define GEMM_ONE_THREAD(T, SUF)                                              \
+    static void gemm_one_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
+                               T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
+                               T beta, T *C, int64_t ldc) {                  \
         if (K > 0) {                                                         \
             bool done;                                                       \
             switch (GEMM_LEVEL_OF(ag__cpu_isa())) {                          \
@@ -171,8 +171,66 @@ GEMM_BUILTIN(float, f32, NR_F32)
 #define GEMM_X86_CASES(T, SUF)
 #endif
 
-GEMM_DISPATCH(double, f64)
-GEMM_DISPATCH(float, f32)
+/* Threads. A product of at least SPLIT_FLOPS is cut into independent
+ * products on disjoint parts of C, one per pool thread (parallel.h): by
+ * columns (units of SPLIT_COLS, a multiple of every level's NR) when
+ * there are enough, else by rows (units of SPLIT_ROWS, a multiple of every
+ * MR). Each part packs its own panels, so the parts never wait on each
+ * other; each element of C is summed in the same order as on one thread
+ * (the k blocks depend on K alone), so the result has the same bits at
+ * every thread count. */
+#define SPLIT_FLOPS 4e6 /* about 40 us at 100 GFLOP/s: waking a worker is a few us */
+#define SPLIT_COLS 64
+#define SPLIT_ROWS 12
+
+#define GEMM_THREADED(T, SUF)                                                \
+    GEMM_ONE_THREAD(T, SUF)                                                  \
+                                                                             \
+    typedef struct gemm_job_##SUF {                                          \
+        bool ta, tb, by_cols;                                                \
+        int64_t M, N, K, lda, ldb, ldc;                                      \
+        T alpha, beta;                                                       \
+        const T *A, *B;                                                      \
+        T *C;                                                                \
+    } gemm_job_##SUF;                                                        \
+                                                                             \
+    /* Units [b, e) of the split dimension. */                               \
+    static void gemm_part_##SUF(void *ctx, int64_t b, int64_t e) {           \
+        const gemm_job_##SUF *j = ctx;                                       \
+        if (j->by_cols) {                                                    \
+            const int64_t n0 = b * SPLIT_COLS, n1 = e * SPLIT_COLS < j->N ? e * SPLIT_COLS : j->N; \
+            gemm_one_##SUF(j->ta, j->tb, j->M, n1 - n0, j->K, j->alpha, j->A, j->lda, \
+                           j->B + n0 * (j->tb ? j->ldb : 1), j->ldb, j->beta, j->C + n0, j->ldc); \
+        } else {                                                             \
+            const int64_t m0 = b * SPLIT_ROWS, m1 = e * SPLIT_ROWS < j->M ? e * SPLIT_ROWS : j->M; \
+            gemm_one_##SUF(j->ta, j->tb, m1 - m0, j->N, j->K, j->alpha,      \
+                           j->A + m0 * (j->ta ? 1 : j->lda), j->lda, j->B, j->ldb, j->beta, \
+                           j->C + m0 * j->ldc, j->ldc);                      \
+        }                                                                    \
+    }                                                                        \
+                                                                             \
+    void ag__gemm_builtin_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
+                                T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
+                                T beta, T *C, int64_t ldc) {                 \
+        if (M <= 0 || N <= 0) return;                                        \
+        const double flops = 2.0 * (double)M * (double)N * (double)K;        \
+        const int threads = flops >= SPLIT_FLOPS ? ag__parallel_threads() : 1; \
+        if (threads == 1) {                                                  \
+            gemm_one_##SUF(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); \
+            return;                                                          \
+        }                                                                    \
+        const int64_t cols = (N + SPLIT_COLS - 1) / SPLIT_COLS, rows = (M + SPLIT_ROWS - 1) / SPLIT_ROWS; \
+        gemm_job_##SUF j = {transA, transB, cols >= 2 * threads || cols >= rows, M, N, K, lda, \
+                            ldb, ldc, alpha, beta, A, B, C};                 \
+        const int64_t units = j.by_cols ? cols : rows;                       \
+        /* parts of at least SPLIT_FLOPS / 2 each */                         \
+        const double per_unit = flops / (double)units;                       \
+        const int64_t grain = (int64_t)(SPLIT_FLOPS / 2 / per_unit) + 1;     \
+        ag__parallel_for(units, grain, gemm_part_##SUF, &j);                 \
+    }
+
+GEMM_THREADED(double, f64)
+GEMM_THREADED(float, f32)
 
 /* Which GEMM ag__gemm_* run. The built-in one by default, in every build:
  * on the mlp_step and matmul shapes it matches OpenBLAS with the right
