@@ -23,6 +23,9 @@
 #ifdef TAPEGRAD_HAVE_BLAS
 #include <cblas.h>
 #endif
+#ifdef TAPEGRAD_HAVE_ONEDNN
+#include <dnnl.h>
+#endif
 
 #define KC 256 /* depth of a block: a packed sliver is KC·NR elements (8 KiB) */
 #define MC 64  /* rows of A per block: an (MC, KC) f64 block is 128 KiB, in L2 */
@@ -186,7 +189,12 @@ GEMM_BUILTIN(float, f32, NR_F32)
 #define GEMM_THREADED(T, SUF)                                                \
     GEMM_ONE_THREAD(T, SUF)                                                  \
                                                                              \
+    /* A one-thread GEMM: the built-in one, or a library's on one thread. */ \
+    typedef void gemm_fn_##SUF(bool, bool, int64_t, int64_t, int64_t, T, const T *, int64_t, \
+                               const T *, int64_t, T, T *, int64_t);         \
+                                                                             \
     typedef struct gemm_job_##SUF {                                          \
+        gemm_fn_##SUF *one;                                                  \
         bool ta, tb, by_cols;                                                \
         int64_t M, N, K, lda, ldb, ldc;                                      \
         T alpha, beta;                                                       \
@@ -199,80 +207,93 @@ GEMM_BUILTIN(float, f32, NR_F32)
         const gemm_job_##SUF *j = ctx;                                       \
         if (j->by_cols) {                                                    \
             const int64_t n0 = b * SPLIT_COLS, n1 = e * SPLIT_COLS < j->N ? e * SPLIT_COLS : j->N; \
-            gemm_one_##SUF(j->ta, j->tb, j->M, n1 - n0, j->K, j->alpha, j->A, j->lda, \
-                           j->B + n0 * (j->tb ? j->ldb : 1), j->ldb, j->beta, j->C + n0, j->ldc); \
+            j->one(j->ta, j->tb, j->M, n1 - n0, j->K, j->alpha, j->A, j->lda,   \
+                   j->B + n0 * (j->tb ? j->ldb : 1), j->ldb, j->beta, j->C + n0, j->ldc); \
         } else {                                                             \
             const int64_t m0 = b * SPLIT_ROWS, m1 = e * SPLIT_ROWS < j->M ? e * SPLIT_ROWS : j->M; \
-            gemm_one_##SUF(j->ta, j->tb, m1 - m0, j->N, j->K, j->alpha,      \
-                           j->A + m0 * (j->ta ? 1 : j->lda), j->lda, j->B, j->ldb, j->beta, \
-                           j->C + m0 * j->ldc, j->ldc);                      \
+            j->one(j->ta, j->tb, m1 - m0, j->N, j->K, j->alpha, j->A + m0 * (j->ta ? 1 : j->lda), \
+                   j->lda, j->B, j->ldb, j->beta, j->C + m0 * j->ldc, j->ldc);  \
         }                                                                    \
     }                                                                        \
                                                                              \
-    void ag__gemm_builtin_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
-                                T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
-                                T beta, T *C, int64_t ldc) {                 \
+    /* one() over the pool's threads on disjoint parts of C. */              \
+    static void gemm_split_##SUF(gemm_fn_##SUF *one, bool transA, bool transB, int64_t M, \
+                                 int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
+                                 const T *B, int64_t ldb, T beta, T *C, int64_t ldc) { \
         if (M <= 0 || N <= 0) return;                                        \
         const double flops = 2.0 * (double)M * (double)N * (double)K;        \
         const int threads = flops >= SPLIT_FLOPS ? ag__parallel_threads() : 1; \
         if (threads == 1) {                                                  \
-            gemm_one_##SUF(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); \
+            one(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); \
             return;                                                          \
         }                                                                    \
         const int64_t cols = (N + SPLIT_COLS - 1) / SPLIT_COLS, rows = (M + SPLIT_ROWS - 1) / SPLIT_ROWS; \
-        gemm_job_##SUF j = {transA, transB, cols >= 2 * threads || cols >= rows, M, N, K, lda, \
-                            ldb, ldc, alpha, beta, A, B, C};                 \
+        gemm_job_##SUF j = {one, transA, transB, cols >= 2 * threads || cols >= rows, M, N, K, \
+                            lda, ldb, ldc, alpha, beta, A, B, C};            \
         const int64_t units = j.by_cols ? cols : rows;                       \
         /* parts of at least SPLIT_FLOPS / 2 each */                         \
         const double per_unit = flops / (double)units;                       \
         const int64_t grain = (int64_t)(SPLIT_FLOPS / 2 / per_unit) + 1;     \
         ag__parallel_for(units, grain, gemm_part_##SUF, &j);                 \
+    }                                                                        \
+                                                                             \
+    void ag__gemm_builtin_##SUF(bool transA, bool transB, int64_t M, int64_t N, int64_t K, \
+                                T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, \
+                                T beta, T *C, int64_t ldc) {                 \
+        gemm_split_##SUF(gemm_one_##SUF, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, \
+                         ldc);                                               \
     }
 
 GEMM_THREADED(double, f64)
 GEMM_THREADED(float, f32)
 
-/* Which GEMM ag__gemm_* run. The built-in one by default, in every build:
- * on the mlp_step and matmul shapes it matches OpenBLAS with the right
- * kernels for the CPU (bench/gemm.c; README's design section), and it
- * does not depend on OpenBLAS recognising the CPU (Debian's 0.3.21 runs
- * its generic Prescott kernels on newer Intel cores, 4.5x slower).
- * TAPEGRAD_GEMM=openblas (read once, at the first product) selects
- * OpenBLAS in a build that has it, so tests can run both paths. */
-enum { BACKEND_BUILTIN, BACKEND_OPENBLAS };
+/* Which GEMM ag__gemm_* run. f32 products go to oneDNN's sgemm in a build
+ * with oneDNN: its JIT-generated kernels were the fastest f32 GEMM on
+ * every shape measured (bench/gemm.c; README's design section). Otherwise,
+ * and for f64 (oneDNN has no f64 GEMM), the built-in GEMM: on the mlp_step
+ * and matmul shapes it matches OpenBLAS with the right kernels for the
+ * CPU, and it does not depend on OpenBLAS recognising the CPU (Debian's
+ * 0.3.21 runs its generic Prescott kernels on newer Intel cores, 4.5x
+ * slower). TAPEGRAD_GEMM=builtin|openblas|onednn (read once, at the first
+ * product) forces one in a build that has it, so tests run every path. */
+enum { BACKEND_BUILTIN, BACKEND_OPENBLAS, BACKEND_ONEDNN };
+static const char *const backend_names[] = {"builtin", "openblas", "onednn"};
 static _Atomic int backend = -1;
+
+static bool backend_available(int b) {
+#ifndef TAPEGRAD_HAVE_BLAS
+    if (b == BACKEND_OPENBLAS) return false;
+#endif
+#ifndef TAPEGRAD_HAVE_ONEDNN
+    if (b == BACKEND_ONEDNN) return false;
+#endif
+    return b >= BACKEND_BUILTIN && b <= BACKEND_ONEDNN;
+}
+
+static int backend_parse(const char *name) {
+    for (int b = 0; name && b < (int)(sizeof backend_names / sizeof *backend_names); b++)
+        if (strcmp(name, backend_names[b]) == 0) return b;
+    return -1;
+}
 
 static int gemm_backend_id(void) {
     int b = atomic_load_explicit(&backend, memory_order_relaxed);
     if (b >= 0) return b;
-    const char *want = getenv("TAPEGRAD_GEMM");
-    b = BACKEND_BUILTIN;
-#ifdef TAPEGRAD_HAVE_BLAS
-    if (want && strcmp(want, "openblas") == 0) b = BACKEND_OPENBLAS;
-#else
-    (void)want;
-#endif
+    b = backend_parse(getenv("TAPEGRAD_GEMM"));
+    if (!backend_available(b)) b = backend_available(BACKEND_ONEDNN) ? BACKEND_ONEDNN : BACKEND_BUILTIN;
     atomic_store_explicit(&backend, b, memory_order_relaxed);
     return b;
 }
 
-const char *ag__gemm_backend(void) {
-    return gemm_backend_id() == BACKEND_OPENBLAS ? "openblas" : "builtin";
-}
+const char *ag__gemm_backend(void) { return backend_names[gemm_backend_id()]; }
 
 bool ag__gemm_set_backend(const char *name) {
-    if (name && strcmp(name, "builtin") == 0) {
-        atomic_store_explicit(&backend, BACKEND_BUILTIN, memory_order_relaxed);
-        return true;
-    }
-#ifdef TAPEGRAD_HAVE_BLAS
-    if (name && strcmp(name, "openblas") == 0) {
-        atomic_store_explicit(&backend, BACKEND_OPENBLAS, memory_order_relaxed);
-        return true;
-    }
-#endif
-    return false;
+    const int b = backend_parse(name);
+    if (!backend_available(b)) return false;
+    atomic_store_explicit(&backend, b, memory_order_relaxed);
+    return true;
 }
+
 
 #ifdef TAPEGRAD_HAVE_BLAS
 /* CBLAS takes int sizes: anything larger (or empty) goes to the built-in
@@ -280,6 +301,29 @@ bool ag__gemm_set_backend(const char *name) {
 static bool blas_ok(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
     return gemm_backend_id() == BACKEND_OPENBLAS && M > 0 && N > 0 && K > 0 && M <= INT_MAX &&
            N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX;
+}
+#endif
+
+#ifdef TAPEGRAD_HAVE_ONEDNN
+void omp_set_num_threads(int num_threads);
+
+/* oneDNN's sgemm on the calling thread: row-major like ours, 64-bit sizes.
+ * The products are split over tapegrad's pool (gemm_split_f32), each part
+ * a one-thread oneDNN call, so OpenMP never starts a team: its threads
+ * would spin after each product and take the core from the pool's next
+ * kernel. A failure (it checks its arguments) falls back to the built-in
+ * GEMM. */
+static void onednn_one(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc) {
+    static _Thread_local bool one_omp_thread;
+    if (!one_omp_thread) {
+        omp_set_num_threads(1); /* this thread's OpenMP count */
+        one_omp_thread = true;
+    }
+    if (K <= 0 || dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
+                             beta, C, ldc) != dnnl_success)
+        gemm_one_f32(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 #endif
 
@@ -300,6 +344,12 @@ void ag__gemm_f64(bool transA, bool transB, int64_t M, int64_t N, int64_t K, dou
 void ag__gemm_f32(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                   float *C, int64_t ldc) {
+#ifdef TAPEGRAD_HAVE_ONEDNN
+    if (gemm_backend_id() == BACKEND_ONEDNN) {
+        gemm_split_f32(onednn_one, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
 #ifdef TAPEGRAD_HAVE_BLAS
     if (blas_ok(M, N, K, lda, ldb, ldc)) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
@@ -312,19 +362,18 @@ void ag__gemm_f32(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
 }
 
 /* OpenBLAS's thread count is process-wide; the engine never changes it on
- * its own, only when a program asks here. */
+ * its own, only when a program asks here (or through ag_set_num_threads).
+ * oneDNN's products run on tapegrad's pool instead (onednn_one). */
 #ifdef TAPEGRAD_HAVE_BLAS
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 #endif
-
 int ag_set_blas_threads(int n) {
+    int before = 0;
 #ifdef TAPEGRAD_HAVE_BLAS
-    int before = openblas_get_num_threads();
+    before = openblas_get_num_threads();
     if (n > 0) openblas_set_num_threads(n);
-    return before;
-#else
-    (void)n;
-    return 0;
 #endif
+    (void)n;
+    return before;
 }
