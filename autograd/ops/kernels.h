@@ -164,6 +164,10 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
          * common case: same shapes, or a bias along the last axis). */      \
         if (sa == 1 && sb == 1)                                              \
             AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 1, 1)); \
+        else if (sa == 1 && sb == 0) /* b stretched along the row: x - mean */ \
+            AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 1, 0)); \
+        else if (sa == 0 && sb == 1)                                         \
+            AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 0, 1)); \
         else                                                                 \
             AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, sa, sb)); \
     } while (0)
@@ -177,21 +181,43 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
     }
 #define AG_BINARY_BWD_ROW(T, DA, DB, SA, SB)                                 \
     {                                                                        \
-        if (ga)                                                              \
-            for (int64_t j = j0_; j < j1_; j++) {                            \
-                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
-                double y = py[o + j], g = pg[o + j];                         \
-                (void)a; (void)b; (void)y;                                   \
-                ga[off[0] + j * (SA)] += (T)(g * (DA));                      \
-            }                                                                \
-        if (gb)                                                              \
-            for (int64_t j = j0_; j < j1_; j++) {                            \
-                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
-                double y = py[o + j], g = pg[o + j];                         \
-                (void)a; (void)b; (void)y;                                   \
-                gb[off[1] + j * (SB)] += (T)(g * (DB));                      \
-            }                                                                \
+        if (ga) AG_BINARY_BWD_ROW_ONE(T, DA, SA, SB, ga, off[0], SA);        \
+        if (gb) AG_BINARY_BWD_ROW_ONE(T, DB, SA, SB, gb, off[1], SB);        \
     }
+/* One operand's loop: its gradient gx at offset OFF with stride S along
+ * the row. An operand stretched along the row (S = 0: a per-channel mean
+ * or scale against (N, C, H, W)) gets the row's sum, added once: summed in
+ * doubles in four interleaved partial sums, which a loop-carried += into
+ * one float element (a store per element) was not. */
+#define AG_BINARY_BWD_ROW_ONE(T, D, SA, SB, gx, OFF, S)                      \
+    do {                                                                     \
+        if ((S) == 0) {                                                      \
+            double acc_[4] = {0, 0, 0, 0};                                   \
+            int64_t j = j0_;                                                 \
+            for (; j + 4 <= j1_; j += 4)                                     \
+                for (int u_ = 0; u_ < 4; u_++) {                             \
+                    const int64_t k_ = j + u_;                               \
+                    double a = pa[off[0] + k_ * (SA)], b = pb[off[1] + k_ * (SB)]; \
+                    double y = py[o + k_], g = pg[o + k_];                   \
+                    (void)a; (void)b; (void)y;                               \
+                    acc_[u_] += g * (D);                                     \
+                }                                                            \
+            for (; j < j1_; j++) {                                           \
+                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
+                double y = py[o + j], g = pg[o + j];                         \
+                (void)a; (void)b; (void)y;                                   \
+                acc_[0] += g * (D);                                          \
+            }                                                                \
+            gx[OFF] += (T)((acc_[0] + acc_[1]) + (acc_[2] + acc_[3]));       \
+            break;                                                           \
+        }                                                                    \
+        for (int64_t j = j0_; j < j1_; j++) {                                \
+            double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)];     \
+            double y = py[o + j], g = pg[o + j];                             \
+            (void)a; (void)b; (void)y;                                       \
+            gx[OFF + j * (S)] += (T)(g * (D));                               \
+        }                                                                    \
+    } while (0)
 
 /* The backward of a 0-d node of dtype DT, in doubles on the inline values
  * and gradients: no buffers, no broadcasting. A partial is evaluated only
