@@ -58,13 +58,14 @@ void bench_conv_lenet(void) {
         for (int64_t i = 0; d && i < ag_numel(*ps[k]); i++) d[i] = (float)(ag_rng_uniform(&r) - 0.5) * 0.4f;
     }
     if (!c.tape || !c.w1 || !c.b1 || !c.w2 || !c.b2) return;
-    int before = ag_set_blas_threads(1);
+    const int before = ag_get_num_threads();
+    ag_set_num_threads(1); /* tapegrad's pool and OpenBLAS's */
     c.conv2_only = false;
     double whole = bench_median(step, &c, BENCH_MIN_REPS, BENCH_MIN_SECONDS);
     ag_status st = c.status;
     c.conv2_only = true;
     double conv2 = bench_median(step, &c, BENCH_MIN_REPS, BENCH_MIN_SECONDS);
-    if (before > 0) ag_set_blas_threads(before);
+    ag_set_num_threads(before);
     if (st != AG_OK || c.status != AG_OK) fprintf(stderr, "%s: failed: %s\n", W, ag_tape_error(c.tape));
     bench_peer peer = bench_run_peer(W);
     double cpu = 0;

@@ -10,13 +10,15 @@ typedef struct peers {
     bench_peer best, installed;
 } peers;
 
-/* Times m's step with the BLAS on `threads` threads (0: its default) and
- * emits the rows of that thread count; returns the step time in ms (NaN
- * when the step failed). */
+/* Times m's step on `threads` threads (0: the default, bench_cores()):
+ * tapegrad's pool and OpenBLAS's (ag_set_num_threads), and emits the rows
+ * of that thread count; returns the step time in ms (NaN when the step
+ * failed). */
 static double measure(const model_step *m, const peers *pp, int threads, const char *suffix) {
-    int before = ag_set_blas_threads(threads);
+    const int before = ag_get_num_threads();
+    ag_set_num_threads(threads > 0 ? threads : bench_cores());
     double t = bench_median(m->step, m->ctx, BENCH_MIN_REPS, BENCH_MIN_SECONDS);
-    if (before > 0) ag_set_blas_threads(before);
+    ag_set_num_threads(before);
     char note[200], metric[64];
     if (!m->check(m->ctx, note, sizeof note)) t = NAN;
     double ms = t * 1e3;

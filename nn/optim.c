@@ -156,13 +156,13 @@ static void sgd_update(const nn_optim_opts *o, ag_tensor *p, double *buf) {
  * restrict pointers, so the compiler can vectorise it: Adam is the costliest
  * part of a small model's step. The formula is the one documented in nn.h,
  * rearranged: lr·m̂/(√v̂ + eps) = (lr/c1)·m/(√s·(1/√c2) + eps). */
-#define ADAM_LOOP(T)                                                         \
+#define ADAM_LOOP(T, DECOUPLED)                                              \
     do {                                                                     \
         T *restrict x = vp;                                                  \
         const T *restrict g = gp;                                            \
         for (int64_t i = 0; i < n; i++) {                                    \
             double xi = x[i], d = g[i];                                      \
-            if (decoupled) xi -= lr_wd * xi;                                 \
+            if (DECOUPLED) xi -= lr_wd * xi;                                 \
             else d += wd * xi;                                               \
             const double mi = b1 * m[i] + (1 - b1) * d;                      \
             const double si = b2 * s[i] + (1 - b2) * d * d;                  \
@@ -182,8 +182,15 @@ static void adam_update(const nn_optim_opts *o, int64_t step, ag_tensor *p, doub
                  b2 = o->beta2, eps = o->eps;
     const double c1 = 1 - pow(b1, (double)step), c2 = 1 - pow(b2, (double)step); // bias corrections
     const double step_size = o->lr / c1, inv_sqrt_c2 = 1 / sqrt(c2);
-    if (ag_dtype_of(p) == AG_F32) ADAM_LOOP(float);
-    else ADAM_LOOP(double);
+    /* AdamW or not as a constant, so each loop is branch-free; sqrt is
+     * inlined (the build's -fno-math-errno), so the loops vectorise */
+    if (ag_dtype_of(p) == AG_F32) {
+        if (decoupled) ADAM_LOOP(float, true);
+        else ADAM_LOOP(float, false);
+    } else {
+        if (decoupled) ADAM_LOOP(double, true);
+        else ADAM_LOOP(double, false);
+    }
 }
 
 nn_status nn_optim_step(nn_optim *o) {
