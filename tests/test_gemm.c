@@ -16,11 +16,12 @@
 /* (M, N, K): tile edges (MR 6 and 12, NR 8..32), block edges (MC 144, K
  * past KC 384 in equal blocks: 785 = 262 + 262 + 261), op(A) packed and in
  * place (at most two column panels, or Aᵀ) with partial last panels, and
- * few rows by many columns with Bᵀ (run as Cᵀ = op(B)ᵀ·op(A)ᵀ). */
+ * few rows by many columns with Bᵀ (run as Cᵀ = op(B)ᵀ·op(A)ᵀ), and shallow
+ * k blocks (K <= 64) swept by rows. */
 static const int64_t sizes[][3] = {
     {1, 1, 1},    {1, 7, 3},     {5, 1, 9},     {6, 32, 1},   {7, 33, 17},  {13, 17, 300},
     {121, 65, 257}, {120, 96, 256}, {37, 129, 64}, {300, 31, 5}, {2, 300, 513}, {64, 576, 25},
-    {25, 64, 785}, {132, 40, 390}, {241, 100, 12}, {12, 16, 7}, {32, 400, 70}, {5, 97, 33}, {145, 70, 20}, {144, 300, 9},
+    {25, 64, 785}, {132, 40, 390}, {241, 100, 12}, {12, 16, 7}, {32, 400, 70}, {5, 97, 33}, {145, 70, 20}, {144, 300, 9}, {300, 200, 64}, {150, 400, 65},
 };
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
 

@@ -38,6 +38,8 @@
 #define GEMM_NC 3072
 /* op(A) is read in place when at most this many column panels meet it */
 #define GEMM_DIRECT_PANELS 2
+/* k blocks at most this deep sweep C by rows (see the driver) */
+#define GEMM_SHALLOW_K 64
 #ifndef GEMM_SWAP_ROWS
 #define GEMM_SWAP_ROWS 48
 #endif
@@ -163,6 +165,25 @@ _Static_assert(GEMM_MC % GEMM_MR == 0, "an A block is whole row panels");
                     const int64_t mfull = direct_a ? mc / MR * MR : 0;       \
                     if (mfull < mc)                                          \
                         GEMM_CAT(pack_, SUF)(ab + mfull * rsa, rsa, csa, mc - mfull, kc, MR, ap); \
+                    if (!panel_b && kc <= GEMM_SHALLOW_K) {                  \
+                        /* Shallow: a row panel sweeps across C, so C is   \
+                         * written in MR streams along its rows (down the  \
+                         * columns, a small K's writes missed in cache     \
+                         * faster than the tiles computed). */             \
+                        for (int64_t ir = 0; ir < mc; ir += MR) {            \
+                            const int64_t mr = mc - ir < MR ? mc - ir : MR;  \
+                            const bool in_place = ir < mfull;                \
+                            const T *a = in_place ? ab + ir * rsa : ap + (ir - mfull) * kc; \
+                            const int64_t ra = in_place ? rsa : 1, ca = in_place ? csa : MR; \
+                            for (int64_t jr = 0; jr < nc; jr += NR) {        \
+                                const int64_t nr = nc - jr < NR ? nc - jr : NR; \
+                                GEMM_CAT(micro_, SUF)(kc, a, ra, ca, bp + jr * kc, alpha, bt, \
+                                                      C + (ic + ir) * ldc + (jc + jr) * csc, ldc, \
+                                                      csc, mr, nr);          \
+                            }                                                \
+                        }                                                    \
+                        continue;                                            \
+                    }                                                        \
                     for (int64_t jr = 0; jr < nc; jr += NR) {                \
                         const int64_t nr = nc - jr < NR ? nc - jr : NR;      \
                         if (panel_b)                                         \
