@@ -299,6 +299,20 @@ def f32_math():
             out[key] = t * 1e3
             ratios.append(r)
     out["proc_per_thread_cpu"] = max(ratios)
+    # tanh and gelu forward + backward on 1 and 2 threads (torch's intra-op
+    # pool), wall time, interleaved as bench_paired does on the C side.
+    for name in ("tanh", "gelu"):
+        f = fns[name]
+
+        def step_on(n):
+            torch.set_num_threads(n)
+            x.grad = None
+            f(x).backward(ones)
+
+        t1, t2, _ = paired_times(lambda: step_on(1), lambda: step_on(2))
+        out[name + "_fwd_bwd_wall_1t"] = t1 * 1e3
+        out[name + "_fwd_bwd_wall_2t"] = t2 * 1e3
+    torch.set_num_threads(1)
     return out
 
 

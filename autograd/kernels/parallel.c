@@ -155,7 +155,7 @@ static void start_locked(int want) {
         nworkers++;
 }
 
-void ag__parallel_for(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx) {
+void ag__parallel_for_split(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     if (n < 2 * grain || in_worker) {

@@ -40,7 +40,28 @@ typedef void ag_parallel_fn(void *ctx, int64_t begin, int64_t end);
  * when all are done. Runs fn(ctx, 0, n) inline when n < 2·grain, when the
  * count is 1, inside a worker (no nested parallelism) or while another
  * thread's call holds the pool. n <= 0 does nothing. */
-void ag__parallel_for(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx);
+void ag__parallel_for_split(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx);
+static inline void ag__parallel_for(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx) {
+    /* Inline, so a small tensor's kernel is a direct call (often inlined
+     * itself): the per-op cost of tiny tensors stays what it was. */
+    if (n < 2 * grain) {
+        if (n > 0) fn(ctx, 0, n);
+        return;
+    }
+    ag__parallel_for_split(n, grain, fn, ctx);
+}
+
+/* ag__parallel_for with fn a function's name, called directly when the
+ * range is too small to split, so an always-inline fn is inlined there. */
+#define AG_PARALLEL_FOR(n, grain, fn, ctx)                                   \
+    do {                                                                     \
+        const int64_t pn_ = (n), pg_ = (grain);                              \
+        if (pn_ < 2 * pg_) {                                                 \
+            if (pn_ > 0) fn((ctx), 0, pn_);                                  \
+        } else {                                                             \
+            ag__parallel_for_split(pn_, pg_, fn, (ctx));                     \
+        }                                                                    \
+    } while (0)
 
 /* The thread count: set by ag__parallel_set_threads, else the environment
  * variable TAPEGRAD_NUM_THREADS (read once; ignored unless an integer in
