@@ -24,12 +24,15 @@
 #define AG__PARALLEL_MAX_THREADS 1024
 
 /* The elements a chunk should hold at least, for kernels that do a few
- * arithmetic operations per element: below about this many, waking a
- * worker costs more than it saves (measured: README, "Threads"). Kernels
- * that do more per element (transcendental functions) pass a smaller
- * grain. */
-#define AG__PARALLEL_GRAIN 32768
-#define AG__PARALLEL_GRAIN_MATH 8192
+ * arithmetic operations per element (memory-bound: a second thread gains
+ * little below this), and for those with a transcendental function per
+ * element. Below about these, waking a worker (tens of microseconds on a
+ * loaded machine) costs more than it saves: measured on 2 cores, f32 tanh
+ * of 65,536 elements split in two chunks of 8,192+ took 1.1x the time of
+ * one thread, 10^6 elements 0.57x (docs/design.md, "The kernels' thread
+ * pool"). */
+#define AG__PARALLEL_GRAIN 65536
+#define AG__PARALLEL_GRAIN_MATH 32768
 
 /* A chunk of work: indices [begin, end) of the range. */
 typedef void ag_parallel_fn(void *ctx, int64_t begin, int64_t end);
