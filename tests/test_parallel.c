@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------- the pool */
 
@@ -105,6 +107,28 @@ START_TEST(nested_calls_run_inline) {
     ag__parallel_for(30, 10, nested_fn, &bad);
     ck_assert_int_eq(bad, 0);
     ck_assert(!ag__parallel_in_worker());
+}
+END_TEST
+
+/* A child forked after the pool started (Check's fork mode does that)
+ * has no workers: it forgets them and still covers every index. */
+START_TEST(pool_works_after_fork) {
+    ck_assert_int_eq(ag_set_num_threads(2), AG_OK);
+    check_cover(100000, 1000); /* the worker is running */
+    const pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int *hits = calloc(100000, sizeof *hits);
+        cover c = {hits, 0, PTHREAD_MUTEX_INITIALIZER};
+        if (hits) ag__parallel_for(100000, 1000, cover_fn, &c);
+        int ok = hits != NULL;
+        for (int i = 0; ok && i < 100000; i++) ok = hits[i] == 1;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    check_cover(100000, 1000); /* and the parent's pool still works */
 }
 END_TEST
 
@@ -478,6 +502,7 @@ static Suite *parallel_suite(void) {
     tcase_add_test(pool, pool_covers_every_index_after_changes);
     tcase_add_test(pool, nested_calls_run_inline);
     tcase_add_test(pool, concurrent_callers);
+    tcase_add_test(pool, pool_works_after_fork);
     suite_add_tcase(s, pool);
     TCase *ops = tcase_create("ops");
     tcase_set_timeout(ops, 600);

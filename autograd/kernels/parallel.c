@@ -23,7 +23,7 @@ static pthread_t *workers;   /* the started workers */
 static int nworkers;
 static bool stop;            /* workers exit */
 static bool busy;            /* a job (or a change of count) holds the pool */
-static bool atexit_done;     /* join_at_exit is registered */
+static bool atexit_done;     /* join_at_exit and the fork handlers are registered */
 
 /* The job in progress. */
 static ag_parallel_fn *job_fn;
@@ -143,6 +143,19 @@ static void join_at_exit(void) {
     pthread_mutex_unlock(&mu);
 }
 
+/* fork: the child has none of the workers, so it forgets them (and takes
+ * mu in a known state: the parent holds it across the fork). */
+static void fork_prepare(void) { pthread_mutex_lock(&mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&mu); }
+static void fork_child(void) {
+    free(workers);
+    workers = NULL;
+    nworkers = 0;
+    stop = busy = false;
+    job_chunks = job_next = job_done = 0;
+    pthread_mutex_unlock(&mu);
+}
+
 /* Starts workers up to want (count - 1); keeps those that started if
  * pthread_create fails. Under mu. */
 static void start_locked(int want) {
@@ -150,7 +163,10 @@ static void start_locked(int want) {
     pthread_t *w = realloc(workers, sizeof *w * (size_t)want);
     if (!w) return;
     workers = w;
-    if (!atexit_done) atexit_done = atexit(join_at_exit) == 0;
+    if (!atexit_done) {
+        atexit_done = atexit(join_at_exit) == 0;
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+    }
     while (nworkers < want && pthread_create(&workers[nworkers], NULL, worker_main, NULL) == 0)
         nworkers++;
 }
