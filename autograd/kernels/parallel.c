@@ -24,6 +24,7 @@ static int nworkers;
 static bool stop;            /* workers exit */
 static bool busy;            /* a job (or a change of count) holds the pool */
 static bool atexit_done;     /* join_at_exit and the fork handlers are registered */
+static bool forked;          /* a child of fork: no workers, ever */
 
 /* The job in progress. */
 static ag_parallel_fn *job_fn;
@@ -143,8 +144,10 @@ static void join_at_exit(void) {
     pthread_mutex_unlock(&mu);
 }
 
-/* fork: the child has none of the workers, so it forgets them (and takes
- * mu in a known state: the parent holds it across the fork). */
+/* fork: the child has none of the workers, so it forgets them and runs
+ * every call inline (starting threads after a fork of a threaded process
+ * is what POSIX leaves undefined, and ThreadSanitizer refuses); it takes
+ * mu in a known state, as the parent holds it across the fork. */
 static void fork_prepare(void) { pthread_mutex_lock(&mu); }
 static void fork_parent(void) { pthread_mutex_unlock(&mu); }
 static void fork_child(void) {
@@ -153,6 +156,7 @@ static void fork_child(void) {
     nworkers = 0;
     stop = busy = false;
     job_chunks = job_next = job_done = 0;
+    forked = true;
     pthread_mutex_unlock(&mu);
 }
 
@@ -180,7 +184,7 @@ void ag__parallel_for_split(int64_t n, int64_t grain, ag_parallel_fn *fn, void *
     }
     pthread_mutex_lock(&mu);
     const int count = count_locked();
-    if (count == 1 || busy) {
+    if (count == 1 || busy || forked) {
         pthread_mutex_unlock(&mu);
         fn(ctx, 0, n);
         return;

@@ -9,7 +9,8 @@
  * count changes. One call at a time uses the pool: a call made while
  * another thread's call holds it, or from inside a worker, runs inline. If
  * a worker cannot be started the work runs on fewer threads, inline at
- * worst: never an abort, never a different answer.
+ * worst: never an abort, never a different answer. A child of fork runs
+ * every call inline.
  *
  * Results must not depend on how a range is split: a callback may write
  * only what its own indices own, and a reduction sums blocks of a size
