@@ -25,8 +25,7 @@ typedef struct ctx {
     nn_module *block;
     nn_optim *opt;
     float x[B * T * E], target[B * T * E];
-    double first_loss, loss;
-    ag_status status;
+    model_step_losses losses;
 } ctx;
 
 static void step(void *p) {
@@ -38,31 +37,21 @@ static void step(void *p) {
     ag_tensor *d = ag_sub(t, nn_forward(c->block, t, x), want);                 // (B, T, E)
     ag_tensor *loss = ag_mean(t, ag_mul(t, d, d), AG_ALL, false);              // ()
     ag_status st = ag_backward(t, loss);
-    if (st == AG_OK) {
-        nn_optim_step(c->opt);
-        c->loss = ag_item(loss);
-        if (isnan(c->first_loss)) c->first_loss = c->loss;
-    }
-    if (c->status == AG_OK) c->status = st;
+    if (st == AG_OK) nn_optim_step(c->opt);
+    model_step_record(&c->losses, st, loss);
     ag_tape_reset(t);
 }
 
 static bool check(void *p, char *note, size_t size) {
     ctx *c = p;
-    bool ok = c->status == AG_OK && isfinite(c->loss) && c->loss < c->first_loss;
-    if (ok)
-        snprintf(note, size, "f32 B 16 T 64 d 64, 4 heads, causal, Adam; loss %.3f -> %.3f",
-                 c->first_loss, c->loss);
-    else
-        snprintf(note, size, "FAILED: %s (loss %g -> %g)", ag_tape_error(c->tape), c->first_loss, c->loss);
-    return ok;
+    return model_step_verdict(&c->losses, c->tape, "f32 B 16 T 64 d 64, 4 heads, causal, Adam", note, size);
 }
 
 void bench_attention_step(void) {
     static ctx c;
     ag_rng r;
     ag_rng_seed(&r, 9);
-    c = (ctx){.first_loss = NAN, .tape = ag_tape_new(0), .ps = nn_params_new()};
+    c = (ctx){.losses = MODEL_STEP_LOSSES_INIT, .tape = ag_tape_new(0), .ps = nn_params_new()};
     c.block = c.ps ? nn_transformer_block_new(c.ps, "block", E, 4, 256, true, AG_F32, &r) : NULL;
     nn_optim_opts oo = nn_adam_opts(3e-3);
     c.opt = c.block ? nn_optim_new(c.ps, &oo) : NULL;

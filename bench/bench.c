@@ -19,6 +19,7 @@ typedef struct workload {
 static const workload workloads[] = {
     {"tape_ratio", bench_tape_ratio, "scalar tape gradient cost / plain C, n = 100000"},
     {"tiny_ops", bench_tiny_ops, "1000 ops on an 8-element f64 tensor, fwd + bwd"},
+    {"gemm", bench_gemm, "every GEMM here (built-in per ISA, OpenBLAS, oneDNN) in GFLOP/s, 1 thread"},
     {"matmul", bench_matmul, "512x512 @ 512x512 fwd + bwd vs direct BLAS, f32 and f64"},
     {"hvp", bench_hvp, "Hessian-vector product of the tape_ratio f / plain C, n = 100000"},
     {"scalar_node_bytes", bench_scalar_node_bytes, "tape bytes per recorded scalar node"},

@@ -133,6 +133,7 @@ ag_tensor *rosen_record_statements(ag_tape *t, ag_tensor *const *xs, int n);
 
 void bench_tape_ratio(void);
 void bench_tiny_ops(void);
+void bench_gemm(void);
 void bench_matmul(void);
 void bench_hvp(void);
 void bench_scalar_node_bytes(void);

@@ -22,8 +22,7 @@ typedef struct ctx {
     nn_optim *opt;
     float x[B * 784];
     int64_t labels[B];
-    double first_loss, loss;
-    ag_status status;
+    model_step_losses losses;
 } ctx;
 
 static void step(void *p) {
@@ -33,37 +32,28 @@ static void step(void *p) {
     ag_tensor *loss = nn_sparse_cross_entropy(c->tape, nn_forward(c->model, c->tape, x), B, c->labels,
                                               NN_MEAN);                                  // ()
     ag_status st = ag_backward(c->tape, loss);
-    if (st == AG_OK) {
-        nn_optim_step(c->opt);
-        c->loss = ag_item(loss);
-        if (isnan(c->first_loss)) c->first_loss = c->loss;
-    }
-    if (c->status == AG_OK) c->status = st;
+    if (st == AG_OK) nn_optim_step(c->opt);
+    model_step_record(&c->losses, st, loss);
     ag_tape_reset(c->tape);
 }
 
 static bool check(void *p, char *note, size_t size) {
     ctx *c = p;
-    bool ok = c->status == AG_OK && isfinite(c->loss) && c->loss < c->first_loss;
-    if (ok)
-        snprintf(note, size, "f32 batch 64, Adam; loss %.3f -> %.3f (same batch)", c->first_loss, c->loss);
-    else
-        snprintf(note, size, "FAILED: %s (loss %g -> %g)", ag_tape_error(c->tape), c->first_loss, c->loss);
-    return ok;
+    return model_step_verdict(&c->losses, c->tape, "f32 batch 64, Adam", note, size);
 }
 
 void bench_cnn_step(void) {
     static ctx c;
     ag_rng r;
     ag_rng_seed(&r, 7);
-    c = (ctx){.first_loss = NAN, .tape = ag_tape_new(0), .ps = nn_params_new()};
+    c = (ctx){.losses = MODEL_STEP_LOSSES_INIT, .tape = ag_tape_new(0), .ps = nn_params_new()};
     c.model = c.ps ? cnn_mnist_model(c.ps, AG_F32, &r) : NULL;
     nn_optim_opts oo = nn_adam_opts(2e-3);
     c.opt = c.model ? nn_optim_new(c.ps, &oo) : NULL;
     for (int i = 0; i < B * 784; i++) c.x[i] = (float)ag_rng_uniform(&r);
     for (int i = 0; i < B; i++) c.labels[i] = (int64_t)(ag_rng_next(&r) % 10);
     if (c.tape && c.opt)
-        model_step_run(&(model_step){"cnn_step", step, &c, check, "ms_step", 1.0, NULL, NULL});
+        model_step_run(&(model_step){"cnn_step", step, &c, check, "ms_step", 0.7, NULL, NULL});
     else
         fprintf(stderr, "cnn_step: setup failed: %s\n", nn_last_error());
     nn_optim_free(c.opt);

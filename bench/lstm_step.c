@@ -23,8 +23,7 @@ typedef struct ctx {
     char_lstm model;
     nn_optim *opt;
     int64_t ids[B * T], next[B * T];
-    double first_loss, loss;
-    ag_status status;
+    model_step_losses losses;
 } ctx;
 
 static void step(void *p) {
@@ -36,22 +35,14 @@ static void step(void *p) {
     if (st == AG_OK) {
         nn_params_clip_grad_norm(c->ps, 1.0);
         nn_optim_step(c->opt);
-        c->loss = ag_item(loss);
-        if (isnan(c->first_loss)) c->first_loss = c->loss;
     }
-    if (c->status == AG_OK) c->status = st;
+    model_step_record(&c->losses, st, loss);
     ag_tape_reset(c->tape);
 }
 
 static bool check(void *p, char *note, size_t size) {
     ctx *c = p;
-    bool ok = c->status == AG_OK && isfinite(c->loss) && c->loss < c->first_loss;
-    if (ok)
-        snprintf(note, size, "f32 B 32 T 32 H 128, Adam + clip; loss %.3f -> %.3f (same batch)",
-                 c->first_loss, c->loss);
-    else
-        snprintf(note, size, "FAILED: %s (loss %g -> %g)", ag_tape_error(c->tape), c->first_loss, c->loss);
-    return ok;
+    return model_step_verdict(&c->losses, c->tape, "f32 B 32 T 32 H 128, Adam + clip", note, size);
 }
 
 void bench_lstm_step(void) {
@@ -60,7 +51,7 @@ void bench_lstm_step(void) {
     if (!text_load(TEXT_DEFAULT, &text)) return;
     ag_rng r;
     ag_rng_seed(&r, 3);
-    c = (ctx){.first_loss = NAN, .tape = ag_tape_new(0), .ps = nn_params_new()};
+    c = (ctx){.losses = MODEL_STEP_LOSSES_INIT, .tape = ag_tape_new(0), .ps = nn_params_new()};
     bool ok = c.tape && c.ps && char_lstm_build(&c.model, c.ps, text.vocab, AG_F32, &r);
     nn_optim_opts oo = nn_adam_opts(3e-3);
     c.opt = ok ? nn_optim_new(c.ps, &oo) : NULL;

@@ -59,3 +59,19 @@ void model_step_run(const model_step *m) {
                  m->target);
     bench_target_line(m->workload, line);
 }
+
+void model_step_record(model_step_losses *l, ag_status st, ag_tensor *loss) {
+    if (st == AG_OK) {
+        l->last = ag_item(loss);
+        if (isnan(l->first)) l->first = l->last;
+    }
+    if (l->status == AG_OK) l->status = st;
+}
+
+bool model_step_verdict(const model_step_losses *l, ag_tape *t, const char *what, char *note,
+                        size_t size) {
+    const bool ok = l->status == AG_OK && isfinite(l->last) && l->last < l->first;
+    if (ok) snprintf(note, size, "%s; loss %.3f -> %.3f (same batch)", what, l->first, l->last);
+    else snprintf(note, size, "FAILED: %s (loss %g -> %g)", ag_tape_error(t), l->first, l->last);
+    return ok;
+}

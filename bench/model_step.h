@@ -9,6 +9,8 @@
 
 #include "bench.h"
 
+#include <math.h>
+
 typedef struct model_step {
     const char *workload;  /* also the peer's workload name */
     void (*step)(void *ctx); /* one training step, tape reset included */
@@ -21,6 +23,24 @@ typedef struct model_step {
     const char *ref_key;   /* a reference figure of the peer (NULL: none) */
     const char *ref_what;  /* what it is, e.g. "torch.nn.LSTM" */
 } model_step;
+
+/* The losses of a model's timed steps: the first and the last, and the
+ * first failure. Start from MODEL_STEP_LOSSES_INIT. */
+typedef struct model_step_losses {
+    double first, last;
+    ag_status status;
+} model_step_losses;
+#define MODEL_STEP_LOSSES_INIT ((model_step_losses){NAN, NAN, AG_OK})
+
+/* Records one step: its backward's status and, when that succeeded, the
+ * value of its loss (0-d). */
+void model_step_record(model_step_losses *l, ag_status st, ag_tensor *loss);
+
+/* The check of model_step: true when every step succeeded and the loss
+ * fell; the note then reads "WHAT; loss A -> B (same batch)", else it
+ * says what failed (the tape's error). */
+bool model_step_verdict(const model_step_losses *l, ag_tape *t, const char *what, char *note,
+                        size_t size);
 
 /* Measures and emits the rows
  *   step_time, step_time_1thread            against PyTorch at its best

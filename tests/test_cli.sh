@@ -333,6 +333,12 @@ run 0 jacobian 'x^2' x=3 && has out "[ 6 ] | [ 6 ]  ok"
 run 1 jacobian 'relu(x)' 'x=[0, 1]' && has out "MISMATCH"  # the kink: autodiff 0, fd 1/2
 run 2 jacobian 'W @ x' 'W=[[1, 2], [3, 4]]' 'x=[1, 2, 3]' && has err "matmul"
 run 2 jacobian 'x' x=1 --expect 'x=1' && has err "takes --json and --file only"
+# the shared input checks name the subcommand that ran them
+run 2 jacobian 'z*2' && has err "tapegrad jacobian: input 'z' has no value" && lacks err "tapegrad grad"
+run 2 jacobian 'x*2' x=1 x=2 && has err "tapegrad jacobian: input 'x' is given twice"
+# an unused tensor input: zeros in its shape, in the text as in the JSON
+run 0 grad 'sum(x)' 'x=[1, 2]' 'W=[[1, 2], [3, 4]]' && has out "d/dW      = zeros, shape (2, 2)" \
+    && has out "not used by the program"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

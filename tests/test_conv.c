@@ -282,6 +282,15 @@ START_TEST(max_pool_ties_and_nan) {
     ck_assert_int_eq(ag_backward_seed(t, y, ag_ones(t, AG_F64, AG_SHAPE(1, 1, 1, 2))), AG_OK);
     const double want[8] = {1, 0, 0, 1, 0, 0, 0, 0};
     for (int i = 0; i < 8; i++) ck_assert_double_eq(ag_grad_get(x, i), want[i]);
+    /* two NaNs in a window: the first; three equal maxima: the first */
+    ag_tensor *x2 = ag_requires_grad(t, ag_from_doubles(t, AG_F32, AG_SHAPE(1, 1, 2, 4),
+                                                        (const double[]){5, NAN, 7, 7, NAN, 1, 7, 1}));
+    ag_tensor *y2 = ag_max_pool2d(t, x2, &(ag_pool2d_opts){.kernel = {2, 2}});
+    ck_assert(isnan(ag_get(y2, 0)));
+    ck_assert_double_eq(ag_get(y2, 1), 7);
+    ck_assert_int_eq(ag_backward_seed(t, y2, ag_ones(t, AG_F32, AG_SHAPE(1, 1, 1, 2))), AG_OK);
+    const double want2[8] = {0, 1, 1, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 8; i++) ck_assert_double_eq(ag_grad_get(x2, i), want2[i]);
     ag_tape_free(t);
 }
 END_TEST

@@ -50,6 +50,10 @@ void grad_args_free(grad_args *a);
 void print_help(FILE *out);
 void print_usage_hint(FILE *out);
 
+/* The subcommand ("grad" or "jacobian") that messages name after "tapegrad":
+ * the argument and input checks are shared (tapegrad.c sets it). */
+extern const char *cli_command;
+
 /* Evaluates a constant formula (a NAME=VALUE value such as pi/4). Returns
  * false after printing an error naming `what`. */
 bool eval_constant(const char *formula, const char *what, double *out);

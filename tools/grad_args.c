@@ -10,7 +10,7 @@
 #include <string.h>
 
 static int usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "tapegrad grad: ");
+    fprintf(stderr, "tapegrad %s: ", cli_command);
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n");
     print_usage_hint(stderr);
@@ -86,7 +86,7 @@ static int read_program_file(grad_args *a, const char *path) {
     const bool is_stdin = !strcmp(path, "-");
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "tapegrad grad: cannot read --file '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "tapegrad %s: cannot read --file '%s': %s\n", cli_command, path, strerror(errno));
         return EXIT_ERROR;
     }
     size_t n = 0, cap = 4096;
@@ -95,7 +95,7 @@ static int read_program_file(grad_args *a, const char *path) {
     while (buf) {
         if (n + 1 >= cap) {
             if (cap >= PROGRAM_FILE_MAX) {
-                fprintf(stderr, "tapegrad grad: --file '%s' is over %d MiB\n", path, PROGRAM_FILE_MAX >> 20);
+                fprintf(stderr, "tapegrad %s: --file '%s' is over %d MiB\n", cli_command, path, PROGRAM_FILE_MAX >> 20);
                 rc = EXIT_ERROR;
                 break;
             }
@@ -108,7 +108,7 @@ static int read_program_file(grad_args *a, const char *path) {
         n += got;
         if (got == 0) {
             if (ferror(f)) {
-                fprintf(stderr, "tapegrad grad: cannot read --file '%s': %s\n", path, strerror(errno));
+                fprintf(stderr, "tapegrad %s: cannot read --file '%s': %s\n", cli_command, path, strerror(errno));
                 rc = EXIT_ERROR;
             }
             break;
@@ -116,7 +116,7 @@ static int read_program_file(grad_args *a, const char *path) {
     }
     if (!is_stdin) fclose(f);
     if (!buf) {
-        fprintf(stderr, "tapegrad grad: out of memory reading --file '%s'\n", path);
+        fprintf(stderr, "tapegrad %s: out of memory reading --file '%s'\n", cli_command, path);
         return EXIT_ERROR;
     }
     if (rc) {
@@ -126,7 +126,7 @@ static int read_program_file(grad_args *a, const char *path) {
     buf[n] = '\0';
     if (strlen(buf) != n) {
         free(buf);
-        fprintf(stderr, "tapegrad grad: --file '%s' holds a NUL byte: not a program\n", path);
+        fprintf(stderr, "tapegrad %s: --file '%s' holds a NUL byte: not a program\n", cli_command, path);
         return EXIT_ERROR;
     }
     a->program_text = buf;

@@ -29,7 +29,7 @@ typedef struct grad_run {
 /* The Hessian, printing why it failed. */
 static bool hessian(ag_tape *t, ag_tensor *y, int n, ag_tensor **in, double *h) {
     if (autodiff_hessian(t, y, n, in, h)) return true;
-    fprintf(stderr, "tapegrad grad: second order failed: %s\n",
+    fprintf(stderr, "tapegrad %s: second order failed: %s\n", cli_command,
             ag_tape_error(t) ? ag_tape_error(t) : "out of memory");
     return false;
 }
@@ -46,6 +46,13 @@ static const ag_expr_shape SCALAR = {0, {0, 0}};
 /* Input i's shape and first element's index in the flat arrays. */
 static const ag_expr_shape *input_shape(const grad_run *r, int i) { return r->shapes ? &r->shapes[i] : &SCALAR; }
 static int64_t input_off(const grad_run *r, int i) { return r->shapes ? r->off[i] : i; }
+
+/* The shape an unused input's value was given in: its gradient's zeros. */
+static const ag_expr_shape *unused_shape(const grad_run *r, const char *name) {
+    for (int k = 0; k < r->a->nvalues; k++)
+        if (!strcmp(r->a->names[k], name)) return &r->a->shapes[k];
+    return &SCALAR;
+}
 
 static void print_point(FILE *out, const grad_run *r, const double *x) {
     for (int i = 0; i < ag_expr_num_inputs(r->e); i++) {
@@ -79,8 +86,16 @@ static void print_text(const grad_run *r) {
                 printf("  d/d%-6s = %-24s fd %-24s %s\n", ag_expr_input_name(r->e, i), shortest(r->grad[o], b1),
                        shortest(r->fd[o], b2), verdict(r->grad_ok[o]));
         }
-        for (int i = 0; i < r->nunused; i++)
-            printf("  d/d%-6s = %-24s (not used by the program)\n", r->unused[i], "0");
+        for (int i = 0; i < r->nunused; i++) {
+            const ag_expr_shape *zs = unused_shape(r, r->unused[i]);
+            if (zs->ndim == 0) {
+                printf("  d/d%-6s = %-24s (not used by the program)\n", r->unused[i], "0");
+                continue;
+            }
+            char sh[64];
+            shape_text(sh, sizeof sh, zs);
+            printf("  d/d%-6s = zeros, shape %-12s (not used by the program)\n", r->unused[i], sh);
+        }
         printf("check: %s (max abs err %.3g, max rel err %.3g)\n",
                r->check.ok ? "ok" : "FAILED", shown(r->check.max_abs_err), shown(r->check.max_rel_err));
     }
@@ -135,10 +150,7 @@ static void json_by_name_and(FILE *out, const grad_run *r, const double *v, int 
         fputs(k ? ", " : "", out);
         json_string(out, zero[i]);
         fputs(": ", out);
-        /* zeros in the shape the value was given */
-        const ag_expr_shape *zs = &SCALAR;
-        for (int k = 0; k < r->a->nvalues; k++)
-            if (!strcmp(r->a->names[k], zero[i])) zs = &r->a->shapes[k];
+        const ag_expr_shape *zs = unused_shape(r, zero[i]);
         double *z = calloc((size_t)shape_numel(zs), sizeof *z);
         if (z) json_tensor(out, zs, z);
         else fputs("0", out);
@@ -243,7 +255,7 @@ int bind_inputs(const grad_args *a, const ag_expr *e, const char **unused, int *
     *off = calloc((size_t)n + 1, sizeof **off);
     int nused = 0, rc = EXIT_OK;
     if (!used || !which || !slot || !*shapes || !*off) {
-        fprintf(stderr, "tapegrad grad: out of memory\n");
+        fprintf(stderr, "tapegrad %s: out of memory\n", cli_command);
         rc = EXIT_ERROR;
     }
     /* A name the program does not use gets the gradient 0 and a note, as
@@ -258,17 +270,17 @@ int bind_inputs(const grad_args *a, const ag_expr *e, const char **unused, int *
         bool twice = false;
         for (int j = 0; j < *nunused; j++) twice |= !strcmp(unused[j], a->names[k]);
         if (twice) {
-            fprintf(stderr, "tapegrad grad: input '%s' is given twice\n", a->names[k]);
+            fprintf(stderr, "tapegrad %s: input '%s' is given twice\n", cli_command, a->names[k]);
             rc = EXIT_ERROR;
             break;
         }
         unused[(*nunused)++] = a->names[k];
-        fprintf(stderr, "tapegrad grad: note: the program does not use '%s': its gradient is 0\n",
+        fprintf(stderr, "tapegrad %s: note: the program does not use '%s': its gradient is 0\n", cli_command,
                 a->names[k]);
     }
     ag_expr_error err;
     if (rc == EXIT_OK && ag_expr_bind_values(e, nused, used, which, slot, &err) != 0) {
-        fprintf(stderr, "tapegrad grad: %s\n", err.message);
+        fprintf(stderr, "tapegrad %s: %s\n", cli_command, err.message);
         rc = EXIT_ERROR;
     }
     bool any_tensor = false;
@@ -282,7 +294,7 @@ int bind_inputs(const grad_args *a, const ag_expr *e, const char **unused, int *
     }
     *x = rc == EXIT_OK ? calloc((size_t)*nel + 1, sizeof **x) : NULL;
     if (rc == EXIT_OK && !*x) {
-        fprintf(stderr, "tapegrad grad: out of memory\n");
+        fprintf(stderr, "tapegrad %s: out of memory\n", cli_command);
         rc = EXIT_ERROR;
     }
     for (int i = 0; rc == EXIT_OK && i < n; i++) {
@@ -319,7 +331,7 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
     ag_tensor *y = NULL;
     if (rc != EXIT_OK) goto done;
     if (shapes && a->order == 2) {
-        fprintf(stderr, "tapegrad grad: --order 2 takes scalar inputs only\n");
+        fprintf(stderr, "tapegrad %s: --order 2 takes scalar inputs only\n", cli_command);
         rc = EXIT_ERROR;
         goto done;
     }
@@ -331,13 +343,13 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
     r.hess_ok = calloc(a->order == 2 ? nn : 1, sizeof *r.hess_ok);
     r.expects = calloc((size_t)a->nexpect + 1, sizeof *r.expects);
     if (!r.grad || !r.fd || !r.grad_ok || !r.hess || !r.hfd || !r.hess_ok || !r.expects) {
-        fprintf(stderr, "tapegrad grad: out of memory\n");
+        fprintf(stderr, "tapegrad %s: out of memory\n", cli_command);
         rc = EXIT_ERROR;
         goto done;
     }
     y = ag_expr_build(t, e, r.x, &(ag_expr_build_opts){.shapes = shapes}, in, &r.nf, &err);
     if (!y) {
-        fprintf(stderr, "tapegrad grad: %s\n", err.message);
+        fprintf(stderr, "tapegrad %s: %s\n", cli_command, err.message);
         rc = EXIT_ERROR;
         goto done;
     }
@@ -346,15 +358,15 @@ static int run(const grad_args *a, const ag_expr *e, ag_tape *t, ag_tape *scratc
         ag_expr_shape ys = {.ndim = ag_ndim(y) > 2 ? 2 : ag_ndim(y)};
         for (int d = 0; d < ys.ndim; d++) ys.dims[d] = ag_dim(y, d);
         shape_text(shape, sizeof shape, &ys);
-        fprintf(stderr, "tapegrad grad: the output has shape %s; grad needs a scalar: use sum(...) or "
-                "the jacobian subcommand\n", shape);
+        fprintf(stderr, "tapegrad %s: the output has shape %s; grad needs a scalar: use sum(...) or "
+                "the jacobian subcommand\n", cli_command, shape);
         rc = EXIT_ERROR;
         goto done;
     }
     r.value = ag_item(y);
     /* An input the program does not use gets 0. */
     if (ag_grad_ex(t, y, ni, in, gr, &(ag_backward_opts){.allow_unused = true}) != AG_OK) {
-        fprintf(stderr, "tapegrad grad: %s\n", ag_tape_error(t));
+        fprintf(stderr, "tapegrad %s: %s\n", cli_command, ag_tape_error(t));
         rc = EXIT_ERROR;
         goto done;
     }
@@ -419,10 +431,10 @@ int grad_main(int argc, char **argv) {
         return EXIT_ERROR;
     }
     for (int i = 0; i < ag_expr_num_notes(e); i++)
-        fprintf(stderr, "tapegrad grad: note: %s\n", ag_expr_note(e, i));
+        fprintf(stderr, "tapegrad %s: note: %s\n", cli_command, ag_expr_note(e, i));
     ag_tape *t = ag_tape_new(0), *scratch = ag_tape_new(0);
     if (!t || !scratch) {
-        fprintf(stderr, "tapegrad grad: out of memory\n");
+        fprintf(stderr, "tapegrad %s: out of memory\n", cli_command);
         rc = EXIT_ERROR;
     } else {
         rc = run(&a, e, t, scratch);

@@ -9,6 +9,8 @@
 int grad_main(int argc, char **argv);
 int jacobian_main(int argc, char **argv);
 
+const char *cli_command = "grad";
+
 void print_usage_hint(FILE *out) {
     fprintf(out, "usage: tapegrad grad [OPTIONS] [--] PROGRAM [NAME=VALUE ...]\n"
                  "       tapegrad jacobian [--json] [--] PROGRAM [NAME=VALUE ...]\n"
@@ -154,7 +156,10 @@ int main(int argc, char **argv) {
         return EXIT_OK;
     }
     if (!strcmp(cmd, "grad")) return grad_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "jacobian")) return jacobian_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "jacobian")) {
+        cli_command = "jacobian";
+        return jacobian_main(argc - 1, argv + 1);
+    }
     fprintf(stderr, "tapegrad: unknown command '%s'\n", cmd);
     print_usage_hint(stderr);
     return EXIT_ERROR;

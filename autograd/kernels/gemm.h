@@ -4,9 +4,9 @@
  * stored (M, K) with lda >= K, or (K, M) with lda >= M when transA.
  *
  * beta = 0 never reads C (it may hold garbage, e.g. a fresh gradient
- * buffer); K = 0 gives C = beta·C. ag__gemm_* call cblas_?gemm when the
- * library is built with BLAS (TAPEGRAD_HAVE_BLAS), else the built-in
- * cache-blocked kernel, which is always compiled so tests can check it. */
+ * buffer); K = 0 gives C = beta·C. ag__gemm_* run the built-in packed
+ * kernel (gemm_impl.h) of the CPU's vector level, or cblas_?gemm when
+ * OpenBLAS is selected (ag__gemm_backend). */
 #ifndef TAPEGRAD_GEMM_H
 #define TAPEGRAD_GEMM_H
 
@@ -28,7 +28,14 @@ void ag__gemm_builtin_f32(bool transA, bool transB, int64_t M, int64_t N, int64_
                           float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                           float beta, float *C, int64_t ldc);
 
-/* "openblas" or "builtin": what ag__gemm_* use in this build. */
+/* "builtin" or "openblas": what ag__gemm_* use now. The built-in GEMM
+ * unless TAPEGRAD_GEMM=openblas (read at the first product) or
+ * ag__gemm_set_backend chose OpenBLAS in a build that has it. */
 const char *ag__gemm_backend(void);
+
+/* Uses the GEMM named "builtin" or "openblas" from now on; false (and no
+ * change) for another name or OpenBLAS in a build without it. For tests
+ * and benchmarks; not while products run in other threads. */
+bool ag__gemm_set_backend(const char *name);
 
 #endif /* TAPEGRAD_GEMM_H */

@@ -100,6 +100,7 @@ static AG_ALWAYS_INLINE void ag__kernel_gemm(int dt, bool ta, bool tb, int64_t m
 typedef struct ag_binary_job {
     ag_tensor *n;
     void *ga, *gb;
+    bool fresh_a, fresh_b; /* the buffer holds no gradient yet: write, not add */
 } ag_binary_job;
 
 /* Sorts a binary node's gradient buffers (ag__sweep_acc) into the loops
@@ -108,11 +109,18 @@ typedef struct ag_binary_job {
  * that run on one thread, of broadcast operands. */
 static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *split,
                                    ag_binary_job *serial) {
-    void *ga = ag__sweep_acc(s, n->in[0]), *gb = ag__sweep_acc(s, n->in[1]);
     const int64_t m = ag__numel(n);
     const bool fa = ag__numel(n->in[0]) == m, fb = ag__numel(n->in[1]) == m;
-    *split = (ag_binary_job){n, fa ? ga : NULL, fb ? gb : NULL};
-    *serial = (ag_binary_job){n, fa ? NULL : ga, fb ? NULL : gb};
+    /* A fresh buffer of an operand with the output's size is written once
+     * per element, so the loop stores instead of adding and nothing zeroes
+     * it first (a memset was a full extra pass over each gradient); a
+     * broadcast operand's buffer is zeroed and added into. When both
+     * operands are one tensor (x*x) the second sees the first's write. */
+    bool fra = false, frb = false;
+    void *ga = fa ? ag__sweep_dst(s, n->in[0], &fra) : ag__sweep_acc(s, n->in[0]);
+    void *gb = fb ? ag__sweep_dst(s, n->in[1], &frb) : ag__sweep_acc(s, n->in[1]);
+    *split = (ag_binary_job){n, fa ? ga : NULL, fb ? gb : NULL, fa && ga && fra, fb && gb && frb};
+    *serial = (ag_binary_job){n, fa ? NULL : ga, fb ? NULL : gb, false, false};
 }
 
 /* Binary op y = F(a, b) with local partials DA = dy/da and DB = dy/db; the
@@ -156,6 +164,7 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
         const T *pa = ag__val(A_), *pb = ag__val(B_);                        \
         const T *py = ag__val(N_), *pg = ag__grad(N_);                       \
         T *ga = (J)->ga, *gb = (J)->gb;                                      \
+        const bool fra = (J)->fresh_a, frb = (J)->fresh_b;                   \
         ag_bcast bc;                                                         \
         ag__bcast_binary(&bc, N_);                                           \
         const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
@@ -164,6 +173,10 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
          * common case: same shapes, or a bias along the last axis). */      \
         if (sa == 1 && sb == 1)                                              \
             AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 1, 1)); \
+        else if (sa == 1 && sb == 0) /* b stretched along the row: x - mean */ \
+            AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 1, 0)); \
+        else if (sa == 0 && sb == 1)                                         \
+            AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, 0, 1)); \
         else                                                                 \
             AG_BCAST_RANGE(bc, E0, E1, o, off, AG_BINARY_BWD_ROW(T, DA, DB, sa, sb)); \
     } while (0)
@@ -177,21 +190,54 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
     }
 #define AG_BINARY_BWD_ROW(T, DA, DB, SA, SB)                                 \
     {                                                                        \
-        if (ga)                                                              \
-            for (int64_t j = j0_; j < j1_; j++) {                            \
-                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
-                double y = py[o + j], g = pg[o + j];                         \
-                (void)a; (void)b; (void)y;                                   \
-                ga[off[0] + j * (SA)] += (T)(g * (DA));                      \
-            }                                                                \
-        if (gb)                                                              \
-            for (int64_t j = j0_; j < j1_; j++) {                            \
-                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
-                double y = py[o + j], g = pg[o + j];                         \
-                (void)a; (void)b; (void)y;                                   \
-                gb[off[1] + j * (SB)] += (T)(g * (DB));                      \
-            }                                                                \
+        if (ga) AG_BINARY_BWD_ROW_ONE(T, DA, SA, SB, ga, off[0], SA, fra);   \
+        if (gb) AG_BINARY_BWD_ROW_ONE(T, DB, SA, SB, gb, off[1], SB, frb);   \
     }
+/* One operand's loop: its gradient gx at offset OFF with stride S along
+ * the row. An operand stretched along the row (S = 0: a per-channel mean
+ * or scale against (N, C, H, W)) gets the row's sum, added once: summed in
+ * doubles in four interleaved partial sums, which a loop-carried += into
+ * one float element (a store per element) was not. */
+#define AG_BINARY_BWD_ROW_ONE(T, D, SA, SB, gx, OFF, S, FRESH)               \
+    do {                                                                     \
+        if ((S) == 0) {                                                      \
+            double acc_[4] = {0, 0, 0, 0};                                   \
+            int64_t j = j0_;                                                 \
+            for (; j + 4 <= j1_; j += 4)                                     \
+                for (int u_ = 0; u_ < 4; u_++) {                             \
+                    const int64_t k_ = j + u_;                               \
+                    double a = pa[off[0] + k_ * (SA)], b = pb[off[1] + k_ * (SB)]; \
+                    double y = py[o + k_], g = pg[o + k_];                   \
+                    (void)a; (void)b; (void)y;                               \
+                    acc_[u_] += g * (D);                                     \
+                }                                                            \
+            for (; j < j1_; j++) {                                           \
+                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
+                double y = py[o + j], g = pg[o + j];                         \
+                (void)a; (void)b; (void)y;                                   \
+                acc_[0] += g * (D);                                          \
+            }                                                                \
+            /* (fresh only for an operand of the output's size whose row \
+             * has length 1: a size-1 axis may have stride 0) */          \
+            const T sum_ = (T)((acc_[0] + acc_[1]) + (acc_[2] + acc_[3]));   \
+            gx[OFF] = (FRESH) ? sum_ : (T)(gx[OFF] + sum_);                  \
+            break;                                                           \
+        }                                                                    \
+        if (FRESH)                                                           \
+            for (int64_t j = j0_; j < j1_; j++) {                            \
+                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
+                double y = py[o + j], g = pg[o + j];                         \
+                (void)a; (void)b; (void)y;                                   \
+                gx[OFF + j * (S)] = (T)(g * (D));                            \
+            }                                                                \
+        else                                                                 \
+            for (int64_t j = j0_; j < j1_; j++) {                            \
+                double a = pa[off[0] + j * (SA)], b = pb[off[1] + j * (SB)]; \
+                double y = py[o + j], g = pg[o + j];                         \
+                (void)a; (void)b; (void)y;                                   \
+                gx[OFF + j * (S)] += (T)(g * (D));                           \
+            }                                                                \
+    } while (0)
 
 /* The backward of a 0-d node of dtype DT, in doubles on the inline values
  * and gradients: no buffers, no broadcasting. A partial is evaluated only

@@ -67,27 +67,31 @@ static AG_ALWAYS_INLINE void scatter_k(int dt, const pool_geom *g, const void *s
 /* Each window's first maximal element, then y = x[idx]. The strict `>`
  * keeps the first of equal values; the select compiles without branches
  * (the comparisons are unpredictable on real data). A window holding a NaN
- * (rare, flagged as it goes) takes its first NaN. */
-static AG_ALWAYS_INLINE void max_pool_k(int dt, const pool_geom *g, const void *x, void *y, int64_t *restrict idx) {
+ * (rare, flagged as it goes) takes its first NaN. For planes [p0, p1). */
+static AG_ALWAYS_INLINE void max_pool_planes(int dt, const pool_geom *g, const void *x, void *y,
+                                             int64_t *restrict idx, int64_t p0, int64_t p1) {
+    const int64_t KH = g->kh, KW = g->kw;
     const int64_t HW = g->H * g->W, W = g->W;
-    for (int64_t p = 0, o = 0; p < g->planes; p++)
+    for (int64_t p = p0, o = p0 * g->OH * g->OW; p < p1; p++)
         for (int64_t oh = 0; oh < g->OH; oh++)
             for (int64_t ow = 0; ow < g->OW; ow++, o++) {
-                const pool_window w = window_of(g, oh, ow);
+                const int64_t hs = oh * g->sh - g->ph, ws = ow * g->sw - g->pw;
+                const int64_t h0 = hs < 0 ? 0 : hs, h1 = hs + KH > g->H ? g->H : hs + KH;
+                const int64_t w0 = ws < 0 ? 0 : ws, w1 = ws + KW > g->W ? g->W : ws + KW;
                 const int64_t base = p * HW;
-                int64_t at = w.h0 * W + w.w0;
+                int64_t at = h0 * W + w0;
                 double best = ag__ld(x, dt, base + at);
                 int nan = 0;
-                for (int64_t h = w.h0; h < w.h1; h++)
-                    for (int64_t c = w.w0; c < w.w1; c++) {
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t c = w0; c < w1; c++) {
                         const double v = ag__ld(x, dt, base + h * W + c);
                         const int gt = v > best;
                         best = gt ? v : best;
                         at = gt ? h * W + c : at;
                         nan |= v != v;
                     }
-                for (int64_t h = w.h0; nan && h < w.h1; h++)
-                    for (int64_t c = w.w0; nan && c < w.w1; c++)
+                for (int64_t h = h0; nan && h < h1; h++)
+                    for (int64_t c = w0; nan && c < w1; c++)
                         if (isnan(ag__ld(x, dt, base + h * W + c))) {
                             at = h * W + c;
                             best = NAN;
@@ -98,11 +102,68 @@ static AG_ALWAYS_INLINE void max_pool_k(int dt, const pool_geom *g, const void *
             }
 }
 
+/* max_pool_planes for the common 2 x 2 window at stride 2 without padding,
+ * every window inside x: the four elements read straight from two rows,
+ * with the same choice (the first maximum in row-major order, the first
+ * NaN of a window that has one). */
+static AG_ALWAYS_INLINE void max_pool_2x2(int dt, const pool_geom *g, const void *x, void *y,
+                                          int64_t *restrict idx, int64_t p0, int64_t p1) {
+    const int64_t W = g->W, HW = g->H * W;
+    for (int64_t p = p0, o = p0 * g->OH * g->OW; p < p1; p++)
+        for (int64_t oh = 0; oh < g->OH; oh++) {
+            const int64_t r0 = p * HW + 2 * oh * W, at0 = 2 * oh * W;
+            for (int64_t ow = 0; ow < g->OW; ow++, o++) {
+                const int64_t c = 2 * ow;
+                const double v[4] = {ag__ld(x, dt, r0 + c), ag__ld(x, dt, r0 + c + 1),
+                                     ag__ld(x, dt, r0 + W + c), ag__ld(x, dt, r0 + W + c + 1)};
+                const int64_t off[4] = {0, 1, W, W + 1};
+                /* a tree of two levels, its index by masks: the selects
+                 * compiled to branches, mispredicted on real data */
+                const int64_t g01 = -(int64_t)(v[1] > v[0]), g23 = -(int64_t)(v[3] > v[2]);
+                const double m01 = fmax(v[0], v[1]), m23 = fmax(v[2], v[3]);
+                const int64_t i01 = g01 & 1, i23 = W + (g23 & 1);
+                const int64_t g = -(int64_t)(m23 > m01);
+                double best = fmax(m01, m23);
+                int64_t at = i01 ^ ((i01 ^ i23) & g);
+                if ((v[0] != v[0]) | (v[1] != v[1]) | (v[2] != v[2]) | (v[3] != v[3]))
+                    for (int k = 3; k >= 0; k--) /* the first NaN */
+                        if (v[k] != v[k]) best = NAN, at = off[k];
+                idx[o] = at0 + c + at;
+                ag__st(y, dt, o, best);
+            }
+        }
+}
+
+static AG_ALWAYS_INLINE void max_pool_k(int dt, const pool_geom *g, const void *x, void *y,
+                                        int64_t *restrict idx, int64_t p0, int64_t p1) {
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+        2 * g->OH <= g->H && 2 * g->OW <= g->W)
+        max_pool_2x2(dt, g, x, y, idx, p0, p1);
+    else
+        max_pool_planes(dt, g, x, y, idx, p0, p1);
+}
+
+/* The planes are independent (each writes its own outputs and argmax), so
+ * the pool splits them. */
+typedef struct max_pool_job {
+    const pool_geom *g;
+    const void *x;
+    void *y;
+    int dt;
+} max_pool_job;
+
+static void max_pool_range(void *ctx, int64_t p0, int64_t p1) {
+    const max_pool_job *j = ctx;
+    AG_BY_DTYPE(j->dt, max_pool_k, j->g, j->x, j->y, j->g->idx, p0, p1);
+}
+
 static ag_tensor *record_pool_op(ag_tape *t, ag_op op, const pool_geom *g, ag_tensor *x);
 
 static void fwd_max_pool(ag_tensor *n) {
     pool_geom *g = n->ext->aux; /* the forward writes the argmax */
-    AG_BY_DTYPE(n->dtype, max_pool_k, g, ag__val(n->in[0]), ag__val(n), g->idx);
+    max_pool_job j = {g, ag__val(n->in[0]), ag__val(n), n->dtype};
+    const int64_t per_plane = g->H * g->W > 0 ? g->H * g->W : 1;
+    ag__parallel_for(g->planes, AG__PARALLEL_GRAIN / per_plane + 1, max_pool_range, &j);
 }
 
 static void bwd_gathering(ag_sweep *s, ag_tensor *n) {
