@@ -299,6 +299,24 @@ def f32_math():
             out[key] = t * 1e3
             ratios.append(r)
     out["proc_per_thread_cpu"] = max(ratios)
+    # tanh and gelu forward + backward on 1 and 2 threads (torch's intra-op
+    # pool), wall time, as threads_rows in bench/f32_math.c: alternating
+    # blocks at each count, the fastest block median kept.
+    for name in ("tanh", "gelu"):
+        f = fns[name]
+
+        def step():
+            x.grad = None
+            f(x).backward(ones)
+
+        best = {1: float("inf"), 2: float("inf")}
+        for _ in range(8):
+            for n in (1, 2):
+                torch.set_num_threads(n)
+                best[n] = min(best[n], median_time(step, min_reps=5, min_seconds=0.05))
+        out[name + "_fwd_bwd_wall_1t"] = best[1] * 1e3
+        out[name + "_fwd_bwd_wall_2t"] = best[2] * 1e3
+    torch.set_num_threads(1)
     return out
 
 

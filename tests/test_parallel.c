@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------- the pool */
 
@@ -105,6 +107,29 @@ START_TEST(nested_calls_run_inline) {
     ag__parallel_for(30, 10, nested_fn, &bad);
     ck_assert_int_eq(bad, 0);
     ck_assert(!ag__parallel_in_worker());
+}
+END_TEST
+
+/* A child forked after the pool started (Check's fork mode does that)
+ * has no workers: it forgets them and runs calls inline, whole. */
+START_TEST(pool_works_after_fork) {
+    ck_assert_int_eq(ag_set_num_threads(2), AG_OK);
+    check_cover(100000, 1000); /* the worker is running */
+    const pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int *hits = calloc(100000, sizeof *hits);
+        cover c = {hits, 0, PTHREAD_MUTEX_INITIALIZER};
+        if (hits) ag__parallel_for(100000, 1000, cover_fn, &c);
+        int ok = hits != NULL;
+        for (int i = 0; ok && i < 100000; i++) ok = hits[i] == 1;
+        ok = ok && c.chunks == 1;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    check_cover(100000, 1000); /* and the parent's pool still works */
 }
 END_TEST
 
@@ -302,10 +327,10 @@ static const pcase cases[] = {
     REDUCE("var axis 0 f32", AG_F32, R_VAR, 2, R, C, 0, 0),
     REDUCE("max axis 1 f32", AG_F32, R_MAX, 2, R, C, 0, 1),
     REDUCE("logsumexp axis 0 f64", AG_F64, R_LSE, 2, R, C, 0, 0),
-    REDUCE("sum long rows f64", AG_F64, R_SUM, 2, 3, 100003, 0, 1),
-    REDUCE("var long rows f64", AG_F64, R_VAR, 2, 3, 100003, 0, 1),
-    REDUCE("max long columns f64", AG_F64, R_MAX, 2, 100003, 3, 0, 0),
-    REDUCE("logsumexp long columns f32", AG_F32, R_LSE, 2, 100003, 3, 0, 0),
+    REDUCE("sum long rows f64", AG_F64, R_SUM, 2, 3, 200003, 0, 1),
+    REDUCE("var long rows f64", AG_F64, R_VAR, 2, 3, 200003, 0, 1),
+    REDUCE("max long columns f64", AG_F64, R_MAX, 2, 200003, 3, 0, 0),
+    REDUCE("logsumexp long columns f32", AG_F32, R_LSE, 2, 200003, 3, 0, 0),
     REDUCE("mean middle axis f32", AG_F32, R_MEAN, 3, 5, 70001, 3, 1),
 };
 
@@ -478,6 +503,7 @@ static Suite *parallel_suite(void) {
     tcase_add_test(pool, pool_covers_every_index_after_changes);
     tcase_add_test(pool, nested_calls_run_inline);
     tcase_add_test(pool, concurrent_callers);
+    tcase_add_test(pool, pool_works_after_fork);
     suite_add_tcase(s, pool);
     TCase *ops = tcase_create("ops");
     tcase_set_timeout(ops, 600);

@@ -23,7 +23,8 @@ static pthread_t *workers;   /* the started workers */
 static int nworkers;
 static bool stop;            /* workers exit */
 static bool busy;            /* a job (or a change of count) holds the pool */
-static bool atexit_done;     /* join_at_exit is registered */
+static bool atexit_done;     /* join_at_exit and the fork handlers are registered */
+static bool forked;          /* a child of fork: no workers, ever */
 
 /* The job in progress. */
 static ag_parallel_fn *job_fn;
@@ -143,6 +144,22 @@ static void join_at_exit(void) {
     pthread_mutex_unlock(&mu);
 }
 
+/* fork: the child has none of the workers, so it forgets them and runs
+ * every call inline (starting threads after a fork of a threaded process
+ * is what POSIX leaves undefined, and ThreadSanitizer refuses); it takes
+ * mu in a known state, as the parent holds it across the fork. */
+static void fork_prepare(void) { pthread_mutex_lock(&mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&mu); }
+static void fork_child(void) {
+    free(workers);
+    workers = NULL;
+    nworkers = 0;
+    stop = busy = false;
+    job_chunks = job_next = job_done = 0;
+    forked = true;
+    pthread_mutex_unlock(&mu);
+}
+
 /* Starts workers up to want (count - 1); keeps those that started if
  * pthread_create fails. Under mu. */
 static void start_locked(int want) {
@@ -150,12 +167,15 @@ static void start_locked(int want) {
     pthread_t *w = realloc(workers, sizeof *w * (size_t)want);
     if (!w) return;
     workers = w;
-    if (!atexit_done) atexit_done = atexit(join_at_exit) == 0;
+    if (!atexit_done) {
+        atexit_done = atexit(join_at_exit) == 0;
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+    }
     while (nworkers < want && pthread_create(&workers[nworkers], NULL, worker_main, NULL) == 0)
         nworkers++;
 }
 
-void ag__parallel_for(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx) {
+void ag__parallel_for_split(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     if (n < 2 * grain || in_worker) {
@@ -164,7 +184,7 @@ void ag__parallel_for(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx) {
     }
     pthread_mutex_lock(&mu);
     const int count = count_locked();
-    if (count == 1 || busy) {
+    if (count == 1 || busy || forked) {
         pthread_mutex_unlock(&mu);
         fn(ctx, 0, n);
         return;

@@ -9,7 +9,8 @@
  * count changes. One call at a time uses the pool: a call made while
  * another thread's call holds it, or from inside a worker, runs inline. If
  * a worker cannot be started the work runs on fewer threads, inline at
- * worst: never an abort, never a different answer.
+ * worst: never an abort, never a different answer. A child of fork runs
+ * every call inline.
  *
  * Results must not depend on how a range is split: a callback may write
  * only what its own indices own, and a reduction sums blocks of a size
@@ -24,12 +25,15 @@
 #define AG__PARALLEL_MAX_THREADS 1024
 
 /* The elements a chunk should hold at least, for kernels that do a few
- * arithmetic operations per element: below about this many, waking a
- * worker costs more than it saves (measured: README, "Threads"). Kernels
- * that do more per element (transcendental functions) pass a smaller
- * grain. */
-#define AG__PARALLEL_GRAIN 32768
-#define AG__PARALLEL_GRAIN_MATH 8192
+ * arithmetic operations per element (memory-bound: a second thread gains
+ * little below this), and for those with a transcendental function per
+ * element. Below about these, waking a worker (tens of microseconds on a
+ * loaded machine) costs more than it saves: measured on 2 cores, f32 tanh
+ * of 65,536 elements split in two chunks of 8,192+ took 1.1x the time of
+ * one thread, 10^6 elements 0.57x (docs/design.md, "The kernels' thread
+ * pool"). */
+#define AG__PARALLEL_GRAIN 65536
+#define AG__PARALLEL_GRAIN_MATH 32768
 
 /* A chunk of work: indices [begin, end) of the range. */
 typedef void ag_parallel_fn(void *ctx, int64_t begin, int64_t end);
@@ -40,7 +44,28 @@ typedef void ag_parallel_fn(void *ctx, int64_t begin, int64_t end);
  * when all are done. Runs fn(ctx, 0, n) inline when n < 2·grain, when the
  * count is 1, inside a worker (no nested parallelism) or while another
  * thread's call holds the pool. n <= 0 does nothing. */
-void ag__parallel_for(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx);
+void ag__parallel_for_split(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx);
+static inline void ag__parallel_for(int64_t n, int64_t grain, ag_parallel_fn *fn, void *ctx) {
+    /* Inline, so a small tensor's kernel is a direct call (often inlined
+     * itself): the per-op cost of tiny tensors stays what it was. */
+    if (n < 2 * grain) {
+        if (n > 0) fn(ctx, 0, n);
+        return;
+    }
+    ag__parallel_for_split(n, grain, fn, ctx);
+}
+
+/* ag__parallel_for with fn a function's name, called directly when the
+ * range is too small to split, so an always-inline fn is inlined there. */
+#define AG_PARALLEL_FOR(n, grain, fn, ctx)                                   \
+    do {                                                                     \
+        const int64_t pn_ = (n), pg_ = (grain);                              \
+        if (pn_ < 2 * pg_) {                                                 \
+            if (pn_ > 0) fn((ctx), 0, pn_);                                  \
+        } else {                                                             \
+            ag__parallel_for_split(pn_, pg_, fn, (ctx));                     \
+        }                                                                    \
+    } while (0)
 
 /* The thread count: set by ag__parallel_set_threads, else the environment
  * variable TAPEGRAD_NUM_THREADS (read once; ignored unless an integer in

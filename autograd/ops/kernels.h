@@ -268,16 +268,16 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
  * with ops from the handles A, B and Y (the output: a node, or a scalar
  * statement) on tape t. */
 #define AG_DEFINE_BINARY(NAME, name, F, DA, DB, FORMULA, VA, VB)             \
-    static void fwd_range_##name(void *ctx_, int64_t e0_, int64_t e1_) {     \
+    static AG_ALWAYS_INLINE void fwd_range_##name(void *ctx_, int64_t e0_, int64_t e1_) {     \
         ag_tensor *n = ctx_;                                                 \
         if (n->dtype == AG_F64) AG_BINARY_FWD_T(double, n, F, e0_, e1_);     \
         else AG_BINARY_FWD_T(float, n, F, e0_, e1_);                         \
     }                                                                        \
     static void fwd_##name(ag_tensor *n) {                                   \
-        ag__parallel_for(ag__numel(n), AG__PARALLEL_GRAIN, fwd_range_##name, n); \
+        AG_PARALLEL_FOR(ag__numel(n), AG__PARALLEL_GRAIN, fwd_range_##name, n); \
     }                                                                        \
     AG_BINARY_SBWD(NAME, DA, DB)                                             \
-    static void bwd_range_##name(void *ctx_, int64_t e0_, int64_t e1_) {     \
+    static AG_ALWAYS_INLINE void bwd_range_##name(void *ctx_, int64_t e0_, int64_t e1_) {     \
         const ag_binary_job *j_ = ctx_;                                      \
         if (j_->n->dtype == AG_F64) AG_BINARY_BWD_T(double, j_, DA, DB, e0_, e1_); \
         else AG_BINARY_BWD_T(float, j_, DA, DB, e0_, e1_);                   \
@@ -291,7 +291,7 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
         ag__binary_jobs(s, n, &split_, &serial_);                            \
         const int64_t m_ = ag__numel(n);                                     \
         if (split_.ga || split_.gb)                                          \
-            ag__parallel_for(m_, AG__PARALLEL_GRAIN, bwd_range_##name, &split_); \
+            AG_PARALLEL_FOR(m_, AG__PARALLEL_GRAIN, bwd_range_##name, &split_); \
         if (serial_.ga || serial_.gb) bwd_range_##name(&serial_, 0, m_);     \
     }                                                                        \
     static bool svjp_##name(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *Y, double C, \
@@ -377,9 +377,10 @@ static inline void ag__unary_bwd_vec_range(void *ctx, int64_t b, int64_t e) {
 /* The elements a chunk of a unary op holds at least: fewer for the ops
  * with vector kernels, whose functions (exp, tanh, ...) cost more per
  * element than a sign or a square. */
-static inline int64_t ag__unary_grain(ag_vfun *vec) {
-    return vec ? AG__PARALLEL_GRAIN_MATH : AG__PARALLEL_GRAIN;
-}
+#define ag__unary_grain(numel, vec)                                          \
+    ((numel) < 2 * AG__PARALLEL_GRAIN_MATH /* inline either way: vec unread */ \
+         ? AG__PARALLEL_GRAIN_MATH                                            \
+         : ((vec) != NULL ? AG__PARALLEL_GRAIN_MATH : AG__PARALLEL_GRAIN))
 
 static inline bool ag__unary_fwd_vec(ag_tensor *n, ag_vfun *f) {
     if (!f) return false;
@@ -434,17 +435,17 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
  * the upstream gradient node G as graph ops, from the nodes X and Y (the
  * output) and the constant C, on tape t; VEC the f32 vector kernels. */
 #define AG_DEFINE_UNARY(NAME, name, F, D, FORMULA, V, ...) /* ...: VEC */   \
-    static void fwd_range_##name(void *ctx_, int64_t b_, int64_t e_) {       \
+    static AG_ALWAYS_INLINE void fwd_range_##name(void *ctx_, int64_t b_, int64_t e_) {       \
         ag_tensor *n = ctx_;                                                 \
         if (n->dtype == AG_F64) AG_UNARY_FWD_T(double, n, F, b_, e_);        \
         else AG_UNARY_FWD_T(float, n, F, b_, e_);                            \
     }                                                                        \
     static void fwd_##name(ag_tensor *n) {                                   \
         if (n->dtype == AG_F32 && ag__unary_fwd_vec(n, AG_VEC_FWD(__VA_ARGS__))) return; \
-        ag__parallel_for(ag__numel(n), ag__unary_grain(AG_VEC_FWD(__VA_ARGS__)), fwd_range_##name, n); \
+        AG_PARALLEL_FOR(ag__numel(n), ag__unary_grain(ag__numel(n), AG_VEC_FWD(__VA_ARGS__)), fwd_range_##name, n); \
     }                                                                        \
     AG_UNARY_SBWD(NAME, D, __VA_ARGS__)                                         \
-    static void bwd_range_##name(void *ctx_, int64_t b_, int64_t e_) {       \
+    static AG_ALWAYS_INLINE void bwd_range_##name(void *ctx_, int64_t b_, int64_t e_) {       \
         const ag_unary_job *j_ = ctx_;                                       \
         ag_tensor *n = j_->n;                                                \
         if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, n, j_->gx, D, b_, e_); \
@@ -458,7 +459,7 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
         if (n->dtype == AG_F32 && ag__unary_bwd_vec(s, n, AG_VEC_BWD(__VA_ARGS__))) return; \
         ag_unary_job j_ = {n, ag__sweep_acc(s, n->in[0]), NULL, NULL};       \
         if (j_.gx)                                                           \
-            ag__parallel_for(ag__numel(n), ag__unary_grain(AG_VEC_FWD(__VA_ARGS__)), bwd_range_##name, &j_); \
+            AG_PARALLEL_FOR(ag__numel(n), ag__unary_grain(ag__numel(n), AG_VEC_FWD(__VA_ARGS__)), bwd_range_##name, &j_); \
     }                                                                        \
     static bool svjp_##name(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *Y, double C, \
                             const double *p, ag_tensor *G, ag_tensor **gin) { \
