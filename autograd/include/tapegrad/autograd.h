@@ -400,12 +400,12 @@ ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
  * (ag_set_num_threads sets it when called). */
 int ag_set_blas_threads(int n);
 
-/* Sets how many threads the elementwise and reduction kernels may use,
- * for the whole process (1: all on the calling thread), and sets the BLAS's
- * count (ag_set_blas_threads) to the same n. The two never oversubscribe
- * the cores: a kernel's worker threads sleep while a matrix product runs
- * on the calling thread with the BLAS's threads, and the BLAS's sleep
- * while the kernels split. Only large tensors are split (chunks of tens of
+/* Sets how many threads the kernels may use, for the whole process (1: all
+ * on the calling thread): the elementwise and reduction kernels and the
+ * matrix products (the built-in GEMM's parts and oneDNN's, one-thread calls
+ * on the same pool, so nothing oversubscribes the cores; with
+ * TAPEGRAD_GEMM=openblas it sets OpenBLAS's count, ag_set_blas_threads,
+ * to n too). Only large tensors are split (chunks of tens of
  * thousands of elements); small ones stay on the calling thread. Results
  * do not depend on the count: reductions sum fixed blocks in a fixed
  * order, so every count gives the same bits. A program that runs tapes in
