@@ -8,6 +8,7 @@
  * this suite under ThreadSanitizer too. */
 #include "testutil.h"
 
+#include "conv.h"     /* white box: the convolution's scratch budget */
 #include "parallel.h" /* white box: the pool itself */
 
 #include <limits.h>
@@ -462,6 +463,83 @@ START_TEST(op_same_bits_at_every_count) {
 }
 END_TEST
 
+/* ------------------------------------------------------ convolutions */
+
+/* A convolution case: x, w (1-D when xnd is 3) and its options. */
+typedef struct ccase {
+    const char *name;
+    ag_dtype dt;
+    int xnd;
+    int64_t x[4], w[4];
+    ag_conv2d_opts o;
+} ccase;
+
+static const ccase conv_pcases[] = {
+    {"wide padded f32", AG_F32, 4, {13, 3, 12, 12}, {8, 3, 3, 3}, {.padding = {1, 1}}},
+    {"strided groups f64", AG_F64, 4, {11, 4, 9, 9}, {6, 2, 3, 3}, {.stride = {2, 2}, .groups = 2}},
+    {"direct 1x1 f32", AG_F32, 4, {10, 8, 7, 7}, {5, 8, 1, 1}, {.groups = 1}},
+    {"1-D dilated f64", AG_F64, 3, {9, 3, 40}, {4, 3, 5, 0}, {.dilation = {1, 2}, .padding = {0, 3}}},
+};
+
+/* y, dx, dw and db of case c at `threads` threads, in double, from fixed
+ * inputs (seeded) and a fixed upstream gradient. */
+static outcome run_conv(const ccase *c, int threads) {
+    ck_assert_int_eq(ag_set_num_threads(threads), AG_OK);
+    ag_rng r;
+    ag_rng_seed(&r, 77);
+    ag_tape *t = ag_tape_new(0);
+    const int wnd = c->xnd;
+    ag_tensor *x = ag_requires_grad(t, ag_uniform(t, c->dt, c->xnd, c->x, -1, 1, &r));
+    ag_tensor *w = ag_requires_grad(t, ag_uniform(t, c->dt, wnd, c->w, -1, 1, &r));
+    ag_tensor *b = ag_requires_grad(t, ag_uniform(t, c->dt, 1, c->w, -1, 1, &r));
+    ag_tensor *y = c->xnd == 4 ? ag_conv2d(t, x, w, b, &c->o)
+                               : ag_conv1d(t, x, w, b,
+                                           &(ag_conv1d_opts){.padding = c->o.padding[1],
+                                                             .dilation = c->o.dilation[1]});
+    ck_assert_msg(y != NULL, "%s: %s", c->name, ag_tape_error(t));
+    ag_tensor *seed = ag_uniform(t, c->dt, ag_ndim(y), ag_shape(y), -1, 1, &r);
+    ck_assert_int_eq(ag_backward_seed(t, y, seed), AG_OK);
+    outcome o = {0};
+    o.ny = ag_numel(y);
+    o.y = copy_out(y, false, o.ny);
+    o.ng[0] = ag_numel(x);
+    o.g[0] = copy_out(x, true, o.ng[0]);
+    o.ng[1] = ag_numel(w) + ag_numel(b);
+    o.g[1] = malloc(sizeof(double) * (size_t)o.ng[1]);
+    ck_assert_ptr_nonnull(o.g[1]);
+    for (int64_t i = 0; i < ag_numel(w); i++) o.g[1][i] = ag_grad_get(w, i);
+    for (int64_t i = 0; i < ag_numel(b); i++) o.g[1][ag_numel(w) + i] = ag_grad_get(b, i);
+    ag_tape_free(t);
+    return o;
+}
+
+/* The convolution splits its batch over the pool (parts of whole chunks,
+ * the weight gradient summed per part): the same bits at 1, 2 and 3
+ * threads, with chunks of one image and of two (a scratch budget below
+ * one image, then two), and the default budget. */
+START_TEST(conv_same_bits_at_every_count) {
+    const ccase *c = &conv_pcases[_i];
+    const pcase named = {c->name, c->dt, 0, {0}, {{0}}, NULL, NULL, 0, 0};
+    const size_t budget = ag__conv_scratch_bytes;
+    for (int run = 0; run < 3; run++) {
+        ag__conv_scratch_bytes = run == 2 ? budget : (size_t)(run + 1) * 6000;
+        outcome one = run_conv(c, 1);
+        bool nonzero = false;
+        for (int64_t i = 0; i < one.ng[1]; i++) nonzero |= one.g[1][i] != 0;
+        ck_assert_msg(nonzero, "%s: the weight gradient is all zeros", c->name);
+        for (int threads = 2; threads <= 3; threads++) {
+            outcome o = run_conv(c, threads);
+            assert_same_bits(&named, "value", threads, one.y, o.y, one.ny);
+            assert_same_bits(&named, "grad x", threads, one.g[0], o.g[0], one.ng[0]);
+            assert_same_bits(&named, "grad w, b", threads, one.g[1], o.g[1], one.ng[1]);
+            outcome_free(&o);
+        }
+        outcome_free(&one);
+    }
+    ag__conv_scratch_bytes = budget;
+}
+END_TEST
+
 /* Two threads of the program each run large ops on their own tapes at
  * once: one holds the pool, the other runs inline; both are right. */
 typedef struct worker_arg {
@@ -508,6 +586,8 @@ static Suite *parallel_suite(void) {
     TCase *ops = tcase_create("ops");
     tcase_set_timeout(ops, 600);
     tcase_add_loop_test(ops, op_same_bits_at_every_count, 0, (int)(sizeof cases / sizeof *cases));
+    tcase_add_loop_test(ops, conv_same_bits_at_every_count, 0,
+                        (int)(sizeof conv_pcases / sizeof *conv_pcases));
     suite_add_tcase(s, ops);
     return s;
 }

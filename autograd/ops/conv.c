@@ -23,6 +23,16 @@
 #include "im2col.h"
 #include "kernels.h"
 
+/* The most parts a convolution's batch splits into (see "Threads"). */
+#define CONV_MAX_PARTS 8
+
+/* One lane's scratch: the column matrices of a chunk, (Kc, chunk·P) (NULL
+ * when direct), its outputs or upstream gradients, (Og, chunk·P), and,
+ * wide and padded, the padded image (Cg, Hp, Wp). */
+typedef struct conv_scratch {
+    void *col, *obuf, *xpad;
+} conv_scratch;
+
 /* The geometry of a convolution, shared by its three ops (ext->aux). */
 typedef struct conv_geom {
     int nsp;                 /* spatial dimensions: 1 or 2 */
@@ -37,9 +47,11 @@ typedef struct conv_geom {
     bool padded;             /* wide with padding: xpad holds the padded image */
     int64_t P;               /* columns per image: L when wide, else OHW */
     int64_t chunk;           /* images whose columns sit side by side in one GEMM */
-    void *col;               /* (Kc, chunk·P); NULL when direct */
-    void *obuf;              /* (Og, chunk·P): outputs or upstream gradients of a chunk */
-    void *xpad;              /* wide and padded: (Cg, Hp, Wp) */
+    int64_t units;           /* chunks (images on the direct path): the parts' units */
+    int64_t parts;           /* runs of units, fixed by the batch: see "Threads" */
+    int lanes;               /* scratch sets, one per part running at once */
+    conv_scratch lane[CONV_MAX_PARTS];
+    void *dw_parts;          /* parts 1.. of a weight gradient: (parts - 1, O, Kc) */
     int xnd, wnd, ynd;
     int64_t xshape[4], wshape[4], yshape[4];
 } conv_geom;
@@ -79,35 +91,36 @@ static void copy2d(int dt, int64_t rows, int64_t cols, const void *src, int64_t 
 #define AT(p, i) ag__kernel_at((p), dt, (i))
 
 /* The padded image of group xg (Cg, H, W) in xpad, (Cg, Hp, Wp). */
-static void pad_image(int dt, const conv_geom *g, const void *xg) {
+static void pad_image(int dt, const conv_geom *g, const void *xg, void *xpad) {
     const ag_im2col_geom *w = &g->wim;
-    memset(g->xpad, 0, (size_t)(w->C * w->H * w->W) * ag__elsize(dt));
+    memset(xpad, 0, (size_t)(w->C * w->H * w->W) * ag__elsize(dt));
     for (int64_t c = 0; c < w->C; c++)
         copy2d(dt, g->im.H, g->im.W, AT(xg, c * g->HW), g->im.W,
-               AT(g->xpad, (c * w->H + g->im.ph) * w->W + g->im.pw), w->W, false);
+               AT(xpad, (c * w->H + g->im.ph) * w->W + g->im.pw), w->W, false);
 }
 
-/* Image group xg (Cg, H, W)'s P columns at col, row stride ld. */
-static void cols(int dt, const conv_geom *g, const void *xg, void *col, int64_t ld) {
+/* Image group xg (Cg, H, W)'s P columns at col, row stride ld (xpad: the
+ * lane's padded image). */
+static void cols(int dt, const conv_geom *g, const void *xg, void *col, int64_t ld, void *xpad) {
     if (!g->wide) {
         im2col(dt, &g->im, xg, col, ld, false);
         return;
     }
-    if (g->padded) pad_image(dt, g, xg);
-    im2col(dt, &g->wim, g->padded ? g->xpad : xg, col, ld, true);
+    if (g->padded) pad_image(dt, g, xg, xpad);
+    im2col(dt, &g->wim, g->padded ? xpad : xg, col, ld, true);
 }
 
 /* dx image group dxg += col2im of its P columns at col, row stride ld. */
-static void uncols(int dt, const conv_geom *g, const void *col, int64_t ld, void *dxg) {
+static void uncols(int dt, const conv_geom *g, const void *col, int64_t ld, void *dxg, void *xpad) {
     if (!g->wide || !g->padded) {
         col2im(dt, g->wide ? &g->wim : &g->im, col, ld, dxg, g->wide);
         return;
     }
     const ag_im2col_geom *w = &g->wim;
-    memset(g->xpad, 0, (size_t)(w->C * w->H * w->W) * ag__elsize(dt));
-    col2im(dt, w, col, ld, g->xpad, true);
+    memset(xpad, 0, (size_t)(w->C * w->H * w->W) * ag__elsize(dt));
+    col2im(dt, w, col, ld, xpad, true);
     for (int64_t c = 0; c < w->C; c++) /* the padded image's inside, added to dx */
-        copy2d(dt, g->im.H, g->im.W, AT(g->xpad, (c * w->H + g->im.ph) * w->W + g->im.pw), w->W,
+        copy2d(dt, g->im.H, g->im.W, AT(xpad, (c * w->H + g->im.ph) * w->W + g->im.pw), w->W,
                AT(dxg, c * g->HW), g->im.W, true);
 }
 
@@ -127,93 +140,184 @@ static void out_copy(int dt, const conv_geom *g, void *ob, int64_t ld, void *yg,
     }
 }
 
-/* The images in the chunk from image n0: at most g->chunk. */
-static int64_t chunk_len(const conv_geom *g, int64_t n0) { return g->N - n0 < g->chunk ? g->N - n0 : g->chunk; }
+/* The images in the chunk from image n0 of a part ending at n1: at most
+ * g->chunk. */
+static int64_t chunk_len(const conv_geom *g, int64_t n0, int64_t n1) {
+    return n1 - n0 < g->chunk ? n1 - n0 : g->chunk;
+}
 
 /* Offsets (elements) of image n, group gr in x, y and w. */
 static int64_t x_at(const conv_geom *g, int64_t n, int64_t gr) { return (n * g->C + gr * g->Cg) * g->HW; }
 static int64_t y_at(const conv_geom *g, int64_t n, int64_t gr) { return (n * g->O + gr * g->Og) * g->OHW; }
 static int64_t w_at(const conv_geom *g, int64_t gr) { return gr * g->Og * g->Kc; }
 
-/* y (N, O, OHW) = conv(x, w), or += when acc */
-static void conv_y(int dt, const conv_geom *g, const void *x, const void *w, void *y, bool acc) {
-    for (int64_t gr = 0; gr < g->G; gr++) {
-        const void *wg = AT(w, w_at(g, gr));
-        if (g->direct) {
-            for (int64_t n = 0; n < g->N; n++)
-                ag__kernel_gemm(dt, false, false, g->Og, g->OHW, g->Kc, wg, g->Kc, AT(x, x_at(g, n, gr)),
-                                g->OHW, acc ? 1 : 0, AT(y, y_at(g, n, gr)), g->OHW);
-            continue;
-        }
-        for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {
-            const int64_t m = chunk_len(g, n0), ld = m * g->P; /* the chunk's columns side by side */
-            for (int64_t n = 0; n < m; n++) cols(dt, g, AT(x, x_at(g, n0 + n, gr)), AT(g->col, n * g->P), ld);
-            ag__kernel_gemm(dt, false, false, g->Og, ld, g->Kc, wg, g->Kc, g->col, ld, 0, g->obuf, ld);
-            for (int64_t n = 0; n < m; n++)
-                out_copy(dt, g, AT(g->obuf, n * g->P), ld, AT(y, y_at(g, n0 + n, gr)), false, acc);
-        }
-    }
-}
-
-/* dx (N, C, HW) = conv_input_grad(gy, w), or += when acc */
-static void conv_dx(int dt, const conv_geom *g, const void *gy, const void *w, void *dx, bool acc) {
-    if (!acc && !g->direct) memset(dx, 0, (size_t)(g->N * g->C * g->HW) * ag__elsize(dt));
-    for (int64_t gr = 0; gr < g->G; gr++) {
-        const void *wg = AT(w, w_at(g, gr));
-        if (g->direct) {
-            for (int64_t n = 0; n < g->N; n++)
-                ag__kernel_gemm(dt, true, false, g->Kc, g->OHW, g->Og, wg, g->Kc, AT(gy, y_at(g, n, gr)),
-                                g->OHW, acc ? 1 : 0, AT(dx, x_at(g, n, gr)), g->OHW);
-            continue;
-        }
-        for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {
-            const int64_t m = chunk_len(g, n0), ld = m * g->P; /* the chunk's columns side by side */
-            for (int64_t n = 0; n < m; n++)
-                out_copy(dt, g, AT(g->obuf, n * g->P), ld, AT(gy, y_at(g, n0 + n, gr)), true, false);
-            ag__kernel_gemm(dt, true, false, g->Kc, ld, g->Og, wg, g->Kc, g->obuf, ld, 0, g->col, ld);
-            for (int64_t n = 0; n < m; n++) uncols(dt, g, AT(g->col, n * g->P), ld, AT(dx, x_at(g, n0 + n, gr)));
-        }
-    }
-}
-
-/* dw (O, Kc) = conv_weight_grad(x, gy), or += when acc */
-static void conv_dw(int dt, const conv_geom *g, const void *x, const void *gy, void *dw, bool acc) {
-    if (!acc && g->N == 0) memset(dw, 0, (size_t)(g->O * g->Kc) * ag__elsize(dt));
-    for (int64_t gr = 0; gr < g->G; gr++) {
-        void *dwg = AT(dw, w_at(g, gr));
-        if (g->direct) {
-            for (int64_t n = 0; n < g->N; n++)
-                ag__kernel_gemm(dt, false, true, g->Og, g->Kc, g->OHW, AT(gy, y_at(g, n, gr)), g->OHW,
-                                AT(x, x_at(g, n, gr)), g->OHW, (acc || n > 0) ? 1 : 0, dwg, g->Kc);
-            continue;
-        }
-        for (int64_t n0 = 0; n0 < g->N; n0 += g->chunk) {
-            const int64_t m = chunk_len(g, n0), ld = m * g->P; /* the chunk's columns side by side */
-            for (int64_t n = 0; n < m; n++) {
-                cols(dt, g, AT(x, x_at(g, n0 + n, gr)), AT(g->col, n * g->P), ld);
-                out_copy(dt, g, AT(g->obuf, n * g->P), ld, AT(gy, y_at(g, n0 + n, gr)), true, false);
-            }
-            ag__kernel_gemm(dt, false, true, g->Og, g->Kc, ld, g->obuf, ld, g->col, ld, (acc || n0 > 0) ? 1 : 0,
-                            dwg, g->Kc);
-        }
-    }
-}
-
-/* y[n, o, :] += b[o] */
-static AG_ALWAYS_INLINE void bias_add_k(int dt, const conv_geom *g, const void *b, void *y) {
-    for (int64_t row = 0; row < g->N * g->O; row++) {
+/* y[n, o, :] += b[o] for images [n0, n1) */
+static AG_ALWAYS_INLINE void bias_add_k(int dt, const conv_geom *g, const void *b, void *y, int64_t n0,
+                                        int64_t n1) {
+    for (int64_t row = n0 * g->O; row < n1 * g->O; row++) {
         const double bo = ag__ld(b, dt, row % g->O);
         for (int64_t p = 0; p < g->OHW; p++) ag__kernel_acc(y, dt, row * g->OHW + p, bo);
     }
 }
 
-/* db[o] += sum over n and positions of gy[n, o, :] */
-static AG_ALWAYS_INLINE void bias_grad_k(int dt, const conv_geom *g, const void *gy, void *db) {
-    for (int64_t row = 0; row < g->N * g->O; row++) {
-        double sum = 0;
-        for (int64_t p = 0; p < g->OHW; p++) sum += ag__ld(gy, dt, row * g->OHW + p);
-        ag__kernel_acc(db, dt, row % g->O, sum);
+/* y (images [n0, n1) of (N, O, OHW)) = conv(x, w) (+ bias), or += when acc */
+static void y_part(int dt, const conv_geom *g, const conv_scratch *s, const void *x, const void *w,
+                   const void *bias, void *y, bool acc, int64_t n0, int64_t n1) {
+    for (int64_t gr = 0; gr < g->G; gr++) {
+        const void *wg = AT(w, w_at(g, gr));
+        if (g->direct) {
+            for (int64_t n = n0; n < n1; n++)
+                ag__kernel_gemm(dt, false, false, g->Og, g->OHW, g->Kc, wg, g->Kc, AT(x, x_at(g, n, gr)),
+                                g->OHW, acc ? 1 : 0, AT(y, y_at(g, n, gr)), g->OHW);
+            continue;
+        }
+        for (int64_t c0 = n0; c0 < n1; c0 += g->chunk) {
+            const int64_t m = chunk_len(g, c0, n1), ld = m * g->P; /* the chunk's columns side by side */
+            for (int64_t n = 0; n < m; n++)
+                cols(dt, g, AT(x, x_at(g, c0 + n, gr)), AT(s->col, n * g->P), ld, s->xpad);
+            ag__kernel_gemm(dt, false, false, g->Og, ld, g->Kc, wg, g->Kc, s->col, ld, 0, s->obuf, ld);
+            for (int64_t n = 0; n < m; n++)
+                out_copy(dt, g, AT(s->obuf, n * g->P), ld, AT(y, y_at(g, c0 + n, gr)), false, acc);
+        }
     }
+    if (bias) AG_BY_DTYPE(dt, bias_add_k, g, bias, y, n0, n1);
+}
+
+/* dx (images [n0, n1) of (N, C, HW)) = conv_input_grad(gy, w), or += when acc */
+static void dx_part(int dt, const conv_geom *g, const conv_scratch *s, const void *gy, const void *w,
+                    void *dx, bool acc, int64_t n0, int64_t n1) {
+    if (!acc && !g->direct)
+        memset(AT(dx, x_at(g, n0, 0)), 0, (size_t)((n1 - n0) * g->C * g->HW) * ag__elsize(dt));
+    for (int64_t gr = 0; gr < g->G; gr++) {
+        const void *wg = AT(w, w_at(g, gr));
+        if (g->direct) {
+            for (int64_t n = n0; n < n1; n++)
+                ag__kernel_gemm(dt, true, false, g->Kc, g->OHW, g->Og, wg, g->Kc, AT(gy, y_at(g, n, gr)),
+                                g->OHW, acc ? 1 : 0, AT(dx, x_at(g, n, gr)), g->OHW);
+            continue;
+        }
+        for (int64_t c0 = n0; c0 < n1; c0 += g->chunk) {
+            const int64_t m = chunk_len(g, c0, n1), ld = m * g->P; /* the chunk's columns side by side */
+            for (int64_t n = 0; n < m; n++)
+                out_copy(dt, g, AT(s->obuf, n * g->P), ld, AT(gy, y_at(g, c0 + n, gr)), true, false);
+            ag__kernel_gemm(dt, true, false, g->Kc, ld, g->Og, wg, g->Kc, s->obuf, ld, 0, s->col, ld);
+            for (int64_t n = 0; n < m; n++)
+                uncols(dt, g, AT(s->col, n * g->P), ld, AT(dx, x_at(g, c0 + n, gr)), s->xpad);
+        }
+    }
+}
+
+/* dw (O, Kc) = conv_weight_grad(x, gy) over images [n0, n1), or += when
+ * acc */
+static void dw_part(int dt, const conv_geom *g, const conv_scratch *s, const void *x, const void *gy,
+                    void *dw, bool acc, int64_t n0, int64_t n1) {
+    for (int64_t gr = 0; gr < g->G; gr++) {
+        void *dwg = AT(dw, w_at(g, gr));
+        if (g->direct) {
+            for (int64_t n = n0; n < n1; n++)
+                ag__kernel_gemm(dt, false, true, g->Og, g->Kc, g->OHW, AT(gy, y_at(g, n, gr)), g->OHW,
+                                AT(x, x_at(g, n, gr)), g->OHW, (acc || n > n0) ? 1 : 0, dwg, g->Kc);
+            continue;
+        }
+        for (int64_t c0 = n0; c0 < n1; c0 += g->chunk) {
+            const int64_t m = chunk_len(g, c0, n1), ld = m * g->P; /* the chunk's columns side by side */
+            for (int64_t n = 0; n < m; n++) {
+                cols(dt, g, AT(x, x_at(g, c0 + n, gr)), AT(s->col, n * g->P), ld, s->xpad);
+                out_copy(dt, g, AT(s->obuf, n * g->P), ld, AT(gy, y_at(g, c0 + n, gr)), true, false);
+            }
+            ag__kernel_gemm(dt, false, true, g->Og, g->Kc, ld, s->obuf, ld, s->col, ld,
+                            (acc || c0 > n0) ? 1 : 0, dwg, g->Kc);
+        }
+    }
+}
+
+/* Threads. The batch splits into g->parts runs of whole units (chunks,
+ * or images on the direct path), a count fixed by the batch and the
+ * chunk when the node is made, never by the thread count. y and dx are
+ * written image by image, so parts never meet; dw sums over the images,
+ * so part 0 sums its own into dw and each other part into its own buffer
+ * (dw_parts), added to dw in part order after: the same bits on any number
+ * of threads. The lanes (each with its scratch; as many as the pool had
+ * threads when the node was made, at most the parts) run parts l, l +
+ * lanes, ... one after another, and the pool runs the lanes. A product
+ * inside a lane runs on the lane's thread (the pool does not nest); with
+ * one lane, a large product splits itself (kernels/gemm.c). */
+enum { CONV_Y, CONV_DX, CONV_DW };
+
+typedef struct conv_job {
+    int dt, kind;
+    const conv_geom *g;
+    const void *a, *b, *bias; /* y: x, w; dx: gy, w; dw: x, gy */
+    void *out;
+    bool acc;
+} conv_job;
+
+static void run_part(const conv_job *j, const conv_scratch *s, int64_t p) {
+    const conv_geom *g = j->g;
+    const int dt = j->dt;
+    const int64_t per = g->direct ? 1 : g->chunk;
+    const int64_t u0 = p * g->units / g->parts, u1 = (p + 1) * g->units / g->parts;
+    const int64_t n0 = u0 * per, n1 = u1 * per < g->N ? u1 * per : g->N;
+    if (j->kind == CONV_Y) y_part(dt, g, s, j->a, j->b, j->bias, j->out, j->acc, n0, n1);
+    else if (j->kind == CONV_DX) dx_part(dt, g, s, j->a, j->b, j->out, j->acc, n0, n1);
+    else if (p == 0) dw_part(dt, g, s, j->a, j->b, j->out, j->acc, n0, n1);
+    else dw_part(dt, g, s, j->a, j->b, AT(g->dw_parts, (p - 1) * g->O * g->Kc), false, n0, n1);
+}
+
+static void run_lanes(void *ctx, int64_t l0, int64_t l1) {
+    const conv_job *j = ctx;
+    for (int64_t l = l0; l < l1; l++)
+        for (int64_t p = l; p < j->g->parts; p += j->g->lanes) run_part(j, &j->g->lane[l], p);
+}
+
+static void run_job(const conv_job *j) {
+    ag__parallel_for(j->g->lanes, 1, run_lanes, (void *)j);
+}
+
+/* y (N, O, OHW) = conv(x, w) (+ bias), or += when acc */
+static void conv_y(int dt, const conv_geom *g, const void *x, const void *w, const void *bias, void *y,
+                   bool acc) {
+    run_job(&(conv_job){dt, CONV_Y, g, x, w, bias, y, acc});
+}
+
+/* dx (N, C, HW) = conv_input_grad(gy, w), or += when acc */
+static void conv_dx(int dt, const conv_geom *g, const void *gy, const void *w, void *dx, bool acc) {
+    run_job(&(conv_job){dt, CONV_DX, g, gy, w, NULL, dx, acc});
+}
+
+/* dw (O, Kc) = conv_weight_grad(x, gy), or += when acc */
+static void conv_dw(int dt, const conv_geom *g, const void *x, const void *gy, void *dw, bool acc) {
+    if (!acc && g->N == 0) memset(dw, 0, (size_t)(g->O * g->Kc) * ag__elsize(dt));
+    run_job(&(conv_job){dt, CONV_DW, g, x, gy, NULL, dw, acc});
+    const int64_t n = g->O * g->Kc;
+    for (int64_t p = 1; p < g->parts; p++) /* in part order */
+        for (int64_t i = 0; i < n; i++) ag__kernel_acc(dw, dt, i, ag__ld(g->dw_parts, dt, (p - 1) * n + i));
+}
+
+/* db[o] += sum over n and positions of gy[n, o, :], channels [o0, o1) */
+static AG_ALWAYS_INLINE void bias_grad_k(int dt, const conv_geom *g, const void *gy, void *db, int64_t o0,
+                                         int64_t o1) {
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t n = 0; n < g->N; n++) {
+            const int64_t row = n * g->O + o;
+            double sum = 0;
+            for (int64_t p = 0; p < g->OHW; p++) sum += ag__ld(gy, dt, row * g->OHW + p);
+            ag__kernel_acc(db, dt, o, sum);
+        }
+}
+
+/* The bias gradient split by channel: each channel's sum runs over the
+ * images in order on one thread, as it would on one. */
+typedef struct bias_grad_job {
+    int dt;
+    const conv_geom *g;
+    const void *gy;
+    void *db;
+} bias_grad_job;
+
+static void bias_grad_range(void *ctx, int64_t o0, int64_t o1) {
+    const bias_grad_job *j = ctx;
+    AG_BY_DTYPE(j->dt, bias_grad_k, j->g, j->gy, j->db, o0, o1);
 }
 #undef AT
 
@@ -247,8 +351,8 @@ static ag_tensor *rec_weight_grad(ag_tape *t, const conv_geom *g, ag_tensor *x, 
 
 static void fwd_conv(ag_tensor *n) {
     const conv_geom *g = geom_of(n);
-    conv_y(n->dtype, g, ag__val(n->in[0]), ag__val(n->in[1]), ag__val(n), false);
-    if (ag__op_ninputs(n) == 3) AG_BY_DTYPE(n->dtype, bias_add_k, g, ag__val(ag__input(n, 2)), ag__val(n));
+    const void *bias = ag__op_ninputs(n) == 3 ? ag__val(ag__input(n, 2)) : NULL;
+    conv_y(n->dtype, g, ag__val(n->in[0]), ag__val(n->in[1]), bias, ag__val(n), false);
 }
 
 /* dx = conv_input_grad(dy, w), dw = conv_weight_grad(x, dy), db = Σ dy. */
@@ -262,7 +366,9 @@ static void bwd_conv(ag_sweep *s, ag_tensor *n) {
     void *dw = ag__sweep_dst(s, w, &fresh);
     if (dw) conv_dw(n->dtype, g, ag__val(x), gy, dw, !fresh);
     void *db = ag__op_ninputs(n) == 3 ? ag__sweep_acc(s, ag__input(n, 2)) : NULL;
-    if (db) AG_BY_DTYPE(n->dtype, bias_grad_k, g, gy, db);
+    const int64_t per_channel = g->N * g->OHW > 0 ? g->N * g->OHW : 1;
+    if (db) ag__parallel_for(g->O, AG__PARALLEL_GRAIN / per_channel + 1, bias_grad_range,
+                             &(bias_grad_job){n->dtype, g, gy, db});
 }
 
 /* G summed over every axis but the channel's: the bias's share. */
@@ -297,7 +403,7 @@ static void bwd_input_grad(ag_sweep *s, ag_tensor *n) {
     ag_tensor *gy = n->in[0], *w = n->in[1];
     bool fresh;
     void *dgy = ag__sweep_dst(s, gy, &fresh);
-    if (dgy) conv_y(n->dtype, g, ag__grad(n), ag__val(w), dgy, !fresh);
+    if (dgy) conv_y(n->dtype, g, ag__grad(n), ag__val(w), NULL, dgy, !fresh);
     void *dw = ag__sweep_dst(s, w, &fresh);
     if (dw) conv_dw(n->dtype, g, ag__grad(n), ag__val(gy), dw, !fresh);
 }
@@ -328,7 +434,7 @@ static void bwd_weight_grad(ag_sweep *s, ag_tensor *n) {
     void *dx = ag__sweep_dst(s, x, &fresh);
     if (dx) conv_dx(n->dtype, g, ag__val(gy), ag__grad(n), dx, !fresh);
     void *dgy = ag__sweep_dst(s, gy, &fresh);
-    if (dgy) conv_y(n->dtype, g, ag__val(x), ag__grad(n), dgy, !fresh);
+    if (dgy) conv_y(n->dtype, g, ag__val(x), ag__grad(n), NULL, dgy, !fresh);
 }
 
 static bool vjp_weight_grad(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
@@ -369,6 +475,40 @@ static bool mul_fits(int64_t a, int64_t b, int64_t c, int64_t *out) {
 
 /* ag__error_fail for a function returning a geometry. */
 #define geom_fail(...) ((void)ag__error_fail(__VA_ARGS__), (conv_geom *)NULL)
+
+/* The parts, lanes and their memory (see "Threads"), on the tape: each
+ * lane's scratch of lane_elems elements (none when direct) and the weight
+ * gradient's buffers of parts 1... A batch splits into parts only while
+ * those buffers stay within CONV_DW_PARTS_BYTES (a large weight's product
+ * is large enough to split itself), and takes more than one lane only
+ * while a lane's scratch stays within CONV_LANE_BYTES (an image whose
+ * columns outgrow it makes products that split themselves). */
+#define CONV_DW_PARTS_BYTES ((int64_t)4 << 20)
+#define CONV_LANE_BYTES ((int64_t)4 * (int64_t)ag__conv_scratch_bytes)
+
+static bool conv_threads(ag_tape *t, const char *op, conv_geom *g, int64_t lane_elems, size_t es) {
+    const int64_t dw_bytes = g->O * g->Kc * (int64_t)es; /* below 2^62: the weight exists */
+    int64_t parts = g->units < CONV_MAX_PARTS ? g->units : CONV_MAX_PARTS;
+    if (parts > 1 && dw_bytes > 0 && (parts - 1) > CONV_DW_PARTS_BYTES / dw_bytes)
+        parts = 1 + CONV_DW_PARTS_BYTES / dw_bytes;
+    g->parts = parts > 1 ? parts : 1;
+    const int threads = g->parts > 1 ? ag__parallel_threads() : 1;
+    int64_t lanes = threads < g->parts ? threads : g->parts;
+    if (lane_elems * (int64_t)es > CONV_LANE_BYTES) lanes = 1;
+    g->lanes = (int)lanes;
+    const int64_t bytes = (lanes * lane_elems + (g->parts - 1) * g->O * g->Kc) * (int64_t)es;
+    if (bytes == 0) return true;
+    unsigned char *mem = ag__tape_alloc(t, (size_t)bytes, op);
+    if (!mem) return false;
+    for (int l = 0; l < g->lanes && lane_elems; l++) {
+        unsigned char *s = mem + (size_t)(l * lane_elems) * es;
+        g->lane[l].col = s;
+        g->lane[l].obuf = s + (size_t)(g->Kc * g->P * g->chunk) * es;
+        g->lane[l].xpad = g->padded ? s + (size_t)((g->Kc + g->Og) * g->P * g->chunk) * es : NULL;
+    }
+    g->dw_parts = g->parts > 1 ? mem + (size_t)(lanes * lane_elems) * es : NULL;
+    return true;
+}
 
 static conv_geom *make_geom(ag_tape *t, const char *op, int nsp, ag_tensor *x, ag_tensor *w,
                             ag_tensor *b, const conv_args *a) {
@@ -452,6 +592,7 @@ static conv_geom *make_geom(ag_tape *t, const char *op, int nsp, ag_tensor *x, a
     g->yshape[c0] = g->O;
     if (nsp == 2) g->yshape[c0 + 1] = out[0];
     g->yshape[c0 + nsp] = out[1];
+    int64_t lane_elems = 0; /* one lane's scratch, elements */
     if (!g->direct) {
         /* Stride 1 takes the wide path, on the padded image (Cg, Hp, Wp):
          * at stride 1 the outputs reach exactly H + both paddings rows. */
@@ -474,14 +615,13 @@ static conv_geom *make_geom(ag_tape *t, const char *op, int nsp, ag_tensor *x, a
         if (per_image > (INT64_MAX / 8 - xpad) / g->chunk)
             return geom_fail(t, AG_ERR_SHAPE, op, "the column matrix of x %s and weight %s overflows",
                              sx, sw);
-        unsigned char *scratch = ag__tape_alloc(t, (size_t)(per_image * g->chunk + xpad) * es, op);
-        if (!scratch) return NULL;
-        g->col = scratch;
-        g->obuf = scratch + (size_t)(g->Kc * g->P * g->chunk) * es;
-        g->xpad = xpad ? scratch + (size_t)(per_image * g->chunk) * es : NULL;
+        lane_elems = per_image * g->chunk + xpad;
+        g->units = (g->N + g->chunk - 1) / g->chunk;
     } else {
-        g->chunk = g->N ? g->N : 1;
+        g->chunk = 1;
+        g->units = g->N;
     }
+    if (!conv_threads(t, op, g, lane_elems, ag__elsize(x->dtype))) return NULL;
     return g;
 }
 
