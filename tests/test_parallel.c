@@ -540,6 +540,56 @@ START_TEST(conv_same_bits_at_every_count) {
 }
 END_TEST
 
+/* Max pooling splits by plane (the forward, its scatter backward and the
+ * gather of its second order): the same bits at 1, 2 and 3 threads, and
+ * the gradient is the upstream one at each window's argmax. */
+static outcome run_max_pool(int threads) {
+    ck_assert_int_eq(ag_set_num_threads(threads), AG_OK);
+    ag_rng r;
+    ag_rng_seed(&r, 78);
+    ag_tape *t = ag_tape_new(0);
+    ag_tensor *x = ag_requires_grad(t, ag_uniform(t, AG_F32, AG_SHAPE(8, 17, 32, 32), -1, 1, &r));
+    ag_tensor *y = ag_max_pool2d(t, x, &(ag_pool2d_opts){.kernel = {2, 2}});
+    ck_assert_ptr_nonnull(y);
+    ag_tensor *seed = ag_requires_grad(t, ag_uniform(t, AG_F32, ag_ndim(y), ag_shape(y), -1, 1, &r));
+    ag_tensor *gx = NULL; /* recorded: the scatter, whose backward is a gather */
+    ck_assert_int_eq(ag_grad_ex(t, y, 1, &x, &gx, &(ag_backward_opts){.seed = seed, .create_graph = true}),
+                     AG_OK);
+    ck_assert_int_eq(ag_backward(t, ag_sum(t, ag_mul(t, gx, gx), AG_ALL, false)), AG_OK);
+    outcome o = {0};
+    o.ny = ag_numel(y);
+    o.y = copy_out(y, false, o.ny);
+    o.ng[0] = ag_numel(seed);
+    o.g[0] = copy_out(seed, true, o.ng[0]); /* d sum(gx^2) / d seed = 2 seed */
+    o.ng[1] = ag_numel(gx);
+    o.g[1] = copy_out(gx, false, o.ng[1]);
+    /* each window's gradient sits at its maximum */
+    const float *xv = ag_data(x), *sv = ag_data(seed);
+    for (int64_t w = 0; w < o.ny; w++) {
+        const int64_t plane = w / 256, oh = w % 256 / 16, ow = w % 16, base = plane * 1024 + 2 * oh * 32 + 2 * ow;
+        int64_t at = base;
+        for (int k = 1; k < 4; k++)
+            if (xv[base + k / 2 * 32 + k % 2] > xv[at]) at = base + k / 2 * 32 + k % 2;
+        ck_assert_msg(o.g[1][at] == sv[w] && o.g[0][w] == 2.0 * sv[w], "window %lld", (long long)w);
+    }
+    ag_tape_free(t);
+    return o;
+}
+
+START_TEST(max_pool_same_bits_at_every_count) {
+    const pcase named = {"max_pool2d f32", AG_F32, 0, {0}, {{0}}, NULL, NULL, 0, 0};
+    outcome one = run_max_pool(1);
+    for (int threads = 2; threads <= 3; threads++) {
+        outcome o = run_max_pool(threads);
+        assert_same_bits(&named, "value", threads, one.y, o.y, one.ny);
+        assert_same_bits(&named, "second-order grad seed", threads, one.g[0], o.g[0], one.ng[0]);
+        assert_same_bits(&named, "grad x", threads, one.g[1], o.g[1], one.ng[1]);
+        outcome_free(&o);
+    }
+    outcome_free(&one);
+}
+END_TEST
+
 /* Two threads of the program each run large ops on their own tapes at
  * once: one holds the pool, the other runs inline; both are right. */
 typedef struct worker_arg {
@@ -586,6 +636,7 @@ static Suite *parallel_suite(void) {
     TCase *ops = tcase_create("ops");
     tcase_set_timeout(ops, 600);
     tcase_add_loop_test(ops, op_same_bits_at_every_count, 0, (int)(sizeof cases / sizeof *cases));
+    tcase_add_test(ops, max_pool_same_bits_at_every_count);
     tcase_add_loop_test(ops, conv_same_bits_at_every_count, 0,
                         (int)(sizeof conv_pcases / sizeof *conv_pcases));
     suite_add_tcase(s, ops);

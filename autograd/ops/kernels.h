@@ -325,18 +325,26 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
         }                                                                    \
     } while (0)
 
-/* GX is the input's gradient buffer (ag__sweep_acc). */
-#define AG_UNARY_BWD_T(T, N, GX, D, B, E)                                    \
+/* GX is the input's gradient buffer (ag__sweep_dst): written when FRESH
+ * (it holds no gradient yet), else added into. */
+#define AG_UNARY_BWD_T(T, N, GX, FRESH, D, B, E)                             \
     do {                                                                     \
         const T *px = ag__val((N)->in[0]), *py = ag__val(N), *pg = ag__grad(N); \
         T *gx = (GX);                                                        \
         const double c = (N)->attr.c;                                        \
         (void)c;                                                             \
-        for (int64_t i = (B), m = (E); i < m; i++) {                         \
-            double x = px[i], y = py[i];                                     \
-            (void)x; (void)y;                                                \
-            gx[i] += (T)(pg[i] * (D));                                       \
-        }                                                                    \
+        if (FRESH)                                                           \
+            for (int64_t i = (B), m = (E); i < m; i++) {                     \
+                double x = px[i], y = py[i];                                 \
+                (void)x; (void)y;                                            \
+                gx[i] = (T)(pg[i] * (D));                                    \
+            }                                                                \
+        else                                                                 \
+            for (int64_t i = (B), m = (E); i < m; i++) {                     \
+                double x = px[i], y = py[i];                                 \
+                (void)x; (void)y;                                            \
+                gx[i] += (T)(pg[i] * (D));                                   \
+            }                                                                \
     } while (0)
 
 /* The f32 vector kernels of a unary op, named in its rule line: AG_VEC(k)
@@ -360,7 +368,14 @@ typedef struct ag_unary_job {
     void *gx;
     ag_vfun *vf;
     ag_vgrad *vg;
+    bool fresh; /* gx holds no gradient yet (ag__sweep_dst) */
 } ag_unary_job;
+
+/* A fresh buffer is zeroed by the vector backward kernels (which add) a
+ * block at a time just before they add into it, so the zeros are still
+ * in the L1 cache and split with the kernel: a memset of the whole buffer
+ * first was a serial pass over it (relu's backward in cnn_step). */
+#define AG__FRESH_BLOCK 2048
 
 static inline void ag__unary_fwd_vec_range(void *ctx, int64_t b, int64_t e) {
     const ag_unary_job *j = ctx;
@@ -371,7 +386,16 @@ static inline void ag__unary_fwd_vec_range(void *ctx, int64_t b, int64_t e) {
 static inline void ag__unary_bwd_vec_range(void *ctx, int64_t b, int64_t e) {
     const ag_unary_job *j = ctx;
     const float *x = ag__val(j->n->in[0]), *y = ag__val(j->n), *g = ag__grad(j->n);
-    j->vg(x + b, y + b, g + b, (float *)j->gx + b, e - b);
+    float *gx = j->gx;
+    if (!j->fresh) {
+        j->vg(x + b, y + b, g + b, gx + b, e - b);
+        return;
+    }
+    for (int64_t k = b; k < e; k += AG__FRESH_BLOCK) {
+        const int64_t len = e - k < AG__FRESH_BLOCK ? e - k : AG__FRESH_BLOCK;
+        memset(gx + k, 0, (size_t)len * sizeof *gx);
+        j->vg(x + k, y + k, g + k, gx + k, len);
+    }
 }
 
 /* The elements a chunk of a unary op holds at least: fewer for the ops
@@ -384,14 +408,16 @@ static inline void ag__unary_bwd_vec_range(void *ctx, int64_t b, int64_t e) {
 
 static inline bool ag__unary_fwd_vec(ag_tensor *n, ag_vfun *f) {
     if (!f) return false;
-    ag_unary_job j = {n, NULL, f, NULL};
+    ag_unary_job j = {n, NULL, f, NULL, false};
     ag__parallel_for(ag__numel(n), AG__PARALLEL_GRAIN_MATH, ag__unary_fwd_vec_range, &j);
     return true;
 }
 
 static inline bool ag__unary_bwd_vec(ag_sweep *s, ag_tensor *n, ag_vgrad *f) {
     if (!f) return false;
-    ag_unary_job j = {n, ag__sweep_acc(s, n->in[0]), NULL, f};
+    bool fresh = false;
+    void *gx = ag__sweep_dst(s, n->in[0], &fresh);
+    ag_unary_job j = {n, gx, NULL, f, fresh};
     if (j.gx) ag__parallel_for(ag__numel(n), AG__PARALLEL_GRAIN_MATH, ag__unary_bwd_vec_range, &j);
     return true;
 }
@@ -448,8 +474,8 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
     static AG_ALWAYS_INLINE void bwd_range_##name(void *ctx_, int64_t b_, int64_t e_) {       \
         const ag_unary_job *j_ = ctx_;                                       \
         ag_tensor *n = j_->n;                                                \
-        if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, n, j_->gx, D, b_, e_); \
-        else AG_UNARY_BWD_T(float, n, j_->gx, D, b_, e_);                    \
+        if (n->dtype == AG_F64) AG_UNARY_BWD_T(double, n, j_->gx, j_->fresh, D, b_, e_); \
+        else AG_UNARY_BWD_T(float, n, j_->gx, j_->fresh, D, b_, e_);         \
     }                                                                        \
     static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
         if (!n->ndim) {                                                      \
@@ -457,7 +483,9 @@ static inline double ag__vec_one(ag_vfun *f, double x) {
             return;                                                          \
         }                                                                    \
         if (n->dtype == AG_F32 && ag__unary_bwd_vec(s, n, AG_VEC_BWD(__VA_ARGS__))) return; \
-        ag_unary_job j_ = {n, ag__sweep_acc(s, n->in[0]), NULL, NULL};       \
+        bool fresh_ = false;                                                 \
+        void *gx_ = ag__sweep_dst(s, n->in[0], &fresh_);                     \
+        ag_unary_job j_ = {n, gx_, NULL, NULL, fresh_};                      \
         if (j_.gx)                                                           \
             AG_PARALLEL_FOR(ag__numel(n), ag__unary_grain(ag__numel(n), AG_VEC_FWD(__VA_ARGS__)), bwd_range_##name, &j_); \
     }                                                                        \

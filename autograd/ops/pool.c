@@ -44,10 +44,12 @@ static AG_ALWAYS_INLINE pool_window window_of(const pool_geom *g, int64_t oh, in
 
 /* ------------------------------------------------ gather and scatter */
 
-/* y (planes, OHW) = x[idx] (+= when acc) from x (planes, HW) */
-static AG_ALWAYS_INLINE void gather_k(int dt, const pool_geom *g, const void *x, void *y, bool acc) {
+/* y (planes, OHW) = x[idx] (+= when acc) from x (planes, HW), planes
+ * [p0, p1) */
+static AG_ALWAYS_INLINE void gather_k(int dt, const pool_geom *g, const void *x, void *y, bool acc, int64_t p0,
+                                      int64_t p1) {
     const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;
-    for (int64_t p = 0; p < g->planes; p++)
+    for (int64_t p = p0; p < p1; p++)
         for (int64_t o = 0; o < OHW; o++) {
             const double v = ag__ld(x, dt, p * HW + g->idx[p * OHW + o]);
             if (acc) ag__kernel_acc(y, dt, p * OHW + o, v);
@@ -55,13 +57,37 @@ static AG_ALWAYS_INLINE void gather_k(int dt, const pool_geom *g, const void *x,
         }
 }
 
-/* dst (planes, HW) = (or +=, when acc) src (planes, OHW) scattered to idx */
-static AG_ALWAYS_INLINE void scatter_k(int dt, const pool_geom *g, const void *src, void *dst, bool acc) {
+/* dst (planes, HW) = (or +=, when acc) src (planes, OHW) scattered to idx,
+ * planes [p0, p1) */
+static AG_ALWAYS_INLINE void scatter_k(int dt, const pool_geom *g, const void *src, void *dst, bool acc,
+                                       int64_t p0, int64_t p1) {
     const int64_t HW = g->H * g->W, OHW = g->OH * g->OW;
-    if (!acc) memset(dst, 0, (size_t)(g->planes * HW) * ag__elsize(dt));
-    for (int64_t p = 0; p < g->planes; p++)
+    if (!acc) memset(ag__kernel_at(dst, dt, p0 * HW), 0, (size_t)((p1 - p0) * HW) * ag__elsize(dt));
+    for (int64_t p = p0; p < p1; p++)
         for (int64_t o = 0; o < OHW; o++)
             ag__kernel_acc(dst, dt, p * HW + g->idx[p * OHW + o], ag__ld(src, dt, p * OHW + o));
+}
+
+/* Gather or scatter split by plane: a plane's windows touch only its own
+ * elements, so the planes are independent. */
+typedef struct move_job {
+    const pool_geom *g;
+    const void *src;
+    void *dst;
+    int dt;
+    bool acc, scatter;
+} move_job;
+
+static void move_range(void *ctx, int64_t p0, int64_t p1) {
+    const move_job *j = ctx;
+    if (j->scatter) AG_BY_DTYPE(j->dt, scatter_k, j->g, j->src, j->dst, j->acc, p0, p1);
+    else AG_BY_DTYPE(j->dt, gather_k, j->g, j->src, j->dst, j->acc, p0, p1);
+}
+
+static void move_planes(int dt, const pool_geom *g, const void *src, void *dst, bool acc, bool scatter) {
+    const int64_t per_plane = g->H * g->W > 0 ? g->H * g->W : 1;
+    ag__parallel_for(g->planes, AG__PARALLEL_GRAIN / per_plane + 1, move_range,
+                     &(move_job){g, src, dst, dt, acc, scatter});
 }
 
 /* Each window's first maximal element, then y = x[idx]. The strict `>`
@@ -169,7 +195,7 @@ static void fwd_max_pool(ag_tensor *n) {
 static void bwd_gathering(ag_sweep *s, ag_tensor *n) {
     bool fresh;
     void *dx = ag__sweep_dst(s, n->in[0], &fresh);
-    if (dx) AG_BY_DTYPE(n->dtype, scatter_k, geom_of(n), ag__grad(n), dx, !fresh);
+    if (dx) move_planes(n->dtype, geom_of(n), ag__grad(n), dx, !fresh, true);
 }
 
 static bool vjp_gathering(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
@@ -180,20 +206,20 @@ const ag_op_info ag__op_MAX_POOL2D = {"max_pool2d", 1, fwd_max_pool, bwd_gatheri
                                       "dx = g at each window's argmax, 0 elsewhere", vjp_gathering, NULL};
 
 static void fwd_pool_gather(ag_tensor *n) {
-    AG_BY_DTYPE(n->dtype, gather_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
+    move_planes(n->dtype, geom_of(n), ag__val(n->in[0]), ag__val(n), false, false);
 }
 
 const ag_op_info ag__op_POOL_GATHER = {"pool_gather", 1, fwd_pool_gather, bwd_gathering,
                                        "dx = g scattered to the argmax", vjp_gathering, NULL};
 
 static void fwd_pool_scatter(ag_tensor *n) {
-    AG_BY_DTYPE(n->dtype, scatter_k, geom_of(n), ag__val(n->in[0]), ag__val(n), false);
+    move_planes(n->dtype, geom_of(n), ag__val(n->in[0]), ag__val(n), false, true);
 }
 
 static void bwd_pool_scatter(ag_sweep *s, ag_tensor *n) {
     bool fresh;
     void *dg = ag__sweep_dst(s, n->in[0], &fresh);
-    if (dg) AG_BY_DTYPE(n->dtype, gather_k, geom_of(n), ag__grad(n), dg, !fresh);
+    if (dg) move_planes(n->dtype, geom_of(n), ag__grad(n), dg, !fresh, false);
 }
 
 static bool vjp_pool_scatter(ag_tape *t, ag_tensor *n, ag_tensor *G, ag_tensor **gin) {
