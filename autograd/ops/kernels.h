@@ -61,6 +61,8 @@
 #include "record.h"
 #include "scalar_path.h"
 #include "shape.h"
+
+#include <stdlib.h>
 #include "tape.h"
 #include "vjp.h"
 #include "vmath.h"
@@ -239,6 +241,75 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
             }                                                                \
     } while (0)
 
+/* The row sums of a broadcast operand stretched along the rows (stride 0
+ * there: a per-channel mean or scale against (N, C, H, W)), split over
+ * the pool. Each row's sum, the same four partial sums as
+ * AG_BINARY_BWD_ROW_ONE's, goes to sums[row] on whichever thread; then one
+ * thread adds them into the operand's gradient in row order. The additions
+ * into the gradient are the serial loop's, in its order: the same bits. */
+typedef struct ag_rowsum_job {
+    ag_tensor *n;
+    int which; /* the operand: 0 (a) or 1 (b) */
+    void *sums; /* one per row, in the node's dtype */
+    int64_t rowlen;
+} ag_rowsum_job;
+
+/* Rows [R0, R1) of operand J->which's sums, D its partial. */
+#define AG_BINARY_ROWSUM_T(T, J, D, R0, R1)                                  \
+    do {                                                                     \
+        ag_tensor *N_ = (J)->n;                                              \
+        const T *pa = ag__val(N_->in[0]), *pb = ag__val(N_->in[1]);          \
+        const T *py = ag__val(N_), *pg = ag__grad(N_);                       \
+        T *sums_ = (J)->sums;                                                \
+        const int64_t len_ = (J)->rowlen;                                    \
+        ag_bcast bc;                                                         \
+        ag__bcast_binary(&bc, N_);                                           \
+        const int64_t sa = bc.st[0][bc.nd - 1], sb = bc.st[1][bc.nd - 1];    \
+        AG_BCAST_RANGE(bc, (R0) * len_, (R1) * len_, o, off,                 \
+                       AG_BINARY_BWD_ROW_ONE(T, D, sa, sb, sums_, o / len_, 0, true)); \
+    } while (0)
+
+/* The gradient buffer gx of operand `which` += sums in row order. */
+#define AG_ROWSUM_APPLY_T(T, N, WHICH, GX, SUMS)                             \
+    do {                                                                     \
+        T *gx_ = (GX);                                                       \
+        const T *sums_ = (SUMS);                                             \
+        ag_bcast bc;                                                         \
+        ag__bcast_binary(&bc, N);                                            \
+        const int64_t len_ = bc.shape[bc.nd - 1];                            \
+        AG_BCAST_RANGE(bc, 0, ag__numel(N), o, off, {                        \
+            (void)j0_; (void)j1_; /* whole rows */                           \
+            gx_[off[WHICH]] = (T)(gx_[off[WHICH]] + sums_[o / len_]);        \
+        });                                                                  \
+    } while (0)
+
+/* Runs the serial job's operands by row sums when the node is large, the
+ * pool has threads, and each such operand is stretched along the rows;
+ * false (nothing done) otherwise, or when the sums' buffer cannot be had:
+ * the caller then runs the serial loop. fn computes sums (a job's rows). */
+static inline bool ag__binary_rowsums(const ag_binary_job *serial, int64_t m, ag_parallel_fn *fn) {
+    ag_tensor *n = serial->n;
+    if (m < 2 * AG__PARALLEL_GRAIN) return false;
+    ag_bcast bc;
+    ag__bcast_binary(&bc, n);
+    const int64_t rowlen = bc.shape[bc.nd - 1], rows = rowlen > 0 ? m / rowlen : 0;
+    void *g[2] = {serial->ga, serial->gb};
+    for (int k = 0; k < 2; k++)
+        if (g[k] && bc.st[k][bc.nd - 1] != 0) return false;
+    if (rows < 2 || ag__parallel_threads() < 2) return false;
+    void *sums = malloc((size_t)rows * ag__elsize(n->dtype));
+    if (!sums) return false;
+    for (int k = 0; k < 2; k++) {
+        if (!g[k]) continue;
+        ag_rowsum_job j = {n, k, sums, rowlen};
+        ag__parallel_for(rows, AG__PARALLEL_GRAIN / rowlen + 1, fn, &j);
+        if (n->dtype == AG_F64) AG_ROWSUM_APPLY_T(double, n, k, g[k], sums);
+        else AG_ROWSUM_APPLY_T(float, n, k, g[k], sums);
+    }
+    free(sums);
+    return true;
+}
+
 /* The backward of a 0-d node of dtype DT, in doubles on the inline values
  * and gradients: no buffers, no broadcasting. A partial is evaluated only
  * for an input that takes a gradient. */
@@ -282,6 +353,16 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
         if (j_->n->dtype == AG_F64) AG_BINARY_BWD_T(double, j_, DA, DB, e0_, e1_); \
         else AG_BINARY_BWD_T(float, j_, DA, DB, e0_, e1_);                   \
     }                                                                        \
+    static void rowsum_range_##name(void *ctx_, int64_t r0_, int64_t r1_) {  \
+        const ag_rowsum_job *j_ = ctx_;                                      \
+        if (j_->n->dtype == AG_F64) {                                        \
+            if (j_->which == 0) AG_BINARY_ROWSUM_T(double, j_, DA, r0_, r1_); \
+            else AG_BINARY_ROWSUM_T(double, j_, DB, r0_, r1_);               \
+        } else {                                                             \
+            if (j_->which == 0) AG_BINARY_ROWSUM_T(float, j_, DA, r0_, r1_);  \
+            else AG_BINARY_ROWSUM_T(float, j_, DB, r0_, r1_);                \
+        }                                                                    \
+    }                                                                        \
     static void bwd_##name(ag_sweep *s, ag_tensor *n) {                      \
         if (!n->ndim) {                                                      \
             ag__sbwd_##NAME(s, n);                                           \
@@ -292,7 +373,8 @@ static inline void ag__binary_jobs(ag_sweep *s, ag_tensor *n, ag_binary_job *spl
         const int64_t m_ = ag__numel(n);                                     \
         if (split_.ga || split_.gb)                                          \
             AG_PARALLEL_FOR(m_, AG__PARALLEL_GRAIN, bwd_range_##name, &split_); \
-        if (serial_.ga || serial_.gb) bwd_range_##name(&serial_, 0, m_);     \
+        if ((serial_.ga || serial_.gb) && !ag__binary_rowsums(&serial_, m_, rowsum_range_##name)) \
+            bwd_range_##name(&serial_, 0, m_);                               \
     }                                                                        \
     static bool svjp_##name(ag_tape *t, int nin, ag_tensor *const *in, ag_tensor *Y, double C, \
                             const double *p, ag_tensor *G, ag_tensor **gin) { \

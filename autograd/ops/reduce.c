@@ -35,10 +35,14 @@ static void sum_slots(const ag_red_job *jb, int64_t j0, int64_t j1) {
 }
 
 /* d sum(x)/dx_k = 1 and d mean(x)/dx_k = 1/len: the upstream gradient
- * (times the scale: s) is spread back over the reduced axis. */
+ * (times the scale: s) is spread back over the reduced axis, added to dx
+ * (jb->flag), or stored into a fresh one: each element is in one slot. */
 static AG_ALWAYS_INLINE double sum_bwd_block_t(int dt, RED_BLOCK_ARGS) {
     (void)t;
-    for (int64_t k = k0; k < k1; k++) ag__kernel_acc(jb->dst, dt, RED_AT(k), s);
+    if (jb->flag)
+        for (int64_t k = k0; k < k1; k++) ag__kernel_acc(jb->dst, dt, RED_AT(k), s);
+    else
+        for (int64_t k = k0; k < k1; k++) ag__st(jb->dst, dt, RED_AT(k), s);
     return 0;
 }
 static double sum_bwd_block(RED_BLOCK_ARGS) {
@@ -60,9 +64,11 @@ static void fwd_sum(ag_tensor *n) {
 
 static void bwd_sum(ag_sweep *s, ag_tensor *n) {
     ag_tensor *x = n->in[0];
-    void *gx = ag__sweep_acc(s, x);
+    bool fresh = false;
+    void *gx = ag__sweep_dst(s, x, &fresh);
     if (!gx) return;
-    ag_red_job jb = {.dt = n->dtype, .pg = ag__grad(n), .dst = gx, .v = ag__shape_view(x, n->attr.r.axis)};
+    ag_red_job jb = {.dt = n->dtype, .pg = ag__grad(n), .dst = gx, .v = ag__shape_view(x, n->attr.r.axis),
+                     .flag = !fresh};
     jb.scale = mean_scale(n, jb.v);
     ag__red_run(&jb, sum_bwd_slots);
 }
