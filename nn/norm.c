@@ -112,11 +112,17 @@ typedef struct batch_norm {
 } batch_norm;
 
 /* The mean of x over every axis but the channel axis 1, keeping dims:
- * (1, C, 1, ...). */
-static ag_tensor *channel_mean(ag_tape *t, ag_tensor *x) {
-    for (int a = ag_ndim(x) - 1; a >= 0 && x; a--)
-        if (a != 1) x = ag_mean(t, x, a, true);
-    return x;
+ * (1, C, 1, ...) (bshape). The axes after the channel's are one axis of a
+ * view (N, C, L) first: one long reduction, not one per axis (the means
+ * over W, then H, were the largest reduction cost of a CNN step). */
+static ag_tensor *channel_mean(ag_tape *t, ag_tensor *x, const int64_t *bshape) {
+    const int nd = ag_ndim(x);
+    if (nd > 2) {
+        const int64_t n = ag_dim(x, 0), c = ag_dim(x, 1), l = n * c > 0 ? ag_numel(x) / (n * c) : 0;
+        x = ag_mean(t, ag_reshape(t, x, AG_SHAPE(n, c, l)), 2, true); // (N, C, 1)
+    }
+    x = ag_mean(t, x, 0, true);                         // (1, C[, 1])
+    return nd > 2 ? ag_reshape(t, x, nd, bshape) : x;
 }
 
 /* v·(1 - momentum) + momentum·s[c]·scale into the (C) buffer, per channel. */
@@ -150,9 +156,9 @@ static ag_tensor *batch_norm_forward(nn_module *m, ag_tape *t, ag_tensor *x) {
         if (count < 2)
             return nn__tape_fail(t, AG_ERR_SHAPE, op, "x %s: a training batch needs more than 1 value per channel",
                                  NN__SHAPE(x, sx));
-        mean = channel_mean(t, x);                       // (1, C, 1...)
+        mean = channel_mean(t, x, bshape);               // (1, C, 1...)
         d = ag_sub(t, x, mean);                          // x's shape
-        var = channel_mean(t, ag_square(t, d));          // biased, (1, C, 1...)
+        var = channel_mean(t, ag_square(t, d), bshape);  // biased, (1, C, 1...)
         if (!var) return NULL;
         running_update(n->running_mean, mean, n->momentum, 1);
         running_update(n->running_var, var, n->momentum, (double)count / (double)(count - 1));
