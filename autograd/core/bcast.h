@@ -26,6 +26,17 @@ bool ag__bcast_shape(int nda, const int64_t *sa, int ndb, const int64_t *sb,
 void ag__bcast_init(ag_bcast *bc, int out_nd, const int64_t *out_shape, int nops,
                     const int *nds, const int64_t *const *shapes);
 
+/* The next row of AG_BCAST_ROWS / AG_BCAST_RANGE: the row index idx
+ * (dimensions 0 .. nd-2) advanced like an odometer, each operand's offset
+ * with it. */
+#define AG__BCAST_NEXT_ROW(bc, idx, off)                                     \
+    for (int d_ = (bc).nd - 2; d_ >= 0; d_--) {                              \
+        for (int k_ = 0; k_ < 3; k_++) (off)[k_] += (bc).st[k_][d_];         \
+        if (++(idx)[d_] < (bc).shape[d_]) break;                             \
+        for (int k_ = 0; k_ < 3; k_++) (off)[k_] -= (bc).st[k_][d_] * (bc).shape[d_]; \
+        (idx)[d_] = 0;                                                       \
+    }
+
 /* Visits the output in row-major order as rows of the last (collapsed)
  * dimension. For each row, `o` is the output offset of its first element and
  * off[k] the offset of operand k; the row has bc.shape[nd-1] elements and
@@ -40,13 +51,7 @@ void ag__bcast_init(ag_bcast *bc, int out_nd, const int64_t *out_shape, int nops
         for (int d_ = 0; d_ < nd_ - 1; d_++) nrows_ *= (bc).shape[d_];       \
         for (int64_t r_ = 0, o = 0; r_ < nrows_; r_++, o += rowlen_) {       \
             __VA_ARGS__;                                                     \
-            for (int d_ = nd_ - 2; d_ >= 0; d_--) {                          \
-                for (int k_ = 0; k_ < 3; k_++) off[k_] += (bc).st[k_][d_];   \
-                if (++idx_[d_] < (bc).shape[d_]) break;                      \
-                for (int k_ = 0; k_ < 3; k_++)                               \
-                    off[k_] -= (bc).st[k_][d_] * (bc).shape[d_];             \
-                idx_[d_] = 0;                                                \
-            }                                                                \
+            AG__BCAST_NEXT_ROW(bc, idx_, off);                               \
         }                                                                    \
     } while (0)
 
@@ -71,13 +76,7 @@ void ag__bcast_init(ag_bcast *bc, int out_nd, const int64_t *out_shape, int nops
             const int64_t j0_ = o < re0_ ? re0_ - o : 0;                       \
             const int64_t j1_ = re1_ - o < rowlen_ ? re1_ - o : rowlen_;       \
             __VA_ARGS__;                                                     \
-            for (int d_ = nd_ - 2; d_ >= 0; d_--) {                          \
-                for (int k_ = 0; k_ < 3; k_++) off[k_] += (bc).st[k_][d_];   \
-                if (++idx_[d_] < (bc).shape[d_]) break;                      \
-                for (int k_ = 0; k_ < 3; k_++)                               \
-                    off[k_] -= (bc).st[k_][d_] * (bc).shape[d_];             \
-                idx_[d_] = 0;                                                \
-            }                                                                \
+            AG__BCAST_NEXT_ROW(bc, idx_, off);                               \
         }                                                                    \
     } while (0)
 
