@@ -6,7 +6,7 @@
  * reset. The batch is fixed: pixels U(0, 1) and labels drawn once (PyTorch
  * draws its own of the same distribution: the time of these ops does not
  * depend on the values). PyTorch runs torch.nn's same layers, whose Conv2d
- * is oneDNN's (bench/torch_peer.py cnn_step). Target: <= 1.0x PyTorch. */
+ * is oneDNN's (bench/torch_peer.py cnn_step). Target: <= 0.7x PyTorch (issue 12). */
 #include "cnn_model.h"
 #include "model_step.h"
 
