@@ -297,17 +297,24 @@ static void conv_dw(int dt, const conv_geom *g, const void *x, const void *gy, v
 /* db[o] += sum over n and positions of gy[n, o, :], channels [o0, o1) */
 static AG_ALWAYS_INLINE void bias_grad_k(int dt, const conv_geom *g, const void *gy, void *db, int64_t o0,
                                          int64_t o1) {
-    for (int64_t o = o0; o < o1; o++)
+    /* in doubles, in eight interleaved partial sums per channel (one chain
+     * of dependent additions waited 4 cycles an element), added once */
+    for (int64_t o = o0; o < o1; o++) {
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int64_t n = 0; n < g->N; n++) {
-            const int64_t row = n * g->O + o;
-            double sum = 0;
-            for (int64_t p = 0; p < g->OHW; p++) sum += ag__ld(gy, dt, row * g->OHW + p);
-            ag__kernel_acc(db, dt, o, sum);
+            const int64_t at = (n * g->O + o) * g->OHW;
+            int64_t p = 0;
+            for (; p + 8 <= g->OHW; p += 8)
+                for (int u = 0; u < 8; u++) acc[u] += ag__ld(gy, dt, at + p + u);
+            for (; p < g->OHW; p++) acc[0] += ag__ld(gy, dt, at + p);
         }
+        ag__kernel_acc(db, dt, o, ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+    }
 }
 
 /* The bias gradient split by channel: each channel's sum runs over the
- * images in order on one thread, as it would on one. */
+ * images in order on one thread, as it would on one, so the bits do not
+ * depend on the thread count. */
 typedef struct bias_grad_job {
     int dt;
     const conv_geom *g;
