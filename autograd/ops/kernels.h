@@ -297,7 +297,9 @@ static inline bool ag__binary_rowsums(const ag_binary_job *serial, int64_t m, ag
     for (int k = 0; k < 2; k++)
         if (g[k] && bc.st[k][bc.nd - 1] != 0) return false;
     if (rows < 2 || ag__parallel_threads() < 2) return false;
-    void *sums = malloc((size_t)rows * ag__elsize(n->dtype));
+    enum { ON_STACK = 2048 }; /* a CNN's (N·C) rows: no allocation */
+    double stack[ON_STACK];
+    void *sums = rows <= ON_STACK ? (void *)stack : malloc((size_t)rows * ag__elsize(n->dtype));
     if (!sums) return false;
     for (int k = 0; k < 2; k++) {
         if (!g[k]) continue;
@@ -306,7 +308,7 @@ static inline bool ag__binary_rowsums(const ag_binary_job *serial, int64_t m, ag
         if (n->dtype == AG_F64) AG_ROWSUM_APPLY_T(double, n, k, g[k], sums);
         else AG_ROWSUM_APPLY_T(float, n, k, g[k], sums);
     }
-    free(sums);
+    if (sums != stack) free(sums);
     return true;
 }
 
