@@ -15,10 +15,11 @@
  *   dW_g  (Og, Kc)   = Σ_n g_n,g · col(x_n,g)ᵀ
  * on the GEMM layer, with beta = 1 where a sweep adds into a gradient
  * already written. The scratch (column matrices of a chunk of images, see
- * the kernels) is in the tape's arena, made with the node, under the memory
- * cap, and shared with the nodes its graph-form backward makes (the sweeps
- * run one rule at a time); a 1x1 kernel at stride 1 without padding needs
- * none: x is its own column matrix. */
+ * the kernels; one set per lane, see "Threads") is in the tape's arena,
+ * made with the node, under the memory cap, and shared with the nodes its
+ * graph-form backward makes (the sweeps run one rule at a time); a 1x1
+ * kernel at stride 1 without padding needs none: x is its own column
+ * matrix. */
 #include "conv.h"
 #include "im2col.h"
 #include "kernels.h"
